@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# dev.sh — set up a fresh Debian 12 machine, build libgemfa, and run things.
+#   ./dev.sh demo   install dependencies, build, and generate a Persian chat answer
+#                   with the bundled tiny model
+#   ./dev.sh test   install dependencies, build (warnings are errors) and run every
+#                   test suite; ends with one line 'N passed, N failed'
+#   ./dev.sh build  install dependencies and build only
+set -euo pipefail
+cd "$(dirname "$0")"
+BUILD=${GEMFA_BUILD_DIR:-build}
+
+APT_PACKAGES="build-essential meson ninja-build pkg-config libopenblas-dev libutf8proc-dev
+  libcriterion-dev libyajl-dev python3 python3-numpy nodejs npm binutils"
+
+need_install() {
+    for p in $APT_PACKAGES; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || return 0
+    done
+    return 1
+}
+
+setup() {
+    if need_install; then
+        echo "dev.sh: installing Debian packages" >&2
+        local sudo=""
+        [ "$(id -u)" -eq 0 ] || sudo=sudo
+        $sudo apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq $APT_PACKAGES >/dev/null
+    fi
+}
+
+build() {
+    setup
+    if [ ! -f "$BUILD/build.ninja" ]; then
+        meson setup "$BUILD" --werror >/dev/null
+    fi
+    ninja -C "$BUILD" >/dev/null
+}
+
+run_tests() {
+    build
+    local results="$BUILD/test-results"
+    rm -rf "$results" && mkdir -p "$results"
+    local rc=0
+    meson test -C "$BUILD" --print-errorlogs --num-processes 2 || rc=1
+    /usr/bin/python3 tests/summarize.py "$BUILD/meson-logs/testlog.json" $(ls "$results"/*.txt 2>/dev/null) || rc=1
+    return $rc
+}
+
+case "${1:-}" in
+    demo)
+        build
+        "$BUILD/examples/gemfa/gemfa" info
+        ;;
+    test) run_tests ;;
+    build) build ;;
+    *) echo "usage: ./dev.sh demo|test|build" >&2; exit 2 ;;
+esac

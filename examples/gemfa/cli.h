@@ -1,0 +1,64 @@
+/* cli.h — what every gemfa subcommand shares: the common options
+ * (-m DIR, -t THREADS, --weights, --json, --help, --version), model loading
+ * and error reporting.  Exit codes: 0 success, 1 error, 2 usage error. */
+#ifndef GEMFA_CLI_H
+#define GEMFA_CLI_H
+
+#include <stdio.h>
+
+#include "gemfa.h"
+
+enum { CLI_OK = 0, CLI_ERROR = 1, CLI_USAGE = 2 };
+
+typedef struct cli_common {
+    const char *model_dir;      /* -m; NULL = the bundled tiny model */
+    int threads;                /* -t; 0 = all cores */
+    gemfa_weight_type weights;  /* --weights */
+    int json;                   /* --json */
+    int help, version;          /* --help, --version were given */
+} cli_common;
+
+/* A subcommand: argv[0] is the subcommand's name. */
+typedef int (*cli_command_fn)(int argc, char **argv);
+
+/* If argv[*i] is a common option, consumes it (and its value), advances *i
+ * past it and returns 1; returns 0 for any other argument, or -1 after
+ * printing a usage error. */
+int cli_common_option(cli_common *c, int argc, char **argv, int *i);
+
+/* Fetches the value of option argv[*i] ("-n 5"), advancing *i; prints a
+ * usage error and returns NULL when it is missing. */
+const char *cli_value(int argc, char **argv, int *i);
+
+/* Strict number parsing; print a usage error naming `opt` and return -1 on
+ * a malformed or out-of-range value. */
+int cli_parse_int(const char *opt, const char *s, long long min, long long max, long long *out);
+int cli_parse_float(const char *opt, const char *s, double min, double max, double *out);
+
+/* The model directory to use: -m, else the bundled tiny model. */
+const char *cli_model_dir(const cli_common *c);
+
+/* Loads the model (vocab_only: tokenizer files only).  On failure prints
+ * "gemfa: <message>" to stderr and returns CLI_ERROR. */
+int cli_load_model(const cli_common *c, int vocab_only, gemfa_model **out);
+
+/* Prints "gemfa: <what>: <status name>: <last error>" to stderr. */
+void cli_report(const char *what, gemfa_status st);
+
+/* Prints "gemfa <cmd>: <message>" and a hint to run --help; returns CLI_USAGE. */
+int cli_usage_error(const char *cmd, const char *fmt, ...);
+
+/* Handles --help/--version after parsing: prints `usage` or the version and
+ * returns 1 when the caller should exit 0. */
+int cli_handle_help(const cli_common *c, const char *usage);
+
+/* Help text for the common options, for inclusion in usage strings. */
+#define CLI_COMMON_HELP \
+    "  -m DIR            model directory (default: the bundled tiny model)\n" \
+    "  -t THREADS        compute threads (default: all cores)\n" \
+    "  --weights TYPE    auto|f32|f16|bf16|int8 (default: auto = as stored)\n" \
+    "  --json            machine-readable output\n" \
+    "  --help            this help\n" \
+    "  --version         print the version\n"
+
+#endif

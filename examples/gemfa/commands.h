@@ -1,0 +1,11 @@
+/* commands.h — the subcommands; each lives in its own cmd_*.c file. */
+#ifndef GEMFA_COMMANDS_H
+#define GEMFA_COMMANDS_H
+
+int cmd_info(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
+int cmd_detokenize(int argc, char **argv);
+int cmd_template(int argc, char **argv);
+int cmd_logits(int argc, char **argv);
+
+#endif

@@ -1,0 +1,49 @@
+/* main.c — the gemfa program: dispatches to one function per subcommand. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "commands.h"
+
+static const struct {
+    const char *name;
+    cli_command_fn fn;
+    const char *summary;
+} commands[] = {
+    {"info", cmd_info, "describe a model directory"},
+    {"tokenize", cmd_tokenize, "text to ids (JSON Lines)"},
+    {"detokenize", cmd_detokenize, "ids to text (JSON Lines)"},
+    {"template", cmd_template, "render chats with the chat template (JSON Lines)"},
+    {"logits", cmd_logits, "run the model on token ids and write raw logits"},
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: gemfa COMMAND [options]   (gemfa COMMAND --help for details)\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f, "\ncommon options: -m DIR, -t THREADS, --weights auto|f32|f16|bf16|int8, --json,\n"
+               "                --help, --version\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return CLI_USAGE;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        usage(stdout);
+        return CLI_OK;
+    }
+    if (strcmp(argv[1], "--version") == 0) {
+        printf("gemfa %s\n", gemfa_version_string());
+        return CLI_OK;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (strcmp(argv[1], commands[i].name) == 0)
+            return commands[i].fn(argc - 1, argv + 1);
+    fprintf(stderr, "gemfa: unknown command '%s'\n", argv[1]);
+    usage(stderr);
+    return CLI_USAGE;
+}

@@ -1,0 +1,494 @@
+/*
+ * gemfa.h — the public C API of libgemfa, a CPU inference library for
+ * Google's Gemma 3n language models (text decoder).
+ *
+ * Conventions that hold for every function below unless its comment says
+ * otherwise:
+ *
+ *  - Status.  Fallible calls return a gemfa_status; GEMFA_OK (0) is success.
+ *    On failure, gemfa_last_error() (thread-local) holds a message saying
+ *    precisely what went wrong (file, tensor, offset, expected vs found), and
+ *    every out-parameter is left untouched unless documented.
+ *  - Failure atomicity.  A failed call leaves its handle exactly as it was
+ *    before the call (a decode that hits a full context does not advance the
+ *    session; a load that fails frees everything it allocated).
+ *  - Ownership.  The caller owns what it passes in and keeps ownership.
+ *    Handles returned through `**out` are owned by the caller and released
+ *    with the matching *_free function; every *_free accepts NULL.
+ *    Output buffers are caller-provided with a size-query protocol: when a
+ *    buffer is too small the call returns GEMFA_ERR_BUFFER_TOO_SMALL and
+ *    stores the needed size in the length out-parameter (call with cap 0 and
+ *    a NULL buffer to query).
+ *  - Strings.  Text is UTF-8.  A text argument comes with an explicit byte
+ *    length; pass GEMFA_NUL_TERMINATED to use strlen().  Text may contain
+ *    U+0000 when its length is given explicitly.
+ *  - Threads.  A gemfa_model is immutable after loading and may be used from
+ *    any number of threads at once.  A gemfa_context, its sessions, a sampler
+ *    and a detokenizer stream are used by one thread at a time (different
+ *    handles may be used concurrently from different threads).
+ *  - Handles.  Passing NULL where a handle is required returns
+ *    GEMFA_ERR_INVALID_ARGUMENT; passing a freed handle is undefined.
+ */
+#ifndef GEMFA_H
+#define GEMFA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(GEMFA_BUILDING_LIBRARY) && defined(__GNUC__)
+#define GEMFA_API __attribute__((visibility("default")))
+#else
+#define GEMFA_API
+#endif
+
+/* ---------------------------------------------------------------------------
+ * Version
+ * ------------------------------------------------------------------------- */
+
+#define GEMFA_VERSION_MAJOR 0
+#define GEMFA_VERSION_MINOR 1
+#define GEMFA_VERSION_PATCH 0
+#define GEMFA_VERSION_STRING "0.1.0"
+/* MAJOR * 10000 + MINOR * 100 + PATCH, for compile-time comparisons. */
+#define GEMFA_VERSION_NUMBER \
+    (GEMFA_VERSION_MAJOR * 10000 + GEMFA_VERSION_MINOR * 100 + GEMFA_VERSION_PATCH)
+
+/* Version of the library actually linked (compare with GEMFA_VERSION_NUMBER).
+ * Thread-safe; never fails. */
+GEMFA_API unsigned gemfa_version_number(void);
+/* Static string such as "0.1.0"; never NULL, never to be freed. */
+GEMFA_API const char *gemfa_version_string(void);
+
+/* Pass as a length to mean "the string is NUL-terminated". */
+#define GEMFA_NUL_TERMINATED ((size_t)-1)
+
+/* ---------------------------------------------------------------------------
+ * Status codes and errors
+ * Numeric values are part of the ABI and never change.
+ * ------------------------------------------------------------------------- */
+
+typedef enum gemfa_status {
+    GEMFA_OK = 0,
+    GEMFA_ERR_INVALID_ARGUMENT = 1, /* NULL handle/pointer, bad value or option */
+    GEMFA_ERR_OUT_OF_MEMORY = 2,    /* an allocation failed */
+    GEMFA_ERR_IO = 3,               /* a file could not be opened, read or mapped */
+    GEMFA_ERR_FORMAT = 4,           /* a file is malformed: JSON, safetensors header, ranges */
+    GEMFA_ERR_CONFIG = 5,           /* config.json values missing, out of range or inconsistent */
+    GEMFA_ERR_TENSOR_MISSING = 6,   /* a tensor the config implies is not in the checkpoint */
+    GEMFA_ERR_TENSOR_SHAPE = 7,     /* a tensor has the wrong shape or an unusable dtype */
+    GEMFA_ERR_UNSUPPORTED = 8,      /* a valid input that libgemfa does not implement */
+    GEMFA_ERR_NO_TOKENIZER = 9,     /* the model was loaded without a tokenizer */
+    GEMFA_ERR_NO_WEIGHTS = 10,      /* the model was loaded vocabulary-only */
+    GEMFA_ERR_INVALID_UTF8 = 11,    /* text is not valid UTF-8 */
+    GEMFA_ERR_INVALID_TOKEN = 12,   /* a token id outside the vocabulary or not accepted here */
+    GEMFA_ERR_TEMPLATE = 13,        /* chat messages the template rejects (role order, ...) */
+    GEMFA_ERR_BUFFER_TOO_SMALL = 14,/* output buffer too small; needed size reported */
+    GEMFA_ERR_CONTEXT_FULL = 15,    /* the decode would pass the session's context limit */
+    GEMFA_ERR_CANCELLED = 16,       /* a callback asked to stop */
+    GEMFA_ERR_INTERNAL = 17         /* a bug in libgemfa; please report it */
+} gemfa_status;
+
+/* Stable name of a status, e.g. "GEMFA_ERR_IO"; "GEMFA_ERR_UNKNOWN" for a
+ * value outside the enum.  Static string; thread-safe. */
+GEMFA_API const char *gemfa_status_name(gemfa_status status);
+
+/* Message describing the most recent failed call made by the calling thread
+ * (thread-local).  Empty string ("") if none failed yet.  The pointer stays
+ * valid until the next libgemfa call on this thread; copy it to keep it. */
+GEMFA_API const char *gemfa_last_error(void);
+
+typedef enum gemfa_log_level {
+    GEMFA_LOG_ERROR = 0,
+    GEMFA_LOG_WARN = 1,
+    GEMFA_LOG_INFO = 2,
+    GEMFA_LOG_DEBUG = 3
+} gemfa_log_level;
+
+/* Receives log lines (no trailing newline).  `msg` is valid only during the
+ * call.  May be called from any thread that is inside a libgemfa call, so the
+ * function must be thread-safe. */
+typedef void (*gemfa_log_fn)(void *user, gemfa_log_level level, const char *msg);
+
+/* Installs a process-wide log callback receiving messages at `max_level` and
+ * more severe (NULL fn: silence).  By default warnings and errors go to
+ * stderr.  Thread-safe, but calls already running may still use the old
+ * callback. */
+GEMFA_API void gemfa_set_log_callback(gemfa_log_fn fn, void *user, gemfa_log_level max_level);
+
+/* ---------------------------------------------------------------------------
+ * Model loading
+ * ------------------------------------------------------------------------- */
+
+typedef struct gemfa_model gemfa_model;
+typedef struct gemfa_model_options gemfa_model_options;
+
+/* How the big matrices are kept in memory. */
+typedef enum gemfa_weight_type {
+    GEMFA_WEIGHTS_AUTO = 0, /* as stored (BF16/F16 mapped in place, F32 as is) */
+    GEMFA_WEIGHTS_F32 = 1,  /* converted to float32 at load (exactness tests) */
+    GEMFA_WEIGHTS_F16 = 2,  /* converted to IEEE half at load (mapped if stored so) */
+    GEMFA_WEIGHTS_BF16 = 3, /* converted to bfloat16 at load (mapped if stored so) */
+    GEMFA_WEIGHTS_INT8 = 4  /* symmetric int8, blocks of 32 inputs, one f16 scale each */
+} gemfa_weight_type;
+
+/* Called during loading with the fraction done (0..1) and a short stage name
+ * ("map", "validate", "convert", ...).  Return nonzero to abort the load
+ * (gemfa_model_load then returns GEMFA_ERR_CANCELLED).  Called on the loading
+ * thread. */
+typedef int (*gemfa_progress_fn)(void *user, float fraction, const char *stage);
+
+/* Creates an options object holding the defaults (weights AUTO, full load,
+ * no progress callback, all cores for conversion).  Errors: INVALID_ARGUMENT
+ * (out NULL), OUT_OF_MEMORY. */
+GEMFA_API gemfa_status gemfa_model_options_new(gemfa_model_options **out);
+/* Frees an options object; NULL is a no-op. */
+GEMFA_API void gemfa_model_options_free(gemfa_model_options *opts);
+/* Errors: INVALID_ARGUMENT (NULL opts or a value outside the enum). */
+GEMFA_API gemfa_status gemfa_model_options_set_weights(gemfa_model_options *opts,
+                                                       gemfa_weight_type type);
+/* Nonzero: load only the tokenizer, template and generation settings; no
+ * weights are read and config.json is optional.  Errors: INVALID_ARGUMENT. */
+GEMFA_API gemfa_status gemfa_model_options_set_vocab_only(gemfa_model_options *opts, int on);
+/* `fn` may be NULL (no progress).  `user` is passed back untouched and must
+ * stay valid during gemfa_model_load.  Errors: INVALID_ARGUMENT. */
+GEMFA_API gemfa_status gemfa_model_options_set_progress(gemfa_model_options *opts,
+                                                        gemfa_progress_fn fn, void *user);
+/* Threads used for weight conversion at load; 0 = all cores.
+ * Errors: INVALID_ARGUMENT (negative). */
+GEMFA_API gemfa_status gemfa_model_options_set_threads(gemfa_model_options *opts, int n_threads);
+
+/* Loads a Hugging Face Gemma 3n directory (config.json, *.safetensors
+ * [+ index], tokenizer.json, tokenizer_config.json / chat_template.jinja,
+ * generation_config.json).  `opts` may be NULL for defaults and may be freed
+ * after the call.  The tokenizer files are optional: without them the model
+ * loads and only text calls fail with GEMFA_ERR_NO_TOKENIZER.
+ * Ownership: *out is the caller's, freed with gemfa_model_free().  Weight
+ * files stay memory-mapped until then.
+ * Thread-safety: any thread; the returned model is immutable and shareable.
+ * Errors: INVALID_ARGUMENT, IO, FORMAT, CONFIG, TENSOR_MISSING, TENSOR_SHAPE,
+ * UNSUPPORTED, OUT_OF_MEMORY, CANCELLED.  On failure *out is untouched and
+ * nothing leaks. */
+GEMFA_API gemfa_status gemfa_model_load(const char *path, const gemfa_model_options *opts,
+                                        gemfa_model **out);
+
+/* Frees a model; NULL is a no-op.  Every context, session, sampler and
+ * detokenizer stream made from it must be freed first. */
+GEMFA_API void gemfa_model_free(gemfa_model *model);
+
+/* Integer facts about a loaded model, read with gemfa_model_get(). */
+typedef enum gemfa_model_prop {
+    GEMFA_PROP_VOCAB_SIZE = 1,          /* logits per position (E4B: 262400) */
+    GEMFA_PROP_TOKENIZER_SIZE = 2,      /* ids the tokenizer has pieces for (262145) */
+    GEMFA_PROP_CONTEXT_LENGTH = 3,      /* max_position_embeddings */
+    GEMFA_PROP_N_LAYERS = 4,
+    GEMFA_PROP_HIDDEN_SIZE = 5,
+    GEMFA_PROP_N_HEADS = 6,
+    GEMFA_PROP_N_KV_HEADS = 7,
+    GEMFA_PROP_HEAD_DIM = 8,
+    GEMFA_PROP_SLIDING_WINDOW = 9,
+    GEMFA_PROP_N_KV_SHARED_LAYERS = 10,
+    GEMFA_PROP_PER_LAYER_INPUT_SIZE = 11,
+    GEMFA_PROP_VOCAB_SIZE_PER_LAYER_INPUT = 12,
+    GEMFA_PROP_BOS_ID = 13,             /* -1 when unknown */
+    GEMFA_PROP_EOS_ID = 14,             /* first end-of-generation id, -1 when none */
+    GEMFA_PROP_PAD_ID = 15,
+    GEMFA_PROP_UNK_ID = 16,
+    GEMFA_PROP_START_OF_TURN_ID = 17,
+    GEMFA_PROP_END_OF_TURN_ID = 18,
+    GEMFA_PROP_N_PARAMS = 19,           /* text-decoder parameters, PLE table included */
+    GEMFA_PROP_N_PARAMS_PLE = 20,       /* parameters of the per-layer embedding table */
+    GEMFA_PROP_WEIGHT_BYTES = 21,       /* bytes of text-decoder weights as used */
+    GEMFA_PROP_WEIGHT_TYPE = 22,        /* a gemfa_weight_type, the resolved type */
+    GEMFA_PROP_HAS_WEIGHTS = 23,        /* 0 for a vocabulary-only model */
+    GEMFA_PROP_HAS_TOKENIZER = 24,
+    GEMFA_PROP_STORED_BYTES_F32 = 25,   /* bytes of text tensors stored as F32 in the files */
+    GEMFA_PROP_STORED_BYTES_F16 = 26,
+    GEMFA_PROP_STORED_BYTES_BF16 = 27,
+    GEMFA_PROP_STORED_BYTES_INT8 = 28   /* pre-quantized int8 data (scales counted as F16) */
+} gemfa_model_prop;
+
+/* Reads one property into *value.  Thread-safe.
+ * Errors: INVALID_ARGUMENT (NULL, unknown prop). */
+GEMFA_API gemfa_status gemfa_model_get(const gemfa_model *model, gemfa_model_prop prop,
+                                       int64_t *value);
+
+typedef enum gemfa_layer_type {
+    GEMFA_LAYER_SLIDING = 0, /* sliding-window attention */
+    GEMFA_LAYER_FULL = 1     /* global (causal) attention */
+} gemfa_layer_type;
+
+/* Facts about decoder layer `layer` (0-based).  Any out pointer may be NULL.
+ * `kv_source` is the layer whose KV cache this layer reads (itself if it
+ * owns one); `ffn_width` its intermediate size; `sparsity` its activation
+ * sparsity target (0 = dense).  Thread-safe.
+ * Errors: INVALID_ARGUMENT (NULL model, layer out of range), NO_WEIGHTS. */
+GEMFA_API gemfa_status gemfa_model_layer(const gemfa_model *model, int layer,
+                                         gemfa_layer_type *type, int *kv_source,
+                                         int64_t *ffn_width, float *sparsity);
+
+/* Nonzero when `id` ends generation (eos_token_id of generation_config.json,
+ * else of config.json).  Thread-safe; 0 for a NULL model or unknown id. */
+GEMFA_API int gemfa_model_is_eog(const gemfa_model *model, int32_t id);
+
+/* Copies the end-of-generation ids into ids[0..cap) and their count into
+ * *n.  Errors: INVALID_ARGUMENT, BUFFER_TOO_SMALL (*n = needed count). */
+GEMFA_API gemfa_status gemfa_model_eog_ids(const gemfa_model *model, int32_t *ids, size_t cap,
+                                           size_t *n);
+
+/* ---------------------------------------------------------------------------
+ * Tokenizer
+ * All functions need a model loaded with a tokenizer (else NO_TOKENIZER).
+ * They are thread-safe (the model is read-only).
+ * ------------------------------------------------------------------------- */
+
+/* Flags for gemfa_tokenize(). */
+#define GEMFA_TOKENIZE_ADD_BOS 0x1u       /* prepend <bos> (as HF's post-processor) */
+#define GEMFA_TOKENIZE_PARSE_SPECIAL 0x2u /* text like "<start_of_turn>" becomes the special id */
+#define GEMFA_TOKENIZE_DEFAULT (GEMFA_TOKENIZE_ADD_BOS | GEMFA_TOKENIZE_PARSE_SPECIAL)
+
+/* Encodes `text` (len bytes, or GEMFA_NUL_TERMINATED) into ids[0..cap),
+ * exactly as Hugging Face tokenizers does; *n_ids receives the count.
+ * Errors: INVALID_ARGUMENT, NO_TOKENIZER, INVALID_UTF8 (text is not valid
+ * UTF-8; nothing is written), BUFFER_TOO_SMALL (*n_ids = needed count),
+ * OUT_OF_MEMORY. */
+GEMFA_API gemfa_status gemfa_tokenize(const gemfa_model *model, const char *text, size_t len,
+                                      unsigned flags, int32_t *ids, size_t cap, size_t *n_ids);
+
+/* Flags for gemfa_detokenize() and the detokenizer stream. */
+#define GEMFA_DETOKENIZE_SKIP_SPECIAL 0x1u /* leave out special tokens (<bos>, <end_of_turn>, ...) */
+
+/* Decodes ids into UTF-8 text exactly as Hugging Face tokenizers does
+ * (byte-fallback runs joined; one U+FFFD per byte of an invalid run).  Ids
+ * with no piece (but inside the model's vocabulary) decode to nothing.
+ * Writes the text and a terminating NUL into buf[0..cap); *len receives the
+ * text length without the NUL (the buffer needs *len + 1 bytes).
+ * Errors: INVALID_ARGUMENT, NO_TOKENIZER, INVALID_TOKEN (id < 0 or >= the
+ * vocabulary size), BUFFER_TOO_SMALL (*len = needed length without NUL). */
+GEMFA_API gemfa_status gemfa_detokenize(const gemfa_model *model, const int32_t *ids, size_t n,
+                                        unsigned flags, char *buf, size_t cap, size_t *len);
+
+/* The raw bytes of one token's piece (e.g. "▁سلام", "<0xE2>" stays as the
+ * text "<0xE2>", "<bos>"), NUL-terminated like gemfa_detokenize.  An id
+ * without a piece gives "".  Errors as gemfa_detokenize. */
+GEMFA_API gemfa_status gemfa_token_piece(const gemfa_model *model, int32_t id, char *buf,
+                                         size_t cap, size_t *len);
+
+/* Looks up the id of an exact piece or added-token text; *id = -1 if none.
+ * Errors: INVALID_ARGUMENT, NO_TOKENIZER. */
+GEMFA_API gemfa_status gemfa_token_id(const gemfa_model *model, const char *piece, size_t len,
+                                      int32_t *id);
+
+/* Streaming detokenizer: feed one id at a time, get back only complete
+ * UTF-8 text; a partial character (from byte-fallback tokens) is held back
+ * until it completes or proves invalid. */
+typedef struct gemfa_detok_stream gemfa_detok_stream;
+
+/* Errors: INVALID_ARGUMENT, NO_TOKENIZER, OUT_OF_MEMORY.  The stream keeps a
+ * pointer to the model, which must outlive it. */
+GEMFA_API gemfa_status gemfa_detok_stream_new(const gemfa_model *model, unsigned flags,
+                                              gemfa_detok_stream **out);
+GEMFA_API void gemfa_detok_stream_free(gemfa_detok_stream *stream);
+/* Forgets held-back bytes and history. */
+GEMFA_API void gemfa_detok_stream_reset(gemfa_detok_stream *stream);
+/* Feeds one id.  *text and *len receive the newly completed text (possibly
+ * empty, never NULL on success); the pointer stays valid until the next call
+ * on this stream.  Errors: INVALID_ARGUMENT, INVALID_TOKEN (the stream is
+ * unchanged), OUT_OF_MEMORY. */
+GEMFA_API gemfa_status gemfa_detok_stream_feed(gemfa_detok_stream *stream, int32_t id,
+                                               const char **text, size_t *len);
+/* Ends the stream: held-back incomplete bytes come out as U+FFFD each, as
+ * the batch decoder would write them.  Same output rules as _feed. */
+GEMFA_API gemfa_status gemfa_detok_stream_flush(gemfa_detok_stream *stream, const char **text,
+                                                size_t *len);
+
+/* ---------------------------------------------------------------------------
+ * Chat template (Gemma 3n instruction format)
+ * ------------------------------------------------------------------------- */
+
+/* One chat message.  This struct's layout is frozen (part of the ABI).
+ * `role`: "system", "user", "assistant" (written "model") or "model",
+ * NUL-terminated.  `content`: UTF-8 of content_len bytes (or
+ * GEMFA_NUL_TERMINATED). */
+typedef struct gemfa_message {
+    const char *role;
+    const char *content;
+    size_t content_len;
+} gemfa_message;
+
+/* Flags for gemfa_chat_tokenize(). */
+#define GEMFA_CHAT_INJECTION_SAFE 0x1u /* contents are plain text: "<end_of_turn>" typed by a
+                                          user is not the special token */
+
+/* Renders messages as the Gemma 3n chat template does (starting with
+ * "<bos>", system text folded into the first user turn, assistant written
+ * "model", contents trimmed), plus "<start_of_turn>model\n" when
+ * add_generation_prompt is nonzero.  Output as gemfa_detokenize (NUL
+ * terminated, *len without the NUL).  Errors: INVALID_ARGUMENT,
+ * NO_TOKENIZER, INVALID_UTF8, TEMPLATE (roles out of order, empty list),
+ * BUFFER_TOO_SMALL. */
+GEMFA_API gemfa_status gemfa_apply_chat_template(const gemfa_model *model,
+                                                 const gemfa_message *messages, size_t n_messages,
+                                                 int add_generation_prompt, char *buf, size_t cap,
+                                                 size_t *len);
+
+/* Renders and tokenizes in one call, with exactly one <bos>.  flags:
+ * GEMFA_CHAT_INJECTION_SAFE or 0 (0 matches HF: the rendered text is
+ * tokenized with special tokens parsed).  Errors as gemfa_apply_chat_template
+ * and gemfa_tokenize. */
+GEMFA_API gemfa_status gemfa_chat_tokenize(const gemfa_model *model,
+                                           const gemfa_message *messages, size_t n_messages,
+                                           int add_generation_prompt, unsigned flags,
+                                           int32_t *ids, size_t cap, size_t *n_ids);
+
+/* ---------------------------------------------------------------------------
+ * Context: compute resources (threads, scratch).  Used by one thread at a
+ * time; it serves any number of sessions in turn.
+ * ------------------------------------------------------------------------- */
+
+typedef struct gemfa_context gemfa_context;
+typedef struct gemfa_context_options gemfa_context_options;
+
+/* Polled between layers during decode; return nonzero to stop.  The decode
+ * then returns GEMFA_ERR_CANCELLED and the session is as before the call. */
+typedef int (*gemfa_cancel_fn)(void *user);
+
+GEMFA_API gemfa_status gemfa_context_options_new(gemfa_context_options **out);
+GEMFA_API void gemfa_context_options_free(gemfa_context_options *opts);
+/* 0 = all cores.  Errors: INVALID_ARGUMENT (negative or > 1024). */
+GEMFA_API gemfa_status gemfa_context_options_set_threads(gemfa_context_options *opts,
+                                                         int n_threads);
+/* fn may be NULL.  Errors: INVALID_ARGUMENT. */
+GEMFA_API gemfa_status gemfa_context_options_set_cancel(gemfa_context_options *opts,
+                                                        gemfa_cancel_fn fn, void *user);
+
+/* Creates a context for `model` (opts may be NULL).  The model must outlive
+ * the context.  Errors: INVALID_ARGUMENT, NO_WEIGHTS, OUT_OF_MEMORY. */
+GEMFA_API gemfa_status gemfa_context_new(const gemfa_model *model,
+                                         const gemfa_context_options *opts, gemfa_context **out);
+/* Frees a context; NULL is a no-op.  Its sessions must be freed first. */
+GEMFA_API void gemfa_context_free(gemfa_context *ctx);
+
+/* ---------------------------------------------------------------------------
+ * Session: one conversation (KV cache and position).
+ * ------------------------------------------------------------------------- */
+
+typedef struct gemfa_session gemfa_session;
+typedef struct gemfa_session_options gemfa_session_options;
+
+GEMFA_API gemfa_status gemfa_session_options_new(gemfa_session_options **out);
+GEMFA_API void gemfa_session_options_free(gemfa_session_options *opts);
+/* Maximum number of tokens the session holds; 0 (default) = the model's
+ * context length.  Errors: INVALID_ARGUMENT (negative or above the model's
+ * max_position_embeddings). */
+GEMFA_API gemfa_status gemfa_session_options_set_max_context(gemfa_session_options *opts,
+                                                             int64_t n_tokens);
+
+/* Creates an empty session computing with `ctx` (opts may be NULL).  The
+ * context must outlive the session.  Errors: INVALID_ARGUMENT,
+ * OUT_OF_MEMORY. */
+GEMFA_API gemfa_status gemfa_session_new(gemfa_context *ctx, const gemfa_session_options *opts,
+                                         gemfa_session **out);
+GEMFA_API void gemfa_session_free(gemfa_session *session);
+
+/* Appends ids[0..n) (a prompt batch or one token) at the session's position
+ * and runs the model.  On success *logits (may be NULL) points at the last
+ * position's vocab-size logits, owned by the session and valid until the
+ * next decode, reset or free of this session.
+ * Errors: INVALID_ARGUMENT (n == 0, NULL), INVALID_TOKEN (an id outside the
+ * vocabulary, or a multimodal id the checkpoint cannot embed),
+ * CONTEXT_FULL, CANCELLED, OUT_OF_MEMORY.  On any error the session is
+ * exactly as before. */
+GEMFA_API gemfa_status gemfa_decode(gemfa_session *session, const int32_t *ids, size_t n,
+                                    const float **logits);
+
+/* As gemfa_decode, and writes every position's logits, row-major
+ * [n][vocab], into the caller's buffer `all_logits` of `cap` floats.
+ * Errors as gemfa_decode, plus BUFFER_TOO_SMALL (checked before anything
+ * runs). */
+GEMFA_API gemfa_status gemfa_decode_all(gemfa_session *session, const int32_t *ids, size_t n,
+                                        float *all_logits, size_t cap);
+
+/* One decode step for many sessions at once, reading each weight once:
+ * sessions[i] receives ids[i].  All sessions must belong to `ctx` and be
+ * distinct.  Afterwards each session's logits are read with
+ * gemfa_session_logits().  Errors as gemfa_decode; on error no session
+ * changes. */
+GEMFA_API gemfa_status gemfa_decode_batch(gemfa_context *ctx, gemfa_session *const *sessions,
+                                          const int32_t *ids, size_t n);
+
+/* The last position's logits of the most recent decode (*logits = NULL if
+ * the session is empty), *n_vocab their count.  Same lifetime as in
+ * gemfa_decode.  Errors: INVALID_ARGUMENT. */
+GEMFA_API gemfa_status gemfa_session_logits(const gemfa_session *session, const float **logits,
+                                            size_t *n_vocab);
+
+/* Empties the session (position 0) and keeps its memory. */
+GEMFA_API void gemfa_session_reset(gemfa_session *session);
+/* Tokens in the session; 0 for NULL. */
+GEMFA_API size_t gemfa_session_n_tokens(const gemfa_session *session);
+/* Maximum tokens the session holds; 0 for NULL. */
+GEMFA_API size_t gemfa_session_max_context(const gemfa_session *session);
+/* The ids decoded so far (*ids valid until the next decode/reset/free).
+ * Errors: INVALID_ARGUMENT. */
+GEMFA_API gemfa_status gemfa_session_tokens(const gemfa_session *session, const int32_t **ids,
+                                            size_t *n);
+/* Bytes of KV cache and per-session state allocated for this session. */
+GEMFA_API size_t gemfa_session_memory_bytes(const gemfa_session *session);
+/* A deep copy sharing nothing mutable (same context), e.g. to reuse a
+ * decoded system prompt.  Errors: INVALID_ARGUMENT, OUT_OF_MEMORY. */
+GEMFA_API gemfa_status gemfa_session_fork(const gemfa_session *session, gemfa_session **out);
+
+/* ---------------------------------------------------------------------------
+ * Sampler
+ * ------------------------------------------------------------------------- */
+
+typedef struct gemfa_sampler gemfa_sampler;
+
+/* Creates a sampler.  With a model, defaults come from its
+ * generation_config.json (do_sample false = greedy; top_k, top_p,
+ * temperature, min_p, repetition_penalty); with NULL, neutral defaults
+ * (temperature 1, no top-k/top-p/min-p, no penalties).  The sampler keeps
+ * no pointer to the model.  Seed 0 by default.  Errors: INVALID_ARGUMENT,
+ * OUT_OF_MEMORY. */
+GEMFA_API gemfa_status gemfa_sampler_new(const gemfa_model *model, gemfa_sampler **out);
+GEMFA_API void gemfa_sampler_free(gemfa_sampler *sampler);
+
+/* Setters; each returns INVALID_ARGUMENT for a NULL sampler or a value out
+ * of range (NaN included) and then changes nothing. */
+/* t >= 0; 0 = greedy (argmax after penalties and bias). */
+GEMFA_API gemfa_status gemfa_sampler_set_temperature(gemfa_sampler *s, float t);
+/* k >= 0; 0 = off. */
+GEMFA_API gemfa_status gemfa_sampler_set_top_k(gemfa_sampler *s, int32_t k);
+/* 0 < p <= 1; 1 = off. */
+GEMFA_API gemfa_status gemfa_sampler_set_top_p(gemfa_sampler *s, float p);
+/* 0 <= p <= 1; 0 = off. */
+GEMFA_API gemfa_status gemfa_sampler_set_min_p(gemfa_sampler *s, float p);
+/* Repetition penalty > 0 (1 = off) over the last `last_n` history tokens
+ * (last_n 0 = whole history).  Frequency/presence as OpenAI defines them. */
+GEMFA_API gemfa_status gemfa_sampler_set_penalties(gemfa_sampler *s, float repetition,
+                                                   float frequency, float presence,
+                                                   int32_t last_n);
+/* Adds `bias` to the logit of `id` (replacing an earlier bias for it);
+ * -INFINITY bans the token. */
+GEMFA_API gemfa_status gemfa_sampler_set_logit_bias(gemfa_sampler *s, int32_t id, float bias);
+GEMFA_API gemfa_status gemfa_sampler_clear_logit_bias(gemfa_sampler *s);
+/* Restarts the generator: the same seed gives the same draws on every
+ * platform. */
+GEMFA_API gemfa_status gemfa_sampler_set_seed(gemfa_sampler *s, uint64_t seed);
+
+/* Picks a token from logits[0..n_vocab) (not modified).  `history` is the
+ * token history the penalties see (usually gemfa_session_tokens; may be
+ * NULL when n_history is 0).  Errors: INVALID_ARGUMENT (NULL, n_vocab 0,
+ * no finite logit left), OUT_OF_MEMORY. */
+GEMFA_API gemfa_status gemfa_sample(gemfa_sampler *s, const float *logits, size_t n_vocab,
+                                    const int32_t *history, size_t n_history, int32_t *id);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* GEMFA_H */

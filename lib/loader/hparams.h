@@ -1,0 +1,54 @@
+/* hparams.h — the decoder's settings, read from config.json (spec §1).
+ * Filled by config.c; read by the forward pass.  Per-layer arrays have
+ * n_layers entries and are owned by the struct (gf_hparams_free). */
+#ifndef GF_HPARAMS_H
+#define GF_HPARAMS_H
+
+#include <stdint.h>
+
+#define GF_MAX_LAYERS 512
+#define GF_ALTUP_MAX 8 /* altup_num_inputs upper bound (E4B: 4) */
+
+typedef struct gf_mm_hparams {
+    int present;          /* the sub-config exists */
+    int64_t vocab_offset; /* first id of the range */
+    int64_t vocab_size;   /* ids in the range */
+    int64_t hidden_size;  /* width of its embedding table */
+    float rms_norm_eps;
+} gf_mm_hparams;
+
+typedef struct gf_hparams {
+    int64_t hidden_size;        /* H */
+    int n_layers;               /* L */
+    int n_heads, n_kv_heads;
+    int64_t head_dim;           /* d */
+    int64_t vocab_size;         /* V: rows of embed_tokens / logits */
+    int64_t vocab_size_ple;     /* V_ple */
+    int64_t ple_dim;            /* P = hidden_size_per_layer_input */
+    int64_t sliding_window;     /* W */
+    int n_kv_shared_layers;
+    int64_t max_position_embeddings;
+    int altup_num_inputs;       /* K */
+    int altup_active_idx;
+    int altup_correct_scale;    /* bool */
+    float altup_coef_clip;
+    int64_t laurel_rank;
+    float rms_norm_eps;
+    float rope_theta_global;    /* full layers */
+    float rope_theta_local;     /* sliding layers */
+    float final_logit_softcapping; /* 0 = none */
+
+    /* per layer */
+    int64_t *ffn_width;         /* F_l */
+    float *sparsity;            /* activation_sparsity_pattern, 0 = dense */
+    uint8_t *is_sliding;        /* 1 sliding, 0 full */
+    int *kv_source;             /* layer whose KV cache layer l reads (itself if own) */
+
+    int32_t bos_id, eos_id, pad_id; /* text_config ids, -1 if absent */
+
+    gf_mm_hparams vision, audio;
+} gf_hparams;
+
+void gf_hparams_free(gf_hparams *hp);
+
+#endif
