@@ -1,6 +1,12 @@
 /* text_api.c — STUB until the tokenizer lands (issue 3). */
 #include "core/stub.h"
 #include "gemfa.h"
+#include "text/text.h"
+
+gemfa_status gf_text_load(const char *dir, gf_text **out) { (void)dir; *out = NULL; return GEMFA_OK; }
+void gf_text_free(gf_text *t) { (void)t; }
+int64_t gf_text_n_pieces(const gf_text *t) { (void)t; return 0; }
+int32_t gf_text_find(const gf_text *t, const char *p, size_t l) { (void)t; (void)p; (void)l; return -1; }
 
 GEMFA_API gemfa_status gemfa_tokenize(const gemfa_model *m, const char *t, size_t l, unsigned f, int32_t *ids, size_t cap, size_t *n) { (void)m; (void)t; (void)l; (void)f; (void)ids; (void)cap; (void)n; return GF_STUB(__func__); }
 GEMFA_API gemfa_status gemfa_detokenize(const gemfa_model *m, const int32_t *ids, size_t n, unsigned f, char *b, size_t cap, size_t *len) { (void)m; (void)ids; (void)n; (void)f; (void)b; (void)cap; (void)len; return GF_STUB(__func__); }
