@@ -1,78 +1,159 @@
-/* linear.c — PLACEHOLDER scalar kernels (correct, slow) until the SIMD
- * kernels land (issue 6). */
+/* linear.c — gf_linear: prepares the activations once (int8 blocks for Q8
+ * weights), then lets every thread of the pool take chunks of rows from a
+ * shared counter and run the kernel of its weight dtype on them. */
 #include "kernels/linear.h"
 
+#include <stdatomic.h>
 #include <string.h>
 
-float gf_bf16_to_f32(uint16_t h)
+#include "core/alloc.h"
+#include "kernels/kernels.h"
+
+/* Below this many multiply-adds the pool's wake-up costs more than it saves. */
+#define GF_PARALLEL_MIN_MACS (1 << 16)
+
+typedef struct linear_job {
+    const gf_kernel_table *k;
+    int n_mats;
+    const gf_matrix *W[GF_LINEAR_MAX_MATS];
+    float *y[GF_LINEAR_MAX_MATS];
+    int64_t first_row[GF_LINEAR_MAX_MATS + 1]; /* rows of all matrices, end to end */
+    gf_act act;
+    int64_t chunk;
+    atomic_llong next;
+} linear_job;
+
+static void run_rows(const linear_job *job, int64_t begin, int64_t end)
 {
-    uint32_t u = (uint32_t)h << 16;
-    float f;
-    memcpy(&f, &u, sizeof f);
-    return f;
+    for (int i = 0; i < job->n_mats && begin < end; i++) {
+        int64_t lo = job->first_row[i], hi = job->first_row[i + 1];
+        if (begin >= hi)
+            continue;
+        int64_t stop = end < hi ? end : hi;
+        const gf_matrix *W = job->W[i];
+        job->k->rows[W->dtype](W, &job->act, begin - lo, stop - lo, job->y[i]);
+        begin = stop;
+    }
 }
 
-uint16_t gf_f32_to_bf16(float f)
+static void linear_task(void *arg, int thread_index, int n_threads)
 {
-    uint32_t u;
-    memcpy(&u, &f, sizeof u);
-    if ((u & 0x7fffffff) > 0x7f800000) /* NaN: keep it a NaN */
-        return (uint16_t)((u >> 16) | 0x40);
-    u += 0x7fff + ((u >> 16) & 1);
-    return (uint16_t)(u >> 16);
+    (void)thread_index;
+    (void)n_threads;
+    linear_job *job = arg;
+    const int64_t total = job->first_row[job->n_mats];
+    for (;;) {
+        int64_t begin = atomic_fetch_add_explicit(&job->next, job->chunk, memory_order_relaxed);
+        if (begin >= total)
+            break;
+        run_rows(job, begin, begin + job->chunk < total ? begin + job->chunk : total);
+    }
 }
 
-float gf_f16_to_f32(uint16_t h)
+/* Q8 without scratch memory (allocation failed): quantizes each block of x
+ * on the fly, per row; the same integers as the kernels, just slower. */
+static void rows_q8_unbuffered(const gf_matrix *W, const float *x, int64_t n_tokens, float *y)
 {
-    uint32_t sign = (uint32_t)(h & 0x8000) << 16, exp = (h >> 10) & 0x1f, man = h & 0x3ff, u;
-    if (exp == 0) {
-        if (man == 0) {
-            u = sign;
-        } else { /* subnormal: normalise */
-            exp = 127 - 15 + 1;
-            while (!(man & 0x400)) {
-                man <<= 1;
-                exp--;
+    const gf_kernel_table *k = gf_kernels_for_level(GF_LEVEL_SCALAR);
+    const int64_t n = W->cols, nb = n / GF_Q8_BLOCK;
+    for (int64_t r = 0; r < W->rows; r++) {
+        const int8_t *w = (const int8_t *)W->data + r * n;
+        for (int64_t t = 0; t < n_tokens; t++) {
+            float acc = 0;
+            for (int64_t b = 0; b < nb; b++) {
+                int8_t q[GF_Q8_BLOCK];
+                float d;
+                int32_t corr[8];
+                k->quantize_q8(x + t * n + b * GF_Q8_BLOCK, GF_Q8_BLOCK, q, &d, corr);
+                int32_t isum = 0;
+                for (int c = 0; c < GF_Q8_BLOCK; c++)
+                    isum += (int32_t)w[b * GF_Q8_BLOCK + c] * q[c];
+                acc += gf_f16_to_f32(W->scales[r * nb + b]) * d * (float)isum;
             }
-            u = sign | (exp << 23) | ((man & 0x3ff) << 13);
+            y[t * W->rows + r] = acc;
         }
-    } else if (exp == 31) {
-        u = sign | 0x7f800000 | (man << 13);
-    } else {
-        u = sign | ((exp + 127 - 15) << 23) | (man << 13);
     }
-    float f;
-    memcpy(&f, &u, sizeof f);
-    return f;
 }
 
-uint16_t gf_f32_to_f16(float f)
+void gf_linear_multi(gf_threadpool *pool, int n_mats, const gf_matrix *const *W, const float *x,
+                     int64_t n_tokens, float *const *y)
 {
-    uint32_t u;
-    memcpy(&u, &f, sizeof u);
-    uint32_t sign = (u >> 16) & 0x8000;
-    int32_t exp = (int32_t)((u >> 23) & 0xff);
-    uint32_t man = u & 0x7fffff;
-    if (exp == 0xff)
-        return (uint16_t)(sign | 0x7c00 | (man ? 0x200 : 0));
-    int32_t e = exp - 127 + 15;
-    if (e >= 31)
-        return (uint16_t)(sign | 0x7c00);
-    if (e <= 0) {
-        if (e < -10)
-            return (uint16_t)sign;
-        man |= 0x800000;
-        uint32_t shift = (uint32_t)(14 - e);
-        uint32_t half = man >> shift, rem = man & ((1u << shift) - 1), mid = 1u << (shift - 1);
-        if (rem > mid || (rem == mid && (half & 1)))
-            half++;
-        return (uint16_t)(sign | half);
+    if (n_tokens <= 0 || n_mats < 1 || n_mats > GF_LINEAR_MAX_MATS)
+        return;
+    linear_job job;
+    memset(&job, 0, sizeof job);
+    job.k = gf_kernels();
+    job.n_mats = n_mats;
+    const int64_t cols = W[0]->cols;
+    int need_q8 = 0;
+    for (int i = 0; i < n_mats; i++) {
+        job.W[i] = W[i];
+        job.y[i] = y[i];
+        job.first_row[i + 1] = job.first_row[i] + W[i]->rows;
+        need_q8 |= W[i]->dtype == GF_DTYPE_Q8;
     }
-    uint32_t half = ((uint32_t)e << 10) | (man >> 13), rem = man & 0x1fff;
-    if (rem > 0x1000 || (rem == 0x1000 && (half & 1)))
-        half++; /* may carry into the exponent, which is correct */
-    return (uint16_t)(sign | half);
+    job.act.x = x;
+    job.act.n_tokens = n_tokens;
+    job.act.cols = cols;
+
+    void *owned = NULL;
+    if (need_q8) {
+        const int64_t nb = cols / GF_Q8_BLOCK;
+        size_t q_bytes = (size_t)(n_tokens * cols + 63) & ~(size_t)63;
+        size_t d_bytes = (size_t)(n_tokens * nb) * sizeof(float);
+        d_bytes = (d_bytes + 63) & ~(size_t)63;
+        size_t bytes = q_bytes + d_bytes + (size_t)(n_tokens * nb * 8) * sizeof(int32_t);
+        char *buf = gf_threadpool_scratch(pool, bytes);
+        if (!buf)
+            buf = owned = gf_alloc_aligned(bytes);
+        if (!buf) {
+            for (int i = 0; i < n_mats; i++) {
+                if (W[i]->dtype == GF_DTYPE_Q8)
+                    rows_q8_unbuffered(W[i], x, n_tokens, y[i]);
+                else
+                    job.k->rows[W[i]->dtype](W[i], &job.act, 0, W[i]->rows, y[i]);
+            }
+            return;
+        }
+        job.act.q8.q = (int8_t *)buf;
+        job.act.q8.d = (float *)(buf + q_bytes);
+        job.act.q8.corr = (int32_t *)(buf + q_bytes + d_bytes);
+        for (int64_t t = 0; t < n_tokens; t++)
+            job.k->quantize_q8(x + t * cols, cols, job.act.q8.q + t * cols, job.act.q8.d + t * nb,
+                               job.act.q8.corr + t * nb * 8);
+    }
+
+    const int64_t total = job.first_row[n_mats];
+    const int n_threads = gf_threadpool_size(pool);
+    if (n_threads == 1 || total * cols * n_tokens < GF_PARALLEL_MIN_MACS) {
+        run_rows(&job, 0, total);
+    } else {
+        /* about 4 chunks per thread (load balance under noisy neighbours),
+         * a multiple of 16 rows (whole cache lines of y). */
+        int64_t chunk = (total + 4 * n_threads - 1) / (4 * n_threads);
+        job.chunk = (chunk + 15) & ~(int64_t)15;
+        atomic_init(&job.next, 0);
+        gf_threadpool_run(pool, linear_task, &job);
+    }
+    gf_free_aligned(owned);
 }
+
+void gf_linear(gf_threadpool *pool, const gf_matrix *W, const float *x, int64_t n_tokens,
+               float *y)
+{
+    gf_linear_multi(pool, 1, &W, x, n_tokens, &y);
+}
+
+void gf_quantize_row_q8(const float *x, int64_t n, int8_t *q, float *d)
+{
+    const gf_kernel_table *k = gf_kernels();
+    for (int64_t b = 0; b < n / GF_Q8_BLOCK; b++) {
+        int32_t corr[8];
+        k->quantize_q8(x + b * GF_Q8_BLOCK, GF_Q8_BLOCK, q + b * GF_Q8_BLOCK, d + b, corr);
+    }
+}
+
+const char *gf_kernel_level_in_use(void) { return gf_kernels()->name; }
 
 void gf_matrix_row_f32(const gf_matrix *W, int64_t r, float *out)
 {
@@ -100,31 +181,5 @@ void gf_matrix_row_f32(const gf_matrix *W, int64_t r, float *out)
             out[c] = gf_f16_to_f32(d[c / GF_Q8_BLOCK]) * (float)q[c];
         break;
     }
-    }
-}
-
-void gf_linear(gf_threadpool *pool, const gf_matrix *W, const float *x, int64_t n_tokens,
-               float *y)
-{
-    (void)pool;
-    for (int64_t r = 0; r < W->rows; r++) {
-        /* widen one row at a time; placeholder quality */
-        for (int64_t t = 0; t < n_tokens; t++) {
-            const float *xt = x + t * W->cols;
-            double acc = 0;
-            for (int64_t c = 0; c < W->cols; c++) {
-                float w;
-                switch (W->dtype) {
-                case GF_DTYPE_F32: w = ((const float *)W->data)[r * W->cols + c]; break;
-                case GF_DTYPE_F16: w = gf_f16_to_f32(((const uint16_t *)W->data)[r * W->cols + c]); break;
-                case GF_DTYPE_BF16: w = gf_bf16_to_f32(((const uint16_t *)W->data)[r * W->cols + c]); break;
-                default:
-                    w = gf_f16_to_f32(W->scales[r * (W->cols / GF_Q8_BLOCK) + c / GF_Q8_BLOCK]) *
-                        (float)((const int8_t *)W->data)[r * W->cols + c];
-                }
-                acc += (double)w * xt[c];
-            }
-            y[t * W->rows + r] = (float)acc;
-        }
     }
 }

@@ -1,0 +1,163 @@
+/* bench_kernels.c — kernel micro-benchmark (built, not run as a test).
+ *
+ *   bench_kernels [-t THREADS] [-r ROWS] [-c COLS] [-n TOKENS,...] [-d DTYPES] [-s SECONDS]
+ *
+ * For each weight dtype (f32,f16,bf16,q8) and batch size it runs gf_linear
+ * on a set of ROWS x COLS matrices whose total size is >= 256 MB (so that
+ * every call streams its weights from memory, not from the L3 cache) and
+ * prints GB/s of weights read and GFLOP/s (2 * rows * cols * tokens per
+ * call).  Compare the GB/s of a matvec (-n 1) with the read bandwidth of
+ * the machine (../shared/tools/membw.c). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/alloc.h"
+#include "kernels/kernels.h"
+#include "kernels/linear.h"
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static uint64_t rng = 0x9e3779b97f4a7c15ull;
+static float frand(void)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return (float)((rng >> 40) * (1.0 / 16777216.0)) * 2.0f - 1.0f;
+}
+
+static const char *dtype_names[] = {"f32", "f16", "bf16", "q8"};
+
+static void fill(gf_matrix *m, gf_dtype dt, int64_t rows, int64_t cols)
+{
+    size_t n = (size_t)rows * (size_t)cols;
+    m->dtype = dt;
+    m->rows = rows;
+    m->cols = cols;
+    m->scales = NULL;
+    switch (dt) {
+    case GF_DTYPE_F32: {
+        float *p = gf_alloc_aligned(n * 4);
+        for (size_t i = 0; i < n; i++)
+            p[i] = frand() * 0.05f;
+        m->data = p;
+        break;
+    }
+    case GF_DTYPE_F16:
+    case GF_DTYPE_BF16: {
+        uint16_t *p = gf_alloc_aligned(n * 2);
+        for (size_t i = 0; i < n; i++)
+            p[i] = dt == GF_DTYPE_F16 ? gf_f32_to_f16(frand() * 0.05f) : gf_f32_to_bf16(frand() * 0.05f);
+        m->data = p;
+        break;
+    }
+    case GF_DTYPE_Q8: {
+        int8_t *p = gf_alloc_aligned(n);
+        uint16_t *s = gf_alloc_aligned(n / 32 * 2);
+        for (size_t i = 0; i < n; i++)
+            p[i] = (int8_t)(frand() * 127.0f);
+        for (size_t i = 0; i < n / 32; i++)
+            s[i] = gf_f32_to_f16(0.0004f * (1.0f + frand() * 0.5f));
+        m->data = p;
+        m->scales = s;
+        break;
+    }
+    }
+}
+
+static size_t matrix_bytes(const gf_matrix *m)
+{
+    size_t n = (size_t)m->rows * (size_t)m->cols;
+    switch (m->dtype) {
+    case GF_DTYPE_F32: return n * 4;
+    case GF_DTYPE_F16:
+    case GF_DTYPE_BF16: return n * 2;
+    default: return n + n / 32 * 2;
+    }
+}
+
+int main(int argc, char **argv)
+{
+    int threads = 2;
+    int64_t rows = 2048, cols = 16384;
+    const char *tokens_arg = "1,2,4,8,16,32,64,128";
+    const char *dtypes_arg = "f32,f16,bf16,q8";
+    double seconds = 1.0;
+    for (int i = 1; i + 1 < argc; i += 2) {
+        if (!strcmp(argv[i], "-t")) threads = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "-r")) rows = atoll(argv[i + 1]);
+        else if (!strcmp(argv[i], "-c")) cols = atoll(argv[i + 1]);
+        else if (!strcmp(argv[i], "-n")) tokens_arg = argv[i + 1];
+        else if (!strcmp(argv[i], "-d")) dtypes_arg = argv[i + 1];
+        else if (!strcmp(argv[i], "-s")) seconds = atof(argv[i + 1]);
+        else {
+            fprintf(stderr, "usage: bench_kernels [-t N] [-r ROWS] [-c COLS] [-n T1,T2..] [-d f32,f16,bf16,q8] [-s SECONDS]\n");
+            return 2;
+        }
+    }
+    if (rows < 1 || cols < 32 || cols % 32 || threads < 1) {
+        fprintf(stderr, "bench_kernels: need rows >= 1, cols a multiple of 32, threads >= 1\n");
+        return 2;
+    }
+    gf_threadpool *pool = gf_threadpool_new(threads);
+    printf("# level %s, %d threads, %lld x %lld, OPENBLAS_CORETYPE=%s\n", gf_kernel_level_in_use(),
+           threads, (long long)rows, (long long)cols,
+           getenv("OPENBLAS_CORETYPE") ? getenv("OPENBLAS_CORETYPE") : "(unset)");
+    printf("%-5s %6s %10s %10s %10s\n", "dtype", "tokens", "ms/call", "GB/s", "GFLOP/s");
+    for (int dt = 0; dt < 4; dt++) {
+        if (!strstr(dtypes_arg, dtype_names[dt]))
+            continue;
+        if (dt == GF_DTYPE_F16 && strstr(dtypes_arg, "bf16") && !strstr(dtypes_arg, ",f16") &&
+            strncmp(dtypes_arg, "f16", 3))
+            continue; /* "bf16" alone does not mean f16 */
+        gf_matrix probe;
+        probe.rows = rows;
+        probe.cols = cols;
+        probe.dtype = (gf_dtype)dt;
+        size_t one = matrix_bytes(&probe);
+        int n_mats = (int)((256u << 20) / one) + 1;
+        gf_matrix *mats = calloc((size_t)n_mats, sizeof *mats);
+        for (int i = 0; i < n_mats; i++)
+            fill(&mats[i], (gf_dtype)dt, rows, cols);
+        char *list = strdup(tokens_arg);
+        for (char *tok = strtok(list, ","); tok; tok = strtok(NULL, ",")) {
+            int64_t nt = atoll(tok);
+            if (nt < 1)
+                continue;
+            float *x = gf_alloc_aligned((size_t)(nt * cols) * 4);
+            float *y = gf_alloc_aligned((size_t)(nt * rows) * 4);
+            for (int64_t i = 0; i < nt * cols; i++)
+                x[i] = frand();
+            gf_linear(pool, &mats[0], x, nt, y); /* warm up */
+            int calls = 0;
+            double t0 = now_s(), t1;
+            do {
+                gf_linear(pool, &mats[calls % n_mats], x, nt, y);
+                calls++;
+                t1 = now_s();
+            } while (t1 - t0 < seconds || calls < 3);
+            double per = (t1 - t0) / calls;
+            printf("%-5s %6lld %10.3f %10.2f %10.1f\n", dtype_names[dt], (long long)nt, per * 1e3,
+                   (double)one / per * 1e-9, 2.0 * (double)rows * (double)cols * (double)nt / per * 1e-9);
+            fflush(stdout);
+            gf_free_aligned(x);
+            gf_free_aligned(y);
+        }
+        free(list);
+        for (int i = 0; i < n_mats; i++) {
+            gf_free_aligned((void *)mats[i].data);
+            gf_free_aligned((void *)mats[i].scales);
+        }
+        free(mats);
+    }
+    gf_threadpool_free(pool);
+    return 0;
+}
