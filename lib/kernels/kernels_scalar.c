@@ -71,7 +71,7 @@ static void quantize_q8(const float *x, int64_t n, int8_t *q, float *d, int32_t 
         float amax = 0;
         for (int c = 0; c < GF_Q8_BLOCK; c++) {
             float v = fabsf(xb[c]);
-            if (!(v <= amax)) /* also takes NaN */
+            if (!(v <= amax) && amax == amax) /* takes NaN, then keeps it */
                 amax = v;
         }
         float id = amax > 0 ? 127.0f / amax : 0.0f;

@@ -15,6 +15,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/alloc.h"
 
@@ -25,6 +26,7 @@
 
 struct gf_threadpool {
     int n;
+    int64_t spin_ns; /* 0 when there are more threads than cores */
     pthread_t *threads;
     gf_task_fn fn;
     void *arg;
@@ -69,7 +71,7 @@ static unsigned wait_for_work(gf_threadpool *p, unsigned seen)
         if ((spins & 63) == 63) {
             int64_t t = now_ns();
             if (!deadline)
-                deadline = t + GF_SPIN_NS;
+                deadline = t + p->spin_ns;
             else if (t > deadline)
                 break;
         }
@@ -138,6 +140,10 @@ gf_threadpool *gf_threadpool_new(int n_threads)
     if (!p)
         return NULL;
     p->n = n_threads;
+    /* Spinning only pays when every thread has a core of its own; otherwise
+     * a spinning worker takes the core the caller needs to publish work. */
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    p->spin_ns = cpus >= n_threads ? GF_SPIN_NS : 0;
     atomic_init(&p->generation, 0);
     atomic_init(&p->pending, 0);
     atomic_init(&p->n_sleeping, 0);
@@ -209,7 +215,7 @@ void gf_threadpool_run(gf_threadpool *pool, gf_task_fn fn, void *arg)
     for (unsigned spins = 0; atomic_load_explicit(&pool->pending, memory_order_acquire) != 0;
          spins++) {
         cpu_relax();
-        if (spins >= (1u << 16)) /* a worker was descheduled: let it run */
+        if (spins >= 1024) /* a worker is descheduled (more threads than cores?): let it run */
             sched_yield();
     }
 }
