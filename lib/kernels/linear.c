@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "kernels/gemm.h"
 #include "kernels/kernels.h"
 
 /* Below this many multiply-adds the pool's wake-up costs more than it saves. */
@@ -75,10 +76,129 @@ static void rows_q8_unbuffered(const gf_matrix *W, const float *x, int64_t n_tok
     }
 }
 
+/* ---- prompt batches: packed activations and the GEMM kernels ---- */
+
+#define GF_GEMM_CHUNK_ROWS 84 /* a multiple of both tile heights (14, 6) */
+
+typedef struct gemm_job {
+    int n_mats;
+    const gf_matrix *W[GF_LINEAR_MAX_MATS];
+    float *y[GF_LINEAR_MAX_MATS];
+    int64_t first_row[GF_LINEAR_MAX_MATS + 1];
+    const float *x;
+    gf_gemm_x px;
+    void *px_buf;
+    char *thread_scratch;
+    size_t thread_bytes;
+    atomic_llong next;
+} gemm_job;
+
+static void gemm_pack_task(void *arg, int i, int n)
+{
+    gemm_job *job = arg;
+    for (int64_t tb = i; tb < job->px.n_blocks; tb += n)
+        gf_gemm_pack_x(&job->px, job->px_buf, job->x, tb * GF_GEMM_NR, (tb + 1) * GF_GEMM_NR);
+}
+
+static void gemm_task(void *arg, int i, int n)
+{
+    (void)n;
+    gemm_job *job = arg;
+    void *scratch = job->thread_scratch + (size_t)i * job->thread_bytes;
+    const int64_t total = job->first_row[job->n_mats];
+    for (;;) {
+        int64_t begin = atomic_fetch_add_explicit(&job->next, GF_GEMM_CHUNK_ROWS, memory_order_relaxed);
+        if (begin >= total)
+            break;
+        int64_t end = begin + GF_GEMM_CHUNK_ROWS < total ? begin + GF_GEMM_CHUNK_ROWS : total;
+        for (int m = 0; m < job->n_mats && begin < end; m++) {
+            int64_t lo = job->first_row[m], hi = job->first_row[m + 1];
+            if (begin >= hi)
+                continue;
+            int64_t stop = end < hi ? end : hi;
+            gf_gemm_rows(job->W[m], &job->px, begin - lo, stop - lo, job->y[m], scratch);
+            begin = stop;
+        }
+    }
+}
+
+/* The GEMM kind for a batch of n_tokens, or -1 for the row kernels. */
+static int gemm_kind_for(const gf_matrix *const *W, int n_mats, int64_t n_tokens)
+{
+    for (int i = 1; i < n_mats; i++)
+        if (W[i]->dtype != W[0]->dtype)
+            return -1;
+    gf_gemm_kind kind;
+    switch (W[0]->dtype) {
+    case GF_DTYPE_Q8: kind = GF_GEMM_Q8; break;
+    case GF_DTYPE_BF16:
+        kind = W[0]->cols % 2 == 0 && gf_linear_bf16_dot_allowed() ? GF_GEMM_BF16DOT : GF_GEMM_F32;
+        break;
+    default: kind = GF_GEMM_F32; break;
+    }
+    if (!gf_gemm_available(kind) || n_tokens < gf_gemm_min_tokens(W[0]->dtype))
+        return -1;
+    return (int)kind;
+}
+
+/* Returns 0 when done, -1 when out of memory (caller falls back). */
+static int linear_gemm(gf_threadpool *pool, int n_mats, const gf_matrix *const *W, const float *x,
+                       int64_t n_tokens, float *const *y, gf_gemm_kind kind)
+{
+    const int n_threads = gf_threadpool_size(pool);
+    const int64_t cols = W[0]->cols;
+    size_t x_bytes = (gf_gemm_x_bytes(kind, n_tokens, cols) + 63) & ~(size_t)63;
+    size_t t_bytes = (gf_gemm_thread_bytes(n_tokens, GF_GEMM_CHUNK_ROWS) + 63) & ~(size_t)63;
+    size_t bytes = x_bytes + (size_t)n_threads * t_bytes;
+    void *owned = NULL;
+    char *buf = gf_threadpool_scratch(pool, bytes);
+    if (!buf)
+        buf = owned = gf_alloc_aligned(bytes);
+    if (!buf)
+        return -1;
+    gemm_job job;
+    memset(&job, 0, sizeof job);
+    job.n_mats = n_mats;
+    for (int i = 0; i < n_mats; i++) {
+        job.W[i] = W[i];
+        job.y[i] = y[i];
+        job.first_row[i + 1] = job.first_row[i] + W[i]->rows;
+    }
+    job.x = x;
+    job.px_buf = buf;
+    gf_gemm_x_init(&job.px, kind, buf, n_tokens, cols);
+    job.thread_scratch = buf + x_bytes;
+    job.thread_bytes = t_bytes;
+    atomic_init(&job.next, 0);
+    gf_threadpool_run(pool, gemm_pack_task, &job);
+    gf_threadpool_run(pool, gemm_task, &job);
+    gf_free_aligned(owned);
+    return 0;
+}
+
+static atomic_int bf16_dot_allowed = 1;
+static atomic_int gemm_min_tokens[4] = {GF_GEMM_MIN_TOKENS_F32, GF_GEMM_MIN_TOKENS_F16,
+                                        GF_GEMM_MIN_TOKENS_BF16, GF_GEMM_MIN_TOKENS_Q8};
+
+void gf_linear_allow_bf16_dot(int allow) { atomic_store(&bf16_dot_allowed, allow != 0); }
+int gf_linear_bf16_dot_allowed(void) { return atomic_load(&bf16_dot_allowed); }
+void gf_gemm_set_min_tokens(gf_dtype dtype, int64_t n)
+{
+    if ((unsigned)dtype < 4)
+        atomic_store(&gemm_min_tokens[dtype], n < 1 ? 1 : (n > INT32_MAX ? INT32_MAX : (int)n));
+}
+int64_t gf_gemm_min_tokens(gf_dtype dtype)
+{
+    return (unsigned)dtype < 4 ? atomic_load(&gemm_min_tokens[dtype]) : INT32_MAX;
+}
+
 void gf_linear_multi(gf_threadpool *pool, int n_mats, const gf_matrix *const *W, const float *x,
                      int64_t n_tokens, float *const *y)
 {
     if (n_tokens <= 0 || n_mats < 1 || n_mats > GF_LINEAR_MAX_MATS)
+        return;
+    int kind = gemm_kind_for(W, n_mats, n_tokens);
+    if (kind >= 0 && linear_gemm(pool, n_mats, W, x, n_tokens, y, (gf_gemm_kind)kind) == 0)
         return;
     linear_job job;
     memset(&job, 0, sizeof job);

@@ -34,6 +34,25 @@ void gf_matrix_row_f32(const gf_matrix *W, int64_t r, float *out);
  * nearest even, so |x - d*q| <= d/2.  A block holding NaN gets d = NaN. */
 void gf_quantize_row_q8(const float *x, int64_t n, int8_t *q, float *d);
 
+/* Prompt batches of at least gf_gemm_min_tokens(dtype) tokens go through
+ * the GEMM kernels (AVX-512 CPUs; see docs/performance.md for how the
+ * crossovers were measured); smaller batches through the row kernels.
+ * The setter exists for tests and benchmarks (process-wide). */
+#define GF_GEMM_MIN_TOKENS_F32 8
+#define GF_GEMM_MIN_TOKENS_F16 8
+#define GF_GEMM_MIN_TOKENS_BF16 8
+#define GF_GEMM_MIN_TOKENS_Q8 8
+int64_t gf_gemm_min_tokens(gf_dtype dtype);
+void gf_gemm_set_min_tokens(gf_dtype dtype, int64_t n);
+
+/* BF16 weights in prompt batches: allowed (default), the GEMM rounds the
+ * activations to bf16 and multiplies with vdpbf16ps (twice the f32 rate;
+ * relative error of each product up to 2^-8, see docs/performance.md);
+ * otherwise it widens the weights to f32 and keeps f32 activations.
+ * Process-wide, for tests and accuracy comparisons. */
+void gf_linear_allow_bf16_dot(int allow);
+int gf_linear_bf16_dot_allowed(void);
+
 /* Name of the kernel level in use ("scalar", "avx2", "avx512"), for logs
  * and benchmarks. */
 const char *gf_kernel_level_in_use(void);

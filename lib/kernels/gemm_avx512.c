@@ -1,0 +1,380 @@
+/* gemm_avx512.c — prompt-batch kernels for AVX-512 CPUs (see gemm.h).
+ *
+ * Micro-kernels hold a tile of mr rows x 32 tokens in 2*mr accumulators
+ * (tokens along the vector) and broadcast one weight (or a bf16 pair, an
+ * int8 quad) per row and k step:
+ *   f32      mr <= 14   vfmadd231ps  16 multiply-adds per instruction
+ *   bf16dot  mr <= 14   vdpbf16ps    32
+ *   q8       mr <= 6    vpdpbusd     64, plus per block of 32: the
+ *            int32 sums scaled by d_w * d_x into f32 accumulators. */
+#if defined(__x86_64__)
+#include <immintrin.h>
+#include <string.h>
+
+#include "kernels/convert.h"
+#include "kernels/gemm.h"
+#include "kernels/kernels.h"
+
+#define TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma,f16c")))
+#define TARGET_BF16 \
+    __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16,fma,f16c")))
+#define TARGET_VNNI \
+    __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,fma,f16c")))
+#define ALWAYS static inline __attribute__((always_inline))
+
+#define MR_F32 14
+#define MR_Q8 6
+#define NR GF_GEMM_NR
+#define KC GF_GEMM_KC
+
+static inline int32_t load_i32(const void *p)
+{
+    int32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+/* ---- micro-kernels: c[i][0..32) (+)= sum_k w[i][k] * x[k][0..32) ---- */
+
+ALWAYS TARGET void mk_f32(const int mr, const float *w, int64_t ldw, const float *xp, int64_t kc,
+                          float *c, int64_t ldc, int accumulate)
+{
+    __m512 a0[MR_F32], a1[MR_F32];
+    for (int i = 0; i < mr; i++) {
+        a0[i] = accumulate ? _mm512_loadu_ps(c + i * ldc) : _mm512_setzero_ps();
+        a1[i] = accumulate ? _mm512_loadu_ps(c + i * ldc + 16) : _mm512_setzero_ps();
+    }
+    for (int64_t k = 0; k < kc; k++) {
+        __m512 x0 = _mm512_load_ps(xp + k * NR), x1 = _mm512_load_ps(xp + k * NR + 16);
+        for (int i = 0; i < mr; i++) {
+            __m512 b = _mm512_set1_ps(w[i * ldw + k]);
+            a0[i] = _mm512_fmadd_ps(x0, b, a0[i]);
+            a1[i] = _mm512_fmadd_ps(x1, b, a1[i]);
+        }
+    }
+    for (int i = 0; i < mr; i++) {
+        _mm512_storeu_ps(c + i * ldc, a0[i]);
+        _mm512_storeu_ps(c + i * ldc + 16, a1[i]);
+    }
+}
+
+ALWAYS TARGET_BF16 void mk_bf16(const int mr, const uint16_t *w, int64_t ldw, const uint16_t *xp,
+                                int64_t kc, float *c, int64_t ldc, int accumulate)
+{
+    __m512 a0[MR_F32], a1[MR_F32];
+    for (int i = 0; i < mr; i++) {
+        a0[i] = accumulate ? _mm512_loadu_ps(c + i * ldc) : _mm512_setzero_ps();
+        a1[i] = accumulate ? _mm512_loadu_ps(c + i * ldc + 16) : _mm512_setzero_ps();
+    }
+    for (int64_t k = 0; k < kc; k += 2) {
+        __m512bh x0 = (__m512bh)_mm512_load_si512(xp + k * NR);
+        __m512bh x1 = (__m512bh)_mm512_load_si512(xp + k * NR + 32);
+        for (int i = 0; i < mr; i++) {
+            __m512bh b = (__m512bh)_mm512_set1_epi32(load_i32(w + i * ldw + k));
+            a0[i] = _mm512_dpbf16_ps(a0[i], x0, b);
+            a1[i] = _mm512_dpbf16_ps(a1[i], x1, b);
+        }
+    }
+    for (int i = 0; i < mr; i++) {
+        _mm512_storeu_ps(c + i * ldc, a0[i]);
+        _mm512_storeu_ps(c + i * ldc + 16, a1[i]);
+    }
+}
+
+/* wc[i][b] = 128 * sum of block b of row i: x enters as q + 128. */
+ALWAYS TARGET_VNNI void mk_q8(const int mr, const int8_t *w, int64_t ldw, const uint16_t *sw,
+                              int64_t ldsw, const int32_t *wc, const uint8_t *xq, const float *xd,
+                              int64_t kc, float *c, int64_t ldc, int accumulate)
+{
+    __m512 f0[MR_Q8], f1[MR_Q8];
+    for (int i = 0; i < mr; i++) {
+        f0[i] = accumulate ? _mm512_loadu_ps(c + i * ldc) : _mm512_setzero_ps();
+        f1[i] = accumulate ? _mm512_loadu_ps(c + i * ldc + 16) : _mm512_setzero_ps();
+    }
+    for (int64_t b = 0; b < kc / 32; b++) {
+        __m512i s0[MR_Q8], s1[MR_Q8];
+        for (int i = 0; i < mr; i++)
+            s0[i] = s1[i] = _mm512_set1_epi32(-wc[i * (KC / 32) + b]);
+        for (int64_t k = b * 32; k < b * 32 + 32; k += 4) {
+            __m512i x0 = _mm512_load_si512(xq + k * NR), x1 = _mm512_load_si512(xq + k * NR + 64);
+            for (int i = 0; i < mr; i++) {
+                __m512i wb = _mm512_set1_epi32(load_i32(w + i * ldw + k));
+                s0[i] = _mm512_dpbusd_epi32(s0[i], x0, wb);
+                s1[i] = _mm512_dpbusd_epi32(s1[i], x1, wb);
+            }
+        }
+        __m512 d0 = _mm512_load_ps(xd + b * NR), d1 = _mm512_load_ps(xd + b * NR + 16);
+        for (int i = 0; i < mr; i++) {
+            __m512 dw = _mm512_set1_ps(_cvtsh_ss(sw[i * ldsw + b]));
+            f0[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s0[i]), _mm512_mul_ps(d0, dw), f0[i]);
+            f1[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s1[i]), _mm512_mul_ps(d1, dw), f1[i]);
+        }
+    }
+    for (int i = 0; i < mr; i++) {
+        _mm512_storeu_ps(c + i * ldc, f0[i]);
+        _mm512_storeu_ps(c + i * ldc + 16, f1[i]);
+    }
+}
+
+/* mr as a compile-time constant: one copy of each kernel per tile height. */
+#define CASES_14(CALL)                                                                  \
+    switch (mr) {                                                                       \
+    case 1: CALL(1); break;  case 2: CALL(2); break;  case 3: CALL(3); break;           \
+    case 4: CALL(4); break;  case 5: CALL(5); break;  case 6: CALL(6); break;           \
+    case 7: CALL(7); break;  case 8: CALL(8); break;  case 9: CALL(9); break;           \
+    case 10: CALL(10); break; case 11: CALL(11); break; case 12: CALL(12); break;       \
+    case 13: CALL(13); break; default: CALL(14); break;                                 \
+    }
+
+TARGET static void run_f32(int mr, const float *w, int64_t ldw, const float *xp, int64_t kc,
+                           float *c, int64_t ldc, int acc)
+{
+#define CALL_F32(M) mk_f32(M, w, ldw, xp, kc, c, ldc, acc)
+    CASES_14(CALL_F32)
+}
+
+TARGET_BF16 static void run_bf16(int mr, const uint16_t *w, int64_t ldw, const uint16_t *xp,
+                                 int64_t kc, float *c, int64_t ldc, int acc)
+{
+#define CALL_BF16(M) mk_bf16(M, w, ldw, xp, kc, c, ldc, acc)
+    CASES_14(CALL_BF16)
+}
+
+TARGET_VNNI static void run_q8(int mr, const int8_t *w, int64_t ldw, const uint16_t *sw,
+                               int64_t ldsw, const int32_t *wc, const uint8_t *xq, const float *xd,
+                               int64_t kc, float *c, int64_t ldc, int acc)
+{
+#define CALL_Q8(M) mk_q8(M, w, ldw, sw, ldsw, wc, xq, xd, kc, c, ldc, acc)
+    switch (mr) {
+    case 1: CALL_Q8(1); break;
+    case 2: CALL_Q8(2); break;
+    case 3: CALL_Q8(3); break;
+    case 4: CALL_Q8(4); break;
+    case 5: CALL_Q8(5); break;
+    default: CALL_Q8(6); break;
+    }
+}
+
+/* ---- weights tile for the f32 kernel: mr rows x kc, widened ---- */
+
+TARGET static void widen_tile(const gf_matrix *W, int64_t r, int mr, int64_t k0, int64_t kc,
+                              float *tile)
+{
+    const int64_t K = W->cols;
+    for (int i = 0; i < mr; i++) {
+        float *out = tile + i * KC;
+        switch (W->dtype) {
+        case GF_DTYPE_F16: {
+            const uint16_t *p = (const uint16_t *)W->data + (r + i) * K + k0;
+            int64_t k = 0;
+            for (; k + 16 <= kc; k += 16)
+                _mm512_storeu_ps(out + k, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(p + k))));
+            for (; k < kc; k++)
+                out[k] = gf_f16_to_f32(p[k]);
+            break;
+        }
+        case GF_DTYPE_BF16: {
+            const uint16_t *p = (const uint16_t *)W->data + (r + i) * K + k0;
+            int64_t k = 0;
+            for (; k + 16 <= kc; k += 16) {
+                __m512i v = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(p + k)));
+                _mm512_storeu_si512(out + k, _mm512_slli_epi32(v, 16));
+            }
+            for (; k < kc; k++)
+                out[k] = gf_bf16_to_f32(p[k]);
+            break;
+        }
+        case GF_DTYPE_Q8: {
+            const int8_t *p = (const int8_t *)W->data + (r + i) * K + k0;
+            const uint16_t *s = W->scales + (r + i) * (K / 32) + k0 / 32;
+            for (int64_t k = 0; k < kc; k += 16) {
+                __m512 v = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(p + k))));
+                _mm512_storeu_ps(out + k, _mm512_mul_ps(v, _mm512_set1_ps(_cvtsh_ss(s[k / 32]))));
+            }
+            break;
+        }
+        default:
+            break;
+        }
+    }
+}
+
+TARGET_VNNI static void block_sums(const int8_t *w, int64_t ldw, int mr, int64_t kc, int32_t *wc)
+{
+    const __m512i ones = _mm512_set1_epi8(1);
+    for (int i = 0; i < mr; i++)
+        for (int64_t b = 0; b < kc / 32; b += 2) {
+            __mmask64 m = b + 1 < kc / 32 ? ~0ull : 0xffffffffull; /* stay inside the row */
+            __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), ones,
+                                            _mm512_maskz_loadu_epi8(m, w + i * ldw + b * 32));
+            wc[i * (KC / 32) + b] = 128 * _mm512_mask_reduce_add_epi32(0x00ff, s);
+            if (b + 1 < kc / 32)
+                wc[i * (KC / 32) + b + 1] = 128 * _mm512_mask_reduce_add_epi32(0xff00, s);
+        }
+}
+
+size_t gf_gemm_thread_bytes(int64_t n_tokens, int64_t chunk_rows)
+{
+    int64_t n_pad = (n_tokens + NR - 1) / NR * NR;
+    return (size_t)(chunk_rows * n_pad) * 4 + (size_t)MR_F32 * KC * 4 + (size_t)MR_Q8 * (KC / 32) * 4 + 64;
+}
+
+TARGET void gf_gemm_rows(const gf_matrix *W, const gf_gemm_x *px, int64_t r0, int64_t r1,
+                         float *y, void *scratch)
+{
+    const int64_t K = W->cols, n_pad = px->n_blocks * NR, rows = r1 - r0;
+    float *yt = scratch;
+    float *tile = yt + rows * n_pad;
+    int32_t *wc = (int32_t *)(tile + MR_F32 * KC);
+    const int mr_max = px->kind == GF_GEMM_Q8 ? MR_Q8 : MR_F32;
+    for (int64_t k0 = 0; k0 < K; k0 += KC) {
+        const int64_t kc = K - k0 < KC ? K - k0 : KC;
+        const int acc = k0 > 0;
+        for (int64_t rb = r0; rb < r1; rb += mr_max) {
+            const int mr = (int)(r1 - rb < mr_max ? r1 - rb : mr_max);
+            float *c = yt + (rb - r0) * n_pad;
+            switch (px->kind) {
+            case GF_GEMM_F32: {
+                const float *w;
+                int64_t ldw;
+                if (W->dtype == GF_DTYPE_F32) {
+                    w = (const float *)W->data + rb * K + k0;
+                    ldw = K;
+                } else {
+                    widen_tile(W, rb, mr, k0, kc, tile);
+                    w = tile;
+                    ldw = KC;
+                }
+                for (int64_t tb = 0; tb < px->n_blocks; tb++)
+                    run_f32(mr, w, ldw, px->xf + (tb * K + k0) * NR, kc, c + tb * NR, n_pad, acc);
+                break;
+            }
+            case GF_GEMM_BF16DOT: {
+                const uint16_t *w = (const uint16_t *)W->data + rb * K + k0;
+                for (int64_t tb = 0; tb < px->n_blocks; tb++)
+                    run_bf16(mr, w, K, px->xb + (tb * K + k0) * NR, kc, c + tb * NR, n_pad, acc);
+                break;
+            }
+            case GF_GEMM_Q8: {
+                const int8_t *w = (const int8_t *)W->data + rb * K + k0;
+                const uint16_t *sw = W->scales + rb * (K / 32) + k0 / 32;
+                block_sums(w, K, mr, kc, wc);
+                for (int64_t tb = 0; tb < px->n_blocks; tb++)
+                    run_q8(mr, w, K, sw, K / 32, wc, px->xq + (tb * K + k0) * NR,
+                           px->xd + (tb * (K / 32) + k0 / 32) * NR, kc, c + tb * NR, n_pad, acc);
+                break;
+            }
+            }
+        }
+    }
+    /* Yt[row][token] -> y[token][row] */
+    for (int64_t t = 0; t < px->n_tokens; t++)
+        for (int64_t r = 0; r < rows; r++)
+            y[t * W->rows + r0 + r] = yt[r * n_pad + t];
+}
+
+/* ---- packing the activations ---- */
+
+size_t gf_gemm_x_bytes(gf_gemm_kind kind, int64_t n_tokens, int64_t cols)
+{
+    int64_t n_pad = (n_tokens + NR - 1) / NR * NR;
+    switch (kind) {
+    case GF_GEMM_F32: return (size_t)(n_pad * cols) * 4 + 64;
+    case GF_GEMM_BF16DOT: return (size_t)(n_pad * cols) * 2 + 64;
+    default: return (size_t)(n_pad * cols) + (size_t)(n_pad * (cols / 32)) * 4 + 128;
+    }
+}
+
+void gf_gemm_x_init(gf_gemm_x *px, gf_gemm_kind kind, void *buf, int64_t n_tokens, int64_t cols)
+{
+    memset(px, 0, sizeof *px);
+    px->kind = kind;
+    px->n_tokens = n_tokens;
+    px->n_blocks = (n_tokens + NR - 1) / NR;
+    px->cols = cols;
+    int64_t n_pad = px->n_blocks * NR;
+    switch (kind) {
+    case GF_GEMM_F32: px->xf = buf; break;
+    case GF_GEMM_BF16DOT: px->xb = buf; break;
+    case GF_GEMM_Q8:
+        px->xq = buf;
+        px->xd = (const float *)((char *)buf + ((n_pad * cols + 63) & ~(int64_t)63));
+        break;
+    }
+}
+
+TARGET_BF16 static void pack_bf16_block(uint16_t *out, const float *x, int64_t n_valid,
+                                        int64_t cols)
+{
+    /* out[k/2][j][k&1] for 32 tokens j, rounding to nearest even */
+    for (int64_t k = 0; k < cols; k += 2)
+        for (int j = 0; j < NR; j++) {
+            float a = j < n_valid ? x[j * cols + k] : 0.0f;
+            float b = j < n_valid ? x[j * cols + k + 1] : 0.0f;
+            out[k * NR + 2 * j] = gf_f32_to_bf16(a);
+            out[k * NR + 2 * j + 1] = gf_f32_to_bf16(b);
+        }
+}
+
+void gf_gemm_pack_x(gf_gemm_x *px, void *buf, const float *x, int64_t t0, int64_t t1)
+{
+    (void)buf;
+    const int64_t K = px->cols;
+    const gf_kernel_table *kt = gf_kernels();
+    for (int64_t tb = t0 / NR; tb * NR < t1; tb++) {
+        const float *xs = x + tb * NR * K;
+        int64_t n_valid = px->n_tokens - tb * NR < NR ? px->n_tokens - tb * NR : NR;
+        switch (px->kind) {
+        case GF_GEMM_F32: {
+            float *out = (float *)px->xf + tb * K * NR;
+            for (int64_t k0 = 0; k0 < K; k0 += 16)
+                for (int j = 0; j < NR; j++)
+                    for (int64_t k = k0; k < k0 + 16 && k < K; k++)
+                        out[k * NR + j] = j < n_valid ? xs[j * K + k] : 0.0f;
+            break;
+        }
+        case GF_GEMM_BF16DOT:
+            pack_bf16_block((uint16_t *)px->xb + tb * K * NR, xs, n_valid, K);
+            break;
+        case GF_GEMM_Q8: {
+            uint8_t *out = (uint8_t *)px->xq + tb * K * NR;
+            float *dout = (float *)px->xd + tb * (K / 32) * NR;
+            for (int64_t b = 0; b < K / 32; b++)
+                for (int j = 0; j < NR; j++) {
+                    int8_t q[32];
+                    float d = 0;
+                    int32_t corr[8];
+                    if (j < n_valid)
+                        kt->quantize_q8(xs + j * K + b * 32, 32, q, &d, corr);
+                    else
+                        memset(q, 0, sizeof q);
+                    dout[b * NR + j] = d;
+                    for (int k = 0; k < 32; k++)
+                        out[((b * 32 + k) / 4) * NR * 4 + j * 4 + (k & 3)] = (uint8_t)(q[k] + 128);
+                }
+            break;
+        }
+        }
+    }
+}
+
+int gf_gemm_available(gf_gemm_kind kind)
+{
+    if (gf_kernels()->level < GF_LEVEL_AVX512)
+        return 0;
+    switch (kind) {
+    case GF_GEMM_F32: return 1;
+    case GF_GEMM_BF16DOT: return gf_cpu_has_avx512_bf16();
+    case GF_GEMM_Q8: return gf_cpu_has_avx512_vnni();
+    }
+    return 0;
+}
+#else
+#include "kernels/gemm.h"
+int gf_gemm_available(gf_gemm_kind kind) { (void)kind; return 0; }
+size_t gf_gemm_x_bytes(gf_gemm_kind k, int64_t n, int64_t c) { (void)k; (void)n; (void)c; return 0; }
+size_t gf_gemm_thread_bytes(int64_t n, int64_t r) { (void)n; (void)r; return 0; }
+void gf_gemm_x_init(gf_gemm_x *px, gf_gemm_kind k, void *b, int64_t n, int64_t c) { (void)px; (void)k; (void)b; (void)n; (void)c; }
+void gf_gemm_pack_x(gf_gemm_x *px, void *b, const float *x, int64_t t0, int64_t t1) { (void)px; (void)b; (void)x; (void)t0; (void)t1; }
+void gf_gemm_rows(const gf_matrix *W, const gf_gemm_x *px, int64_t r0, int64_t r1, float *y, void *s) { (void)W; (void)px; (void)r0; (void)r1; (void)y; (void)s; }
+#endif
