@@ -47,6 +47,12 @@ void gf_gemm_x_init(gf_gemm_x *px, gf_gemm_kind kind, void *buf, int64_t n_token
 void gf_gemm_rows(const gf_matrix *W, const gf_gemm_x *px, int64_t r0, int64_t r1, float *y,
                   void *scratch);
 
+/* OpenBLAS path (any CPU): rows [r0, r1) for all tokens; scratch holds
+ * (r1 - r0) * cols floats; chunks of gf_blas_chunk_rows(cols) rows. */
+int64_t gf_blas_chunk_rows(int64_t cols);
+void gf_blas_rows(const gf_matrix *W, const float *x, int64_t n_tokens, int64_t r0, int64_t r1,
+                  float *y, float *scratch);
+
 /* Which kernels this CPU has (AVX-512 level). */
 int gf_gemm_available(gf_gemm_kind kind);
 

@@ -122,12 +122,21 @@ static void gemm_task(void *arg, int i, int n)
     }
 }
 
-/* The GEMM kind for a batch of n_tokens, or -1 for the row kernels. */
+/* The batch path for n_tokens: an own GEMM kind (>= 0), GEMM_VIA_BLAS, or
+ * GEMM_NONE for the row kernels. */
+#define GEMM_NONE (-1)
+#define GEMM_VIA_BLAS (-2)
+
+static atomic_int gemm_backend = GF_GEMM_BACKEND_AUTO;
+
 static int gemm_kind_for(const gf_matrix *const *W, int n_mats, int64_t n_tokens)
 {
+    int backend = atomic_load(&gemm_backend);
+    if (backend == GF_GEMM_BACKEND_ROWS || n_tokens < gf_gemm_min_tokens(W[0]->dtype))
+        return GEMM_NONE;
     for (int i = 1; i < n_mats; i++)
         if (W[i]->dtype != W[0]->dtype)
-            return -1;
+            return GEMM_NONE;
     gf_gemm_kind kind;
     switch (W[0]->dtype) {
     case GF_DTYPE_Q8: kind = GF_GEMM_Q8; break;
@@ -136,9 +145,11 @@ static int gemm_kind_for(const gf_matrix *const *W, int n_mats, int64_t n_tokens
         break;
     default: kind = GF_GEMM_F32; break;
     }
-    if (!gf_gemm_available(kind) || n_tokens < gf_gemm_min_tokens(W[0]->dtype))
-        return -1;
-    return (int)kind;
+    if (backend != GF_GEMM_BACKEND_BLAS && gf_gemm_available(kind))
+        return (int)kind;
+    if (backend == GF_GEMM_BACKEND_OWN)
+        return GEMM_NONE;
+    return GEMM_VIA_BLAS;
 }
 
 /* Returns 0 when done, -1 when out of memory (caller falls back). */
@@ -176,6 +187,75 @@ static int linear_gemm(gf_threadpool *pool, int n_mats, const gf_matrix *const *
     return 0;
 }
 
+/* ---- prompt batches through OpenBLAS ---- */
+
+typedef struct blas_job {
+    int n_mats;
+    const gf_matrix *W[GF_LINEAR_MAX_MATS];
+    float *y[GF_LINEAR_MAX_MATS];
+    int64_t first_row[GF_LINEAR_MAX_MATS + 1];
+    const float *x;
+    int64_t n_tokens, chunk;
+    float *thread_scratch;
+    size_t thread_floats;
+    atomic_llong next;
+} blas_job;
+
+static void blas_task(void *arg, int i, int n)
+{
+    (void)n;
+    blas_job *job = arg;
+    float *scratch = job->thread_scratch + (size_t)i * job->thread_floats;
+    const int64_t total = job->first_row[job->n_mats];
+    for (;;) {
+        int64_t begin = atomic_fetch_add_explicit(&job->next, job->chunk, memory_order_relaxed);
+        if (begin >= total)
+            break;
+        int64_t end = begin + job->chunk < total ? begin + job->chunk : total;
+        for (int m = 0; m < job->n_mats && begin < end; m++) {
+            int64_t lo = job->first_row[m], hi = job->first_row[m + 1];
+            if (begin >= hi)
+                continue;
+            int64_t stop = end < hi ? end : hi;
+            gf_blas_rows(job->W[m], job->x, job->n_tokens, begin - lo, stop - lo, job->y[m], scratch);
+            begin = stop;
+        }
+    }
+}
+
+static int linear_blas(gf_threadpool *pool, int n_mats, const gf_matrix *const *W, const float *x,
+                       int64_t n_tokens, float *const *y)
+{
+    gf_openblas_single_thread();
+    const int n_threads = gf_threadpool_size(pool);
+    blas_job job;
+    memset(&job, 0, sizeof job);
+    job.chunk = gf_blas_chunk_rows(W[0]->cols);
+    job.thread_floats = ((size_t)(job.chunk * W[0]->cols) + 15) & ~(size_t)15;
+    size_t bytes = gf_mul_size((size_t)n_threads * job.thread_floats, sizeof(float));
+    void *owned = NULL;
+    float *buf = gf_threadpool_scratch(pool, bytes);
+    if (!buf)
+        buf = owned = gf_alloc_aligned(bytes);
+    if (!buf)
+        return -1;
+    job.n_mats = n_mats;
+    for (int i = 0; i < n_mats; i++) {
+        job.W[i] = W[i];
+        job.y[i] = y[i];
+        job.first_row[i + 1] = job.first_row[i] + W[i]->rows;
+    }
+    job.x = x;
+    job.n_tokens = n_tokens;
+    job.thread_scratch = buf;
+    atomic_init(&job.next, 0);
+    gf_threadpool_run(pool, blas_task, &job);
+    gf_free_aligned(owned);
+    return 0;
+}
+
+void gf_linear_set_gemm_backend(gf_gemm_backend backend) { atomic_store(&gemm_backend, (int)backend); }
+
 static atomic_int bf16_dot_allowed = 1;
 static atomic_int gemm_min_tokens[4] = {GF_GEMM_MIN_TOKENS_F32, GF_GEMM_MIN_TOKENS_F16,
                                         GF_GEMM_MIN_TOKENS_BF16, GF_GEMM_MIN_TOKENS_Q8};
@@ -199,6 +279,8 @@ void gf_linear_multi(gf_threadpool *pool, int n_mats, const gf_matrix *const *W,
         return;
     int kind = gemm_kind_for(W, n_mats, n_tokens);
     if (kind >= 0 && linear_gemm(pool, n_mats, W, x, n_tokens, y, (gf_gemm_kind)kind) == 0)
+        return;
+    if (kind == GEMM_VIA_BLAS && linear_blas(pool, n_mats, W, x, n_tokens, y) == 0)
         return;
     linear_job job;
     memset(&job, 0, sizeof job);

@@ -45,6 +45,18 @@ void gf_quantize_row_q8(const float *x, int64_t n, int8_t *q, float *d);
 int64_t gf_gemm_min_tokens(gf_dtype dtype);
 void gf_gemm_set_min_tokens(gf_dtype dtype, int64_t n);
 
+/* Which batch path prompt batches take (process-wide; tests, benchmarks):
+ * AUTO = the own AVX-512 GEMM where the CPU has it, else OpenBLAS sgemm on
+ * widened weight rows; OWN / BLAS force one of them (OWN falls back to
+ * the row kernels where unavailable); ROWS = always the row kernels. */
+typedef enum gf_gemm_backend {
+    GF_GEMM_BACKEND_AUTO = 0,
+    GF_GEMM_BACKEND_OWN,
+    GF_GEMM_BACKEND_BLAS,
+    GF_GEMM_BACKEND_ROWS,
+} gf_gemm_backend;
+void gf_linear_set_gemm_backend(gf_gemm_backend backend);
+
 /* BF16 weights in prompt batches: allowed (default), the GEMM rounds the
  * activations to bf16 and multiplies with vdpbf16ps (twice the f32 rate;
  * relative error of each product up to 2^-8, see docs/performance.md);

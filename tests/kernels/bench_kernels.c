@@ -1,6 +1,7 @@
 /* bench_kernels.c — kernel micro-benchmark (built, not run as a test).
  *
  *   bench_kernels [-t THREADS] [-r ROWS] [-c COLS] [-n TOKENS,...] [-d DTYPES] [-s SECONDS]
+ *                 [-g auto|own|blas|rows] [-x]   (-x: exact BF16, no vdpbf16ps)
  *
  * For each weight dtype (f32,f16,bf16,q8) and batch size it runs gf_linear
  * on a set of ROWS x COLS matrices whose total size is >= 256 MB (so that
@@ -84,6 +85,20 @@ static size_t matrix_bytes(const gf_matrix *m)
     }
 }
 
+/* Whether `name` is one of the comma-separated words of `list`. */
+static int in_list(const char *list, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *p = list; *p;) {
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        if (len == n && !strncmp(p, name, n))
+            return 1;
+        p += len + (end ? 1 : 0);
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     int threads = 2;
@@ -91,6 +106,13 @@ int main(int argc, char **argv)
     const char *tokens_arg = "1,2,4,8,16,32,64,128";
     const char *dtypes_arg = "f32,f16,bf16,q8";
     double seconds = 1.0;
+    const char *backend = "auto";
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "-x")) {
+            gf_linear_allow_bf16_dot(0);
+            memmove(argv + i, argv + i + 1, (size_t)(argc - i - 1) * sizeof *argv);
+            argc--;
+        }
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "-t")) threads = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "-r")) rows = atoll(argv[i + 1]);
@@ -98,8 +120,10 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "-n")) tokens_arg = argv[i + 1];
         else if (!strcmp(argv[i], "-d")) dtypes_arg = argv[i + 1];
         else if (!strcmp(argv[i], "-s")) seconds = atof(argv[i + 1]);
+        else if (!strcmp(argv[i], "-g")) backend = argv[i + 1];
         else {
-            fprintf(stderr, "usage: bench_kernels [-t N] [-r ROWS] [-c COLS] [-n T1,T2..] [-d f32,f16,bf16,q8] [-s SECONDS]\n");
+            fprintf(stderr, "usage: bench_kernels [-t N] [-r ROWS] [-c COLS] [-n T1,T2..] "
+                            "[-d f32,f16,bf16,q8] [-s SECONDS] [-g auto|own|blas|rows] [-x]\n");
             return 2;
         }
     }
@@ -107,17 +131,21 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_kernels: need rows >= 1, cols a multiple of 32, threads >= 1\n");
         return 2;
     }
+    if (!strcmp(backend, "own")) gf_linear_set_gemm_backend(GF_GEMM_BACKEND_OWN);
+    else if (!strcmp(backend, "blas")) gf_linear_set_gemm_backend(GF_GEMM_BACKEND_BLAS);
+    else if (!strcmp(backend, "rows")) gf_linear_set_gemm_backend(GF_GEMM_BACKEND_ROWS);
+    if (strcmp(backend, "auto"))
+        for (int dt = 0; dt < 4; dt++)
+            gf_gemm_set_min_tokens((gf_dtype)dt, 1);
     gf_threadpool *pool = gf_threadpool_new(threads);
-    printf("# level %s, %d threads, %lld x %lld, OPENBLAS_CORETYPE=%s\n", gf_kernel_level_in_use(),
-           threads, (long long)rows, (long long)cols,
+    printf("# level %s, %d threads, %lld x %lld, batch path %s%s, OPENBLAS_CORETYPE=%s\n",
+           gf_kernel_level_in_use(), threads, (long long)rows, (long long)cols, backend,
+           gf_linear_bf16_dot_allowed() ? "" : " (exact bf16)",
            getenv("OPENBLAS_CORETYPE") ? getenv("OPENBLAS_CORETYPE") : "(unset)");
     printf("%-5s %6s %10s %10s %10s\n", "dtype", "tokens", "ms/call", "GB/s", "GFLOP/s");
     for (int dt = 0; dt < 4; dt++) {
-        if (!strstr(dtypes_arg, dtype_names[dt]))
+        if (!in_list(dtypes_arg, dtype_names[dt]))
             continue;
-        if (dt == GF_DTYPE_F16 && strstr(dtypes_arg, "bf16") && !strstr(dtypes_arg, ",f16") &&
-            strncmp(dtypes_arg, "f16", 3))
-            continue; /* "bf16" alone does not mean f16 */
         gf_matrix probe;
         probe.rows = rows;
         probe.cols = cols;

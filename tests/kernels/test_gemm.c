@@ -31,6 +31,7 @@ static void teardown(void)
     gf_gemm_set_min_tokens(GF_DTYPE_BF16, GF_GEMM_MIN_TOKENS_BF16);
     gf_gemm_set_min_tokens(GF_DTYPE_Q8, GF_GEMM_MIN_TOKENS_Q8);
     gf_linear_allow_bf16_dot(1);
+    gf_linear_set_gemm_backend(GF_GEMM_BACKEND_AUTO);
 }
 
 TestSuite(gemm, .init = setup, .fini = teardown);
@@ -241,4 +242,43 @@ Test(gemm, multi_equals_single)
         free(za);
         free(zb);
     }
+}
+
+/* The OpenBLAS path (any CPU): integer data exact, random data within
+ * Higham's bound of the exact product of the stored (dequantized) weights
+ * with f32 activations, every dtype including Q8. */
+Test(gemm, blas_path)
+{
+    gf_linear_set_gemm_backend(GF_GEMM_BACKEND_BLAS);
+    for (int dt = 0; dt < 4; dt++)
+        for (int exact = 0; exact < 2; exact++)
+            for (int ti = 0; ti < N_ELEMS(tokens_list); ti++) {
+                int64_t R = 301, C = dt == GF_DTYPE_Q8 ? 288 : 257, T = tokens_list[ti];
+                float *src = malloc((size_t)(R * C) * 4), *x = malloc((size_t)(T * C) * 4);
+                for (int64_t i = 0; i < R * C; i++)
+                    src[i] = exact ? (float)test_randi(8) : test_randf();
+                if (exact && dt == GF_DTYPE_Q8)
+                    fill_q8_exact(src, R * C, 0.5f);
+                for (int64_t i = 0; i < T * C; i++)
+                    x[i] = exact ? (float)test_randi(8) : test_randf();
+                test_matrix tm;
+                test_matrix_init(&tm, (gf_dtype)dt, R, C, src);
+                float *y = malloc((size_t)(T * R) * 4);
+                double *ref = malloc((size_t)(T * R) * 8), *mag = malloc((size_t)(T * R) * 8);
+                test_reference(&tm, x, T, ref, mag);
+                gf_linear(pool, &tm.m, x, T, y);
+                for (int64_t i = 0; i < T * R; i++) {
+                    if (exact)
+                        cr_assert_eq((double)y[i], ref[i], "dtype %d T=%lld y[%lld]=%g exact %g", dt,
+                                     (long long)T, (long long)i, y[i], ref[i]);
+                    else
+                        cr_assert_leq(fabs(y[i] - ref[i]), test_gamma(C) * mag[i], "dtype %d", dt);
+                }
+                test_matrix_free(&tm);
+                free(src);
+                free(x);
+                free(y);
+                free(ref);
+                free(mag);
+            }
 }
