@@ -344,17 +344,74 @@ void gf_gemm_x_init(gf_gemm_x *px, gf_gemm_kind kind, void *buf, int64_t n_token
     }
 }
 
-TARGET_BF16 static void pack_bf16_block(uint16_t *out, const float *x, int64_t n_valid,
-                                        int64_t cols)
+/* Packing walks each token's row in order (x is [token][k]) one k block
+ * at a time, so the block of packed output stays in L1, and scatters
+ * 32-bit units (a float, a bf16 pair, an int8 quad) to their token lane. */
+#define PACK_KB 256
+
+TARGET static void pack_f32_block(float *out, const float *x, int64_t n_valid, int64_t K)
 {
-    /* out[k/2][j][k&1] for 32 tokens j, rounding to nearest even */
-    for (int64_t k = 0; k < cols; k += 2)
-        for (int j = 0; j < NR; j++) {
-            float a = j < n_valid ? x[j * cols + k] : 0.0f;
-            float b = j < n_valid ? x[j * cols + k + 1] : 0.0f;
-            out[k * NR + 2 * j] = gf_f32_to_bf16(a);
-            out[k * NR + 2 * j + 1] = gf_f32_to_bf16(b);
-        }
+    const __m512i lane = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                            _mm512_set1_epi32(NR));
+    for (int64_t k0 = 0; k0 < K; k0 += PACK_KB) {
+        int64_t k1 = k0 + PACK_KB < K ? k0 + PACK_KB : K;
+        for (int j = 0; j < NR; j++)
+            for (int64_t k = k0; k < k1; k += 16) {
+                __mmask16 m = k1 - k >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (k1 - k)) - 1);
+                __m512 v = j < n_valid ? _mm512_maskz_loadu_ps(m, x + j * K + k) : _mm512_setzero_ps();
+                _mm512_mask_i32scatter_ps(out + k * NR + j, m, lane, v, 4);
+            }
+    }
+}
+
+/* Rounds to bf16 with vcvtne2ps2bf16 (nearest even; like vdpbf16ps it
+ * treats f32 denormals as zero). */
+TARGET_BF16 static void pack_bf16_block(uint16_t *out, const float *x, int64_t n_valid, int64_t K)
+{
+    const __m512i lane = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                            _mm512_set1_epi32(NR));
+    int32_t *out32 = (int32_t *)out; /* [k/2][32] pairs */
+    for (int64_t k0 = 0; k0 < K; k0 += PACK_KB) {
+        int64_t k1 = k0 + PACK_KB < K ? k0 + PACK_KB : K;
+        for (int j = 0; j < NR; j++)
+            for (int64_t k = k0; k < k1; k += 32) {
+                int64_t left = k1 - k;
+                __mmask16 m0 = left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1);
+                __mmask16 m1 = left >= 32 ? (__mmask16)0xffff : left > 16 ? (__mmask16)((1u << (left - 16)) - 1) : 0;
+                __m512i v = _mm512_setzero_si512();
+                if (j < n_valid) {
+                    __m512 lo = _mm512_maskz_loadu_ps(m0, x + j * K + k);
+                    __m512 hi = _mm512_maskz_loadu_ps(m1, x + j * K + k + 16);
+                    v = (__m512i)_mm512_cvtne2ps_pbh(hi, lo);
+                }
+                __mmask16 pm = left >= 32 ? (__mmask16)0xffff : (__mmask16)((1u << (left / 2)) - 1);
+                _mm512_mask_i32scatter_epi32(out32 + (k / 2) * NR + j, pm, lane, v, 4);
+            }
+    }
+}
+
+TARGET static void pack_q8_block(uint8_t *out, float *dout, const float *x, int64_t n_valid,
+                                 int64_t K, gf_quant_fn quantize)
+{
+    const __m256i lane = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(NR));
+    const __m256i bias = _mm256_set1_epi8((char)0x80);
+    int32_t *out32 = (int32_t *)out; /* [k/4][32] quads */
+    for (int64_t k0 = 0; k0 < K; k0 += PACK_KB) {
+        int64_t k1 = k0 + PACK_KB < K ? k0 + PACK_KB : K;
+        for (int j = 0; j < NR; j++)
+            for (int64_t k = k0; k < k1; k += 32) {
+                int8_t q[32];
+                float d = 0;
+                int32_t corr[8];
+                if (j < n_valid)
+                    quantize(x + j * K + k, 32, q, &d, corr);
+                else
+                    memset(q, 0, sizeof q);
+                dout[(k / 32) * NR + j] = d;
+                __m256i v = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)q), bias);
+                _mm256_i32scatter_epi32(out32 + (k / 4) * NR + j, lane, v, 4);
+            }
+    }
 }
 
 void gf_gemm_pack_x(gf_gemm_x *px, void *buf, const float *x, int64_t t0, int64_t t1)
@@ -366,35 +423,16 @@ void gf_gemm_pack_x(gf_gemm_x *px, void *buf, const float *x, int64_t t0, int64_
         const float *xs = x + tb * NR * K;
         int64_t n_valid = px->n_tokens - tb * NR < NR ? px->n_tokens - tb * NR : NR;
         switch (px->kind) {
-        case GF_GEMM_F32: {
-            float *out = (float *)px->xf + tb * K * NR;
-            for (int64_t k0 = 0; k0 < K; k0 += 16)
-                for (int j = 0; j < NR; j++)
-                    for (int64_t k = k0; k < k0 + 16 && k < K; k++)
-                        out[k * NR + j] = j < n_valid ? xs[j * K + k] : 0.0f;
+        case GF_GEMM_F32:
+            pack_f32_block((float *)px->xf + tb * K * NR, xs, n_valid, K);
             break;
-        }
         case GF_GEMM_BF16DOT:
             pack_bf16_block((uint16_t *)px->xb + tb * K * NR, xs, n_valid, K);
             break;
-        case GF_GEMM_Q8: {
-            uint8_t *out = (uint8_t *)px->xq + tb * K * NR;
-            float *dout = (float *)px->xd + tb * (K / 32) * NR;
-            for (int64_t b = 0; b < K / 32; b++)
-                for (int j = 0; j < NR; j++) {
-                    int8_t q[32];
-                    float d = 0;
-                    int32_t corr[8];
-                    if (j < n_valid)
-                        kt->quantize_q8(xs + j * K + b * 32, 32, q, &d, corr);
-                    else
-                        memset(q, 0, sizeof q);
-                    dout[b * NR + j] = d;
-                    for (int k = 0; k < 32; k++)
-                        out[((b * 32 + k) / 4) * NR * 4 + j * 4 + (k & 3)] = (uint8_t)(q[k] + 128);
-                }
+        case GF_GEMM_Q8:
+            pack_q8_block((uint8_t *)px->xq + tb * K * NR, (float *)px->xd + tb * (K / 32) * NR, xs,
+                          n_valid, K, kt->quantize_q8);
             break;
-        }
         }
     }
 }
