@@ -201,25 +201,30 @@ typedef struct blas_job {
     atomic_llong next;
 } blas_job;
 
+/* Chunks never straddle two matrices and start at multiples of `chunk`
+ * within each, so every row sees the same sgemm shapes (and sums in the
+ * same order) whether its matrix comes alone or with others. */
 static void blas_task(void *arg, int i, int n)
 {
     (void)n;
     blas_job *job = arg;
     float *scratch = job->thread_scratch + (size_t)i * job->thread_floats;
-    const int64_t total = job->first_row[job->n_mats];
     for (;;) {
-        int64_t begin = atomic_fetch_add_explicit(&job->next, job->chunk, memory_order_relaxed);
-        if (begin >= total)
-            break;
-        int64_t end = begin + job->chunk < total ? begin + job->chunk : total;
-        for (int m = 0; m < job->n_mats && begin < end; m++) {
-            int64_t lo = job->first_row[m], hi = job->first_row[m + 1];
-            if (begin >= hi)
-                continue;
-            int64_t stop = end < hi ? end : hi;
-            gf_blas_rows(job->W[m], job->x, job->n_tokens, begin - lo, stop - lo, job->y[m], scratch);
-            begin = stop;
+        int64_t c = atomic_fetch_add_explicit(&job->next, 1, memory_order_relaxed);
+        int m = 0;
+        int64_t n_chunks = 0;
+        for (; m < job->n_mats; m++) {
+            n_chunks = (job->W[m]->rows + job->chunk - 1) / job->chunk;
+            if (c < n_chunks)
+                break;
+            c -= n_chunks;
         }
+        if (m == job->n_mats)
+            break;
+        int64_t begin = c * job->chunk, end = begin + job->chunk;
+        if (end > job->W[m]->rows)
+            end = job->W[m]->rows;
+        gf_blas_rows(job->W[m], job->x, job->n_tokens, begin, end, job->y[m], scratch);
     }
 }
 
