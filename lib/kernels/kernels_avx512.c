@@ -45,49 +45,80 @@ INLINE __m512 load16m_bf16(const void *p, int64_t i, __mmask16 m)
     return bf16_widen(_mm256_maskz_loadu_epi16(m, (const uint16_t *)p + i));
 }
 
+/* nr (1 or 2) rows against nt tokens, both constants after inlining: two
+ * rows share every load of x (with 4 tokens of 16k columns, x lives in L2
+ * and its loads, not the weights, set the pace).  Each row's arithmetic is
+ * the same whether it is paired or not. */
 #define DEFINE_ROWS(NAME, ELEM, LOAD16, LOAD16M)                                              \
-    INLINE void NAME##_dot(const ELEM *w, const float *x, int64_t n, int nt, float *out)      \
+    INLINE void NAME##_dot(const ELEM *w, int64_t ldw, int nr, const float *x, int64_t n,     \
+                           int nt, float out[2][MAX_NT])                                      \
     {                                                                                         \
-        __m512 acc0[MAX_NT], acc1[MAX_NT];                                                    \
-        for (int t = 0; t < nt; t++)                                                          \
-            acc0[t] = acc1[t] = _mm512_setzero_ps();                                          \
+        __m512 acc0[2][MAX_NT], acc1[2][MAX_NT];                                              \
+        for (int i = 0; i < nr; i++)                                                          \
+            for (int t = 0; t < nt; t++)                                                      \
+                acc0[i][t] = acc1[i][t] = _mm512_setzero_ps();                                \
         int64_t c = 0;                                                                        \
         for (; c + 32 <= n; c += 32) {                                                        \
-            for (int pf = 0; pf < 32 * (int)sizeof(ELEM); pf += 64)                           \
-                _mm_prefetch((const char *)(w + c) + GF_PREFETCH + pf, _MM_HINT_T0);          \
-            __m512 w0 = LOAD16(w, c), w1 = LOAD16(w, c + 16);                                 \
+            for (int i = 0; i < nr; i++)                                                      \
+                for (int pf = 0; pf < 32 * (int)sizeof(ELEM); pf += 64)                       \
+                    _mm_prefetch((const char *)(w + i * ldw + c) + GF_PREFETCH + pf, _MM_HINT_T0); \
+            __m512 w0[2], w1[2];                                                              \
+            for (int i = 0; i < nr; i++) {                                                    \
+                w0[i] = LOAD16(w + i * ldw, c);                                               \
+                w1[i] = LOAD16(w + i * ldw, c + 16);                                          \
+            }                                                                                 \
             for (int t = 0; t < nt; t++) {                                                    \
-                acc0[t] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(x + t * n + c), acc0[t]);       \
-                acc1[t] = _mm512_fmadd_ps(w1, _mm512_loadu_ps(x + t * n + c + 16), acc1[t]);  \
+                __m512 x0 = _mm512_loadu_ps(x + t * n + c), x1 = _mm512_loadu_ps(x + t * n + c + 16); \
+                for (int i = 0; i < nr; i++) {                                                \
+                    acc0[i][t] = _mm512_fmadd_ps(w0[i], x0, acc0[i][t]);                      \
+                    acc1[i][t] = _mm512_fmadd_ps(w1[i], x1, acc1[i][t]);                      \
+                }                                                                             \
             }                                                                                 \
         }                                                                                     \
         for (; c < n; c += 16) {                                                              \
             __mmask16 m = n - c >= 16 ? (__mmask16)0xffff : tail_mask(n - c);                 \
-            __m512 w0 = LOAD16M(w, c, m);                                                     \
-            for (int t = 0; t < nt; t++)                                                      \
-                acc0[t] = _mm512_fmadd_ps(w0, _mm512_maskz_loadu_ps(m, x + t * n + c), acc0[t]); \
+            __m512 w0[2];                                                                     \
+            for (int i = 0; i < nr; i++)                                                      \
+                w0[i] = LOAD16M(w + i * ldw, c, m);                                           \
+            for (int t = 0; t < nt; t++) {                                                    \
+                __m512 x0 = _mm512_maskz_loadu_ps(m, x + t * n + c);                          \
+                for (int i = 0; i < nr; i++)                                                  \
+                    acc0[i][t] = _mm512_fmadd_ps(w0[i], x0, acc0[i][t]);                      \
+            }                                                                                 \
         }                                                                                     \
-        for (int t = 0; t < nt; t++)                                                          \
-            out[t] = _mm512_reduce_add_ps(_mm512_add_ps(acc0[t], acc1[t]));                   \
+        for (int i = 0; i < nr; i++)                                                          \
+            for (int t = 0; t < nt; t++)                                                      \
+                out[i][t] = _mm512_reduce_add_ps(_mm512_add_ps(acc0[i][t], acc1[i][t]));      \
     }                                                                                         \
     TARGET static void NAME(const gf_matrix *W, const gf_act *a, int64_t r0, int64_t r1,      \
                             float *y)                                                         \
     {                                                                                         \
         const int64_t n = W->cols;                                                            \
-        float out[MAX_NT];                                                                    \
-        for (int64_t r = r0; r < r1; r++) {                                                   \
+        float out[2][MAX_NT];                                                                 \
+        for (int64_t r = r0; r < r1; r += 2) {                                                \
             const ELEM *w = (const ELEM *)W->data + r * n;                                    \
+            const int nr = r + 1 < r1 ? 2 : 1;                                                \
             for (int64_t t0 = 0; t0 < a->n_tokens; t0 += MAX_NT) {                            \
                 const float *x = a->x + t0 * n;                                               \
                 int64_t nt = a->n_tokens - t0 < MAX_NT ? a->n_tokens - t0 : MAX_NT;           \
-                switch (nt) {                                                                 \
-                case 1: NAME##_dot(w, x, n, 1, out); break;                                   \
-                case 2: NAME##_dot(w, x, n, 2, out); break;                                   \
-                case 3: NAME##_dot(w, x, n, 3, out); break;                                   \
-                default: NAME##_dot(w, x, n, 4, out); break;                                  \
+                if (nr == 2) {                                                                \
+                    switch (nt) {                                                             \
+                    case 1: NAME##_dot(w, n, 2, x, n, 1, out); break;                         \
+                    case 2: NAME##_dot(w, n, 2, x, n, 2, out); break;                         \
+                    case 3: NAME##_dot(w, n, 2, x, n, 3, out); break;                         \
+                    default: NAME##_dot(w, n, 2, x, n, 4, out); break;                        \
+                    }                                                                         \
+                } else {                                                                      \
+                    switch (nt) {                                                             \
+                    case 1: NAME##_dot(w, n, 1, x, n, 1, out); break;                         \
+                    case 2: NAME##_dot(w, n, 1, x, n, 2, out); break;                         \
+                    case 3: NAME##_dot(w, n, 1, x, n, 3, out); break;                         \
+                    default: NAME##_dot(w, n, 1, x, n, 4, out); break;                        \
+                    }                                                                         \
                 }                                                                             \
-                for (int64_t t = 0; t < nt; t++)                                              \
-                    y[(t0 + t) * W->rows + r] = out[t];                                       \
+                for (int i = 0; i < nr; i++)                                                  \
+                    for (int64_t t = 0; t < nt; t++)                                          \
+                        y[(t0 + t) * W->rows + r + i] = out[i][t];                            \
             }                                                                                 \
         }                                                                                     \
     }
