@@ -160,17 +160,18 @@ TARGET static void quantize_q8(const float *x, int64_t n, int8_t *q, float *d, i
  * One 64-byte step covers two blocks: lanes 0-7 and 8-15, scaled by
  * d_w * d_x of their block (a permute of 16 block scales). */
 static inline __attribute__((always_inline)) TARGET_VNNI void
-q8_dot(const int8_t *w, const uint16_t *sw, const gf_q8_act *qa, int64_t n, int64_t t0, int nt,
-       float *out)
+q8_dot(const int8_t *w, const uint16_t *sw, int64_t n, int nr, const gf_q8_act *qa, int64_t t0,
+       int nt, float out[2][MAX_NT])
 {
     const int64_t nb = n / 32;
     const __m512i flip = _mm512_set1_epi8((char)0x80);
-    __m512 acc[MAX_NT];
+    __m512 acc[2][MAX_NT];
     const int8_t *q[MAX_NT];
     const float *d[MAX_NT];
     const int32_t *corr[MAX_NT];
     for (int t = 0; t < nt; t++) {
-        acc[t] = _mm512_setzero_ps();
+        for (int i = 0; i < nr; i++)
+            acc[i][t] = _mm512_setzero_ps();
         q[t] = qa->q + (t0 + t) * n;
         d[t] = qa->d + (t0 + t) * nb;
         corr[t] = qa->corr + (t0 + t) * nb * 8;
@@ -180,56 +181,72 @@ q8_dot(const int8_t *w, const uint16_t *sw, const gf_q8_act *qa, int64_t n, int6
     for (int64_t b = 0; b < nb; b += 16) {
         int64_t left = nb - b < 16 ? nb - b : 16;
         __mmask16 m = left == 16 ? (__mmask16)0xffff : tail_mask(left);
-        __m512 ws = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, sw + b));
-        __m512 s[MAX_NT];
-        for (int t = 0; t < nt; t++)
-            s[t] = _mm512_mul_ps(ws, _mm512_maskz_loadu_ps(m, d[t] + b));
+        __m512 ws[2], s[2][MAX_NT];
+        for (int i = 0; i < nr; i++)
+            ws[i] = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, sw + i * nb + b));
+        for (int t = 0; t < nt; t++) {
+            __m512 dx = _mm512_maskz_loadu_ps(m, d[t] + b);
+            for (int i = 0; i < nr; i++)
+                s[i][t] = _mm512_mul_ps(ws[i], dx);
+        }
         __m512i idx = pair0;
         for (int64_t j = 0; j < left; j += 2) {
             const int64_t blk = b + j;
-            __m512i wv;
-            __mmask16 cm = 0xffff;
-            if (j + 1 < left) {
-                wv = _mm512_loadu_si512(w + blk * 32);
-            } else { /* a lone last block: the upper half stays zero */
-                wv = _mm512_maskz_loadu_epi8(0xffffffffull, w + blk * 32);
-                cm = 0x00ff;
+            const int whole = j + 1 < left; /* else a lone last block: upper half zero */
+            const __mmask64 bm = whole ? ~0ull : 0xffffffffull;
+            const __mmask16 cm = whole ? (__mmask16)0xffff : (__mmask16)0x00ff;
+            __m512i wv[2];
+            for (int i = 0; i < nr; i++) {
+                _mm_prefetch((const char *)(w + i * n + blk * 32) + GF_PREFETCH, _MM_HINT_T0);
+                wv[i] = _mm512_xor_si512(_mm512_maskz_loadu_epi8(bm, w + i * n + blk * 32), flip);
             }
-            _mm_prefetch((const char *)(w + blk * 32) + GF_PREFETCH, _MM_HINT_T0);
-            wv = _mm512_xor_si512(wv, flip);
             for (int t = 0; t < nt; t++) {
-                __m512i xv = _mm512_maskz_loadu_epi8(cm == 0xffff ? ~0ull : 0xffffffffull,
-                                                     q[t] + blk * 32);
+                __m512i xv = _mm512_maskz_loadu_epi8(bm, q[t] + blk * 32);
                 __m512i c0 = _mm512_maskz_loadu_epi32(cm, corr[t] + blk * 8);
-                __m512i isum = _mm512_dpbusd_epi32(c0, wv, xv);
-                acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum),
-                                         _mm512_permutexvar_ps(idx, s[t]), acc[t]);
+                for (int i = 0; i < nr; i++) {
+                    __m512i isum = _mm512_dpbusd_epi32(c0, wv[i], xv);
+                    acc[i][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum),
+                                                _mm512_permutexvar_ps(idx, s[i][t]), acc[i][t]);
+                }
             }
             idx = _mm512_add_epi32(idx, two);
         }
     }
-    for (int t = 0; t < nt; t++)
-        out[t] = _mm512_reduce_add_ps(acc[t]);
+    for (int i = 0; i < nr; i++)
+        for (int t = 0; t < nt; t++)
+            out[i][t] = _mm512_reduce_add_ps(acc[i][t]);
 }
 
 TARGET_VNNI static void rows_q8(const gf_matrix *W, const gf_act *a, int64_t r0, int64_t r1,
                                 float *y)
 {
     const int64_t n = W->cols, nb = n / 32;
-    float out[MAX_NT];
-    for (int64_t r = r0; r < r1; r++) {
+    float out[2][MAX_NT];
+    for (int64_t r = r0; r < r1; r += 2) {
         const int8_t *w = (const int8_t *)W->data + r * n;
         const uint16_t *sw = W->scales + r * nb;
+        const int nr = r + 1 < r1 ? 2 : 1;
         for (int64_t t0 = 0; t0 < a->n_tokens; t0 += MAX_NT) {
             int64_t nt = a->n_tokens - t0 < MAX_NT ? a->n_tokens - t0 : MAX_NT;
-            switch (nt) {
-            case 1: q8_dot(w, sw, &a->q8, n, t0, 1, out); break;
-            case 2: q8_dot(w, sw, &a->q8, n, t0, 2, out); break;
-            case 3: q8_dot(w, sw, &a->q8, n, t0, 3, out); break;
-            default: q8_dot(w, sw, &a->q8, n, t0, 4, out); break;
+#define Q8_CASE(NR, NT) q8_dot(w, sw, n, NR, &a->q8, t0, NT, out)
+            if (nr == 2) {
+                switch (nt) {
+                case 1: Q8_CASE(2, 1); break;
+                case 2: Q8_CASE(2, 2); break;
+                case 3: Q8_CASE(2, 3); break;
+                default: Q8_CASE(2, 4); break;
+                }
+            } else {
+                switch (nt) {
+                case 1: Q8_CASE(1, 1); break;
+                case 2: Q8_CASE(1, 2); break;
+                case 3: Q8_CASE(1, 3); break;
+                default: Q8_CASE(1, 4); break;
+                }
             }
-            for (int64_t t = 0; t < nt; t++)
-                y[(t0 + t) * W->rows + r] = out[t];
+            for (int i = 0; i < nr; i++)
+                for (int64_t t = 0; t < nt; t++)
+                    y[(t0 + t) * W->rows + r + i] = out[i][t];
         }
     }
 }
