@@ -43,11 +43,15 @@ typedef void (*gf_rows_fn)(const gf_matrix *W, const gf_act *a, int64_t r0, int6
 /* Quantizes n values (n % 32 == 0) of one token into q, d, corr (n/32 blocks). */
 typedef void (*gf_quant_fn)(const float *x, int64_t n, int8_t *q, float *d, int32_t *corr);
 
+/* Row r of W widened to f32 (exact). */
+typedef void (*gf_widen_fn)(const gf_matrix *W, int64_t r, float *out);
+
 typedef struct gf_kernel_table {
     gf_kernel_level level;
     const char *name;
     gf_rows_fn rows[4]; /* by gf_dtype */
     gf_quant_fn quantize_q8;
+    gf_widen_fn widen_row;
 } gf_kernel_table;
 
 /* The table the library uses: the best level of this CPU, lowered by

@@ -4,6 +4,7 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 #include <math.h>
+#include <string.h>
 
 #include "kernels/convert.h"
 #include "kernels/kernels.h"
@@ -142,8 +143,41 @@ TARGET static void rows_q8(const gf_matrix *W, const gf_act *a, int64_t r0, int6
     }
 }
 
+TARGET static void widen_row(const gf_matrix *W, int64_t r, float *out)
+{
+    const int64_t n = W->cols;
+    int64_t c = 0;
+    switch (W->dtype) {
+    case GF_DTYPE_F32:
+        memcpy(out, (const float *)W->data + r * n, (size_t)n * sizeof(float));
+        return;
+    case GF_DTYPE_F16:
+        for (; c + 8 <= n; c += 8)
+            _mm256_storeu_ps(out + c, load8_f16((const uint16_t *)W->data + r * n, c));
+        for (; c < n; c++)
+            out[c] = load1_f16((const uint16_t *)W->data + r * n, c);
+        return;
+    case GF_DTYPE_BF16:
+        for (; c + 8 <= n; c += 8)
+            _mm256_storeu_ps(out + c, load8_bf16((const uint16_t *)W->data + r * n, c));
+        for (; c < n; c++)
+            out[c] = load1_bf16((const uint16_t *)W->data + r * n, c);
+        return;
+    case GF_DTYPE_Q8: {
+        const int8_t *q = (const int8_t *)W->data + r * n;
+        const uint16_t *d = W->scales + r * (n / GF_Q8_BLOCK);
+        for (; c < n; c += 8) {
+            __m256 v = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(q + c))));
+            _mm256_storeu_ps(out + c, _mm256_mul_ps(v, _mm256_set1_ps(_cvtsh_ss(d[c / GF_Q8_BLOCK]))));
+        }
+        return;
+    }
+    }
+}
+
 void gf_kernels_fill_avx2(gf_kernel_table *t)
 {
+    t->widen_row = widen_row;
     t->rows[GF_DTYPE_F32] = rows_f32;
     t->rows[GF_DTYPE_F16] = rows_f16;
     t->rows[GF_DTYPE_BF16] = rows_bf16;

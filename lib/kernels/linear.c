@@ -362,31 +362,4 @@ void gf_quantize_row_q8(const float *x, int64_t n, int8_t *q, float *d)
 
 const char *gf_kernel_level_in_use(void) { return gf_kernels()->name; }
 
-void gf_matrix_row_f32(const gf_matrix *W, int64_t r, float *out)
-{
-    const int64_t n = W->cols;
-    switch (W->dtype) {
-    case GF_DTYPE_F32:
-        memcpy(out, (const float *)W->data + r * n, (size_t)n * sizeof(float));
-        break;
-    case GF_DTYPE_F16: {
-        const uint16_t *p = (const uint16_t *)W->data + r * n;
-        for (int64_t c = 0; c < n; c++)
-            out[c] = gf_f16_to_f32(p[c]);
-        break;
-    }
-    case GF_DTYPE_BF16: {
-        const uint16_t *p = (const uint16_t *)W->data + r * n;
-        for (int64_t c = 0; c < n; c++)
-            out[c] = gf_bf16_to_f32(p[c]);
-        break;
-    }
-    case GF_DTYPE_Q8: {
-        const int8_t *q = (const int8_t *)W->data + r * n;
-        const uint16_t *d = W->scales + r * (n / GF_Q8_BLOCK);
-        for (int64_t c = 0; c < n; c++)
-            out[c] = gf_f16_to_f32(d[c / GF_Q8_BLOCK]) * (float)q[c];
-        break;
-    }
-    }
-}
+void gf_matrix_row_f32(const gf_matrix *W, int64_t r, float *out) { gf_kernels()->widen_row(W, r, out); }

@@ -2,6 +2,8 @@
  *
  *   bench_kernels [-t THREADS] [-r ROWS] [-c COLS] [-n TOKENS,...] [-d DTYPES] [-s SECONDS]
  *                 [-g auto|own|blas|rows] [-x]   (-x: exact BF16, no vdpbf16ps)
+ *                 [-b]   (-b: first measure the read bandwidth as membw.c does, with the
+ *                         same threads, and print each matvec as a fraction of it)
  *
  * For each weight dtype (f32,f16,bf16,q8) and batch size it runs gf_linear
  * on a set of ROWS x COLS matrices whose total size is >= 256 MB (so that
@@ -14,6 +16,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
 #include "core/alloc.h"
 #include "kernels/kernels.h"
@@ -33,6 +38,62 @@ static float frand(void)
     rng ^= rng >> 7;
     rng ^= rng << 17;
     return (float)((rng >> 40) * (1.0 / 16777216.0)) * 2.0f - 1.0f;
+}
+
+/* ---- read bandwidth, as ../shared/tools/membw.c measures it: sum a
+ * 4 GiB buffer with every thread, best of 5 ---- */
+typedef struct bw_job {
+    const float *buf;
+    size_t n;
+    float sums[64];
+} bw_job;
+
+#if defined(__x86_64__)
+__attribute__((target("avx2"))) static void bw_task(void *arg, int i, int nt)
+{
+    bw_job *j = arg;
+    size_t chunk = j->n / (size_t)nt, lo = (size_t)i * chunk, hi = lo + chunk;
+    __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+    for (size_t k = lo; k < hi; k += 32) {
+        s0 = _mm256_add_ps(s0, _mm256_load_ps(j->buf + k));
+        s1 = _mm256_add_ps(s1, _mm256_load_ps(j->buf + k + 8));
+        s2 = _mm256_add_ps(s2, _mm256_load_ps(j->buf + k + 16));
+        s3 = _mm256_add_ps(s3, _mm256_load_ps(j->buf + k + 24));
+    }
+    float tmp[8];
+    _mm256_storeu_ps(tmp, _mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+    j->sums[i & 63] = tmp[0] + tmp[1] + tmp[2] + tmp[3] + tmp[4] + tmp[5] + tmp[6] + tmp[7];
+}
+#else
+static void bw_task(void *arg, int i, int nt)
+{
+    bw_job *j = arg;
+    size_t chunk = j->n / (size_t)nt, lo = (size_t)i * chunk, hi = lo + chunk;
+    float s = 0;
+    for (size_t k = lo; k < hi; k++)
+        s += j->buf[k];
+    j->sums[i & 63] = s;
+}
+#endif
+
+static double read_bandwidth(gf_threadpool *pool)
+{
+    bw_job j = {.n = (size_t)1 << 30};
+    float *buf = gf_alloc_aligned(j.n * 4);
+    if (!buf)
+        return 0;
+    memset(buf, 1, j.n * 4);
+    j.buf = buf;
+    double best = 1e9;
+    for (int r = 0; r < 5; r++) {
+        double t0 = now_s();
+        gf_threadpool_run(pool, bw_task, &j);
+        double dt = now_s() - t0;
+        if (dt < best)
+            best = dt;
+    }
+    gf_free_aligned(buf);
+    return (double)j.n * 4 / best * 1e-9;
 }
 
 static const char *dtype_names[] = {"f32", "f16", "bf16", "q8"};
@@ -107,11 +168,16 @@ int main(int argc, char **argv)
     const char *dtypes_arg = "f32,f16,bf16,q8";
     double seconds = 1.0;
     const char *backend = "auto";
+    int measure_bw = 0;
     for (int i = 1; i < argc; i++)
-        if (!strcmp(argv[i], "-x")) {
-            gf_linear_allow_bf16_dot(0);
+        if (!strcmp(argv[i], "-x") || !strcmp(argv[i], "-b")) {
+            if (argv[i][1] == 'x')
+                gf_linear_allow_bf16_dot(0);
+            else
+                measure_bw = 1;
             memmove(argv + i, argv + i + 1, (size_t)(argc - i - 1) * sizeof *argv);
             argc--;
+            i--;
         }
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "-t")) threads = atoi(argv[i + 1]);
@@ -142,7 +208,11 @@ int main(int argc, char **argv)
            gf_kernel_level_in_use(), threads, (long long)rows, (long long)cols, backend,
            gf_linear_bf16_dot_allowed() ? "" : " (exact bf16)",
            getenv("OPENBLAS_CORETYPE") ? getenv("OPENBLAS_CORETYPE") : "(unset)");
-    printf("%-5s %6s %10s %10s %10s\n", "dtype", "tokens", "ms/call", "GB/s", "GFLOP/s");
+    double bw = measure_bw ? read_bandwidth(pool) : 0;
+    if (measure_bw)
+        printf("# read bandwidth %.1f GB/s (sum of 4 GiB, %d threads, best of 5)\n", bw, threads);
+    printf("%-5s %6s %10s %10s %10s%s\n", "dtype", "tokens", "ms/call", "GB/s", "GFLOP/s",
+           measure_bw ? "  of_bandwidth" : "");
     for (int dt = 0; dt < 4; dt++) {
         if (!in_list(dtypes_arg, dtype_names[dt]))
             continue;
@@ -173,8 +243,12 @@ int main(int argc, char **argv)
                 t1 = now_s();
             } while (t1 - t0 < seconds || calls < 3);
             double per = (t1 - t0) / calls;
-            printf("%-5s %6lld %10.3f %10.2f %10.1f\n", dtype_names[dt], (long long)nt, per * 1e3,
-                   (double)one / per * 1e-9, 2.0 * (double)rows * (double)cols * (double)nt / per * 1e-9);
+            double gbs = (double)one / per * 1e-9;
+            printf("%-5s %6lld %10.3f %10.2f %10.1f", dtype_names[dt], (long long)nt, per * 1e3, gbs,
+                   2.0 * (double)rows * (double)cols * (double)nt / per * 1e-9);
+            if (measure_bw)
+                printf("  %11.0f%%", 100 * gbs / bw);
+            printf("\n");
             fflush(stdout);
             gf_free_aligned(x);
             gf_free_aligned(y);

@@ -302,19 +302,30 @@ Test(kernels, q8_without_scratch_memory)
     test_matrix_free(&tm);
 }
 
+/* Widening is exact (and Q8 is d * q in f32), so every level must give
+ * exactly the test's dequantized values; odd widths cover the tails. */
 Test(kernels, matrix_row_f32_widens_every_dtype)
 {
-    const int64_t R = 3, C = 64;
-    float src[R * C], out[C];
-    for (int64_t i = 0; i < R * C; i++)
-        src[i] = test_randf();
-    for (int dt = 0; dt < 4; dt++) {
-        test_matrix tm;
-        test_matrix_init(&tm, (gf_dtype)dt, R, C, src);
-        for (int64_t r = 0; r < R; r++) {
-            gf_matrix_row_f32(&tm.m, r, out);
-            cr_assert_arr_eq(out, tm.w + r * C, sizeof out, "dtype %d row %lld", dt, (long long)r);
-        }
-        test_matrix_free(&tm);
+    for (int level = 0; level < GF_LEVEL_COUNT; level++) {
+        const gf_kernel_table *k = gf_kernels_for_level((gf_kernel_level)level);
+        if (!k)
+            continue;
+        for (int dt = 0; dt < 4; dt++)
+            for (int64_t C = dt == GF_DTYPE_Q8 ? 32 : 1; C <= 100; C += dt == GF_DTYPE_Q8 ? 32 : 9) {
+                const int64_t R = 3;
+                float src[3 * 100], out[100];
+                for (int64_t i = 0; i < R * C; i++)
+                    src[i] = test_randf();
+                test_matrix tm;
+                test_matrix_init(&tm, (gf_dtype)dt, R, C, src);
+                for (int64_t r = 0; r < R; r++) {
+                    k->widen_row(&tm.m, r, out);
+                    cr_assert_arr_eq(out, tm.w + r * C, (size_t)C * sizeof(float), "%s dtype %d row %lld",
+                                     k->name, dt, (long long)r);
+                    gf_matrix_row_f32(&tm.m, r, out);
+                    cr_assert_arr_eq(out, tm.w + r * C, (size_t)C * sizeof(float));
+                }
+                test_matrix_free(&tm);
+            }
     }
 }
