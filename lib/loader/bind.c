@@ -130,7 +130,7 @@ static gemfa_status report(binder *b)
 }
 
 /* Binds a validated [rows][cols] tensor as `target` into *out. */
-static gemfa_status place_matrix(binder *b, const gf_st_tensor *t, gf_dtype stored,
+static gemfa_status place_matrix(binder *b, const gf_st_tensor *t, role r, gf_dtype stored,
                                  gf_dtype target, int64_t rows, int64_t cols, gf_matrix *out)
 {
     size_t align = dtype_bytes(stored);
@@ -139,6 +139,8 @@ static gemfa_status place_matrix(binder *b, const gf_st_tensor *t, gf_dtype stor
     if (target == stored && aligned) {
         if (!b->dry)
             *out = (gf_matrix){t->data, NULL, stored, rows, cols};
+        if (!b->dry && r == ROLE_TABLE)
+            gf_st_advise_random(t);
         b->m->weight_bytes += (int64_t)(n * align);
         return GEMFA_OK;
     }
@@ -154,6 +156,7 @@ static gemfa_status place_matrix(binder *b, const gf_st_tensor *t, gf_dtype stor
                         " to %zu bytes",
                         t->name, rows, cols, bytes);
     gf_convert_matrix(t->data, stored, buf, target, rows, cols, b->n_threads);
+    gf_st_advise_done(t); /* keeps resident memory at the converted copy */
     *out = (gf_matrix){buf, NULL, target, rows, cols};
     if (target == GF_DTYPE_Q8)
         out->scales = (const uint16_t *)((const uint8_t *)buf + gf_q8_scales_offset(rows, cols));
@@ -184,7 +187,7 @@ static gemfa_status matrix(binder *b, const char *name, int64_t rows, int64_t co
             *out = (gf_matrix){NULL, NULL, stored, rows, cols};
         return GEMFA_OK;
     }
-    return place_matrix(b, t, stored, target_dtype(b, r, stored, cols), rows, cols, out);
+    return place_matrix(b, t, r, stored, target_dtype(b, r, stored, cols), rows, cols, out);
 }
 
 /* A small f32 array copied out of the file (norm gains, AltUp coefs):

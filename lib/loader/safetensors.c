@@ -345,6 +345,33 @@ gemfa_status gf_st_file_open(const char *path, gf_st_file *f)
     return GEMFA_OK;
 }
 
+static uintptr_t page_size(void)
+{
+    long p = sysconf(_SC_PAGESIZE);
+    return p > 0 ? (uintptr_t)p : 4096;
+}
+
+void gf_st_advise_random(const gf_st_tensor *t)
+{
+    if (!t->file || !t->file->map || t->end == t->begin)
+        return;
+    uintptr_t ps = page_size(), a = (uintptr_t)t->data & ~(ps - 1);
+    uintptr_t b = (uintptr_t)t->data + (t->end - t->begin);
+    madvise((void *)a, b - a, MADV_RANDOM);
+}
+
+void gf_st_advise_done(const gf_st_tensor *t)
+{
+    if (!t->file || !t->file->map)
+        return;
+    /* only whole pages inside the tensor: neighbours may be in use */
+    uintptr_t ps = page_size();
+    uintptr_t a = ((uintptr_t)t->data + ps - 1) & ~(ps - 1);
+    uintptr_t b = ((uintptr_t)t->data + (t->end - t->begin)) & ~(ps - 1);
+    if (b > a)
+        madvise((void *)a, b - a, MADV_DONTNEED);
+}
+
 /* ------------------------------------------------------------------------ */
 
 static char *join_path(const char *dir, const char *name)
