@@ -37,6 +37,7 @@ typedef struct binder {
     int dry;                 /* validate and count only */
     uint64_t work_total;     /* elements to convert (dry pass result) */
     uint64_t work_done;
+    int layers_done;
 } binder;
 
 static const char *weights_source(const binder *b)
@@ -121,12 +122,16 @@ static gf_dtype target_dtype(const binder *b, role r, gf_dtype stored, int64_t c
     return stored;
 }
 
+/* Progress moves with the layers bound and, when weights are converted,
+ * with the elements converted (which is where the time goes). */
 static gemfa_status report(binder *b)
 {
-    float f = b->f0;
+    double layers = b->m->hp.n_layers ? (double)b->layers_done / b->m->hp.n_layers : 1.0;
+    double done = layers;
     if (b->work_total)
-        f += (b->f1 - b->f0) * (float)((double)b->work_done / (double)b->work_total);
-    return gf_progress_report(b->prog, f, "convert");
+        done = 0.1 * layers + 0.9 * ((double)b->work_done / (double)b->work_total);
+    return gf_progress_report(b->prog, b->f0 + (b->f1 - b->f0) * (float)done,
+                              b->work_total ? "convert" : "bind");
 }
 
 /* Binds a validated [rows][cols] tensor as `target` into *out. */
@@ -445,8 +450,10 @@ static gemfa_status walk(binder *b)
     gemfa_model *m = b->m;
     m->weight_bytes = 0;
     gemfa_status st = bind_globals(b);
+    b->layers_done = 0;
     for (int l = 0; l < m->hp.n_layers && st == GEMFA_OK; l++) {
         st = bind_layer(b, l);
+        b->layers_done = l + 1;
         if (st == GEMFA_OK && !b->dry)
             st = report(b);
     }
@@ -538,6 +545,7 @@ gemfa_status gf_bind_weights(gemfa_model *m, gemfa_weight_type type, int n_threa
     if ((st = walk(&b)))
         return st;
     b.dry = 0;
+    b.layers_done = 0;
     if ((st = report(&b)) || (st = walk(&b)))
         return st;
     count(&b);

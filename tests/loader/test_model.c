@@ -690,6 +690,19 @@ Test(options, progress_and_cancel)
     for (int i = 0; i < log.calls && i < 4096; i++)
         convert += !strcmp(log.stages[i], "convert");
     cr_assert_gt(convert, 25, "conversion reports per layer and per matrix");
+    /* AUTO converts nothing: progress still moves layer by layer */
+    progress_log auto_log = {.cancel_at = -1, .monotonic = 1};
+    gemfa_model_options *oa = NULL;
+    gemfa_model_options_new(&oa);
+    gemfa_model_options_set_progress(oa, on_progress, &auto_log);
+    cr_assert_eq(gemfa_model_load(tl_tiny_dir(), oa, &m), GEMFA_OK, "%s", gemfa_last_error());
+    gemfa_model_free(m);
+    gemfa_model_options_free(oa);
+    cr_assert(auto_log.monotonic);
+    int bind = 0;
+    for (int i = 0; i < auto_log.calls && i < 4096; i++)
+        bind += !strcmp(auto_log.stages[i], "bind");
+    cr_assert_eq(bind, 25, "one report per layer");
     /* cancelling at any call fails cleanly (ASan checks for leaks) */
     int total = log.calls;
     for (int k = 0; k < total; k++) {
