@@ -169,9 +169,23 @@ GEMFA_API gemfa_status gemfa_model_options_set_threads(gemfa_model_options *opts
  * Ownership: *out is the caller's, freed with gemfa_model_free().  Weight
  * files stay memory-mapped until then.
  * Thread-safety: any thread; the returned model is immutable and shareable.
- * Errors: INVALID_ARGUMENT, IO, FORMAT, CONFIG, TENSOR_MISSING, TENSOR_SHAPE,
- * UNSUPPORTED, OUT_OF_MEMORY, CANCELLED.  On failure *out is untouched and
- * nothing leaks. */
+ * Errors (the message names the file, the tensor and expected vs found):
+ *   INVALID_ARGUMENT  NULL path/out, bad options;
+ *   IO                directory, config.json or a shard missing or unreadable
+ *                     (also an index naming a shard that is not there);
+ *   FORMAT            malformed JSON, index or safetensors header: header
+ *                     length beyond the file, unknown dtype, shape that does
+ *                     not match its byte range, data past the end of the file
+ *                     (truncated), overlapping tensors, empty files;
+ *   CONFIG            config.json values missing, out of range or
+ *                     inconsistent (with each other or with the tensors'
+ *                     layer count);
+ *   TENSOR_MISSING    a tensor the config implies is absent;
+ *   TENSOR_SHAPE      a tensor with the wrong shape or an unusable dtype;
+ *   UNSUPPORTED       a model type, activation or RoPE scaling libgemfa does
+ *                     not implement;
+ *   OUT_OF_MEMORY, CANCELLED (the progress callback returned nonzero).
+ * On failure *out is untouched and nothing leaks. */
 GEMFA_API gemfa_status gemfa_model_load(const char *path, const gemfa_model_options *opts,
                                         gemfa_model **out);
 
