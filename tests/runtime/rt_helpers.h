@@ -1,0 +1,36 @@
+/* rt_helpers.h — shared helpers of the runtime tests: loading test models,
+ * reading golden files, comparing logits. */
+#ifndef RT_HELPERS_H
+#define RT_HELPERS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gemfa.h"
+
+/* $GEMFA_TEST_DATA/<rel> in a static buffer. */
+const char *rt_data_path(const char *rel);
+
+/* Loads tests/data/<dir> with the given weights; aborts the test on failure. */
+gemfa_model *rt_load(const char *dir, gemfa_weight_type weights);
+
+/* Context and session with defaults (max_context 0 = the model's). */
+gemfa_context *rt_context(const gemfa_model *m);
+gemfa_session *rt_session(gemfa_context *ctx, int64_t max_context);
+
+/* Whole file (malloc'd); aborts the test when missing. */
+void *rt_read(const char *path, size_t *len);
+/* <dir>/golden/<name> as floats / int32s; *n = element count. */
+float *rt_golden_f32(const char *dir, const char *name, size_t *n);
+int32_t *rt_golden_i32(const char *dir, const char *name, size_t *n);
+
+/* Compares [rows][V] logits with the golden ones: max |diff| <= tol and the
+ * argmax equal wherever the golden top-2 margin exceeds margin.  Reports
+ * through cr_expect naming `what` and the row; returns the max |diff|. */
+double rt_check_logits(const char *what, const float *got, const float *want, size_t rows,
+                       size_t V, double tol, double margin);
+
+/* max |a − b| over n floats. */
+double rt_max_abs_diff(const float *a, const float *b, size_t n);
+
+#endif
