@@ -129,3 +129,13 @@ double rt_check_logits(const char *what, const float *got, const float *want, si
     }
     return worst;
 }
+
+float *rt_decode_all(gemfa_session *s, const int32_t *ids, size_t n, size_t V)
+{
+    float *out = malloc(n * V * sizeof(float));
+    cr_assert_not_null(out);
+    gemfa_status st = gemfa_decode_all(s, ids, n, out, n * V);
+    cr_assert_eq(st, GEMFA_OK, "decode_all of %zu ids: %s: %s", n, gemfa_status_name(st),
+                 gemfa_last_error());
+    return out;
+}

@@ -33,4 +33,9 @@ double rt_check_logits(const char *what, const float *got, const float *want, si
 /* max |a − b| over n floats. */
 double rt_max_abs_diff(const float *a, const float *b, size_t n);
 
+
+
+/* Runs gemfa_decode_all on ids[0..n) and returns the malloc'd [n][V] logits
+ * (asserts success). */
+float *rt_decode_all(gemfa_session *s, const int32_t *ids, size_t n, size_t V);
 #endif
