@@ -8,6 +8,14 @@
 
 #include "gemfa.h"
 
+/* Tolerances of golden.json for float32 engines against the float64
+ * reference: logits max |diff| (numpy in float32 measured 2.6e-3), argmax
+ * equal where the golden top-2 margin exceeds RT_MARGIN, and intermediate
+ * tensors max|a − b| / max(1, max|b|) (measured 2e-5). */
+#define RT_LOGITS_TOL 1e-2
+#define RT_MARGIN 0.05
+#define RT_STREAM_TOL 2e-4
+
 /* $GEMFA_TEST_DATA/<rel> in a static buffer. */
 const char *rt_data_path(const char *rel);
 
@@ -38,4 +46,11 @@ double rt_max_abs_diff(const float *a, const float *b, size_t n);
 /* Runs gemfa_decode_all on ids[0..n) and returns the malloc'd [n][V] logits
  * (asserts success). */
 float *rt_decode_all(gemfa_session *s, const int32_t *ids, size_t n, size_t V);
+
+/* Decodes the golden sequence <seq> of <golden_dir>/golden in one batch on
+ * `m` with a dump hook and compares every dumped intermediate (inputs,
+ * per-layer inputs, streams, and per layer: predictions, laurel_out,
+ * attn_out, attn_laurel, ffn_out, ple_injection, streams_out; final hidden,
+ * raw logits) with the golden files; failures name the layer and step. */
+void rt_check_dumps(gemfa_model *m, const char *golden_dir, const char *seq);
 #endif
