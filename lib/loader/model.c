@@ -165,10 +165,26 @@ static gemfa_status load(gemfa_model *m, const char *dir, const gemfa_model_opti
     char *config_path = path_join(dir, "config.json");
     if (!config_path)
         return gf_error(GEMFA_ERR_OUT_OF_MEMORY, "out of memory");
-    /* vocabulary-only loads work on a bare tokenizer directory */
-    if (!o->vocab_only || access(config_path, F_OK) == 0)
-        st = gf_config_load(config_path, &m->hp, &config);
+    /* vocabulary-only loads work on a bare tokenizer directory, but not on
+     * one that has nothing to load */
+    int has_config = access(config_path, F_OK) == 0;
     gf_free(config_path);
+    if (!o->vocab_only || has_config) {
+        config_path = path_join(dir, "config.json");
+        st = config_path ? gf_config_load(config_path, &m->hp, &config)
+                         : gf_error(GEMFA_ERR_OUT_OF_MEMORY, "out of memory");
+        gf_free(config_path);
+    } else {
+        char *tok = path_join(dir, "tokenizer.json");
+        if (!tok)
+            return gf_error(GEMFA_ERR_OUT_OF_MEMORY, "out of memory");
+        int has_tok = access(tok, F_OK) == 0;
+        gf_free(tok);
+        if (!has_tok)
+            return gf_error(GEMFA_ERR_IO,
+                            "%s: nothing to load: neither config.json nor tokenizer.json is there",
+                            dir);
+    }
 
     if (st == GEMFA_OK && !o->vocab_only) {
         if (!(st = gf_progress_report(&prog, 0.02f, "map")) &&

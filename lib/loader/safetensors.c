@@ -236,9 +236,10 @@ gemfa_status gf_st_parse(const uint8_t *buf, size_t size, const char *what, gf_s
     if (st != GEMFA_OK)
         return st;
     if (h->type != GF_JSON_OBJECT) {
+        st = gf_error(GEMFA_ERR_FORMAT, "%s: header should be a JSON object, found %s", what,
+                      json_kind(h));
         gf_json_free(h);
-        return gf_error(GEMFA_ERR_FORMAT, "%s: header should be a JSON object, found %s", what,
-                        json_kind(h));
+        return st;
     }
 
     f->data = buf + 8 + n;
