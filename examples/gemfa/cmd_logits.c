@@ -18,7 +18,8 @@ static const char usage[] =
     "  --all             every position's logits (default: only the last position)\n"
     "  -o FILE           output file; '-' writes to stdout\n"
     CLI_COMMON_HELP
-    "With --json, prints {\"positions\": P, \"vocab\": V, \"bytes\": B} on stderr.\n";
+    "With --json, prints {\"positions\": P, \"vocab\": V, \"bytes\": B, \"session_bytes\": S}\n"
+    "on stderr (S: KV cache and state of the session, sized for the ids given).\n";
 
 /* Strict "1,2,3": integers in int32 range separated by single commas. */
 static int parse_ids(const char *s, int32_t **out, size_t *n)
@@ -153,8 +154,9 @@ int cmd_logits(int argc, char **argv)
         goto done;
     }
     if (c.json)
-        fprintf(stderr, "{\"positions\": %zu, \"vocab\": %lld, \"bytes\": %zu}\n", rows,
-                (long long)V, rows * (size_t)V * 4);
+        fprintf(stderr,
+                "{\"positions\": %zu, \"vocab\": %lld, \"bytes\": %zu, \"session_bytes\": %zu}\n",
+                rows, (long long)V, rows * (size_t)V * 4, gemfa_session_memory_bytes(s));
     rc = CLI_OK;
 done:
     if (f && f != stdout && fclose(f) != 0 && rc == CLI_OK) {
