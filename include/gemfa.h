@@ -373,7 +373,9 @@ GEMFA_API gemfa_status gemfa_context_new(const gemfa_model *model,
 GEMFA_API void gemfa_context_free(gemfa_context *ctx);
 
 /* ---------------------------------------------------------------------------
- * Session: one conversation (KV cache and position).
+ * Session: one conversation (KV cache and position).  Sessions compute with
+ * their context's scratch buffers: decode the sessions of one context from
+ * one thread at a time (give each thread its own context).
  * ------------------------------------------------------------------------- */
 
 typedef struct gemfa_session gemfa_session;

@@ -19,10 +19,12 @@
 #define LOGITS_TOL 1e-2 /* against the float64 golden (golden.json) */
 #define MARGIN 0.05
 /* Two float32 runs of the same inputs that only group the work differently
- * (rows per matrix product, chunking): rounding differences of ~1e-7 grow
- * ~300× through this random model's 25 layers (golden.json), so logits of
- * magnitude ~30 may move by ~1e-3. */
-#define SAME_TOL 2e-3
+ * (rows per matrix product, chunking, kernels for batches vs single rows):
+ * this random model amplifies rounding ~300× over its 25 layers
+ * (golden.json; float32 vs float64 logits differ by 2.6e-3), so two float32
+ * orderings may differ by about as much as either differs from float64.  A
+ * real KV-cache mistake moves logits by units (ablations: tens). */
+#define SAME_TOL 1e-2
 
 typedef struct fixture {
     gemfa_model *m;
