@@ -16,10 +16,17 @@
 typedef struct case_ {
     const char *model;  /* under tests/data */
     const char *golden; /* folder holding golden/ */
+    double long_tol;    /* logits max |diff| allowed on the 300-token sequence */
 } case_;
 
-static const case_ TINY10 = {"runtime/tiny10-s1", "runtime/tiny10-s1"};
-static const case_ TINY_EXTRA = {"tiny-gemma3n", "runtime/tiny-gemma3n-extra"};
+/* Tolerances of the 300-token sequences, from the numpy reference run in
+ * float32 (`gemma3n_ref.py run --dtype f32`) against its float64 golden:
+ * tiny10 differs by 3.4e-4, so golden.json's 1e-2 holds; the 25-layer
+ * tiny-gemma3n differs by 1.16e-2 (position 130; amplification grows with
+ * the sequence), beyond 1e-2, so a float32 engine gets 2.5e-2 there.  The
+ * argmax check keeps the 0.05 margin (= 2 × tolerance: no swap possible). */
+static const case_ TINY10 = {"runtime/tiny10-s1", "runtime/tiny10-s1", RT_LOGITS_TOL};
+static const case_ TINY_EXTRA = {"tiny-gemma3n", "runtime/tiny-gemma3n-extra", 2.5e-2};
 
 typedef struct seq {
     int32_t *ids;
@@ -55,7 +62,7 @@ static void one_call(const case_ *c, gemfa_weight_type w, const char *name)
     float *got = rt_decode_all(s, q.ids, q.n, q.V);
     char what[128];
     snprintf(what, sizeof what, "%s %s", c->golden, name);
-    double d = rt_check_logits(what, got, q.want, q.n, q.V, RT_LOGITS_TOL, RT_MARGIN);
+    double d = rt_check_logits(what, got, q.want, q.n, q.V, c->long_tol, RT_MARGIN);
     cr_log_info("%s: max |logit diff| %.3g", what, d);
     free(got);
     free_seq(&q);
@@ -98,7 +105,7 @@ static void token_by_token(const case_ *c)
         cr_assert_eq(gemfa_decode(s, q.ids + i, 1, &lg), GEMFA_OK, "%s", gemfa_last_error());
         char what[96];
         snprintf(what, sizeof what, "%s token by token", c->golden);
-        rt_check_logits(what, lg, q.want + i * q.V, 1, q.V, RT_LOGITS_TOL, RT_MARGIN);
+        rt_check_logits(what, lg, q.want + i * q.V, 1, q.V, c->long_tol, RT_MARGIN);
     }
     cr_expect_eq(gemfa_decode(s, q.ids, 1, NULL), GEMFA_ERR_CONTEXT_FULL);
     free_seq(&q);
@@ -124,7 +131,7 @@ static void odd_pieces(const case_ *c)
         float *got = rt_decode_all(s, q.ids + at, n, q.V);
         char what[96];
         snprintf(what, sizeof what, "%s piece at %zu", c->golden, at);
-        rt_check_logits(what, got, q.want + at * q.V, n, q.V, RT_LOGITS_TOL, RT_MARGIN);
+        rt_check_logits(what, got, q.want + at * q.V, n, q.V, c->long_tol, RT_MARGIN);
         free(got);
         at += n;
         step = step * 3 % 17 + 1; /* 1, 4, 13, 6, 2, 7, 5, ... */
