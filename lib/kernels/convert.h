@@ -1,8 +1,8 @@
 /* convert.h — scalar f32 <-> bf16 / f16 conversions (IEEE round to nearest
  * even; NaN stays NaN, infinities and subnormals are kept exactly where the
  * target format can hold them). */
-#ifndef GF_CONVERT_H
-#define GF_CONVERT_H
+#ifndef GF_KERNELS_CONVERT_H
+#define GF_KERNELS_CONVERT_H
 
 #include <stdint.h>
 

@@ -4,6 +4,7 @@
 #include "kernels/linear.h"
 
 #include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/alloc.h"
@@ -261,12 +262,22 @@ static int linear_blas(gf_threadpool *pool, int n_mats, const gf_matrix *const *
 
 void gf_linear_set_gemm_backend(gf_gemm_backend backend) { atomic_store(&gemm_backend, (int)backend); }
 
-static atomic_int bf16_dot_allowed = 1;
+static atomic_int bf16_dot_allowed = -1; /* -1: not decided yet (environment) */
 static atomic_int gemm_min_tokens[4] = {GF_GEMM_MIN_TOKENS_F32, GF_GEMM_MIN_TOKENS_F16,
                                         GF_GEMM_MIN_TOKENS_BF16, GF_GEMM_MIN_TOKENS_Q8};
 
 void gf_linear_allow_bf16_dot(int allow) { atomic_store(&bf16_dot_allowed, allow != 0); }
-int gf_linear_bf16_dot_allowed(void) { return atomic_load(&bf16_dot_allowed); }
+int gf_linear_bf16_dot_allowed(void)
+{
+    int v = atomic_load(&bf16_dot_allowed);
+    if (v < 0) {
+        const char *env = getenv("GEMFA_BF16_DOT");
+        int want = env && env[0] == '1';
+        atomic_compare_exchange_strong(&bf16_dot_allowed, &v, want);
+        v = atomic_load(&bf16_dot_allowed);
+    }
+    return v;
+}
 void gf_gemm_set_min_tokens(gf_dtype dtype, int64_t n)
 {
     if ((unsigned)dtype < 4)

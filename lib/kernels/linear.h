@@ -57,11 +57,13 @@ typedef enum gf_gemm_backend {
 } gf_gemm_backend;
 void gf_linear_set_gemm_backend(gf_gemm_backend backend);
 
-/* BF16 weights in prompt batches: allowed (default), the GEMM rounds the
- * activations to bf16 and multiplies with vdpbf16ps (twice the f32 rate;
- * relative error of each product up to 2^-8, see docs/performance.md);
- * otherwise it widens the weights to f32 and keeps f32 activations.
- * Process-wide, for tests and accuracy comparisons. */
+/* BF16 weights in prompt batches: by default the GEMM widens the weights
+ * to f32 and keeps f32 activations (exact, as every other path).  Allowed
+ * (gf_linear_allow_bf16_dot(1), or GEMFA_BF16_DOT=1 in the environment at
+ * the first call), it rounds the activations to bf16 and multiplies with
+ * vdpbf16ps: about 1.9x faster, relative error of each product up to 2^-8
+ * (docs/performance.md); the tiny test models' logits then move by ~0.5,
+ * far beyond the golden tolerances, hence off by default.  Process-wide. */
 void gf_linear_allow_bf16_dot(int allow);
 int gf_linear_bf16_dot_allowed(void);
 

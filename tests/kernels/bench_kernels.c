@@ -1,7 +1,7 @@
 /* bench_kernels.c — kernel micro-benchmark (built, not run as a test).
  *
  *   bench_kernels [-t THREADS] [-r ROWS] [-c COLS] [-n TOKENS,...] [-d DTYPES] [-s SECONDS]
- *                 [-g auto|own|blas|rows] [-x]   (-x: exact BF16, no vdpbf16ps)
+ *                 [-g auto|own|blas|rows] [-x]   (-x: BF16 prompt GEMM with vdpbf16ps)
  *                 [-b]   (-b: first measure the read bandwidth as membw.c does, with the
  *                         same threads, and print each matvec as a fraction of it)
  *
@@ -172,7 +172,7 @@ int main(int argc, char **argv)
     for (int i = 1; i < argc; i++)
         if (!strcmp(argv[i], "-x") || !strcmp(argv[i], "-b")) {
             if (argv[i][1] == 'x')
-                gf_linear_allow_bf16_dot(0);
+                gf_linear_allow_bf16_dot(1);
             else
                 measure_bw = 1;
             memmove(argv + i, argv + i + 1, (size_t)(argc - i - 1) * sizeof *argv);
@@ -189,7 +189,7 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "-g")) backend = argv[i + 1];
         else {
             fprintf(stderr, "usage: bench_kernels [-t N] [-r ROWS] [-c COLS] [-n T1,T2..] "
-                            "[-d f32,f16,bf16,q8] [-s SECONDS] [-g auto|own|blas|rows] [-x]\n");
+                            "[-d f32,f16,bf16,q8] [-s SECONDS] [-g auto|own|blas|rows] [-x] [-b]\n");
             return 2;
         }
     }
@@ -206,7 +206,7 @@ int main(int argc, char **argv)
     gf_threadpool *pool = gf_threadpool_new(threads);
     printf("# level %s, %d threads, %lld x %lld, batch path %s%s, OPENBLAS_CORETYPE=%s\n",
            gf_kernel_level_in_use(), threads, (long long)rows, (long long)cols, backend,
-           gf_linear_bf16_dot_allowed() ? "" : " (exact bf16)",
+           gf_linear_bf16_dot_allowed() ? " (bf16 dot)" : "",
            getenv("OPENBLAS_CORETYPE") ? getenv("OPENBLAS_CORETYPE") : "(unset)");
     double bw = measure_bw ? read_bandwidth(pool) : 0;
     if (measure_bw)

@@ -30,7 +30,7 @@ static void teardown(void)
     gf_gemm_set_min_tokens(GF_DTYPE_F16, GF_GEMM_MIN_TOKENS_F16);
     gf_gemm_set_min_tokens(GF_DTYPE_BF16, GF_GEMM_MIN_TOKENS_BF16);
     gf_gemm_set_min_tokens(GF_DTYPE_Q8, GF_GEMM_MIN_TOKENS_Q8);
-    gf_linear_allow_bf16_dot(1);
+    gf_linear_allow_bf16_dot(0);
     gf_linear_set_gemm_backend(GF_GEMM_BACKEND_AUTO);
 }
 
