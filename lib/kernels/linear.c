@@ -154,13 +154,18 @@ static int gemm_kind_for(const gf_matrix *const *W, int n_mats, int64_t n_tokens
 }
 
 /* Returns 0 when done, -1 when out of memory (caller falls back). */
+/* Long prompts go through in slices of GF_GEMM_MAX_TOKENS tokens: the
+ * packed activations stay within a few MB (and a k block of them in L2). */
+#define GF_GEMM_MAX_TOKENS 256
+
 static int linear_gemm(gf_threadpool *pool, int n_mats, const gf_matrix *const *W, const float *x,
                        int64_t n_tokens, float *const *y, gf_gemm_kind kind)
 {
     const int n_threads = gf_threadpool_size(pool);
     const int64_t cols = W[0]->cols;
-    size_t x_bytes = (gf_gemm_x_bytes(kind, n_tokens, cols) + 63) & ~(size_t)63;
-    size_t t_bytes = (gf_gemm_thread_bytes(n_tokens, GF_GEMM_CHUNK_ROWS) + 63) & ~(size_t)63;
+    const int64_t slice = n_tokens < GF_GEMM_MAX_TOKENS ? n_tokens : GF_GEMM_MAX_TOKENS;
+    size_t x_bytes = (gf_gemm_x_bytes(kind, slice, cols) + 63) & ~(size_t)63;
+    size_t t_bytes = (gf_gemm_thread_bytes(slice, GF_GEMM_CHUNK_ROWS) + 63) & ~(size_t)63;
     size_t bytes = x_bytes + (size_t)n_threads * t_bytes;
     void *owned = NULL;
     char *buf = gf_threadpool_scratch(pool, bytes);
@@ -168,22 +173,25 @@ static int linear_gemm(gf_threadpool *pool, int n_mats, const gf_matrix *const *
         buf = owned = gf_alloc_aligned(bytes);
     if (!buf)
         return -1;
-    gemm_job job;
-    memset(&job, 0, sizeof job);
-    job.n_mats = n_mats;
-    for (int i = 0; i < n_mats; i++) {
-        job.W[i] = W[i];
-        job.y[i] = y[i];
-        job.first_row[i + 1] = job.first_row[i] + W[i]->rows;
+    for (int64_t t0 = 0; t0 < n_tokens; t0 += slice) {
+        const int64_t nt = n_tokens - t0 < slice ? n_tokens - t0 : slice;
+        gemm_job job;
+        memset(&job, 0, sizeof job);
+        job.n_mats = n_mats;
+        for (int i = 0; i < n_mats; i++) {
+            job.W[i] = W[i];
+            job.y[i] = y[i] + t0 * W[i]->rows;
+            job.first_row[i + 1] = job.first_row[i] + W[i]->rows;
+        }
+        job.x = x + t0 * cols;
+        job.px_buf = buf;
+        gf_gemm_x_init(&job.px, kind, buf, nt, cols);
+        job.thread_scratch = buf + x_bytes;
+        job.thread_bytes = t_bytes;
+        atomic_init(&job.next, 0);
+        gf_threadpool_run(pool, gemm_pack_task, &job);
+        gf_threadpool_run(pool, gemm_task, &job);
     }
-    job.x = x;
-    job.px_buf = buf;
-    gf_gemm_x_init(&job.px, kind, buf, n_tokens, cols);
-    job.thread_scratch = buf + x_bytes;
-    job.thread_bytes = t_bytes;
-    atomic_init(&job.next, 0);
-    gf_threadpool_run(pool, gemm_pack_task, &job);
-    gf_threadpool_run(pool, gemm_task, &job);
     gf_free_aligned(owned);
     return 0;
 }

@@ -213,6 +213,31 @@ Test(gemm, q8_matches_row_kernel)
 }
 
 /* Several matrices sharing the input, through the GEMM path. */
+/* More tokens than one GEMM slice (256): the slices must line up. */
+Test(gemm, long_batch_in_slices)
+{
+    const int64_t R = 50, C = 64, T = 600;
+    float *src = malloc(R * C * 4), *x = malloc(T * C * 4), *y = malloc(T * R * 4);
+    double *ref = malloc(T * R * 8);
+    for (int64_t i = 0; i < R * C; i++)
+        src[i] = (float)test_randi(8);
+    for (int64_t i = 0; i < T * C; i++)
+        x[i] = (float)test_randi(8);
+    for (int dt = 0; dt < 3; dt++) {
+        test_matrix tm;
+        test_matrix_init(&tm, (gf_dtype)dt, R, C, src);
+        test_reference(&tm, x, T, ref, NULL);
+        gf_linear(pool, &tm.m, x, T, y);
+        for (int64_t i = 0; i < T * R; i++)
+            cr_assert_eq((double)y[i], ref[i], "dtype %d y[%lld]", dt, (long long)i);
+        test_matrix_free(&tm);
+    }
+    free(src);
+    free(x);
+    free(y);
+    free(ref);
+}
+
 Test(gemm, multi_equals_single)
 {
     const int64_t C = 256, T = 40;
