@@ -95,9 +95,9 @@ INLINE __m512 load16m_bf16(const void *p, int64_t i, __mmask16 m)
     {                                                                                         \
         const int64_t n = W->cols;                                                            \
         float out[2][MAX_NT];                                                                 \
-        for (int64_t r = r0; r < r1; r += 2) {                                                \
+        for (int64_t r = r0, nr; r < r1; r += nr) {                                           \
             const ELEM *w = (const ELEM *)W->data + r * n;                                    \
-            const int nr = r + 1 < r1 ? 2 : 1;                                                \
+            nr = a->n_tokens > 1 && r + 1 < r1 ? 2 : 1; /* one token: one stream is faster */ \
             for (int64_t t0 = 0; t0 < a->n_tokens; t0 += MAX_NT) {                            \
                 const float *x = a->x + t0 * n;                                               \
                 int64_t nt = a->n_tokens - t0 < MAX_NT ? a->n_tokens - t0 : MAX_NT;           \
@@ -222,10 +222,10 @@ TARGET_VNNI static void rows_q8(const gf_matrix *W, const gf_act *a, int64_t r0,
 {
     const int64_t n = W->cols, nb = n / 32;
     float out[2][MAX_NT];
-    for (int64_t r = r0; r < r1; r += 2) {
+    for (int64_t r = r0, nr; r < r1; r += nr) {
         const int8_t *w = (const int8_t *)W->data + r * n;
         const uint16_t *sw = W->scales + r * nb;
-        const int nr = r + 1 < r1 ? 2 : 1;
+        nr = a->n_tokens > 1 && r + 1 < r1 ? 2 : 1; /* one token: one stream is faster */
         for (int64_t t0 = 0; t0 < a->n_tokens; t0 += MAX_NT) {
             int64_t nt = a->n_tokens - t0 < MAX_NT ? a->n_tokens - t0 : MAX_NT;
 #define Q8_CASE(NR, NT) q8_dot(w, sw, n, NR, &a->q8, t0, NT, out)
