@@ -129,11 +129,16 @@ static void gemm_task(void *arg, int i, int n)
 #define GEMM_VIA_BLAS (-2)
 
 static atomic_int gemm_backend = GF_GEMM_BACKEND_AUTO;
+/* Crossovers from the row kernels, by dtype (docs/performance.md). */
+static atomic_int own_min_tokens[4] = {GF_GEMM_MIN_TOKENS_F32, GF_GEMM_MIN_TOKENS_F16,
+                                       GF_GEMM_MIN_TOKENS_BF16, GF_GEMM_MIN_TOKENS_Q8};
+static atomic_int blas_min_tokens[4] = {GF_BLAS_MIN_TOKENS_F32, GF_BLAS_MIN_TOKENS_F16,
+                                        GF_BLAS_MIN_TOKENS_BF16, GF_BLAS_MIN_TOKENS_Q8};
 
 static int gemm_kind_for(const gf_matrix *const *W, int n_mats, int64_t n_tokens)
 {
     int backend = atomic_load(&gemm_backend);
-    if (backend == GF_GEMM_BACKEND_ROWS || n_tokens < gf_gemm_min_tokens(W[0]->dtype))
+    if (backend == GF_GEMM_BACKEND_ROWS)
         return GEMM_NONE;
     for (int i = 1; i < n_mats; i++)
         if (W[i]->dtype != W[0]->dtype)
@@ -146,9 +151,10 @@ static int gemm_kind_for(const gf_matrix *const *W, int n_mats, int64_t n_tokens
         break;
     default: kind = GF_GEMM_F32; break;
     }
+    const gf_dtype dt = W[0]->dtype;
     if (backend != GF_GEMM_BACKEND_BLAS && gf_gemm_available(kind))
-        return (int)kind;
-    if (backend == GF_GEMM_BACKEND_OWN)
+        return n_tokens >= atomic_load(&own_min_tokens[dt]) ? (int)kind : GEMM_NONE;
+    if (backend == GF_GEMM_BACKEND_OWN || n_tokens < atomic_load(&blas_min_tokens[dt]))
         return GEMM_NONE;
     return GEMM_VIA_BLAS;
 }
@@ -271,9 +277,6 @@ static int linear_blas(gf_threadpool *pool, int n_mats, const gf_matrix *const *
 void gf_linear_set_gemm_backend(gf_gemm_backend backend) { atomic_store(&gemm_backend, (int)backend); }
 
 static atomic_int bf16_dot_allowed = -1; /* -1: not decided yet (environment) */
-static atomic_int gemm_min_tokens[4] = {GF_GEMM_MIN_TOKENS_F32, GF_GEMM_MIN_TOKENS_F16,
-                                        GF_GEMM_MIN_TOKENS_BF16, GF_GEMM_MIN_TOKENS_Q8};
-
 void gf_linear_allow_bf16_dot(int allow) { atomic_store(&bf16_dot_allowed, allow != 0); }
 int gf_linear_bf16_dot_allowed(void)
 {
@@ -288,12 +291,20 @@ int gf_linear_bf16_dot_allowed(void)
 }
 void gf_gemm_set_min_tokens(gf_dtype dtype, int64_t n)
 {
-    if ((unsigned)dtype < 4)
-        atomic_store(&gemm_min_tokens[dtype], n < 1 ? 1 : (n > INT32_MAX ? INT32_MAX : (int)n));
+    if ((unsigned)dtype >= 4)
+        return;
+    int v = n < 1 ? 1 : (n > INT32_MAX ? INT32_MAX : (int)n);
+    atomic_store(&own_min_tokens[dtype], v);
+    atomic_store(&blas_min_tokens[dtype], v);
 }
+
 int64_t gf_gemm_min_tokens(gf_dtype dtype)
 {
-    return (unsigned)dtype < 4 ? atomic_load(&gemm_min_tokens[dtype]) : INT32_MAX;
+    if ((unsigned)dtype >= 4)
+        return INT32_MAX;
+    gf_gemm_kind kind = dtype == GF_DTYPE_Q8 ? GF_GEMM_Q8 : GF_GEMM_F32;
+    return gf_gemm_available(kind) ? atomic_load(&own_min_tokens[dtype])
+                                   : atomic_load(&blas_min_tokens[dtype]);
 }
 
 void gf_linear_multi(gf_threadpool *pool, int n_mats, const gf_matrix *const *W, const float *x,

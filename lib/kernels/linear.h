@@ -34,14 +34,19 @@ void gf_matrix_row_f32(const gf_matrix *W, int64_t r, float *out);
  * nearest even, so |x - d*q| <= d/2.  A block holding NaN gets d = NaN. */
 void gf_quantize_row_q8(const float *x, int64_t n, int8_t *q, float *d);
 
-/* Prompt batches of at least gf_gemm_min_tokens(dtype) tokens go through
- * the GEMM kernels (AVX-512 CPUs; see docs/performance.md for how the
- * crossovers were measured); smaller batches through the row kernels.
- * The setter exists for tests and benchmarks (process-wide). */
-#define GF_GEMM_MIN_TOKENS_F32 8
-#define GF_GEMM_MIN_TOKENS_F16 8
-#define GF_GEMM_MIN_TOKENS_BF16 8
-#define GF_GEMM_MIN_TOKENS_Q8 8
+/* Batches of at least gf_gemm_min_tokens(dtype) tokens go through a batch
+ * path: the own GEMM on AVX-512 CPUs, else OpenBLAS sgemm; smaller ones
+ * through the row kernels.  The crossovers were measured on this project's
+ * machines (docs/performance.md, "Kernels").  The setter (both paths, for
+ * tests and benchmarks) is process-wide. */
+#define GF_GEMM_MIN_TOKENS_F32 24
+#define GF_GEMM_MIN_TOKENS_F16 16
+#define GF_GEMM_MIN_TOKENS_BF16 12
+#define GF_GEMM_MIN_TOKENS_Q8 16
+#define GF_BLAS_MIN_TOKENS_F32 8
+#define GF_BLAS_MIN_TOKENS_F16 16
+#define GF_BLAS_MIN_TOKENS_BF16 16
+#define GF_BLAS_MIN_TOKENS_Q8 96
 int64_t gf_gemm_min_tokens(gf_dtype dtype);
 void gf_gemm_set_min_tokens(gf_dtype dtype, int64_t n);
 

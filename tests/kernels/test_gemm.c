@@ -26,10 +26,7 @@ static void setup(void)
 static void teardown(void)
 {
     gf_threadpool_free(pool);
-    gf_gemm_set_min_tokens(GF_DTYPE_F32, GF_GEMM_MIN_TOKENS_F32);
-    gf_gemm_set_min_tokens(GF_DTYPE_F16, GF_GEMM_MIN_TOKENS_F16);
-    gf_gemm_set_min_tokens(GF_DTYPE_BF16, GF_GEMM_MIN_TOKENS_BF16);
-    gf_gemm_set_min_tokens(GF_DTYPE_Q8, GF_GEMM_MIN_TOKENS_Q8);
+    /* (each test binary is one process; the thresholds need no restoring) */
     gf_linear_allow_bf16_dot(0);
     gf_linear_set_gemm_backend(GF_GEMM_BACKEND_AUTO);
 }
