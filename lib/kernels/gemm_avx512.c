@@ -86,9 +86,11 @@ ALWAYS TARGET_BF16 void mk_bf16(const int mr, const uint16_t *w, int64_t ldw, co
     }
 }
 
-/* wc[i][b] = 128 * sum of block b of row i: x enters as q + 128. */
-ALWAYS TARGET_VNNI void mk_q8(const int mr, const int8_t *w, int64_t ldw, const uint16_t *sw,
-                              int64_t ldsw, const int32_t *wc, const uint8_t *xq, const float *xd,
+/* wc[i][b] = -128 * sum of block b of row i (x enters as q + 128), the
+ * start value of the block's int32 sums; dwf[i][b] the block's scale in f32
+ * (both loaded by broadcast: no ALU work per block for them). */
+ALWAYS TARGET_VNNI void mk_q8(const int mr, const int8_t *w, int64_t ldw, const float *dwf,
+                              const int32_t *wc, const uint8_t *xq, const float *xd,
                               int64_t kc, float *c, int64_t ldc, int accumulate)
 {
     __m512 f0[MR_Q8], f1[MR_Q8];
@@ -99,7 +101,7 @@ ALWAYS TARGET_VNNI void mk_q8(const int mr, const int8_t *w, int64_t ldw, const 
     for (int64_t b = 0; b < kc / 32; b++) {
         __m512i s0[MR_Q8], s1[MR_Q8];
         for (int i = 0; i < mr; i++)
-            s0[i] = s1[i] = _mm512_set1_epi32(-wc[i * (KC / 32) + b]);
+            s0[i] = s1[i] = _mm512_set1_epi32(wc[i * (KC / 32) + b]);
 #pragma GCC unroll 8
         for (int64_t k = b * 32; k < b * 32 + 32; k += 4) {
             __m512i x0 = _mm512_load_si512(xq + k * NR), x1 = _mm512_load_si512(xq + k * NR + 64);
@@ -111,7 +113,7 @@ ALWAYS TARGET_VNNI void mk_q8(const int mr, const int8_t *w, int64_t ldw, const 
         }
         __m512 d0 = _mm512_load_ps(xd + b * NR), d1 = _mm512_load_ps(xd + b * NR + 16);
         for (int i = 0; i < mr; i++) {
-            __m512 dw = _mm512_set1_ps(_cvtsh_ss(sw[i * ldsw + b]));
+            __m512 dw = _mm512_set1_ps(dwf[i * (KC / 32) + b]);
             f0[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s0[i]), _mm512_mul_ps(d0, dw), f0[i]);
             f1[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s1[i]), _mm512_mul_ps(d1, dw), f1[i]);
         }
@@ -146,11 +148,11 @@ TARGET_BF16 static void run_bf16(int mr, const uint16_t *w, int64_t ldw, const u
     CASES_14(CALL_BF16)
 }
 
-TARGET_VNNI static void run_q8(int mr, const int8_t *w, int64_t ldw, const uint16_t *sw,
-                               int64_t ldsw, const int32_t *wc, const uint8_t *xq, const float *xd,
-                               int64_t kc, float *c, int64_t ldc, int acc)
+TARGET_VNNI static void run_q8(int mr, const int8_t *w, int64_t ldw, const float *dwf,
+                               const int32_t *wc, const uint8_t *xq, const float *xd, int64_t kc,
+                               float *c, int64_t ldc, int acc)
 {
-#define CALL_Q8(M) mk_q8(M, w, ldw, sw, ldsw, wc, xq, xd, kc, c, ldc, acc)
+#define CALL_Q8(M) mk_q8(M, w, ldw, dwf, wc, xq, xd, kc, c, ldc, acc)
     switch (mr) {
     case 1: CALL_Q8(1); break;
     case 2: CALL_Q8(2); break;
@@ -219,17 +221,21 @@ TARGET static void widen_tile(const gf_matrix *W, int64_t r, int mr, int64_t k0,
     }
 }
 
-TARGET_VNNI static void block_sums(const int8_t *w, int64_t ldw, int mr, int64_t kc, int32_t *wc)
+TARGET_VNNI static void block_sums(const int8_t *w, int64_t ldw, const uint16_t *sw, int64_t ldsw,
+                                   int mr, int64_t kc, int32_t *wc, float *dwf)
 {
+    for (int i = 0; i < mr; i++)
+        for (int64_t b = 0; b < kc / 32; b++)
+            dwf[i * (KC / 32) + b] = _cvtsh_ss(sw[i * ldsw + b]);
     const __m512i ones = _mm512_set1_epi8(1);
     for (int i = 0; i < mr; i++)
         for (int64_t b = 0; b < kc / 32; b += 2) {
             __mmask64 m = b + 1 < kc / 32 ? ~0ull : 0xffffffffull; /* stay inside the row */
             __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), ones,
                                             _mm512_maskz_loadu_epi8(m, w + i * ldw + b * 32));
-            wc[i * (KC / 32) + b] = 128 * _mm512_mask_reduce_add_epi32(0x00ff, s);
+            wc[i * (KC / 32) + b] = -128 * _mm512_mask_reduce_add_epi32(0x00ff, s);
             if (b + 1 < kc / 32)
-                wc[i * (KC / 32) + b + 1] = 128 * _mm512_mask_reduce_add_epi32(0xff00, s);
+                wc[i * (KC / 32) + b + 1] = -128 * _mm512_mask_reduce_add_epi32(0xff00, s);
         }
 }
 
@@ -258,7 +264,7 @@ size_t gf_gemm_thread_bytes(int64_t n_tokens, int64_t chunk_rows)
 {
     int64_t n_pad = (n_tokens + NR - 1) / NR * NR;
     return (size_t)(chunk_rows * n_pad) * 4 + (size_t)MR_F32 * LDT_F32 * 4 +
-           (size_t)MR_Q8 * (KC / 32) * 4 + 64;
+           2 * (size_t)MR_Q8 * (KC / 32) * 4 + 64;
 }
 
 TARGET void gf_gemm_rows(const gf_matrix *W, const gf_gemm_x *px, int64_t r0, int64_t r1,
@@ -268,6 +274,7 @@ TARGET void gf_gemm_rows(const gf_matrix *W, const gf_gemm_x *px, int64_t r0, in
     float *yt = scratch;
     float *tile = yt + rows * n_pad;
     int32_t *wc = (int32_t *)(tile + MR_F32 * LDT_F32);
+    float *dwf = (float *)(wc + MR_Q8 * (KC / 32));
     const int mr_max = px->kind == GF_GEMM_Q8 ? MR_Q8 : MR_F32;
     for (int64_t k0 = 0; k0 < K; k0 += KC) {
         const int64_t kc = K - k0 < KC ? K - k0 : KC;
@@ -299,9 +306,9 @@ TARGET void gf_gemm_rows(const gf_matrix *W, const gf_gemm_x *px, int64_t r0, in
                 for (int i = 0; i < mr; i++)
                     copy_row(t8 + i * LDT_Q8, (const int8_t *)W->data + (rb + i) * K + k0, (size_t)kc);
                 const uint16_t *sw = W->scales + rb * (K / 32) + k0 / 32;
-                block_sums(t8, LDT_Q8, mr, kc, wc);
+                block_sums(t8, LDT_Q8, sw, K / 32, mr, kc, wc, dwf);
                 for (int64_t tb = 0; tb < px->n_blocks; tb++)
-                    run_q8(mr, t8, LDT_Q8, sw, K / 32, wc, px->xq + (tb * K + k0) * NR,
+                    run_q8(mr, t8, LDT_Q8, dwf, wc, px->xq + (tb * K + k0) * NR,
                            px->xd + (tb * (K / 32) + k0 / 32) * NR, kc, c + tb * NR, n_pad, acc);
                 break;
             }
