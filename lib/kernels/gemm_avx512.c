@@ -41,62 +41,74 @@ static inline int32_t load_i32(const void *p)
 
 /* ---- micro-kernels: c[i][0..32) (+)= sum_k w[i][k] * x[k][0..32) ---- */
 
-ALWAYS TARGET void mk_f32(const int mr, const float *w, int64_t ldw, const float *xp, int64_t kc,
-                          float *c, int64_t ldc, int accumulate)
+/* nv (1 or 2) vectors of 16 tokens: a last block of at most 16 tokens
+ * does half the work. */
+ALWAYS TARGET void mk_f32(const int mr, const int nv, const float *w, int64_t ldw, const float *xp,
+                          int64_t kc, float *c, int64_t ldc, int accumulate)
 {
     __m512 a0[MR_F32], a1[MR_F32];
     for (int i = 0; i < mr; i++) {
         a0[i] = accumulate ? _mm512_loadu_ps(c + i * ldc) : _mm512_setzero_ps();
-        a1[i] = accumulate ? _mm512_loadu_ps(c + i * ldc + 16) : _mm512_setzero_ps();
+        if (nv == 2)
+            a1[i] = accumulate ? _mm512_loadu_ps(c + i * ldc + 16) : _mm512_setzero_ps();
     }
     for (int64_t k = 0; k < kc; k++) {
-        __m512 x0 = _mm512_load_ps(xp + k * NR), x1 = _mm512_load_ps(xp + k * NR + 16);
+        __m512 x0 = _mm512_load_ps(xp + k * NR), x1 = x0;
+        if (nv == 2)
+            x1 = _mm512_load_ps(xp + k * NR + 16);
         for (int i = 0; i < mr; i++) {
             __m512 b = _mm512_set1_ps(w[i * ldw + k]);
             a0[i] = _mm512_fmadd_ps(x0, b, a0[i]);
-            a1[i] = _mm512_fmadd_ps(x1, b, a1[i]);
+            if (nv == 2)
+                a1[i] = _mm512_fmadd_ps(x1, b, a1[i]);
         }
     }
     for (int i = 0; i < mr; i++) {
         _mm512_storeu_ps(c + i * ldc, a0[i]);
-        _mm512_storeu_ps(c + i * ldc + 16, a1[i]);
+        if (nv == 2)
+            _mm512_storeu_ps(c + i * ldc + 16, a1[i]);
     }
 }
 
-ALWAYS TARGET_BF16 void mk_bf16(const int mr, const uint16_t *w, int64_t ldw, const uint16_t *xp,
-                                int64_t kc, float *c, int64_t ldc, int accumulate)
+ALWAYS TARGET_BF16 void mk_bf16(const int mr, const int nv, const uint16_t *w, int64_t ldw,
+                                const uint16_t *xp, int64_t kc, float *c, int64_t ldc, int accumulate)
 {
     __m512 a0[MR_F32], a1[MR_F32];
     for (int i = 0; i < mr; i++) {
         a0[i] = accumulate ? _mm512_loadu_ps(c + i * ldc) : _mm512_setzero_ps();
-        a1[i] = accumulate ? _mm512_loadu_ps(c + i * ldc + 16) : _mm512_setzero_ps();
+        if (nv == 2)
+            a1[i] = accumulate ? _mm512_loadu_ps(c + i * ldc + 16) : _mm512_setzero_ps();
     }
     for (int64_t k = 0; k < kc; k += 2) {
-        __m512bh x0 = (__m512bh)_mm512_load_si512(xp + k * NR);
-        __m512bh x1 = (__m512bh)_mm512_load_si512(xp + k * NR + 32);
+        __m512bh x0 = (__m512bh)_mm512_load_si512(xp + k * NR), x1 = x0;
+        if (nv == 2)
+            x1 = (__m512bh)_mm512_load_si512(xp + k * NR + 32);
         for (int i = 0; i < mr; i++) {
             __m512bh b = (__m512bh)_mm512_set1_epi32(load_i32(w + i * ldw + k));
             a0[i] = _mm512_dpbf16_ps(a0[i], x0, b);
-            a1[i] = _mm512_dpbf16_ps(a1[i], x1, b);
+            if (nv == 2)
+                a1[i] = _mm512_dpbf16_ps(a1[i], x1, b);
         }
     }
     for (int i = 0; i < mr; i++) {
         _mm512_storeu_ps(c + i * ldc, a0[i]);
-        _mm512_storeu_ps(c + i * ldc + 16, a1[i]);
+        if (nv == 2)
+            _mm512_storeu_ps(c + i * ldc + 16, a1[i]);
     }
 }
 
 /* wc[i][b] = -128 * sum of block b of row i (x enters as q + 128), the
  * start value of the block's int32 sums; dwf[i][b] the block's scale in f32
  * (both loaded by broadcast: no ALU work per block for them). */
-ALWAYS TARGET_VNNI void mk_q8(const int mr, const int8_t *w, int64_t ldw, const float *dwf,
-                              const int32_t *wc, const uint8_t *xq, const float *xd,
+ALWAYS TARGET_VNNI void mk_q8(const int mr, const int nv, const int8_t *w, int64_t ldw,
+                              const float *dwf, const int32_t *wc, const uint8_t *xq, const float *xd,
                               int64_t kc, float *c, int64_t ldc, int accumulate)
 {
     __m512 f0[MR_Q8], f1[MR_Q8];
     for (int i = 0; i < mr; i++) {
         f0[i] = accumulate ? _mm512_loadu_ps(c + i * ldc) : _mm512_setzero_ps();
-        f1[i] = accumulate ? _mm512_loadu_ps(c + i * ldc + 16) : _mm512_setzero_ps();
+        if (nv == 2)
+            f1[i] = accumulate ? _mm512_loadu_ps(c + i * ldc + 16) : _mm512_setzero_ps();
     }
     for (int64_t b = 0; b < kc / 32; b++) {
         __m512i s0[MR_Q8], s1[MR_Q8];
@@ -104,23 +116,30 @@ ALWAYS TARGET_VNNI void mk_q8(const int mr, const int8_t *w, int64_t ldw, const 
             s0[i] = s1[i] = _mm512_set1_epi32(wc[i * (KC / 32) + b]);
 #pragma GCC unroll 8
         for (int64_t k = b * 32; k < b * 32 + 32; k += 4) {
-            __m512i x0 = _mm512_load_si512(xq + k * NR), x1 = _mm512_load_si512(xq + k * NR + 64);
+            __m512i x0 = _mm512_load_si512(xq + k * NR), x1 = x0;
+            if (nv == 2)
+                x1 = _mm512_load_si512(xq + k * NR + 64);
             for (int i = 0; i < mr; i++) {
                 __m512i wb = _mm512_set1_epi32(load_i32(w + i * ldw + k));
                 s0[i] = _mm512_dpbusd_epi32(s0[i], x0, wb);
-                s1[i] = _mm512_dpbusd_epi32(s1[i], x1, wb);
+                if (nv == 2)
+                    s1[i] = _mm512_dpbusd_epi32(s1[i], x1, wb);
             }
         }
-        __m512 d0 = _mm512_load_ps(xd + b * NR), d1 = _mm512_load_ps(xd + b * NR + 16);
+        __m512 d0 = _mm512_load_ps(xd + b * NR), d1 = d0;
+        if (nv == 2)
+            d1 = _mm512_load_ps(xd + b * NR + 16);
         for (int i = 0; i < mr; i++) {
             __m512 dw = _mm512_set1_ps(dwf[i * (KC / 32) + b]);
             f0[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s0[i]), _mm512_mul_ps(d0, dw), f0[i]);
-            f1[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s1[i]), _mm512_mul_ps(d1, dw), f1[i]);
+            if (nv == 2)
+                f1[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s1[i]), _mm512_mul_ps(d1, dw), f1[i]);
         }
     }
     for (int i = 0; i < mr; i++) {
         _mm512_storeu_ps(c + i * ldc, f0[i]);
-        _mm512_storeu_ps(c + i * ldc + 16, f1[i]);
+        if (nv == 2)
+            _mm512_storeu_ps(c + i * ldc + 16, f1[i]);
     }
 }
 
@@ -134,32 +153,48 @@ ALWAYS TARGET_VNNI void mk_q8(const int mr, const int8_t *w, int64_t ldw, const 
     case 13: CALL(13); break; default: CALL(14); break;                                 \
     }
 
-TARGET static void run_f32(int mr, const float *w, int64_t ldw, const float *xp, int64_t kc,
-                           float *c, int64_t ldc, int acc)
+TARGET static void run_f32(int mr, int nv, const float *w, int64_t ldw, const float *xp,
+                           int64_t kc, float *c, int64_t ldc, int acc)
 {
-#define CALL_F32(M) mk_f32(M, w, ldw, xp, kc, c, ldc, acc)
-    CASES_14(CALL_F32)
+#define CALL_F32_2(M) mk_f32(M, 2, w, ldw, xp, kc, c, ldc, acc)
+#define CALL_F32_1(M) mk_f32(M, 1, w, ldw, xp, kc, c, ldc, acc)
+    if (nv == 2) {
+        CASES_14(CALL_F32_2)
+    } else {
+        CASES_14(CALL_F32_1)
+    }
 }
 
-TARGET_BF16 static void run_bf16(int mr, const uint16_t *w, int64_t ldw, const uint16_t *xp,
-                                 int64_t kc, float *c, int64_t ldc, int acc)
+TARGET_BF16 static void run_bf16(int mr, int nv, const uint16_t *w, int64_t ldw,
+                                 const uint16_t *xp, int64_t kc, float *c, int64_t ldc, int acc)
 {
-#define CALL_BF16(M) mk_bf16(M, w, ldw, xp, kc, c, ldc, acc)
-    CASES_14(CALL_BF16)
+#define CALL_BF16_2(M) mk_bf16(M, 2, w, ldw, xp, kc, c, ldc, acc)
+#define CALL_BF16_1(M) mk_bf16(M, 1, w, ldw, xp, kc, c, ldc, acc)
+    if (nv == 2) {
+        CASES_14(CALL_BF16_2)
+    } else {
+        CASES_14(CALL_BF16_1)
+    }
 }
 
-TARGET_VNNI static void run_q8(int mr, const int8_t *w, int64_t ldw, const float *dwf,
+TARGET_VNNI static void run_q8(int mr, int nv, const int8_t *w, int64_t ldw, const float *dwf,
                                const int32_t *wc, const uint8_t *xq, const float *xd, int64_t kc,
                                float *c, int64_t ldc, int acc)
 {
-#define CALL_Q8(M) mk_q8(M, w, ldw, dwf, wc, xq, xd, kc, c, ldc, acc)
-    switch (mr) {
-    case 1: CALL_Q8(1); break;
-    case 2: CALL_Q8(2); break;
-    case 3: CALL_Q8(3); break;
-    case 4: CALL_Q8(4); break;
-    case 5: CALL_Q8(5); break;
-    default: CALL_Q8(6); break;
+#define CALL_Q8(M, V) mk_q8(M, V, w, ldw, dwf, wc, xq, xd, kc, c, ldc, acc)
+#define CASES_6(V)                                                                       \
+    switch (mr) {                                                                        \
+    case 1: CALL_Q8(1, V); break;                                                        \
+    case 2: CALL_Q8(2, V); break;                                                        \
+    case 3: CALL_Q8(3, V); break;                                                        \
+    case 4: CALL_Q8(4, V); break;                                                        \
+    case 5: CALL_Q8(5, V); break;                                                        \
+    default: CALL_Q8(6, V); break;                                                       \
+    }
+    if (nv == 2) {
+        CASES_6(2)
+    } else {
+        CASES_6(1)
     }
 }
 
@@ -239,24 +274,20 @@ TARGET_VNNI static void block_sums(const int8_t *w, int64_t ldw, const uint16_t 
         }
 }
 
-/* Prefetches the weights of the tile after (rb, k0): the tile copies would
- * otherwise wait on memory, row by row (measured: most of the Q8 time). */
-static void prefetch_next_tile(const gf_matrix *W, int64_t r0, int64_t r1, int64_t rb, int mr_max,
-                               int64_t k0, size_t elem)
+/* Prefetches into L2 the weights the same rows need at the next k block,
+ * a whole sweep over the chunk's rows ahead: a tile is too short a stream
+ * for the hardware prefetcher (measured: the tile copies waited on memory
+ * for a tenth of an E4B prompt). */
+static void prefetch_next_k(const gf_matrix *W, int64_t rb, int mr, int64_t k0, size_t elem)
 {
-    const int64_t K = W->cols;
-    int64_t nrb = rb + mr_max, nk0 = k0;
-    if (nrb >= r1) {
-        nrb = r0;
-        nk0 = k0 + KC;
-        if (nk0 >= K)
-            return;
-    }
-    int64_t nkc = K - nk0 < KC ? K - nk0 : KC;
-    for (int64_t r = nrb; r < nrb + mr_max && r < r1; r++) {
+    const int64_t K = W->cols, nk0 = k0 + KC;
+    if (nk0 >= K)
+        return;
+    const int64_t nkc = K - nk0 < KC ? K - nk0 : KC;
+    for (int64_t r = rb; r < rb + mr; r++) {
         const char *p = (const char *)W->data + ((size_t)r * (size_t)K + (size_t)nk0) * elem;
         for (int64_t off = 0; off < nkc * (int64_t)elem; off += 64)
-            _mm_prefetch(p + off, _MM_HINT_T0);
+            _mm_prefetch(p + off, _MM_HINT_T1);
     }
 }
 
@@ -276,18 +307,22 @@ TARGET void gf_gemm_rows(const gf_matrix *W, const gf_gemm_x *px, int64_t r0, in
     int32_t *wc = (int32_t *)(tile + MR_F32 * LDT_F32);
     float *dwf = (float *)(wc + MR_Q8 * (KC / 32));
     const int mr_max = px->kind == GF_GEMM_Q8 ? MR_Q8 : MR_F32;
+#define NV(tb) (px->n_tokens - (tb) * NR > 16 ? 2 : 1)
+    const size_t elem = W->dtype == GF_DTYPE_F32 ? 4 : W->dtype == GF_DTYPE_Q8 ? 1 : 2;
+    for (int64_t rb = r0; rb < r1; rb += mr_max) /* the first k block of the chunk */
+        prefetch_next_k(W, rb, (int)(r1 - rb < mr_max ? r1 - rb : mr_max), -KC, elem);
     for (int64_t k0 = 0; k0 < K; k0 += KC) {
         const int64_t kc = K - k0 < KC ? K - k0 : KC;
         const int acc = k0 > 0;
         for (int64_t rb = r0; rb < r1; rb += mr_max) {
             const int mr = (int)(r1 - rb < mr_max ? r1 - rb : mr_max);
             float *c = yt + (rb - r0) * n_pad;
-            prefetch_next_tile(W, r0, r1, rb, mr_max, k0, W->dtype == GF_DTYPE_F32 ? 4 : W->dtype == GF_DTYPE_Q8 ? 1 : 2);
+            prefetch_next_k(W, rb, mr, k0, elem);
             switch (px->kind) {
             case GF_GEMM_F32: {
                 widen_tile(W, rb, mr, k0, kc, tile);
                 for (int64_t tb = 0; tb < px->n_blocks; tb++)
-                    run_f32(mr, tile, LDT_F32, px->xf + (tb * K + k0) * NR, kc, c + tb * NR, n_pad,
+                    run_f32(mr, NV(tb), tile, LDT_F32, px->xf + (tb * K + k0) * NR, kc, c + tb * NR, n_pad,
                             acc);
                 break;
             }
@@ -297,7 +332,7 @@ TARGET void gf_gemm_rows(const gf_matrix *W, const gf_gemm_x *px, int64_t r0, in
                     copy_row(t16 + i * LDT_BF16, (const uint16_t *)W->data + (rb + i) * K + k0,
                              (size_t)kc * 2);
                 for (int64_t tb = 0; tb < px->n_blocks; tb++)
-                    run_bf16(mr, t16, LDT_BF16, px->xb + (tb * K + k0) * NR, kc, c + tb * NR, n_pad,
+                    run_bf16(mr, NV(tb), t16, LDT_BF16, px->xb + (tb * K + k0) * NR, kc, c + tb * NR, n_pad,
                              acc);
                 break;
             }
@@ -308,7 +343,7 @@ TARGET void gf_gemm_rows(const gf_matrix *W, const gf_gemm_x *px, int64_t r0, in
                 const uint16_t *sw = W->scales + rb * (K / 32) + k0 / 32;
                 block_sums(t8, LDT_Q8, sw, K / 32, mr, kc, wc, dwf);
                 for (int64_t tb = 0; tb < px->n_blocks; tb++)
-                    run_q8(mr, t8, LDT_Q8, dwf, wc, px->xq + (tb * K + k0) * NR,
+                    run_q8(mr, NV(tb), t8, LDT_Q8, dwf, wc, px->xq + (tb * K + k0) * NR,
                            px->xd + (tb * (K / 32) + k0 / 32) * NR, kc, c + tb * NR, n_pad, acc);
                 break;
             }
@@ -459,24 +494,20 @@ int gf_gemm_available(gf_gemm_kind kind)
 #include "kernels/gemm.h"
 int gf_gemm_available(gf_gemm_kind kind) { (void)kind; return 0; }
 size_t gf_gemm_x_bytes(gf_gemm_kind k, int64_t n, int64_t c) { (void)k; (void)n; (void)c; return 0; }
-/* Prefetches the weights of the tile after (rb, k0): the tile copies would
- * otherwise wait on memory, row by row (measured: most of the Q8 time). */
-static void prefetch_next_tile(const gf_matrix *W, int64_t r0, int64_t r1, int64_t rb, int mr_max,
-                               int64_t k0, size_t elem)
+/* Prefetches into L2 the weights the same rows need at the next k block,
+ * a whole sweep over the chunk's rows ahead: a tile is too short a stream
+ * for the hardware prefetcher (measured: the tile copies waited on memory
+ * for a tenth of an E4B prompt). */
+static void prefetch_next_k(const gf_matrix *W, int64_t rb, int mr, int64_t k0, size_t elem)
 {
-    const int64_t K = W->cols;
-    int64_t nrb = rb + mr_max, nk0 = k0;
-    if (nrb >= r1) {
-        nrb = r0;
-        nk0 = k0 + KC;
-        if (nk0 >= K)
-            return;
-    }
-    int64_t nkc = K - nk0 < KC ? K - nk0 : KC;
-    for (int64_t r = nrb; r < nrb + mr_max && r < r1; r++) {
+    const int64_t K = W->cols, nk0 = k0 + KC;
+    if (nk0 >= K)
+        return;
+    const int64_t nkc = K - nk0 < KC ? K - nk0 : KC;
+    for (int64_t r = rb; r < rb + mr; r++) {
         const char *p = (const char *)W->data + ((size_t)r * (size_t)K + (size_t)nk0) * elem;
         for (int64_t off = 0; off < nkc * (int64_t)elem; off += 64)
-            _mm_prefetch(p + off, _MM_HINT_T0);
+            _mm_prefetch(p + off, _MM_HINT_T1);
     }
 }
 
