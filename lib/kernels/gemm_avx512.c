@@ -274,7 +274,8 @@ TARGET_VNNI static void block_sums(const int8_t *w, int64_t ldw, const uint16_t 
         }
 }
 
-/* Prefetches into L2 the weights the same rows need at the next k block,
+/* Prefetches (non-temporal: used once) the weights the same rows need at
+ * the next k block,
  * a whole sweep over the chunk's rows ahead: a tile is too short a stream
  * for the hardware prefetcher (measured: the tile copies waited on memory
  * for a tenth of an E4B prompt). */
@@ -287,7 +288,7 @@ static void prefetch_next_k(const gf_matrix *W, int64_t rb, int mr, int64_t k0, 
     for (int64_t r = rb; r < rb + mr; r++) {
         const char *p = (const char *)W->data + ((size_t)r * (size_t)K + (size_t)nk0) * elem;
         for (int64_t off = 0; off < nkc * (int64_t)elem; off += 64)
-            _mm_prefetch(p + off, _MM_HINT_T1);
+            _mm_prefetch(p + off, _MM_HINT_NTA);
     }
 }
 
@@ -494,7 +495,8 @@ int gf_gemm_available(gf_gemm_kind kind)
 #include "kernels/gemm.h"
 int gf_gemm_available(gf_gemm_kind kind) { (void)kind; return 0; }
 size_t gf_gemm_x_bytes(gf_gemm_kind k, int64_t n, int64_t c) { (void)k; (void)n; (void)c; return 0; }
-/* Prefetches into L2 the weights the same rows need at the next k block,
+/* Prefetches (non-temporal: used once) the weights the same rows need at
+ * the next k block,
  * a whole sweep over the chunk's rows ahead: a tile is too short a stream
  * for the hardware prefetcher (measured: the tile copies waited on memory
  * for a tenth of an E4B prompt). */
@@ -507,7 +509,7 @@ static void prefetch_next_k(const gf_matrix *W, int64_t rb, int mr, int64_t k0, 
     for (int64_t r = rb; r < rb + mr; r++) {
         const char *p = (const char *)W->data + ((size_t)r * (size_t)K + (size_t)nk0) * elem;
         for (int64_t off = 0; off < nkc * (int64_t)elem; off += 64)
-            _mm_prefetch(p + off, _MM_HINT_T1);
+            _mm_prefetch(p + off, _MM_HINT_NTA);
     }
 }
 
