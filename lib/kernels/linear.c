@@ -312,6 +312,18 @@ void gf_linear_multi(gf_threadpool *pool, int n_mats, const gf_matrix *const *W,
 {
     if (n_tokens <= 0 || n_mats < 1 || n_mats > GF_LINEAR_MAX_MATS)
         return;
+    for (int i = 0; i < n_mats; i++) {
+        if (W[i]->cols != W[0]->cols && n_mats > 1) { /* not one input: one by one */
+            for (int j = 0; j < n_mats; j++)
+                gf_linear_multi(pool, 1, &W[j], x, n_tokens, &y[j]);
+            return;
+        }
+        if (W[i]->cols <= 0) { /* an empty sum */
+            for (int j = 0; j < n_mats; j++)
+                memset(y[j], 0, (size_t)(n_tokens * W[j]->rows) * sizeof(float));
+            return;
+        }
+    }
     int kind = gemm_kind_for(W, n_mats, n_tokens);
     if (kind >= 0 && linear_gemm(pool, n_mats, W, x, n_tokens, y, (gf_gemm_kind)kind) == 0)
         return;

@@ -262,6 +262,41 @@ Test(kernels, linear_through_pool_matches_kernel_exactly)
     gf_kernel_level_force(gf_kernel_level_detected());
 }
 
+/* Matrices of different widths in one call go one by one; zero columns
+ * give zeros (an empty sum), for every path. */
+Test(kernels, multi_with_different_widths_and_empty_rows)
+{
+    float src[40 * 96], x[20 * 96], y1[20 * 40], y2[20 * 40], r1[20 * 40], r2[20 * 40];
+    for (int i = 0; i < 40 * 96; i++)
+        src[i] = (float)test_randi(8);
+    for (int i = 0; i < 20 * 96; i++)
+        x[i] = (float)test_randi(8);
+    gf_threadpool *pool = gf_threadpool_new(2);
+    for (int64_t T = 1; T <= 20; T += 19) {
+        test_matrix a, b;
+        test_matrix_init(&a, GF_DTYPE_BF16, 40, 96, src);
+        test_matrix_init(&b, GF_DTYPE_BF16, 40, 64, src);
+        const gf_matrix *ws[2] = {&a.m, &b.m};
+        float *ys[2] = {y1, y2};
+        gf_linear_multi(pool, 2, ws, x, T, ys); /* x rows are 96 wide for a; b, fed alone, reads x as 64 wide */
+        gf_linear(pool, &a.m, x, T, r1);
+        cr_assert_arr_eq(y1, r1, (size_t)(T * 40) * sizeof(float));
+        gf_linear(pool, &b.m, x, T, r2);
+        cr_assert_arr_eq(y2, r2, (size_t)(T * 40) * sizeof(float));
+        test_matrix_free(&a);
+        test_matrix_free(&b);
+        test_matrix e;
+        test_matrix_init(&e, GF_DTYPE_F32, 40, 0, src);
+        for (int i = 0; i < 20 * 40; i++)
+            y1[i] = 1;
+        gf_linear(pool, &e.m, x, T, y1);
+        for (int64_t i = 0; i < T * 40; i++)
+            cr_assert_eq(y1[i], 0.0f);
+        test_matrix_free(&e);
+    }
+    gf_threadpool_free(pool);
+}
+
 Test(kernels, null_pool_and_empty_batch)
 {
     float src[64 * 2], x[64], y[2] = {42, 42};
