@@ -56,12 +56,12 @@ def token_id(model: Any, piece: Union[str, bytes]) -> int:
     return out.value
 
 
-def _content_text(role: str, content: Any, index: int) -> str:
+def _content_text(role: str, content: Any, index: int) -> Union[str, bytes]:
     """Flattens Hugging Face list content the way the Gemma 3n template reads it."""
-    if isinstance(content, str):
+    if isinstance(content, (str, bytes)):
         return content
-    if isinstance(content, (bytes, bytearray)):
-        return bytes(content).decode("utf-8", "surrogateescape")
+    if isinstance(content, bytearray):
+        return bytes(content)
     if isinstance(content, Sequence):
         items = list(content)
         if role == "system":  # the template reads only the first item's text, untrimmed
