@@ -31,8 +31,8 @@ func UserMessage(text string) Prompt {
 // the previous model turn is closed and the new turn added without <bos>.
 func Chat(msgs ...Message) Prompt { return Prompt{kind: promptChat, msgs: msgs} }
 
-// Text is raw text, tokenized with special tokens parsed (and <bos> when the
-// session is empty).
+// Text is raw text, tokenized with special tokens parsed; on an empty session
+// <bos> is put first unless the text starts with it.
 func Text(text string) Prompt { return Prompt{kind: promptText, text: text} }
 
 // Tokens is a prompt of token ids used as they are.
@@ -201,11 +201,19 @@ func (s *Session) promptIDs(p Prompt, injectionSafe bool) ([]int32, error) {
 	case promptTokens:
 		return append([]int32(nil), p.ids...), nil
 	case promptText:
-		flags := ParseSpecial
-		if n == 0 {
-			flags |= AddBOS
+		ids, err := m.Tokenize(p.text, ParseSpecial)
+		if err != nil || n > 0 {
+			return ids, err
 		}
-		return m.Tokenize(p.text, flags)
+		// <bos> opens an empty session unless the text brings its own
+		bos, err := m.Prop(PropBOSID)
+		if err != nil {
+			return nil, err
+		}
+		if bos >= 0 && (len(ids) == 0 || int64(ids[0]) != bos) {
+			ids = append([]int32{int32(bos)}, ids...)
+		}
+		return ids, nil
 	}
 	ids, err := m.ChatTokenize(p.msgs, true, injectionSafe)
 	if err != nil || n == 0 {

@@ -31,8 +31,9 @@ def main(argv):
             status[(ev.get("Package"), test)] = action
     passed = sum(1 for a in status.values() if a == "pass")
     failed = sum(1 for a in status.values() if a == "fail")
-    if failed == 0 and pkg_fail:
-        failed = pkg_fail  # e.g. a build failure or a panic outside tests
+    if failed == 0 and (pkg_fail or passed == 0):
+        # a build failure, a panic outside tests, or no test ran at all
+        failed = max(pkg_fail, 1)
     with open(result_file, "a") as f:
         f.write(f"{suite_name} {passed} {failed}\n")
     print(f"{suite_name}: {passed} passed, {failed} failed")

@@ -87,6 +87,10 @@ run_go() (
         return 1
     fi
     export PKG_CONFIG_PATH="$PCDIR" LD_LIBRARY_PATH="$LIBDIR" GOFLAGS=-mod=mod GOPROXY=off
+    # A private build cache: Go's cache key ignores pkg-config output and C
+    # headers outside the package, so a shared cache could link against an old
+    # prefix or an old gemfa.h.  The standard library is precompiled by Debian.
+    export GOCACHE="$TMP/gocache"
     local r=0
     cd "$SRC/bindings/go" || return 1
     if go vet ./...; then

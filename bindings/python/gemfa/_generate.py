@@ -81,14 +81,17 @@ class Generation:
             return []
         if _is_id_list(prompt):
             return list(prompt) if not hasattr(prompt, "tolist") else prompt.tolist()
+        from ._model import Prop
         if not chat:
             if not isinstance(prompt, (str, bytes)):
                 raise TypeError("with chat=False the prompt must be text or a list of ids")
-            flags = _text.TOKENIZE_PARSE_SPECIAL
-            if s.n_tokens == 0:
-                flags |= _text.TOKENIZE_ADD_BOS
             with mh.use() as mp:
-                return _text.tokenize(mp, prompt, flags)
+                ids = _text.tokenize(mp, prompt, _text.TOKENIZE_PARSE_SPECIAL)
+                bos = self._prop(mp, Prop.BOS_ID)
+            # <bos> opens an empty session unless the text brings its own
+            if s.n_tokens == 0 and bos >= 0 and ids[:1] != [bos]:
+                ids.insert(0, bos)
+            return ids
         messages = [{"role": "user", "content": prompt}] if isinstance(prompt, (str, bytes)) \
             else list(prompt)
         history = s.tokens

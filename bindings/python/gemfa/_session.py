@@ -333,8 +333,9 @@ class Session(Owner):
         ``prompt``: a user message (str) or a list of chat messages when
         ``chat`` is true (rendered with the chat template; on a session that
         already holds a conversation the previous model turn is closed and only
-        the new turn is added); raw text (tokenized, with <bos> on an empty
-        session) or a list of ids when ``chat`` is false; None to continue from
+        the new turn is added); raw text (special tokens parsed; <bos> put first
+        on an empty session unless the text starts with it) or a list of ids
+        when ``chat`` is false; None to continue from
         the session's current state.
 
         Sampling: pass a ``sampler``, or settings (``temperature``, ``top_k``,
