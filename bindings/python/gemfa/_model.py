@@ -93,8 +93,11 @@ def _weight_type(weights: Union[str, int, WeightType]) -> WeightType:
 
 
 def _int_arg(value: Any, name: str) -> int:
+    """An int that fits a C int (ctypes would silently truncate a bigger one)."""
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{name} must be an int, not {type(value).__name__}")
+    if not -2 ** 31 <= value < 2 ** 31:
+        raise InvalidArgumentError(f"{name} {value} is out of range")
     return value
 
 
@@ -222,8 +225,6 @@ class Model(Owner):
     def layer(self, index: int) -> LayerInfo:
         """Facts about decoder layer ``index`` (0-based)."""
         index = _int_arg(index, "layer")
-        if not -2 ** 31 <= index < 2 ** 31:
-            raise InvalidArgumentError(f"layer {index} is out of range")
         ltype, kv, width, sparsity = c_int(0), c_int(0), c_int64(0), c_float(0)
         with self._use() as p:
             check(_lib.lib().gemfa_model_layer(p, index, ctypes.byref(ltype), ctypes.byref(kv),

@@ -70,6 +70,8 @@ class TestModelInfo(unittest.TestCase):
             self.m.layer(-1)
         with self.assertRaises(TypeError):
             self.m.layer("0")
+        with self.assertRaises(gemfa.InvalidArgumentError):
+            self.m.layer(2 ** 32)
 
     def test_unknown_prop(self):
         with self.assertRaises(gemfa.InvalidArgumentError):
@@ -107,6 +109,8 @@ class TestModelLoad(unittest.TestCase):
             gemfa.Model(TINY, threads="2")
         with self.assertRaises(gemfa.InvalidArgumentError):
             gemfa.Model(TINY, threads=-1)
+        with self.assertRaises(gemfa.InvalidArgumentError):
+            gemfa.Model(TINY, threads=2 ** 40)  # would truncate to 0 in ctypes
 
     def test_weight_types(self):
         for w, want in (("auto", None), ("bf16", gemfa.WeightType.BF16),
