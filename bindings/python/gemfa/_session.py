@@ -20,24 +20,48 @@ if TYPE_CHECKING:  # pragma: no cover
 CancelFn = Callable[[], Any]
 
 
+_atoi: Optional[Any] = None
+
+
+def _flag_poller() -> Any:
+    """libc's ``int atoi(const char *)`` as a gemfa_cancel_fn.
+
+    With a 2-byte flag buffer ("0" or "1") as the user pointer it answers the
+    library's poll in C, without the GIL: a decode never waits for another
+    Python thread, and Context.cancel() just writes the byte."""
+    global _atoi
+    if _atoi is None:
+        libc = ctypes.CDLL(None)
+        _atoi = _lib.CANCEL_FN(ctypes.cast(libc.atoi, ctypes.c_void_p).value)
+    return _atoi
+
+
 class _Canceller:
     """The cancel callback installed on every context.
 
-    The library polls it between layers.  It stops the decode when
-    :meth:`Context.cancel` was called, when the user's function returns a
-    true value, or when that function raises (the exception is re-raised by
-    the decode call) -- KeyboardInterrupt included, which makes Ctrl-C
-    interrupt a long decode."""
+    The library polls it between layers.  Without a user function it is the
+    GIL-free flag poller above; with one (``cancel=``) it is a Python
+    trampoline that also stops the decode when the function returns a true
+    value or raises (the exception is re-raised by the decode call); that
+    trampoline takes the GIL at every poll."""
 
     def __init__(self, fn: Optional[CancelFn]):
         self.fn = fn
-        self.requested = False
         self.error: Optional[BaseException] = None
-        self.c_fn = _lib.CANCEL_FN(self._poll)
+        self.flag = ctypes.create_string_buffer(b"0", 2)
+        if fn is None:
+            self.c_fn = _flag_poller()
+            self.user = ctypes.cast(self.flag, ctypes.c_void_p)
+        else:
+            self.c_fn = _lib.CANCEL_FN(self._poll)
+            self.user = None
+
+    def request(self) -> None:
+        self.flag[0] = b"1"
 
     def _poll(self, _user: Any) -> int:
         try:
-            if self.requested:
+            if self.flag[0] == b"1":
                 return 1
             return 1 if self.fn is not None and self.fn() else 0
         except BaseException as e:  # noqa: B902 - carried back to the decode call
@@ -46,7 +70,8 @@ class _Canceller:
 
     def consume(self) -> Optional[BaseException]:
         """After a cancelled decode: clears the request, returns the callback's error."""
-        err, self.error, self.requested = self.error, None, False
+        err, self.error = self.error, None
+        self.flag[0] = b"0"
         return err
 
 
@@ -57,7 +82,10 @@ class Context(Owner):
     context and on its sessions are serialized by a lock, so concurrent use
     from several Python threads is safe (but not parallel).  Use one context
     per thread for parallel decoding.  ``threads``: 0 = all cores.
-    ``cancel()`` is polled during decode; a true result stops it.
+    ``cancel()``, if given, is polled between layers during decode (a true
+    result or an exception stops it); it takes the GIL at every poll, so
+    leave it out when other threads keep the GIL busy and use
+    :meth:`cancel` from another thread instead (polled without the GIL).
     Made by :meth:`gemfa.Model.context`; keeps the model alive.
     """
 
@@ -78,7 +106,8 @@ class Context(Owner):
         out = _lib.context_p()
         try:
             check(lib.gemfa_context_options_set_threads(opts, threads))
-            check(lib.gemfa_context_options_set_cancel(opts, self._canceller.c_fn, None))
+            check(lib.gemfa_context_options_set_cancel(opts, self._canceller.c_fn,
+                                                       self._canceller.user))
             with model._use() as mp:
                 check(lib.gemfa_context_new(mp, opts, ctypes.byref(out)))
                 model._handle.acquire()  # the context points at the model
@@ -101,7 +130,7 @@ class Context(Owner):
 
         Thread-safe; meant to be called from another thread.  The decode then
         raises :class:`gemfa.CancelledError` and its session is unchanged."""
-        self._canceller.requested = True
+        self._canceller.request()
 
     def decode_batch(self, sessions: Sequence["Session"], ids: Iterable[int]) -> None:
         """One decode step for many sessions at once (reading each weight once):

@@ -287,6 +287,26 @@ class TestCancelAndThreads(unittest.TestCase):
             t.join()
             self.assertEqual(cancelled, 1)
 
+    def test_cancel_method_from_another_thread(self):
+        # no cancel= function: the flag is polled in C, without the GIL
+        with self.m.session(context=64) as s:
+            self.assertIsNone(s.context._canceller.fn)
+            t = threading.Timer(0.05, s.cancel)
+            t.start()
+            cancelled = False
+            try:
+                for i in range(100000):
+                    if i % 50 == 0:
+                        s.reset()
+                    s.decode([2, 6, 475])
+            except gemfa.CancelledError:
+                cancelled = True
+            t.join()
+            self.assertTrue(cancelled)
+            n = s.n_tokens
+            s.decode([8])  # the request was consumed
+            self.assertEqual(s.n_tokens, n + 1)
+
     def test_threads_with_own_sessions(self):
         _, tokens, want = golden_seq("long")
         errors = []

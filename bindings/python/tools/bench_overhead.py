@@ -8,11 +8,14 @@ Prints (one thread):
 - what Session.decode adds to a raw ctypes gemfa_decode of one token
   (argument conversion, locking, the logits copy): median over interleaved pairs;
 - the per-token time Session.generate spends outside gemfa_decode (sampling,
-  end check, streaming detokenizer, bookkeeping): best of 5 runs of 500 tokens."""
+  end check, streaming detokenizer, bookkeeping): best of 5 runs of 500 tokens;
+- one-token Session.decode calls with and without another Python thread
+  spinning (it holds the GIL whenever it can)."""
 import ctypes
 import os
 import statistics
 import sys
+import threading
 import time
 
 import gemfa
@@ -73,3 +76,31 @@ for _ in range(5):
     best = min(best, (time.perf_counter() - t - spent[0]) / len(g.ids))
 print(f"generate: {best * 1e6:.1f} us per token outside gemfa_decode "
       f"(vocabulary {m.vocab_size})")
+
+
+def per_token(n=100):
+    s.reset()
+    t = time.perf_counter()
+    for _ in range(n):
+        s.decode(8)
+    return (time.perf_counter() - t) / n
+
+
+_session.Session._decode_quiet = orig
+idle = min(per_token() for _ in range(3))
+stop = []
+
+
+def spin():
+    x = 0
+    while not stop:
+        x += 1
+
+
+spinner = threading.Thread(target=spin)
+spinner.start()
+busy = min(per_token() for _ in range(3))
+stop.append(1)
+spinner.join()
+print(f"Session.decode: {idle * 1e3:.2f} ms per token idle, {busy * 1e3:.2f} ms with another "
+      "Python thread spinning (the GIL is released during the C call)")
