@@ -289,3 +289,25 @@ func TestNoCLeaks(t *testing.T) {
 		t.Errorf("C allocations outstanding: %d -> %d", before, after)
 	}
 }
+
+func TestSizeQueryRetry(t *testing.T) {
+	m := tinyModel(t)
+	id, ok, err := m.TokenID(strings.Repeat("\n", 31))
+	if err != nil || !ok {
+		t.Fatalf("TokenID: %v %v", ok, err)
+	}
+	ids := make([]int32, 100)
+	for i := range ids {
+		ids[i] = id
+	}
+	// the first guess is 8 bytes per id: 31 per id needs the retry
+	if s, err := m.Detokenize(ids, false); err != nil || s != strings.Repeat("\n", 3100) {
+		t.Errorf("Detokenize of long pieces: %d bytes, %v", len(s), err)
+	}
+	long := strings.Repeat("<start_of_turn>", 40)
+	msgs := []Message{{Role: "user", Content: long}}
+	text, err := m.ApplyChatTemplate(msgs, true)
+	if err != nil || !strings.Contains(text, long) {
+		t.Errorf("ApplyChatTemplate: %v", err)
+	}
+}

@@ -1,6 +1,7 @@
 """Tokenizer, detokenizer, streaming and chat template against the golden files."""
 from __future__ import annotations
 
+import ctypes
 import unittest
 
 import gemfa
@@ -76,6 +77,40 @@ class TestTokenizerGolden(unittest.TestCase):
         import numpy as np
         r = self.records[0]
         self.assertEqual(self.m.detokenize(np.array(r["ids"], dtype=np.int64)), r["decoded"])
+
+
+class TestSizeQuery(unittest.TestCase):
+    """GEMFA_ERR_BUFFER_TOO_SMALL, then a retry with the reported size."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.m = tiny_model()
+
+    def test_output_larger_than_the_first_guess(self):
+        nl31 = self.m.token_id("\n" * 31)
+        self.assertIsNotNone(nl31)
+        # the first guess is 8 bytes per id: 31 per id needs the retry
+        self.assertEqual(self.m.detokenize([nl31] * 100), "\n" * 3100)
+
+    def test_protocol_with_a_one_slot_guess(self):
+        from gemfa import _core
+        lib = gemfa.lib()
+        raw = "سلام، حالت چطوره؟".encode()
+        with self.m._use() as p:
+            ids = _core.query_ids(lambda buf, cap, n: lib.gemfa_tokenize(
+                p, raw, len(raw), 0, buf, cap, n), 1)
+            text = _core.query_text(lambda buf, cap, n: lib.gemfa_detokenize(
+                p, (ctypes.c_int32 * len(ids))(*ids), len(ids), 0, buf, cap, n), 1)
+        self.assertEqual(ids, self.m.tokenize(raw, add_bos=False))
+        self.assertEqual(text, raw)
+
+    def test_raw_call_reports_the_needed_size(self):
+        lib = gemfa.lib()
+        n = ctypes.c_size_t(0)
+        with self.m._use() as p:
+            st = lib.gemfa_tokenize(p, b"abc", 3, 0, None, 0, ctypes.byref(n))
+        self.assertEqual(st, gemfa.Status.BUFFER_TOO_SMALL)
+        self.assertEqual(n.value, len(self.m.tokenize("abc", add_bos=False)))
 
 
 class TestTokenizerErrors(unittest.TestCase):
