@@ -1,0 +1,2 @@
+#include <criterion/criterion.h>
+Test(test_config, placeholder) { cr_assert(1); }
