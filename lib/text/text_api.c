@@ -210,7 +210,7 @@ GEMFA_API gemfa_status gemfa_apply_chat_template(const gemfa_model *model,
         return gf_error(GEMFA_ERR_INVALID_ARGUMENT, "%s: %s is NULL", fn,
                         !len ? "len" : "buf (with cap > 0)");
     const gf_text *t = NULL;
-    gf_chat_render_out r;
+    gf_chat_render_out r = {0};
     gemfa_status st = render(fn, model, messages, n_messages, add_generation_prompt, &t, &r);
     if (st == GEMFA_OK)
         st = copy_text(fn, &r.text, buf, cap, len);
@@ -231,7 +231,7 @@ GEMFA_API gemfa_status gemfa_chat_tokenize(const gemfa_model *model,
         return gf_error(GEMFA_ERR_INVALID_ARGUMENT, "%s: unknown flags 0x%x", fn,
                         flags & ~GEMFA_CHAT_INJECTION_SAFE);
     const gf_text *t = NULL;
-    gf_chat_render_out r;
+    gf_chat_render_out r = {0};
     gemfa_status st = render(fn, model, messages, n_messages, add_generation_prompt, &t, &r);
     gf_ids v = {0};
     if (st == GEMFA_OK)
