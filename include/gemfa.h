@@ -246,15 +246,25 @@ GEMFA_API gemfa_status gemfa_model_eog_ids(const gemfa_model *model, int32_t *id
  * ------------------------------------------------------------------------- */
 
 /* Flags for gemfa_tokenize(). */
-#define GEMFA_TOKENIZE_ADD_BOS 0x1u       /* prepend <bos> (as HF's post-processor) */
-#define GEMFA_TOKENIZE_PARSE_SPECIAL 0x2u /* text like "<start_of_turn>" becomes the special id */
+#define GEMFA_TOKENIZE_ADD_BOS 0x1u       /* add the post-processor's special tokens, as HF's
+                                             add_special_tokens (Gemma: prepend <bos>) */
+#define GEMFA_TOKENIZE_PARSE_SPECIAL 0x2u /* text like "<start_of_turn>" becomes the special id;
+                                             without it special-token text is plain text (HF's
+                                             split_special_tokens), while non-special added
+                                             tokens ("\n\n", "<div>", ...) still match */
 #define GEMFA_TOKENIZE_DEFAULT (GEMFA_TOKENIZE_ADD_BOS | GEMFA_TOKENIZE_PARSE_SPECIAL)
 
 /* Encodes `text` (len bytes, or GEMFA_NUL_TERMINATED) into ids[0..cap),
- * exactly as Hugging Face tokenizers does; *n_ids receives the count.
- * Errors: INVALID_ARGUMENT, NO_TOKENIZER, INVALID_UTF8 (text is not valid
- * UTF-8; nothing is written), BUFFER_TOO_SMALL (*n_ids = needed count),
- * OUT_OF_MEMORY. */
+ * exactly as Hugging Face tokenizers does (no Unicode normalization: ZWNJ,
+ * Arabic/Persian letter variants and bidi marks are kept as typed); *n_ids
+ * receives the count.  `text` may be NULL when len is 0.  Text that itself
+ * starts with "<bos>" gets a second <bos> with ADD_BOS, as in HF.
+ * Errors: INVALID_ARGUMENT (NULL pointers, unknown flags), NO_TOKENIZER,
+ * INVALID_UTF8 (text is not valid UTF-8 -- overlong forms, surrogates and
+ * values above U+10FFFF included; the message gives the byte offset of the
+ * first bad sequence; nothing is written), BUFFER_TOO_SMALL (*n_ids = needed
+ * count; ids untouched), OUT_OF_MEMORY, FORMAT (a character the vocabulary
+ * cannot express and no <unk>: never with Gemma's byte fallback). */
 GEMFA_API gemfa_status gemfa_tokenize(const gemfa_model *model, const char *text, size_t len,
                                       unsigned flags, int32_t *ids, size_t cap, size_t *n_ids);
 
@@ -262,12 +272,16 @@ GEMFA_API gemfa_status gemfa_tokenize(const gemfa_model *model, const char *text
 #define GEMFA_DETOKENIZE_SKIP_SPECIAL 0x1u /* leave out special tokens (<bos>, <end_of_turn>, ...) */
 
 /* Decodes ids into UTF-8 text exactly as Hugging Face tokenizers does
- * (byte-fallback runs joined; one U+FFFD per byte of an invalid run).  Ids
- * with no piece (but inside the model's vocabulary) decode to nothing.
- * Writes the text and a terminating NUL into buf[0..cap); *len receives the
- * text length without the NUL (the buffer needs *len + 1 bytes).
- * Errors: INVALID_ARGUMENT, NO_TOKENIZER, INVALID_TOKEN (id < 0 or >= the
- * vocabulary size), BUFFER_TOO_SMALL (*len = needed length without NUL). */
+ * ("\u2581" becomes a space; a run of byte-fallback tokens is joined when the
+ * whole run is valid UTF-8, else it becomes one U+FFFD per byte of the run;
+ * no space cleanup).  Ids with no piece (the model's vocabulary of 262,400
+ * is larger than the tokenizer's 262,145) decode to nothing and, like
+ * skipped specials, do not interrupt a byte run.  The output is always
+ * valid UTF-8.  Writes the text and a terminating NUL into buf[0..cap);
+ * *len receives the text length without the NUL (the buffer needs *len + 1
+ * bytes).  Errors: INVALID_ARGUMENT, NO_TOKENIZER, INVALID_TOKEN (id < 0 or
+ * >= max(vocabulary size, tokenizer size); the message gives the position),
+ * BUFFER_TOO_SMALL (*len = needed length without NUL), OUT_OF_MEMORY. */
 GEMFA_API gemfa_status gemfa_detokenize(const gemfa_model *model, const int32_t *ids, size_t n,
                                         unsigned flags, char *buf, size_t cap, size_t *len);
 
@@ -277,14 +291,21 @@ GEMFA_API gemfa_status gemfa_detokenize(const gemfa_model *model, const int32_t 
 GEMFA_API gemfa_status gemfa_token_piece(const gemfa_model *model, int32_t id, char *buf,
                                          size_t cap, size_t *len);
 
-/* Looks up the id of an exact piece or added-token text; *id = -1 if none.
- * Errors: INVALID_ARGUMENT, NO_TOKENIZER. */
+/* Looks up the id of an exact piece or added-token text (added tokens
+ * first, then the vocabulary, as HF's token_to_id); *id = -1 if none.
+ * `piece` may be NULL when len is 0.  Errors: INVALID_ARGUMENT, NO_TOKENIZER. */
 GEMFA_API gemfa_status gemfa_token_id(const gemfa_model *model, const char *piece, size_t len,
                                       int32_t *id);
 
 /* Streaming detokenizer: feed one id at a time, get back only complete
  * UTF-8 text; a partial character (from byte-fallback tokens) is held back
- * until it completes or proves invalid. */
+ * until it completes or proves invalid.  For byte runs that are valid UTF-8
+ * (everything the tokenizer itself produces) the chunks plus the final flush
+ * concatenate to exactly what gemfa_detokenize returns.  Invalid bytes come
+ * out as one U+FFFD each as soon as they prove invalid (a byte that can
+ * start no character at once; a held-back start when a byte cannot continue
+ * it or a non-byte token arrives); the batch decoder would instead replace
+ * the whole run, including the valid characters the stream already showed. */
 typedef struct gemfa_detok_stream gemfa_detok_stream;
 
 /* Errors: INVALID_ARGUMENT, NO_TOKENIZER, OUT_OF_MEMORY.  The stream keeps a
@@ -300,8 +321,9 @@ GEMFA_API void gemfa_detok_stream_reset(gemfa_detok_stream *stream);
  * unchanged), OUT_OF_MEMORY. */
 GEMFA_API gemfa_status gemfa_detok_stream_feed(gemfa_detok_stream *stream, int32_t id,
                                                const char **text, size_t *len);
-/* Ends the stream: held-back incomplete bytes come out as U+FFFD each, as
- * the batch decoder would write them.  Same output rules as _feed. */
+/* Ends the stream: held-back incomplete bytes come out as one U+FFFD each
+ * and the stream is empty again.  Same output rules as _feed; on
+ * OUT_OF_MEMORY the held bytes stay. */
 GEMFA_API gemfa_status gemfa_detok_stream_flush(gemfa_detok_stream *stream, const char **text,
                                                 size_t *len);
 
@@ -310,9 +332,10 @@ GEMFA_API gemfa_status gemfa_detok_stream_flush(gemfa_detok_stream *stream, cons
  * ------------------------------------------------------------------------- */
 
 /* One chat message.  This struct's layout is frozen (part of the ABI).
- * `role`: "system", "user", "assistant" (written "model") or "model",
- * NUL-terminated.  `content`: UTF-8 of content_len bytes (or
- * GEMFA_NUL_TERMINATED). */
+ * `role`: "system" (first message only), "user", "assistant" (written
+ * "model") or "model", NUL-terminated UTF-8.  `content`: UTF-8 of
+ * content_len bytes (or GEMFA_NUL_TERMINATED); NULL with content_len 0 is an
+ * empty content. */
 typedef struct gemfa_message {
     const char *role;
     const char *content;
@@ -324,21 +347,32 @@ typedef struct gemfa_message {
                                           user is not the special token */
 
 /* Renders messages as the Gemma 3n chat template does (starting with
- * "<bos>", system text folded into the first user turn, assistant written
- * "model", contents trimmed), plus "<start_of_turn>model\n" when
- * add_generation_prompt is nonzero.  Output as gemfa_detokenize (NUL
- * terminated, *len without the NUL).  Errors: INVALID_ARGUMENT,
- * NO_TOKENIZER, INVALID_UTF8, TEMPLATE (roles out of order, empty list),
- * BUFFER_TOO_SMALL. */
+ * "<bos>", a first system message's text + "\n\n" -- not trimmed --
+ * folded into the first user turn, assistant written "model", contents
+ * trimmed as Python's str.strip()), plus "<start_of_turn>model\n" when
+ * add_generation_prompt is nonzero.  After an optional system message the
+ * roles must alternate user, non-user, user, ...  A system message alone
+ * renders just "<bos>" and the prompt.  The Gemma format is rendered even if
+ * the checkpoint's template differs (a warning is logged at load).  Output
+ * as gemfa_detokenize (NUL terminated, *len without the NUL).
+ * Errors: INVALID_ARGUMENT (NULL role, NULL content with a length),
+ * NO_TOKENIZER, INVALID_UTF8 (a role or content; message names which),
+ * TEMPLATE (roles out of order -- the message contains the template's
+ * "Conversation roles must alternate user/assistant/user/assistant/..." --
+ * or no messages), BUFFER_TOO_SMALL, OUT_OF_MEMORY. */
 GEMFA_API gemfa_status gemfa_apply_chat_template(const gemfa_model *model,
                                                  const gemfa_message *messages, size_t n_messages,
                                                  int add_generation_prompt, char *buf, size_t cap,
                                                  size_t *len);
 
-/* Renders and tokenizes in one call, with exactly one <bos>.  flags:
- * GEMFA_CHAT_INJECTION_SAFE or 0 (0 matches HF: the rendered text is
- * tokenized with special tokens parsed).  Errors as gemfa_apply_chat_template
- * and gemfa_tokenize. */
+/* Renders and tokenizes in one call, with exactly one <bos> (the rendered
+ * text is tokenized without ADD_BOS).  flags: 0 matches HF (the rendered
+ * text is tokenized with special tokens parsed, so "<end_of_turn>" typed in
+ * a message ends the turn); GEMFA_CHAT_INJECTION_SAFE tokenizes the
+ * template's own markup with special tokens and every role and content as
+ * plain text -- for contents without special-token text the ids are the
+ * same as with 0.  Errors as gemfa_apply_chat_template and gemfa_tokenize
+ * (INVALID_ARGUMENT also for unknown flags). */
 GEMFA_API gemfa_status gemfa_chat_tokenize(const gemfa_model *model,
                                            const gemfa_message *messages, size_t n_messages,
                                            int add_generation_prompt, unsigned flags,
