@@ -383,6 +383,9 @@ Test(load, allocation_failures)
     gemfa_message msgs[] = {{"system", "S", 1}, {"user", text, GEMFA_NUL_TERMINATED}};
     int32_t ids[256];
     char buf[1024];
+    size_t n_text = 0;
+    cr_assert_eq(gemfa_tokenize(m, text, GEMFA_NUL_TERMINATED, 3, ids, 256, &n_text), GEMFA_OK);
+    cr_assert_gt(n_text, 10);
     for (int call = 0; call < 5; call++) {
         for (long k = 0;; k++) {
             size_t n = 0;
@@ -390,8 +393,10 @@ Test(load, allocation_failures)
             gf_alloc_fail_after(k);
             if (call == 0)
                 st = gemfa_tokenize(m, text, GEMFA_NUL_TERMINATED, 3, ids, 256, &n);
+            if (call == 0 && st == GEMFA_OK)
+                cr_assert_eq(n, n_text);
             else if (call == 1)
-                st = gemfa_detokenize(m, ids, 20, 0, buf, sizeof buf, &n);
+                st = gemfa_detokenize(m, ids, n_text, 0, buf, sizeof buf, &n);
             else if (call == 2)
                 st = gemfa_apply_chat_template(m, msgs, 2, 1, buf, sizeof buf, &n);
             else if (call == 3)
@@ -400,7 +405,7 @@ Test(load, allocation_failures)
                 gemfa_detok_stream *s = NULL;
                 const char *chunk;
                 st = gemfa_detok_stream_new(m, 0, &s);
-                for (int i = 0; i < 20 && st == GEMFA_OK; i++)
+                for (size_t i = 0; i < n_text && st == GEMFA_OK; i++)
                     st = gemfa_detok_stream_feed(s, ids[i], &chunk, &n);
                 gemfa_detok_stream_free(s);
             }
