@@ -1,0 +1,263 @@
+/* select.c — max, first match, top-k by a filtered scan, introsort and
+ * quickselect on candidates (see select.h). */
+#include "sampling/fp.h"
+
+#include "sampling/select.h"
+
+#include <math.h>
+#if defined(__SSE__)
+#include <xmmintrin.h>
+#endif
+
+/* Lanes of the block loops below: written as independent lanes so the
+ * compiler vectorizes them without reassociating anything. */
+#define LANES 16
+
+float gf_max(const float *w, size_t n)
+{
+    size_t i = 0;
+    float m = -INFINITY;
+#if defined(__SSE__)
+    /* maxps is exact and returns its second operand when the first is NaN,
+     * so NaN is skipped; compilers do not vectorize a float max reduction
+     * without -ffinite-math-only, hence the intrinsics */
+    __m128 a0 = _mm_set1_ps(-INFINITY), a1 = a0, a2 = a0, a3 = a0;
+    for (; i + LANES <= n; i += LANES) {
+        a0 = _mm_max_ps(_mm_loadu_ps(w + i), a0);
+        a1 = _mm_max_ps(_mm_loadu_ps(w + i + 4), a1);
+        a2 = _mm_max_ps(_mm_loadu_ps(w + i + 8), a2);
+        a3 = _mm_max_ps(_mm_loadu_ps(w + i + 12), a3);
+    }
+    float lanes[4];
+    _mm_storeu_ps(lanes, _mm_max_ps(_mm_max_ps(a0, a1), _mm_max_ps(a2, a3)));
+    for (int j = 0; j < 4; j++)
+        m = lanes[j] > m ? lanes[j] : m;
+#endif
+    for (; i < n; i++)
+        m = w[i] > m ? w[i] : m; /* false for NaN */
+    return gf_score(m);
+}
+
+size_t gf_argmax(const float *w, size_t n, float max)
+{
+    if (max == -INFINITY)
+        return n;
+    /* max is the largest score, so gf_score(x) == max <=> x >= max (this
+     * also matches +inf when max is FLT_MAX) */
+    size_t i = 0;
+    for (; i + LANES <= n; i += LANES) {
+        int hit = 0;
+        for (int j = 0; j < LANES; j++)
+            hit |= w[i + j] >= max;
+        if (hit)
+            break;
+    }
+    for (; i < n; i++)
+        if (w[i] >= max)
+            return i;
+    return n;
+}
+
+/* ---- quickselect and introsort on the total order ---------------------- */
+
+static void swap_cand(gf_cand *a, gf_cand *b)
+{
+    gf_cand t = *a;
+    *a = *b;
+    *b = t;
+}
+
+/* Moves the median of c[0], c[n/2], c[n-1] to c[0] as the pivot. */
+static void median_of_three_to_front(gf_cand *c, size_t n)
+{
+    size_t mid = n / 2, last = n - 1;
+    if (gf_cand_before(c[mid], c[0]))
+        swap_cand(&c[mid], &c[0]);
+    if (gf_cand_before(c[last], c[0]))
+        swap_cand(&c[last], &c[0]);
+    if (gf_cand_before(c[last], c[mid]))
+        swap_cand(&c[last], &c[mid]);
+    /* now c[0] <= c[mid] <= c[last] in rank order: c[mid] is the median */
+    swap_cand(&c[0], &c[mid]);
+}
+
+/* Hoare-style partition around the pivot c[0]; returns its final index p:
+ * c[0..p) rank before it, c(p..n) after.  Keys are distinct in the total
+ * order, so no element equals the pivot but itself. */
+static size_t partition(gf_cand *c, size_t n)
+{
+    gf_cand pivot = c[0];
+    size_t i = 1, j = n - 1;
+    for (;;) {
+        while (i <= j && gf_cand_before(c[i], pivot))
+            i++;
+        while (j >= i && gf_cand_before(pivot, c[j]))
+            j--;
+        if (i >= j)
+            break;
+        swap_cand(&c[i], &c[j]);
+        i++;
+        j--;
+    }
+    swap_cand(&c[0], &c[i - 1]);
+    return i - 1;
+}
+
+static void insertion_sort(gf_cand *c, size_t n)
+{
+    for (size_t i = 1; i < n; i++) {
+        gf_cand x = c[i];
+        size_t j = i;
+        while (j > 0 && gf_cand_before(x, c[j - 1])) {
+            c[j] = c[j - 1];
+            j--;
+        }
+        c[j] = x;
+    }
+}
+
+/* Heap keyed so the root is the element ranked last (a max-heap on rank). */
+static void sift_down(gf_cand *c, size_t root, size_t n)
+{
+    for (;;) {
+        size_t child = 2 * root + 1;
+        if (child >= n)
+            return;
+        if (child + 1 < n && gf_cand_before(c[child], c[child + 1]))
+            child++;
+        if (!gf_cand_before(c[root], c[child]))
+            return;
+        swap_cand(&c[root], &c[child]);
+        root = child;
+    }
+}
+
+static void heap_sort(gf_cand *c, size_t n)
+{
+    for (size_t i = n / 2; i-- > 0;)
+        sift_down(c, i, n);
+    for (size_t end = n; end > 1; end--) {
+        swap_cand(&c[0], &c[end - 1]);
+        sift_down(c, 0, end - 1);
+    }
+}
+
+static void intro_sort(gf_cand *c, size_t n, int depth)
+{
+    while (n > 24) {
+        if (depth-- == 0) {
+            heap_sort(c, n);
+            return;
+        }
+        median_of_three_to_front(c, n);
+        size_t p = partition(c, n);
+        /* recurse into the smaller side, loop on the larger */
+        if (p < n - p - 1) {
+            intro_sort(c, p, depth);
+            c += p + 1;
+            n -= p + 1;
+        } else {
+            intro_sort(c + p + 1, n - p - 1, depth);
+            n = p;
+        }
+    }
+    insertion_sort(c, n);
+}
+
+static int depth_limit(size_t n)
+{
+    int d = 0;
+    while (n > 1) {
+        n >>= 1;
+        d++;
+    }
+    return 2 * d + 2;
+}
+
+void gf_cand_sort(gf_cand *c, size_t n)
+{
+    intro_sort(c, n, depth_limit(n));
+}
+
+void gf_cand_partition(gf_cand *c, size_t n, size_t k)
+{
+    if (k == 0 || k >= n)
+        return;
+    int depth = depth_limit(n);
+    /* invariant: the k best of the original lie in c[0..n) shifted by what
+     * was already fixed in front */
+    while (n > 24) {
+        if (depth-- == 0) {
+            heap_sort(c, n);
+            return;
+        }
+        median_of_three_to_front(c, n);
+        size_t p = partition(c, n);
+        if (p == k || p + 1 == k)
+            return;
+        if (p > k) {
+            n = p;
+        } else {
+            c += p + 1;
+            n -= p + 1;
+            k -= p + 1;
+        }
+    }
+    insertion_sort(c, n);
+}
+
+/* ---- top-k by a filtered scan ------------------------------------------ */
+
+/* Index in c[0..n) of the candidate ranked last. */
+static size_t worst_index(const gf_cand *c, size_t n)
+{
+    size_t w = 0;
+    for (size_t i = 1; i < n; i++)
+        if (gf_cand_before(c[w], c[i]))
+            w = i;
+    return w;
+}
+
+size_t gf_select_top(const float *w, size_t n, size_t k, gf_cand *buf, size_t cap)
+{
+    if (k == 0)
+        return 0;
+    /* Entries are appended while they beat `threshold`, the k-th best seen
+     * so far; when the buffer fills it is cut back to its k best.  Ids grow
+     * during the scan, so a later entry equal to the threshold ranks after
+     * it and a strict comparison is exact. */
+    float threshold = -INFINITY;
+    size_t count = 0;
+    size_t i = 0;
+    while (i < n) {
+        size_t end = i + LANES <= n ? i + LANES : n;
+        if (end - i == LANES) {
+            /* a cheap filter: NaN fails, +inf passes and is then scored */
+            int any = 0;
+            for (int j = 0; j < LANES; j++)
+                any |= w[i + j] > threshold;
+            if (!any) {
+                i = end;
+                continue;
+            }
+        }
+        for (; i < end; i++) {
+            float x = gf_score(w[i]);
+            if (!(x > threshold))
+                continue;
+            buf[count].score = x;
+            buf[count].id = (int32_t)i;
+            count++;
+            if (count == cap) {
+                gf_cand_partition(buf, count, k);
+                count = k;
+                threshold = buf[worst_index(buf, k)].score;
+            }
+        }
+    }
+    if (count > k) {
+        gf_cand_partition(buf, count, k);
+        count = k;
+    }
+    return count;
+}

@@ -1,0 +1,28 @@
+/* weights.h — the two passes over the whole vocabulary that turn scores
+ * into sampling weights.  Hand-vectorized for SSE2 (the x86-64 baseline;
+ * GCC does not vectorize these double-accumulating loops well) with a
+ * scalar twin that performs the same float operations in the same order,
+ * so both give the same bits.  Sums use GF_WEIGHT_LANES double
+ * accumulators per block of GF_DRAW_BLOCK ids (lane j takes the ids
+ * congruent to j), added lane 0 first. */
+#ifndef GF_WEIGHTS_H
+#define GF_WEIGHTS_H
+
+#include <stddef.h>
+
+#define GF_WEIGHT_LANES 8
+
+/* w[i] = gf_exp_neg((gf_score(src[i]) - max) * inv_t) for i < n (src may
+ * equal w); block_sum[b] = the sum of block b; returns the sum of the
+ * block sums.  max is the largest score, so every weight is in [0, 1]. */
+double gf_weights_exp(const float *src, float *w, size_t n, float max, float inv_t,
+                      double *block_sum);
+double gf_weights_exp_scalar(const float *src, float *w, size_t n, float max, float inv_t,
+                             double *block_sum);
+
+/* Sets the weights below `floor` to 0, recomputes block sums, returns the
+ * total. */
+double gf_weights_floor(float *w, size_t n, float floor, double *block_sum);
+double gf_weights_floor_scalar(float *w, size_t n, float floor, double *block_sum);
+
+#endif

@@ -1,0 +1,100 @@
+/* bench_sampler.c — microseconds per gemfa_sample on a Gemma-sized
+ * vocabulary (262,400 logits), for the settings docs/performance.md
+ * reports.  Built with the tests, not run by them:
+ *     nice ./build/tests/sampling/bench_sampler [iterations]
+ * Logits are N(0, sigma^2) from the sampler's own generator (fixed seed),
+ * a new vector for every sample so caches hold no stale answer. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "gemfa.h"
+#include "sampling/rng.h"
+
+#define N_VOCAB 262400
+#ifndef N_VECTORS
+#define N_VECTORS 8
+#endif
+
+static double now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
+}
+
+static void fill_normal(float *x, size_t n, float sigma, gf_rng *rng)
+{
+    for (size_t i = 0; i < n; i += 2) {
+        double u1 = 1.0 - gf_rng_uniform(rng), u2 = gf_rng_uniform(rng);
+        double r = sqrt(-2.0 * log(u1)) * sigma;
+        x[i] = (float)(r * cos(2 * M_PI * u2));
+        if (i + 1 < n)
+            x[i + 1] = (float)(r * sin(2 * M_PI * u2));
+    }
+}
+
+typedef struct setting {
+    const char *name;
+    float temperature, top_p, min_p;
+    int32_t top_k;
+    float repetition;
+} setting;
+
+int main(int argc, char **argv)
+{
+    int iters = argc > 1 ? atoi(argv[1]) : 200;
+    float sigmas[] = {2.0f, 6.0f};
+    setting settings[] = {
+        {"default (top_k 64, top_p 0.95, T 1)", 1.0f, 0.95f, 0.0f, 64, 1.0f},
+        {"top_p 0.95 only (T 1)", 1.0f, 0.95f, 0.0f, 0, 1.0f},
+        {"greedy (T 0)", 0.0f, 1.0f, 0.0f, 0, 1.0f},
+        {"T 1 only (no truncation)", 1.0f, 1.0f, 0.0f, 0, 1.0f},
+        {"default + repetition 1.1 over 4096", 1.0f, 0.95f, 0.0f, 64, 1.1f},
+    };
+    float *logits = malloc(sizeof(float) * N_VOCAB * N_VECTORS);
+    int32_t *history = malloc(sizeof(int32_t) * 4096);
+    if (!logits || !history)
+        return 1;
+    gf_rng rng;
+    gf_rng_seed(&rng, 42);
+    for (int h = 0; h < 4096; h++)
+        history[h] = (int32_t)(gf_rng_next(&rng) % N_VOCAB);
+
+    printf("%d samples per setting, vocabulary %d\n", iters, N_VOCAB);
+    for (size_t g = 0; g < sizeof sigmas / sizeof *sigmas; g++) {
+        fill_normal(logits, (size_t)N_VOCAB * N_VECTORS, sigmas[g], &rng);
+        printf("logits ~ N(0, %g^2):\n", (double)sigmas[g]);
+        for (size_t c = 0; c < sizeof settings / sizeof *settings; c++) {
+            const setting *st = &settings[c];
+            gemfa_sampler *s;
+            if (gemfa_sampler_new(NULL, &s) != GEMFA_OK)
+                return 1;
+            gemfa_sampler_set_temperature(s, st->temperature);
+            gemfa_sampler_set_top_k(s, st->top_k);
+            gemfa_sampler_set_top_p(s, st->top_p);
+            gemfa_sampler_set_min_p(s, st->min_p);
+            gemfa_sampler_set_penalties(s, st->repetition, 0.0f, 0.0f, 0);
+            size_t nh = st->repetition != 1.0f ? 4096 : 0;
+            int32_t id;
+            long sum = 0;
+            gemfa_sample(s, logits, N_VOCAB, history, nh, &id); /* warm-up: scratch grows */
+            double t0 = now_us();
+            for (int it = 0; it < iters; it++) {
+                const float *l = logits + (size_t)(it % N_VECTORS) * N_VOCAB;
+                if (gemfa_sample(s, l, N_VOCAB, history, nh, &id) != GEMFA_OK) {
+                    fprintf(stderr, "%s\n", gemfa_last_error());
+                    return 1;
+                }
+                sum += id;
+            }
+            double us = (now_us() - t0) / iters;
+            printf("  %-40s %8.1f us/sample  (checksum %ld)\n", st->name, us, sum);
+            gemfa_sampler_free(s);
+        }
+    }
+    free(logits);
+    free(history);
+    return 0;
+}
