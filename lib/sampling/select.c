@@ -248,7 +248,7 @@ size_t gf_select_top(const float *w, size_t n, size_t k, gf_cand *buf, size_t ca
             buf[count].score = x;
             buf[count].id = (int32_t)i;
             count++;
-            if (count == cap) {
+            if (count == cap && cap > k) {
                 gf_cand_partition(buf, count, k);
                 count = k;
                 threshold = buf[worst_index(buf, k)].score;

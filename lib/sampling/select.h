@@ -44,7 +44,7 @@ size_t gf_argmax(const float *w, size_t n, float max);
 /* The min(k, count of scores > -inf) best entries of w[0..n) in the total
  * order, with their gf_score, written to buf[0..return) in no particular
  * order.  buf holds `cap`
- * entries, cap > k (2k or more keeps the work linear). */
+ * entries, where cap > k or cap >= n (cap >= 2k keeps the work linear). */
 size_t gf_select_top(const float *w, size_t n, size_t k, gf_cand *buf, size_t cap);
 
 /* Reorders c[0..n) so that c[0..k) are its k best (in any order). */
