@@ -9,9 +9,31 @@
 #include <xmmintrin.h>
 #endif
 
-/* Lanes of the block loops below: written as independent lanes so the
- * compiler vectorizes them without reassociating anything. */
+/* Scores per block of the scans below. */
 #define LANES 16
+
+/* Whether any of w[0..16) is > t (or >= t); NaN never is.  The scans
+ * below test 16 scores at a time and look closer only on a hit. */
+static inline int any_above16(const float *w, float t, int or_equal)
+{
+#if defined(__SSE__)
+    __m128 vt = _mm_set1_ps(t), hit;
+    __m128 a = _mm_loadu_ps(w), b = _mm_loadu_ps(w + 4);
+    __m128 c = _mm_loadu_ps(w + 8), d = _mm_loadu_ps(w + 12);
+    if (or_equal)
+        hit = _mm_or_ps(_mm_or_ps(_mm_cmpge_ps(a, vt), _mm_cmpge_ps(b, vt)),
+                        _mm_or_ps(_mm_cmpge_ps(c, vt), _mm_cmpge_ps(d, vt)));
+    else
+        hit = _mm_or_ps(_mm_or_ps(_mm_cmpgt_ps(a, vt), _mm_cmpgt_ps(b, vt)),
+                        _mm_or_ps(_mm_cmpgt_ps(c, vt), _mm_cmpgt_ps(d, vt)));
+    return _mm_movemask_ps(hit) != 0;
+#else
+    int any = 0;
+    for (int j = 0; j < LANES; j++)
+        any |= or_equal ? w[j] >= t : w[j] > t;
+    return any;
+#endif
+}
 
 float gf_max(const float *w, size_t n)
 {
@@ -45,13 +67,8 @@ size_t gf_argmax(const float *w, size_t n, float max)
     /* max is the largest score, so gf_score(x) == max <=> x >= max (this
      * also matches +inf when max is FLT_MAX) */
     size_t i = 0;
-    for (; i + LANES <= n; i += LANES) {
-        int hit = 0;
-        for (int j = 0; j < LANES; j++)
-            hit |= w[i + j] >= max;
-        if (hit)
-            break;
-    }
+    while (i + LANES <= n && !any_above16(w + i, max, 1))
+        i += LANES;
     for (; i < n; i++)
         if (w[i] >= max)
             return i;
@@ -231,15 +248,10 @@ size_t gf_select_top(const float *w, size_t n, size_t k, gf_cand *buf, size_t ca
     size_t i = 0;
     while (i < n) {
         size_t end = i + LANES <= n ? i + LANES : n;
-        if (end - i == LANES) {
-            /* a cheap filter: NaN fails, +inf passes and is then scored */
-            int any = 0;
-            for (int j = 0; j < LANES; j++)
-                any |= w[i + j] > threshold;
-            if (!any) {
-                i = end;
-                continue;
-            }
+        /* a cheap filter: NaN fails, +inf passes and is then scored */
+        if (end - i == LANES && !any_above16(w + i, threshold, 0)) {
+            i = end;
+            continue;
         }
         for (; i < end; i++) {
             float x = gf_score(w[i]);

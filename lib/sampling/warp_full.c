@@ -47,6 +47,8 @@ static float bin_floor(uint32_t b)
  * past them); 0 to fall back. */
 static int nucleus_fast(gemfa_sampler *s, size_t n, double target, gf_choice *out)
 {
+    if (target > GF_NUCLEUS_FAST)
+        return 0; /* weights are <= 1: the short list cannot hold the target */
     size_t cap = min_size(4 * GF_NUCLEUS_FAST, n);
     if (gf_scratch_reserve((void **)&s->cand, &s->cand_cap, cap, sizeof *s->cand) != GEMFA_OK ||
         gf_scratch_reserve((void **)&s->cand_weight, &s->cand_weight_cap, GF_NUCLEUS_FAST,

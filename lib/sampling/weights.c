@@ -10,7 +10,7 @@
 #include "sampling/select.h"
 
 #if defined(__SSE2__)
-#include <emmintrin.h>
+#include <immintrin.h>
 #endif
 
 #define LANES GF_WEIGHT_LANES
@@ -28,8 +28,8 @@ static double lane_total(const double acc[LANES], double tail)
 
 /* ---- scalar twins ------------------------------------------------------ */
 
-double gf_weights_exp_scalar(const float *src, float *w, size_t n, float max, float inv_t,
-                             double *block_sum)
+static double exp_scalar(const float *src, float *w, size_t n, float max, float inv_t,
+                         double *block_sum)
 {
     double z = 0.0;
     for (size_t start = 0, b = 0; start < n; start += GF_DRAW_BLOCK, b++) {
@@ -120,8 +120,8 @@ static void store_lanes(double out[LANES], const __m128d acc[4])
         _mm_storeu_pd(out + 2 * k, acc[k]);
 }
 
-double gf_weights_exp(const float *src, float *w, size_t n, float max, float inv_t,
-                      double *block_sum)
+static double exp_sse2(const float *src, float *w, size_t n, float max, float inv_t,
+                       double *block_sum)
 {
     __m128 vmax = _mm_set1_ps(max), vinv = _mm_set1_ps(inv_t);
     double z = 0.0;
@@ -177,12 +177,95 @@ double gf_weights_floor(float *w, size_t n, float floor, double *block_sum)
     return z;
 }
 
+/* ---- AVX2: eight floats at a time; GCC and clang compile these
+ * functions for AVX2 only (no FMA: the target does not include it) ----- */
+
+#define GF_AVX2 __attribute__((target("avx2")))
+
+GF_AVX2 static __m256 score8(__m256 x)
+{
+    __m256 nan = _mm256_cmp_ps(x, x, _CMP_UNORD_Q);
+    x = _mm256_blendv_ps(x, _mm256_set1_ps(-INFINITY), nan);
+    return _mm256_min_ps(x, _mm256_set1_ps(FLT_MAX));
+}
+
+GF_AVX2 static __m256 exp_neg8(__m256 x)
+{
+    __m256 underflow = _mm256_cmp_ps(x, _mm256_set1_ps(-87.0f), _CMP_NGE_UQ);
+    x = _mm256_andnot_ps(underflow, x);
+    __m256 magic = _mm256_set1_ps(12582912.0f);
+    __m256 t = _mm256_add_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)), magic);
+    __m256 n = _mm256_sub_ps(t, magic);
+    __m256 r = _mm256_sub_ps(x, _mm256_mul_ps(n, _mm256_set1_ps(0.693359375f)));
+    r = _mm256_sub_ps(r, _mm256_mul_ps(n, _mm256_set1_ps(-2.12194440e-4f)));
+    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(1.3981999507e-3f));
+    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(8.3334519073e-3f));
+    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(4.1665795894e-2f));
+    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(1.6666665459e-1f));
+    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(5.0000001201e-1f));
+    p = _mm256_add_ps(_mm256_add_ps(_mm256_mul_ps(p, _mm256_mul_ps(r, r)), r),
+                      _mm256_set1_ps(1.0f));
+    __m256i bits = _mm256_slli_epi32(
+        _mm256_add_epi32(_mm256_cvttps_epi32(n), _mm256_set1_epi32(127)), 23);
+    __m256 e = _mm256_mul_ps(p, _mm256_castsi256_ps(bits));
+    return _mm256_andnot_ps(underflow, e);
+}
+
+GF_AVX2 static double exp_avx2(const float *src, float *w, size_t n, float max, float inv_t,
+                               double *block_sum)
+{
+    __m256 vmax = _mm256_set1_ps(max), vinv = _mm256_set1_ps(inv_t);
+    double z = 0.0;
+    for (size_t start = 0, b = 0; start < n; start += GF_DRAW_BLOCK, b++) {
+        size_t end = min_size(start + GF_DRAW_BLOCK, n), i = start;
+        /* lanes 0-3 and 4-7, as the scalar twin's acc[0..8) */
+        __m256d lo = _mm256_setzero_pd(), hi = _mm256_setzero_pd();
+        double tail = 0.0, lanes[LANES];
+        for (; i + LANES <= end; i += LANES) {
+            __m256 x = _mm256_mul_ps(_mm256_sub_ps(score8(_mm256_loadu_ps(src + i)), vmax), vinv);
+            __m256 e = exp_neg8(x);
+            _mm256_storeu_ps(w + i, e);
+            lo = _mm256_add_pd(lo, _mm256_cvtps_pd(_mm256_castps256_ps128(e)));
+            hi = _mm256_add_pd(hi, _mm256_cvtps_pd(_mm256_extractf128_ps(e, 1)));
+        }
+        for (; i < end; i++) {
+            w[i] = gf_exp_neg((gf_score(src[i]) - max) * inv_t);
+            tail += w[i];
+        }
+        _mm256_storeu_pd(lanes, lo);
+        _mm256_storeu_pd(lanes + 4, hi);
+        block_sum[b] = lane_total(lanes, tail);
+        z += block_sum[b];
+    }
+    return z;
+}
+
+gf_weights_isa gf_weights_best_isa(void)
+{
+    /* cheap: reads the CPU model the runtime filled in at startup */
+    return __builtin_cpu_supports("avx2") ? GF_WEIGHTS_AVX2 : GF_WEIGHTS_SSE2;
+}
+
+double gf_weights_exp_isa(gf_weights_isa isa, const float *src, float *w, size_t n, float max,
+                          float inv_t, double *block_sum)
+{
+    if (isa == GF_WEIGHTS_AVX2)
+        return exp_avx2(src, w, n, max, inv_t, block_sum);
+    if (isa == GF_WEIGHTS_SSE2)
+        return exp_sse2(src, w, n, max, inv_t, block_sum);
+    return exp_scalar(src, w, n, max, inv_t, block_sum);
+}
+
 #else
 
-double gf_weights_exp(const float *src, float *w, size_t n, float max, float inv_t,
-                      double *block_sum)
+gf_weights_isa gf_weights_best_isa(void) { return GF_WEIGHTS_SCALAR; }
+
+double gf_weights_exp_isa(gf_weights_isa isa, const float *src, float *w, size_t n, float max,
+                          float inv_t, double *block_sum)
 {
-    return gf_weights_exp_scalar(src, w, n, max, inv_t, block_sum);
+    (void)isa;
+    return exp_scalar(src, w, n, max, inv_t, block_sum);
 }
 
 double gf_weights_floor(float *w, size_t n, float floor, double *block_sum)
@@ -191,3 +274,9 @@ double gf_weights_floor(float *w, size_t n, float floor, double *block_sum)
 }
 
 #endif
+
+double gf_weights_exp(const float *src, float *w, size_t n, float max, float inv_t,
+                      double *block_sum)
+{
+    return gf_weights_exp_isa(gf_weights_best_isa(), src, w, n, max, inv_t, block_sum);
+}

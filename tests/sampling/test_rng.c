@@ -106,7 +106,7 @@ Test(rng, exp_neg_matches_libm)
     cr_assert_lt(worst, 0x1.0p-22, "worst relative error %g", worst);
 }
 
-/* The SSE2 passes and their scalar twins give the same bits. */
+/* Every vectorized pass gives the same bits as its scalar twin. */
 Test(rng, vector_and_scalar_weight_passes_agree)
 {
     size_t n = 64 * 37 + 13;
@@ -119,21 +119,23 @@ Test(rng, vector_and_scalar_weight_passes_agree)
     src[5] = NAN;
     src[78] = -INFINITY;
     src[n - 1] = -1e30f;
-    for (int t = 0; t < 6; t++) {
-        float inv_t = t % 3 == 0 ? 1.0f : t % 3 == 1 ? 3.7f : 0.05f;
-        src[77] = t < 3 ? INFINITY : 9.5f; /* the maximum: FLT_MAX, then 9.5 */
-        float max = t < 3 ? FLT_MAX : 9.5f;
-        double za = gf_weights_exp(src, a, n, max, inv_t, sa);
-        double zb = gf_weights_exp_scalar(src, b, n, max, inv_t, sb);
-        cr_assert_eq(za, zb);
-        cr_assert_geq(za, 1.0);
-        cr_assert_eq(memcmp(a, b, n * sizeof *a), 0);
-        cr_assert_eq(memcmp(sa, sb, (n / 64 + 1) * sizeof *sa), 0);
-        za = gf_weights_floor(a, n, 0.01f, sa);
-        zb = gf_weights_floor_scalar(b, n, 0.01f, sb);
-        cr_assert_eq(za, zb);
-        cr_assert_eq(memcmp(a, b, n * sizeof *a), 0);
-        cr_assert_eq(memcmp(sa, sb, (n / 64 + 1) * sizeof *sa), 0);
-    }
+    cr_log_info("best variant: %d", (int)gf_weights_best_isa());
+    for (int isa = GF_WEIGHTS_SSE2; isa <= (int)gf_weights_best_isa(); isa++)
+        for (int t = 0; t < 6; t++) {
+            float inv_t = t % 3 == 0 ? 1.0f : t % 3 == 1 ? 3.7f : 0.05f;
+            src[77] = t < 3 ? INFINITY : 9.5f; /* the maximum: FLT_MAX, then 9.5 */
+            float max = t < 3 ? FLT_MAX : 9.5f;
+            double za = gf_weights_exp_isa((gf_weights_isa)isa, src, a, n, max, inv_t, sa);
+            double zb = gf_weights_exp_isa(GF_WEIGHTS_SCALAR, src, b, n, max, inv_t, sb);
+            cr_assert_eq(za, zb, "isa %d", isa);
+            cr_assert_geq(za, 1.0);
+            cr_assert_eq(memcmp(a, b, n * sizeof *a), 0, "isa %d", isa);
+            cr_assert_eq(memcmp(sa, sb, (n / 64 + 1) * sizeof *sa), 0, "isa %d", isa);
+            za = gf_weights_floor(a, n, 0.01f, sa);
+            zb = gf_weights_floor_scalar(b, n, 0.01f, sb);
+            cr_assert_eq(za, zb);
+            cr_assert_eq(memcmp(a, b, n * sizeof *a), 0);
+            cr_assert_eq(memcmp(sa, sb, (n / 64 + 1) * sizeof *sa), 0);
+        }
     free(src); free(a); free(b); free(sa); free(sb);
 }
