@@ -63,6 +63,7 @@ GEMFA_API void gemfa_sampler_free(gemfa_sampler *s)
     gf_free(s->distinct);
     gf_free(s->cand);
     gf_free(s->cand_weight);
+    gf_free(s->block_sum);
     gf_free(s->bin_mass);
     gf_free(s->bin_count);
     gf_free(s);
