@@ -26,11 +26,13 @@
 
 static size_t min_size(size_t a, size_t b) { return a < b ? a : b; }
 
-static uint32_t float_bits(float f)
+/* Histogram bin of a weight in [0, 1]: its float bits >> GF_NUCLEUS_SHIFT. */
+static uint32_t weight_bin(float w)
 {
     uint32_t bits;
-    memcpy(&bits, &f, sizeof bits);
-    return bits;
+    memcpy(&bits, &w, sizeof bits);
+    bits >>= GF_NUCLEUS_SHIFT;
+    return bits < GF_NUCLEUS_BINS ? bits : GF_NUCLEUS_BINS - 1;
 }
 
 /* The smallest weight in histogram bin b. */
@@ -88,11 +90,12 @@ static int nucleus_fast(gemfa_sampler *s, size_t n, double target, gf_choice *ou
 
 /* Histogram path: finds the last kept entry of the ranked list and zeroes
  * the entries tied with it that rank after it (same weight, higher id);
- * *floor then becomes its weight, so "weight >= floor" is the kept set.
- * *floor stays when rounding leaves the whole mass needed. */
+ * *cut then becomes its weight, so "weight >= *cut" is the kept set.
+ * *cut = 0 (keep all) when rounding leaves the whole mass needed. */
 static gemfa_status nucleus_histogram(gemfa_sampler *s, size_t n, double z, double target,
-                                      float *floor)
+                                      float *cut)
 {
+    *cut = 0.0f;
     float *w = s->work;
     double *mass = s->bin_mass;
     uint32_t *count = s->bin_count;
@@ -110,8 +113,7 @@ static gemfa_status nucleus_histogram(gemfa_sampler *s, size_t n, double z, doub
             continue;
         size_t end = min_size(start + GF_DRAW_BLOCK, n);
         for (size_t i = start; i < end; i++) {
-            uint32_t bin = float_bits(w[i]) >> GF_NUCLEUS_SHIFT;
-            bin = bin < GF_NUCLEUS_BINS ? bin : GF_NUCLEUS_BINS - 1;
+            uint32_t bin = weight_bin(w[i]);
             mass[bin] += w[i];
             count[bin]++;
         }
@@ -138,12 +140,14 @@ static gemfa_status nucleus_histogram(gemfa_sampler *s, size_t n, double z, doub
             continue;
         size_t end = min_size(start + GF_DRAW_BLOCK, n);
         for (size_t i = start; i < end; i++)
-            if (float_bits(w[i]) >> GF_NUCLEUS_SHIFT == bin) { /* rarely true */
+            if (weight_bin(w[i]) == bin) { /* rarely true */
                 s->cand[m].score = w[i];
                 s->cand[m].id = (int32_t)i;
                 m++;
             }
     }
+    if (m == 0) /* cannot happen: the bin was counted from the same weights */
+        return GEMFA_OK;
     gf_cand_sort(s->cand, m);
     size_t at = m - 1;
     for (size_t j = 0; j < m; j++) {
@@ -155,8 +159,7 @@ static gemfa_status nucleus_histogram(gemfa_sampler *s, size_t n, double z, doub
     }
     for (size_t j = at + 1; j < m && s->cand[j].score == s->cand[at].score; j++)
         w[s->cand[j].id] = 0.0f;
-    if (s->cand[at].score > *floor)
-        *floor = s->cand[at].score;
+    *cut = s->cand[at].score;
     return GEMFA_OK;
 }
 
@@ -174,15 +177,19 @@ gemfa_status gf_warp_full(gemfa_sampler *s, const float *scores, size_t n, gf_ch
                                   gf_inverse_temperature(s->temperature), s->block_sum);
 
     float floor = s->min_p;
+    int zeroed = 0;
     if (s->top_p < 1.0f) {
         double target = (double)s->top_p * total;
         if (nucleus_fast(s, n, target, out))
             return GEMFA_OK;
-        st = nucleus_histogram(s, n, total, target, &floor);
+        float cut;
+        st = nucleus_histogram(s, n, total, target, &cut);
         if (st != GEMFA_OK)
             return st;
+        floor = cut > floor ? cut : floor;
+        zeroed = 1; /* ties may have been zeroed: block sums need redoing */
     }
-    if (floor > 0.0f)
+    if (floor > 0.0f || zeroed)
         total = gf_weights_floor(s->work, n, floor, s->block_sum);
 
     out->greedy_id = -1;
