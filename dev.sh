@@ -10,7 +10,11 @@ cd "$(dirname "$0")"
 BUILD=${GEMFA_BUILD_DIR:-build}
 
 APT_PACKAGES="build-essential meson ninja-build pkg-config libopenblas-dev libutf8proc-dev
-  libcriterion-dev libyajl-dev python3 python3-numpy nodejs npm binutils"
+  libcriterion-dev libyajl-dev python3 python3-numpy binutils"
+# Node.js and npm (tokenizer reference tests) only when the machine has none:
+# a nodesource nodejs already bundles npm and conflicts with Debian's npm.
+command -v node >/dev/null 2>&1 || APT_PACKAGES="$APT_PACKAGES nodejs"
+command -v npm >/dev/null 2>&1 || APT_PACKAGES="$APT_PACKAGES npm"
 
 need_install() {
     for p in $APT_PACKAGES; do

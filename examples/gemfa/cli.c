@@ -130,8 +130,41 @@ void cli_report(const char *what, gemfa_status st)
     fprintf(stderr, "gemfa: %s: %s: %s\n", what, gemfa_status_name(st), gemfa_last_error());
 }
 
+/* Load progress: a redrawn bar on a terminal, a line per stage otherwise. */
+typedef struct progress_state {
+    int tty;
+    char stage[32];
+    int last_pct;
+} progress_state;
+
+static int on_progress(void *user, float fraction, const char *stage)
+{
+    progress_state *p = user;
+    int pct = (int)(fraction * 100.0f + 0.5f);
+    if (pct < 0)
+        pct = 0;
+    if (pct > 100)
+        pct = 100;
+    if (p->tty) {
+        if (pct == p->last_pct && strcmp(stage, p->stage) == 0)
+            return 0;
+        int filled = pct * 30 / 100;
+        fprintf(stderr, "\rloading %-10.10s [%.*s%*s] %3d%%", stage, filled,
+                "##############################", 30 - filled, "", pct);
+        if (pct == 100)
+            fputc('\n', stderr);
+    } else if (strcmp(stage, p->stage) != 0) {
+        fprintf(stderr, "loading: %s\n", stage);
+    }
+    snprintf(p->stage, sizeof p->stage, "%s", stage);
+    p->last_pct = pct;
+    fflush(stderr);
+    return 0;
+}
+
 int cli_load_model(const cli_common *c, int vocab_only, gemfa_model **out)
 {
+    progress_state progress = {isatty(STDERR_FILENO), "", -1};
     gemfa_model_options *opts = NULL;
     gemfa_status st = gemfa_model_options_new(&opts);
     if (st == GEMFA_OK)
@@ -140,6 +173,8 @@ int cli_load_model(const cli_common *c, int vocab_only, gemfa_model **out)
         st = gemfa_model_options_set_vocab_only(opts, vocab_only);
     if (st == GEMFA_OK && c->threads > 0)
         st = gemfa_model_options_set_threads(opts, c->threads);
+    if (st == GEMFA_OK && !vocab_only)
+        st = gemfa_model_options_set_progress(opts, on_progress, &progress);
     if (st == GEMFA_OK)
         st = gemfa_model_load(cli_model_dir(c), opts, out);
     gemfa_model_options_free(opts);
@@ -148,4 +183,45 @@ int cli_load_model(const cli_common *c, int vocab_only, gemfa_model **out)
         return CLI_ERROR;
     }
     return CLI_OK;
+}
+
+void cli_note_if_tiny(const cli_common *c)
+{
+    if (c->model_dir)
+        return;
+    fprintf(stderr,
+            "note: this is the bundled tiny model with random weights, so the answer is\n"
+            "      nonsense words. Run with -m DIR, DIR being a Hugging Face Gemma 3n directory\n"
+            "      (such as gemma-3n-E4B-persian), for real answers.\n");
+}
+
+gemfa_status cli_open_session(const cli_common *c, const gemfa_model *m, long long context,
+                              gemfa_cancel_fn cancel, void *cancel_user, gemfa_context **ctx,
+                              gemfa_session **s)
+{
+    gemfa_context_options *copts = NULL;
+    gemfa_session_options *sopts = NULL;
+    int64_t model_ctx = 0;
+    gemfa_status st = gemfa_model_get(m, GEMFA_PROP_CONTEXT_LENGTH, &model_ctx);
+    if (context <= 0)
+        context = model_ctx < 4096 ? model_ctx : 4096;
+    if (st == GEMFA_OK)
+        st = gemfa_context_options_new(&copts);
+    if (st == GEMFA_OK)
+        st = gemfa_context_options_set_threads(copts, c->threads);
+    if (st == GEMFA_OK && cancel)
+        st = gemfa_context_options_set_cancel(copts, cancel, cancel_user);
+    if (st == GEMFA_OK)
+        st = gemfa_context_new(m, copts, ctx);
+    if (st == GEMFA_OK)
+        st = gemfa_session_options_new(&sopts);
+    if (st == GEMFA_OK)
+        st = gemfa_session_options_set_max_context(sopts, context);
+    if (st == GEMFA_OK)
+        st = gemfa_session_new(*ctx, sopts, s);
+    gemfa_context_options_free(copts);
+    gemfa_session_options_free(sopts);
+    if (st != GEMFA_OK)
+        cli_report("cannot create a session", st);
+    return st;
 }

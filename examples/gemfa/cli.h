@@ -42,6 +42,17 @@ const char *cli_model_dir(const cli_common *c);
  * "gemfa: <message>" to stderr and returns CLI_ERROR. */
 int cli_load_model(const cli_common *c, int vocab_only, gemfa_model **out);
 
+/* Creates a context (-t threads, optional cancel callback) and a session of
+ * `context` tokens (0: min(4096, the model's context length)).  Reports the
+ * error on stderr and returns its status on failure. */
+gemfa_status cli_open_session(const cli_common *c, const gemfa_model *m, long long context,
+                              gemfa_cancel_fn cancel, void *cancel_user, gemfa_context **ctx,
+                              gemfa_session **s);
+
+/* When running the bundled tiny model, says on stderr that its answers are
+ * random words and how to use a real checkpoint. */
+void cli_note_if_tiny(const cli_common *c);
+
 /* Prints "gemfa: <what>: <status name>: <last error>" to stderr. */
 void cli_report(const char *what, gemfa_status st);
 

@@ -15,6 +15,8 @@ static const struct {
     {"detokenize", cmd_detokenize, "ids to text (JSON Lines)"},
     {"template", cmd_template, "render chats with the chat template (JSON Lines)"},
     {"logits", cmd_logits, "run the model on token ids and write raw logits"},
+    {"generate", cmd_generate, "generate an answer to one prompt"},
+    {"chat", cmd_chat, "an interactive multi-turn chat"},
 };
 
 static void usage(FILE *f)

@@ -1,0 +1,37 @@
+/* cli_gen.h — the generation loop shared by `generate` and `chat`:
+ * sample → stop? → stream text → decode, until a stop id, the token limit,
+ * a full context or an interrupt. */
+#ifndef GEMFA_CLI_GEN_H
+#define GEMFA_CLI_GEN_H
+
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "gemfa.h"
+
+typedef struct cli_gen_result {
+    int32_t *ids;        /* sampled ids, the stop id included when one ended the run */
+    size_t n_ids, cap_ids;
+    char *text;          /* the streamed answer (stop id left out), NUL-terminated */
+    size_t text_len, text_cap;
+    size_t n_decoded;    /* tokens decoded after the prompt */
+    double decode_s;     /* seconds spent sampling and decoding them */
+    int hit_eog, context_full, interrupted;
+} cli_gen_result;
+
+/* Generates up to n_predict tokens after the session's last logits.  Text is
+ * written to `out` (may be NULL) as it completes, never splitting a UTF-8
+ * character.  `interrupt` (may be NULL) is polled between tokens.  Returns
+ * GEMFA_OK, or the status of a failed library call (result still valid for
+ * what was produced).  Free the result with cli_gen_result_free. */
+gemfa_status cli_generate(const gemfa_model *model, gemfa_session *session, gemfa_sampler *smp,
+                          long n_predict, FILE *out, volatile sig_atomic_t *interrupt,
+                          cli_gen_result *res);
+void cli_gen_result_free(cli_gen_result *res);
+
+/* Seconds on a monotonic clock. */
+double cli_now(void);
+
+#endif

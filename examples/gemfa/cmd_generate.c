@@ -1,0 +1,179 @@
+/* cmd_generate.c — `gemfa generate`: one prompt, one streamed answer. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "cli_gen.h"
+#include "cli_json.h"
+#include "cli_sampling.h"
+#include "commands.h"
+
+static const char usage[] =
+    "usage: gemfa generate [-m DIR] -p TEXT [--chat] [--system TEXT] [-n N] [-c CONTEXT]\n"
+    "                      [sampling options] [--json]\n"
+    "Streams the model's continuation of TEXT to stdout, then prints prompt and decode\n"
+    "speed on stderr.\n\n"
+    "  -p, --prompt TEXT  the prompt\n"
+    "  --chat             wrap the prompt in the model's chat template\n"
+    "  --system TEXT      a system prompt (needs --chat)\n"
+    "  -n N               at most N new tokens (default 128)\n"
+    "  -c CONTEXT         session context size (default: min(4096, the model's))\n"
+    CLI_SAMPLING_HELP CLI_COMMON_HELP
+    "With --json, prints one object at the end instead of streaming:\n"
+    "  {\"prompt_ids\": [...], \"ids\": [...], \"text\": \"...\", \"prompt_tok_s\": x,\n"
+    "   \"decode_tok_s\": y, \"seed\": s}\n";
+
+typedef struct gen_args {
+    cli_common common;
+    cli_sampling sampling;
+    const char *prompt, *system;
+    int chat;
+    long long n_predict, context;
+} gen_args;
+
+static int parse_args(gen_args *a, int argc, char **argv)
+{
+    a->n_predict = 128;
+    for (int i = 1; i < argc;) {
+        int r = cli_common_option(&a->common, argc, argv, &i);
+        if (r == 0)
+            r = cli_sampling_option(&a->sampling, argc, argv, &i);
+        if (r < 0)
+            return CLI_USAGE;
+        if (r > 0)
+            continue;
+        const char *opt = argv[i];
+        if (strcmp(opt, "-p") == 0 || strcmp(opt, "--prompt") == 0) {
+            if (!(a->prompt = cli_value(argc, argv, &i)))
+                return CLI_USAGE;
+        } else if (strcmp(opt, "--system") == 0) {
+            if (!(a->system = cli_value(argc, argv, &i)))
+                return CLI_USAGE;
+        } else if (strcmp(opt, "--chat") == 0) {
+            a->chat = 1;
+        } else if (strcmp(opt, "-n") == 0) {
+            const char *v = cli_value(argc, argv, &i);
+            if (!v || cli_parse_int(opt, v, 0, 1 << 30, &a->n_predict) != 0)
+                return CLI_USAGE;
+        } else if (strcmp(opt, "-c") == 0) {
+            const char *v = cli_value(argc, argv, &i);
+            if (!v || cli_parse_int(opt, v, 1, 1 << 30, &a->context) != 0)
+                return CLI_USAGE;
+        } else {
+            return cli_usage_error(argv[0], "unknown option '%s'", opt);
+        }
+        i++;
+    }
+    if (a->common.help || a->common.version)
+        return CLI_OK;
+    if (!a->prompt)
+        return cli_usage_error(argv[0], "-p TEXT is required");
+    if (a->system && !a->chat)
+        return cli_usage_error(argv[0], "--system requires --chat");
+    return CLI_OK;
+}
+
+/* The prompt's ids: plain text with <bos>, or the rendered chat. */
+static gemfa_status prompt_ids(const gemfa_model *m, const gen_args *a, int32_t **ids, size_t *n)
+{
+    gemfa_message msgs[2];
+    size_t n_msgs = 0;
+    if (a->system)
+        msgs[n_msgs++] = (gemfa_message){"system", a->system, GEMFA_NUL_TERMINATED};
+    msgs[n_msgs++] = (gemfa_message){"user", a->prompt, GEMFA_NUL_TERMINATED};
+    size_t need = 0;
+    gemfa_status st;
+    for (int pass = 0; pass < 2; pass++) { /* size query, then fill */
+        if (a->chat)
+            st = gemfa_chat_tokenize(m, msgs, n_msgs, 1, 0, *ids, need, &need);
+        else
+            st = gemfa_tokenize(m, a->prompt, GEMFA_NUL_TERMINATED, GEMFA_TOKENIZE_DEFAULT, *ids,
+                                need, &need);
+        if (st != GEMFA_ERR_BUFFER_TOO_SMALL)
+            break;
+        *ids = malloc((need ? need : 1) * sizeof **ids);
+        if (!*ids)
+            return GEMFA_ERR_OUT_OF_MEMORY;
+    }
+    *n = need;
+    return st;
+}
+
+static void print_json(const gen_args *a, const int32_t *pids, size_t n_p, const cli_gen_result *r,
+                       double prompt_tps, double decode_tps)
+{
+    printf("{\"prompt_ids\": ");
+    cli_json_ids(stdout, pids, n_p);
+    printf(", \"ids\": ");
+    cli_json_ids(stdout, r->ids, r->n_ids);
+    printf(", \"text\": ");
+    cli_json_string(stdout, r->text, r->text_len);
+    printf(", \"prompt_tok_s\": %.3f, \"decode_tok_s\": %.3f, \"seed\": %llu, "
+           "\"stop\": \"%s\"}\n",
+           prompt_tps, decode_tps, (unsigned long long)a->sampling.seed,
+           r->hit_eog ? "eog" : r->context_full ? "context_full" : "length");
+}
+
+int cmd_generate(int argc, char **argv)
+{
+    gen_args a = {0};
+    int rc = parse_args(&a, argc, argv);
+    if (rc != CLI_OK || cli_handle_help(&a.common, usage))
+        return rc;
+
+    gemfa_model *m = NULL;
+    gemfa_context *ctx = NULL;
+    gemfa_session *s = NULL;
+    gemfa_sampler *smp = NULL;
+    int32_t *pids = NULL;
+    size_t n_p = 0;
+    cli_gen_result res = {0};
+    gemfa_status st;
+
+    if ((rc = cli_load_model(&a.common, 0, &m)) != CLI_OK)
+        return rc;
+    cli_note_if_tiny(&a.common);
+    rc = CLI_ERROR;
+    if ((st = prompt_ids(m, &a, &pids, &n_p)) != GEMFA_OK) {
+        cli_report("cannot tokenize the prompt", st);
+        goto done;
+    }
+    if ((st = cli_open_session(&a.common, m, a.context, NULL, NULL, &ctx, &s)) != GEMFA_OK)
+        goto done;
+    if (!(smp = cli_make_sampler(m, &a.sampling)))
+        goto done;
+
+    double t0 = cli_now();
+    if ((st = gemfa_decode(s, pids, n_p, NULL)) != GEMFA_OK) {
+        cli_report("cannot decode the prompt", st);
+        goto done;
+    }
+    double prompt_s = cli_now() - t0;
+    st = cli_generate(m, s, smp, (long)a.n_predict, a.common.json ? NULL : stdout, NULL, &res);
+    if (st != GEMFA_OK) {
+        cli_report("generation failed", st);
+        goto done;
+    }
+    double prompt_tps = prompt_s > 0 ? (double)n_p / prompt_s : 0;
+    double decode_tps = res.decode_s > 0 ? (double)res.n_ids / res.decode_s : 0;
+    if (a.common.json) {
+        print_json(&a, pids, n_p, &res, prompt_tps, decode_tps);
+    } else {
+        printf("\n");
+        if (res.context_full)
+            fprintf(stderr, "note: the context (%zu tokens) is full\n",
+                    gemfa_session_max_context(s));
+        fprintf(stderr, "prompt: %zu tokens, %.1f tok/s; generated: %zu tokens, %.1f tok/s\n", n_p,
+                prompt_tps, res.n_ids, decode_tps);
+    }
+    rc = CLI_OK;
+done:
+    cli_gen_result_free(&res);
+    free(pids);
+    gemfa_sampler_free(smp);
+    gemfa_session_free(s);
+    gemfa_context_free(ctx);
+    gemfa_model_free(m);
+    return rc;
+}
