@@ -12,24 +12,20 @@
 /* Scores per block of the scans below. */
 #define LANES 16
 
-/* Whether any of w[0..16) is > t (or >= t); NaN never is.  The scans
- * below test 16 scores at a time and look closer only on a hit. */
-static inline int any_above16(const float *w, float t, int or_equal)
+/* Whether any of w[0..16 * blocks) is > t (or >= t); NaN never is.  The
+ * scans below test many scores at a time and look closer only on a hit. */
+static inline int any_above(const float *w, int blocks, float t, int or_equal)
 {
 #if defined(__SSE__)
-    __m128 vt = _mm_set1_ps(t), hit;
-    __m128 a = _mm_loadu_ps(w), b = _mm_loadu_ps(w + 4);
-    __m128 c = _mm_loadu_ps(w + 8), d = _mm_loadu_ps(w + 12);
-    if (or_equal)
-        hit = _mm_or_ps(_mm_or_ps(_mm_cmpge_ps(a, vt), _mm_cmpge_ps(b, vt)),
-                        _mm_or_ps(_mm_cmpge_ps(c, vt), _mm_cmpge_ps(d, vt)));
-    else
-        hit = _mm_or_ps(_mm_or_ps(_mm_cmpgt_ps(a, vt), _mm_cmpgt_ps(b, vt)),
-                        _mm_or_ps(_mm_cmpgt_ps(c, vt), _mm_cmpgt_ps(d, vt)));
+    __m128 vt = _mm_set1_ps(t), hit = _mm_setzero_ps();
+    for (int j = 0; j < 4 * blocks; j++) {
+        __m128 x = _mm_loadu_ps(w + 4 * j);
+        hit = _mm_or_ps(hit, or_equal ? _mm_cmpge_ps(x, vt) : _mm_cmpgt_ps(x, vt));
+    }
     return _mm_movemask_ps(hit) != 0;
 #else
     int any = 0;
-    for (int j = 0; j < LANES; j++)
+    for (int j = 0; j < LANES * blocks; j++)
         any |= or_equal ? w[j] >= t : w[j] > t;
     return any;
 #endif
@@ -67,7 +63,9 @@ size_t gf_argmax(const float *w, size_t n, float max)
     /* max is the largest score, so gf_score(x) == max <=> x >= max (this
      * also matches +inf when max is FLT_MAX) */
     size_t i = 0;
-    while (i + LANES <= n && !any_above16(w + i, max, 1))
+    while (i + 4 * LANES <= n && !any_above(w + i, 4, max, 1))
+        i += 4 * LANES;
+    while (i + LANES <= n && !any_above(w + i, 1, max, 1))
         i += LANES;
     for (; i < n; i++)
         if (w[i] >= max)
@@ -248,8 +246,13 @@ size_t gf_select_top(const float *w, size_t n, size_t k, gf_cand *buf, size_t ca
     size_t i = 0;
     while (i < n) {
         size_t end = i + LANES <= n ? i + LANES : n;
-        /* a cheap filter: NaN fails, +inf passes and is then scored */
-        if (end - i == LANES && !any_above16(w + i, threshold, 0)) {
+        /* a cheap filter (NaN fails, +inf passes and is then scored): late
+         * in the scan whole runs of 64 fall below the threshold */
+        if (i + 4 * LANES <= n && !any_above(w + i, 4, threshold, 0)) {
+            i += 4 * LANES;
+            continue;
+        }
+        if (end - i == LANES && !any_above(w + i, 1, threshold, 0)) {
             i = end;
             continue;
         }

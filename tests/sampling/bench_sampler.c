@@ -4,8 +4,9 @@
  *     nice ./build/tests/sampling/bench_sampler [samples per setting]
  * Logits are N(0, sigma^2) from the sampler's own generator (fixed seed);
  * consecutive samples cycle through N_VECTORS vectors (8 MiB), so the
- * logits come from memory, not from the cache of the previous call.  The
- * time reported is the mean of the fastest of ROUNDS rounds. */
+ * logits come from memory, not from the cache of the previous call.  Each
+ * sample is timed alone; the table gives the 10th percentile, the median
+ * and the minimum in microseconds, and a checksum of the drawn ids. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,7 +17,6 @@
 #include "sampling/weights.h"
 
 #define N_VOCAB 262400
-#define ROUNDS 10
 #ifndef N_VECTORS
 #define N_VECTORS 8
 #endif
@@ -26,6 +26,12 @@ static double now_us(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
 }
 
 static void fill_normal(float *x, size_t n, float sigma, gf_rng *rng)
@@ -48,7 +54,7 @@ typedef struct setting {
 
 int main(int argc, char **argv)
 {
-    int iters = argc > 1 ? atoi(argv[1]) : 200;
+    int iters = argc > 1 ? atoi(argv[1]) : 1000;
     float sigmas[] = {2.0f, 6.0f};
     setting settings[] = {
         {"default (top_k 64, top_p 0.95, T 1)", 1.0f, 0.95f, 0.0f, 64, 1.0f},
@@ -66,13 +72,17 @@ int main(int argc, char **argv)
     for (int h = 0; h < 4096; h++)
         history[h] = (int32_t)(gf_rng_next(&rng) % N_VOCAB);
 
-    printf("%d samples per setting in %d rounds, vocabulary %d, exp pass: %s\n", iters, ROUNDS,
-           N_VOCAB, gf_weights_best_isa() == GF_WEIGHTS_AVX2   ? "AVX2"
+    double *times = malloc(sizeof(double) * (size_t)(iters > 0 ? iters : 1));
+    if (!times || iters < 1)
+        return 1;
+    printf("%d samples per setting, vocabulary %d, exp pass: %s\n", iters, N_VOCAB, gf_weights_best_isa() == GF_WEIGHTS_AVX2   ? "AVX2"
                     : gf_weights_best_isa() == GF_WEIGHTS_SSE2 ? "SSE2"
                                                                : "scalar");
     for (size_t g = 0; g < sizeof sigmas / sizeof *sigmas; g++) {
         fill_normal(logits, (size_t)N_VOCAB * N_VECTORS, sigmas[g], &rng);
-        printf("logits ~ N(0, %g^2):\n", (double)sigmas[g]);
+        char title[64];
+        snprintf(title, sizeof title, "logits ~ N(0, %g^2):", (double)sigmas[g]);
+        printf("%-40s %8s %8s %8s   %s\n", title, "p10 us", "median", "min", "checksum");
         for (size_t c = 0; c < sizeof settings / sizeof *settings; c++) {
             const setting *st = &settings[c];
             gemfa_sampler *s;
@@ -87,30 +97,26 @@ int main(int argc, char **argv)
             int32_t id;
             long sum = 0;
             gemfa_sample(s, logits, N_VOCAB, history, nh, &id); /* warm-up: scratch grows */
-            /* rounds of iters / ROUNDS samples: the fastest round is the
-             * least disturbed by other processes on a shared machine */
-            double best = 1e30, all = 0.0;
-            int per_round = iters / ROUNDS > 0 ? iters / ROUNDS : 1;
-            for (int r = 0; r < ROUNDS; r++) {
+            /* each sample timed alone: on a shared machine the median is
+             * what a user sees, the 10th percentile what the code costs */
+            for (int it = 0; it < iters; it++) {
+                const float *l = logits + (size_t)(it % N_VECTORS) * N_VOCAB;
                 double t0 = now_us();
-                for (int it = 0; it < per_round; it++) {
-                    const float *l = logits + (size_t)((r * per_round + it) % N_VECTORS) * N_VOCAB;
-                    if (gemfa_sample(s, l, N_VOCAB, history, nh, &id) != GEMFA_OK) {
-                        fprintf(stderr, "%s\n", gemfa_last_error());
-                        return 1;
-                    }
-                    sum += id;
+                if (gemfa_sample(s, l, N_VOCAB, history, nh, &id) != GEMFA_OK) {
+                    fprintf(stderr, "%s\n", gemfa_last_error());
+                    return 1;
                 }
-                double us = (now_us() - t0) / per_round;
-                best = us < best ? us : best;
-                all += us / ROUNDS;
+                times[it] = now_us() - t0;
+                sum += id;
             }
-            printf("  %-38s %8.1f us/sample (mean of rounds %8.1f)  checksum %ld\n", st->name,
-                   best, all, sum);
+            qsort(times, (size_t)iters, sizeof *times, cmp_double);
+            printf("  %-38s %8.1f %8.1f %8.1f   %ld\n", st->name, times[iters / 10],
+                   times[iters / 2], times[0], sum);
             gemfa_sampler_free(s);
         }
     }
     free(logits);
     free(history);
+    free(times);
     return 0;
 }
