@@ -45,8 +45,8 @@ static float bin_floor(uint32_t b)
 }
 
 /* Fast path: 1 and out filled when the top-p prefix ends among the
- * GF_NUCLEUS_FAST best weights (and no tie with its last entry reaches
- * past them); 0 to fall back. */
+ * GF_NUCLEUS_FAST best weights (everything outside ranks after them, ties
+ * included, so it is cut); 0 to fall back. */
 static int nucleus_fast(gemfa_sampler *s, size_t n, double target, gf_choice *out)
 {
     if (target > GF_NUCLEUS_FAST)
@@ -69,10 +69,6 @@ static int nucleus_fast(gemfa_sampler *s, size_t n, double target, gf_choice *ou
         cum += s->cand[keep++].score;
     if (cum < target && m == GF_NUCLEUS_FAST)
         return 0; /* rounding put the end at the edge */
-    if (keep == m && m == GF_NUCLEUS_FAST)
-        return 0; /* ties with the last may continue past the list */
-    if (keep == 0)
-        keep = 1;
     float *w = s->cand_weight;
     double total = 0.0;
     for (size_t j = 0; j < keep; j++) {

@@ -606,6 +606,13 @@ Test(sampler, top_p_ties_are_ranked_by_id)
         l[i] = 0.0f; /* uniform */
     for (size_t k = 0; k < sizeof o / sizeof *o; k++)
         expect_reference(s, l, n, o[k], "uniform");
+    /* 100 tied at the top: top_p .5 ends among them (short-list path);
+     * .9999 needs thousands of the tied tail (histogram path) */
+    for (size_t i = 0; i < n; i++)
+        l[i] = i % 60 == 7 ? 10.0f : 0.0f;
+    ref_options peaked[] = {{1.0, 0.5, 0.0, 0}, {1.0, 0.9999, 0.0, 0}, {1.0, 0.5, 0.5, 0}};
+    for (size_t k = 0; k < sizeof peaked / sizeof *peaked; k++)
+        expect_reference(s, l, n, peaked[k], "tied top");
     free(l);
     gemfa_sampler_free(s);
 }
