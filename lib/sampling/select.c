@@ -233,46 +233,68 @@ static size_t worst_index(const gf_cand *c, size_t n)
     return w;
 }
 
+/* Bit j set when w[j] > t, for j < 16 (NaN never is). */
+static inline unsigned above_mask16(const float *w, float t)
+{
+#if defined(__SSE__)
+    __m128 vt = _mm_set1_ps(t);
+    return (unsigned)_mm_movemask_ps(_mm_cmpgt_ps(_mm_loadu_ps(w), vt)) |
+           (unsigned)_mm_movemask_ps(_mm_cmpgt_ps(_mm_loadu_ps(w + 4), vt)) << 4 |
+           (unsigned)_mm_movemask_ps(_mm_cmpgt_ps(_mm_loadu_ps(w + 8), vt)) << 8 |
+           (unsigned)_mm_movemask_ps(_mm_cmpgt_ps(_mm_loadu_ps(w + 12), vt)) << 12;
+#else
+    unsigned mask = 0;
+    for (int j = 0; j < LANES; j++)
+        mask |= (unsigned)(w[j] > t) << j;
+    return mask;
+#endif
+}
+
+/* The scan state of gf_select_top. */
+typedef struct top_scan {
+    gf_cand *buf;
+    size_t k, cap, count;
+    float threshold; /* an entry must beat it to be kept */
+} top_scan;
+
+static void offer(top_scan *t, const float *w, size_t i)
+{
+    float x = gf_score(w[i]);
+    if (!(x > t->threshold))
+        return;
+    t->buf[t->count].score = x;
+    t->buf[t->count].id = (int32_t)i;
+    if (++t->count == t->cap && t->cap > t->k) {
+        gf_cand_partition(t->buf, t->count, t->k);
+        t->count = t->k;
+        t->threshold = t->buf[worst_index(t->buf, t->k)].score;
+    }
+}
+
 size_t gf_select_top(const float *w, size_t n, size_t k, gf_cand *buf, size_t cap)
 {
     if (k == 0)
         return 0;
-    /* Entries are appended while they beat `threshold`, the k-th best seen
-     * so far; when the buffer fills it is cut back to its k best.  Ids grow
-     * during the scan, so a later entry equal to the threshold ranks after
-     * it and a strict comparison is exact. */
-    float threshold = -INFINITY;
-    size_t count = 0;
+    /* Entries are offered while they beat the threshold, the k-th best
+     * seen so far; when the buffer fills it is cut back to its k best.  Ids
+     * grow during the scan, so a later entry equal to the threshold ranks
+     * after it and a strict comparison is exact.  The vector filter (NaN
+     * fails, +inf passes and is then scored) skips runs of 64 and then
+     * visits only the entries that pass it. */
+    top_scan t = {.buf = buf, .k = k, .cap = cap, .count = 0, .threshold = -INFINITY};
     size_t i = 0;
-    while (i < n) {
-        size_t end = i + LANES <= n ? i + LANES : n;
-        /* a cheap filter (NaN fails, +inf passes and is then scored): late
-         * in the scan whole runs of 64 fall below the threshold */
-        if (i + 4 * LANES <= n && !any_above(w + i, 4, threshold, 0)) {
-            i += 4 * LANES;
+    for (; i + 4 * LANES <= n; i += 4 * LANES) {
+        if (!any_above(w + i, 4, t.threshold, 0))
             continue;
-        }
-        if (end - i == LANES && !any_above(w + i, 1, threshold, 0)) {
-            i = end;
-            continue;
-        }
-        for (; i < end; i++) {
-            float x = gf_score(w[i]);
-            if (!(x > threshold))
-                continue;
-            buf[count].score = x;
-            buf[count].id = (int32_t)i;
-            count++;
-            if (count == cap && cap > k) {
-                gf_cand_partition(buf, count, k);
-                count = k;
-                threshold = buf[worst_index(buf, k)].score;
-            }
-        }
+        for (size_t q = i; q < i + 4 * LANES; q += LANES)
+            for (unsigned mask = above_mask16(w + q, t.threshold); mask; mask &= mask - 1)
+                offer(&t, w, q + (size_t)__builtin_ctz(mask));
     }
-    if (count > k) {
-        gf_cand_partition(buf, count, k);
-        count = k;
+    for (; i < n; i++)
+        offer(&t, w, i);
+    if (t.count > k) {
+        gf_cand_partition(buf, t.count, k);
+        t.count = k;
     }
-    return count;
+    return t.count;
 }

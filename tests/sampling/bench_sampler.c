@@ -1,10 +1,11 @@
 /* bench_sampler.c — microseconds per gemfa_sample on a Gemma-sized
  * vocabulary (262,400 logits), for the settings docs/performance.md
  * reports.  Built with the tests, not run by them:
- *     nice ./build/tests/sampling/bench_sampler [samples per setting]
+ *     nice ./build/tests/sampling/bench_sampler [samples per setting] [vectors]
  * Logits are N(0, sigma^2) from the sampler's own generator (fixed seed);
- * consecutive samples cycle through N_VECTORS vectors (8 MiB), so the
- * logits come from memory, not from the cache of the previous call.  Each
+ * consecutive samples cycle through `vectors` vectors (default 8, 8 MiB:
+ * the logits come from memory, not from the cache of the previous call;
+ * 1: the same vector, hot in cache, as right after the forward pass).  Each
  * sample is timed alone; the table gives the 10th percentile, the median
  * and the minimum in microseconds, and a checksum of the drawn ids. */
 #include <math.h>
@@ -17,9 +18,7 @@
 #include "sampling/weights.h"
 
 #define N_VOCAB 262400
-#ifndef N_VECTORS
-#define N_VECTORS 8
-#endif
+#define MAX_VECTORS 8
 
 static double now_us(void)
 {
@@ -55,6 +54,9 @@ typedef struct setting {
 int main(int argc, char **argv)
 {
     int iters = argc > 1 ? atoi(argv[1]) : 1000;
+    int n_vectors = argc > 2 ? atoi(argv[2]) : MAX_VECTORS;
+    if (n_vectors < 1 || n_vectors > MAX_VECTORS)
+        n_vectors = MAX_VECTORS;
     float sigmas[] = {2.0f, 6.0f};
     setting settings[] = {
         {"default (top_k 64, top_p 0.95, T 1)", 1.0f, 0.95f, 0.0f, 64, 1.0f},
@@ -63,7 +65,7 @@ int main(int argc, char **argv)
         {"T 1 only (no truncation)", 1.0f, 1.0f, 0.0f, 0, 1.0f},
         {"default + repetition 1.1 over 4096", 1.0f, 0.95f, 0.0f, 64, 1.1f},
     };
-    float *logits = malloc(sizeof(float) * N_VOCAB * N_VECTORS);
+    float *logits = malloc(sizeof(float) * N_VOCAB * MAX_VECTORS);
     int32_t *history = malloc(sizeof(int32_t) * 4096);
     if (!logits || !history)
         return 1;
@@ -75,11 +77,12 @@ int main(int argc, char **argv)
     double *times = malloc(sizeof(double) * (size_t)(iters > 0 ? iters : 1));
     if (!times || iters < 1)
         return 1;
-    printf("%d samples per setting, vocabulary %d, exp pass: %s\n", iters, N_VOCAB, gf_weights_best_isa() == GF_WEIGHTS_AVX2   ? "AVX2"
+    printf("%d samples per setting, vocabulary %d, %d logit vector(s), exp pass: %s\n", iters,
+           N_VOCAB, n_vectors, gf_weights_best_isa() == GF_WEIGHTS_AVX2   ? "AVX2"
                     : gf_weights_best_isa() == GF_WEIGHTS_SSE2 ? "SSE2"
                                                                : "scalar");
     for (size_t g = 0; g < sizeof sigmas / sizeof *sigmas; g++) {
-        fill_normal(logits, (size_t)N_VOCAB * N_VECTORS, sigmas[g], &rng);
+        fill_normal(logits, (size_t)N_VOCAB * MAX_VECTORS, sigmas[g], &rng);
         char title[64];
         snprintf(title, sizeof title, "logits ~ N(0, %g^2):", (double)sigmas[g]);
         printf("%-40s %8s %8s %8s   %s\n", title, "p10 us", "median", "min", "checksum");
@@ -100,7 +103,7 @@ int main(int argc, char **argv)
             /* each sample timed alone: on a shared machine the median is
              * what a user sees, the 10th percentile what the code costs */
             for (int it = 0; it < iters; it++) {
-                const float *l = logits + (size_t)(it % N_VECTORS) * N_VOCAB;
+                const float *l = logits + (size_t)(it % n_vectors) * N_VOCAB;
                 double t0 = now_us();
                 if (gemfa_sample(s, l, N_VOCAB, history, nh, &id) != GEMFA_OK) {
                     fprintf(stderr, "%s\n", gemfa_last_error());
