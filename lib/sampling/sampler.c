@@ -65,7 +65,6 @@ GEMFA_API void gemfa_sampler_free(gemfa_sampler *s)
     gf_free(s->cand_weight);
     gf_free(s->block_sum);
     gf_free(s->bin_mass);
-    gf_free(s->bin_count);
     gf_free(s);
 }
 
@@ -77,8 +76,7 @@ GEMFA_API gemfa_status gemfa_sampler_new(const gemfa_model *model, gemfa_sampler
     if (!s)
         return gf_error(GEMFA_ERR_OUT_OF_MEMORY, "gemfa_sampler_new: out of memory");
     s->bin_mass = gf_malloc(GF_NUCLEUS_BINS * sizeof *s->bin_mass);
-    s->bin_count = gf_malloc(GF_NUCLEUS_BINS * sizeof *s->bin_count);
-    if (!s->bin_mass || !s->bin_count) {
+    if (!s->bin_mass) {
         gemfa_sampler_free(s);
         return gf_error(GEMFA_ERR_OUT_OF_MEMORY, "gemfa_sampler_new: out of memory");
     }

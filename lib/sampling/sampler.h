@@ -48,7 +48,6 @@ struct gemfa_sampler {
     double *block_sum;    /* [block_sum_cap] weight sums of GF_DRAW_BLOCK ids */
     size_t block_sum_cap;
     double *bin_mass;     /* [GF_NUCLEUS_BINS] */
-    uint32_t *bin_count;  /* [GF_NUCLEUS_BINS] */
 };
 
 /* Whole-vocabulary weights are summed by blocks of this many ids, so the

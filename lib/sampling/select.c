@@ -250,6 +250,52 @@ static inline unsigned above_mask16(const float *w, float t)
 #endif
 }
 
+/* Bit j set when lo <= w[j] < hi, for j < 16. */
+static inline unsigned range_mask16(const float *w, float lo, float hi)
+{
+#if defined(__SSE__)
+    __m128 vlo = _mm_set1_ps(lo), vhi = _mm_set1_ps(hi);
+    unsigned mask = 0;
+    for (int j = 0; j < 4; j++) {
+        __m128 x = _mm_loadu_ps(w + 4 * j);
+        __m128 in = _mm_and_ps(_mm_cmpge_ps(x, vlo), _mm_cmplt_ps(x, vhi));
+        mask |= (unsigned)_mm_movemask_ps(in) << (4 * j);
+    }
+    return mask;
+#else
+    unsigned mask = 0;
+    for (int j = 0; j < LANES; j++)
+        mask |= (unsigned)(w[j] >= lo && w[j] < hi) << j;
+    return mask;
+#endif
+}
+
+size_t gf_count_range(const float *w, size_t n, float lo, float hi)
+{
+    size_t m = 0, i = 0;
+    for (; i + LANES <= n; i += LANES)
+        m += (size_t)__builtin_popcount(range_mask16(w + i, lo, hi));
+    for (; i < n; i++)
+        m += w[i] >= lo && w[i] < hi;
+    return m;
+}
+
+size_t gf_collect_range(const float *w, size_t n, float lo, float hi, gf_cand *out, size_t cap)
+{
+    size_t m = 0, i = 0;
+    for (; i + LANES <= n; i += LANES)
+        for (unsigned mask = range_mask16(w + i, lo, hi); mask; mask &= mask - 1) {
+            if (m == cap)
+                return m;
+            size_t at = i + (size_t)__builtin_ctz(mask);
+            out[m++] = (gf_cand){.score = w[at], .id = (int32_t)at};
+        }
+    for (; i < n && m < cap; i++)
+        if (w[i] >= lo && w[i] < hi)
+            out[m++] = (gf_cand){.score = w[i], .id = (int32_t)i};
+    return m;
+}
+
 /* The scan state of gf_select_top. */
 typedef struct top_scan {
     gf_cand *buf;

@@ -47,6 +47,13 @@ size_t gf_argmax(const float *w, size_t n, float max);
  * entries, where cap > k or cap >= n (cap >= 2k keeps the work linear). */
 size_t gf_select_top(const float *w, size_t n, size_t k, gf_cand *buf, size_t cap);
 
+/* How many entries of w[0..n) have lo <= w[i] < hi (no NaN in w). */
+size_t gf_count_range(const float *w, size_t n, float lo, float hi);
+
+/* Writes the first (by id) up to `cap` entries of w[0..n) with
+ * lo <= w[i] < hi (no NaN in w) to out as (w[i], i); returns how many. */
+size_t gf_collect_range(const float *w, size_t n, float lo, float hi, gf_cand *out, size_t cap);
+
 /* Reorders c[0..n) so that c[0..k) are its k best (in any order). */
 void gf_cand_partition(gf_cand *c, size_t n, size_t k);
 

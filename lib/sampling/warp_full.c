@@ -21,6 +21,10 @@
 #include "core/status.h"
 #include "sampling/weights.h"
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 /* Candidates the fast top-p path looks at. */
 #define GF_NUCLEUS_FAST 256
 
@@ -33,6 +37,29 @@ static uint32_t weight_bin(float w)
     memcpy(&bits, &w, sizeof bits);
     bits >>= GF_NUCLEUS_SHIFT;
     return bits < GF_NUCLEUS_BINS ? bits : GF_NUCLEUS_BINS - 1;
+}
+
+/* mass[bin of w[i]] += w[i] for i < len, in id order.  The bins and the
+ * doubles are computed 4 at a time first, which leaves the loop of
+ * dependent adds short (weights are <= 1, so no bin passes the last). */
+static void add_block_to_histogram(const float *w, size_t len, double *mass)
+{
+    size_t i = 0;
+#if defined(__SSE2__)
+    uint32_t bins[GF_DRAW_BLOCK];
+    double values[GF_DRAW_BLOCK];
+    for (; i + 4 <= len; i += 4) {
+        __m128 x = _mm_loadu_ps(w + i);
+        _mm_storeu_si128((__m128i *)(bins + i),
+                         _mm_srli_epi32(_mm_castps_si128(x), GF_NUCLEUS_SHIFT));
+        _mm_storeu_pd(values + i, _mm_cvtps_pd(x));
+        _mm_storeu_pd(values + i + 2, _mm_cvtps_pd(_mm_movehl_ps(x, x)));
+    }
+    for (size_t j = 0; j < i; j++)
+        mass[bins[j]] += values[j];
+#endif
+    for (; i < len; i++)
+        mass[weight_bin(w[i])] += w[i];
 }
 
 /* The smallest weight in histogram bin b. */
@@ -94,54 +121,40 @@ static gemfa_status nucleus_histogram(gemfa_sampler *s, size_t n, double z, doub
     *cut = 0.0f;
     float *w = s->work;
     double *mass = s->bin_mass;
-    uint32_t *count = s->bin_count;
     memset(mass, 0, GF_NUCLEUS_BINS * sizeof *mass);
-    memset(count, 0, GF_NUCLEUS_BINS * sizeof *count);
 
     /* Weights below `skip` add up to less than half of (1 - top_p) of the
-     * mass, so the prefix ends above them: a block whose sum is below
-     * `skip` is left out.  The others go in whole, each weight to its own
-     * bin (a branch per weight would mispredict on flat distributions, and
-     * one catch-all bin would serialize the adds). */
-    float skip = (float)((1.0 - (double)s->top_p) * z * 0.5 / (double)n);
+     * mass, so the prefix ends in skip's bin or above.  A block whose sum
+     * is below that bin's floor holds no weight of those bins and is left
+     * out; the others go in whole, each weight to its own bin (a branch
+     * per weight would mispredict on flat distributions, and one catch-all
+     * bin would serialize the adds).  So every bin the prefix can end in
+     * holds its full mass. */
+    float skip = bin_floor(weight_bin((float)((1.0 - (double)s->top_p) * z * 0.5 / (double)n)));
     for (size_t start = 0, b = 0; start < n; start += GF_DRAW_BLOCK, b++) {
         if (s->block_sum[b] < skip)
             continue;
-        size_t end = min_size(start + GF_DRAW_BLOCK, n);
-        for (size_t i = start; i < end; i++) {
-            uint32_t bin = weight_bin(w[i]);
-            mass[bin] += w[i];
-            count[bin]++;
-        }
+        add_block_to_histogram(w + start, min_size(GF_DRAW_BLOCK, n - start), mass);
     }
 
     double cum = 0.0;
     uint32_t bin = GF_NUCLEUS_BINS;
     while (bin-- > 0) {
-        if (count[bin] > 0 && cum + mass[bin] >= target)
+        if (cum + mass[bin] >= target) /* never an empty bin: target > cum */
             break;
         cum += mass[bin];
     }
     if (bin == UINT32_MAX)
         return GEMFA_OK;
 
-    gemfa_status st = gf_scratch_reserve((void **)&s->cand, &s->cand_cap, count[bin],
+    /* the bin holds the weights in [its floor, the next bin's floor) */
+    float lo = bin_floor(bin), hi = bin_floor(bin + 1);
+    size_t count = gf_count_range(w, n, lo, hi);
+    gemfa_status st = gf_scratch_reserve((void **)&s->cand, &s->cand_cap, count,
                                          sizeof *s->cand);
     if (st != GEMFA_OK)
         return st;
-    float lo = bin_floor(bin);
-    size_t m = 0;
-    for (size_t start = 0, b = 0; start < n; start += GF_DRAW_BLOCK, b++) {
-        if (s->block_sum[b] < lo)
-            continue;
-        size_t end = min_size(start + GF_DRAW_BLOCK, n);
-        for (size_t i = start; i < end; i++)
-            if (weight_bin(w[i]) == bin) { /* rarely true */
-                s->cand[m].score = w[i];
-                s->cand[m].id = (int32_t)i;
-                m++;
-            }
-    }
+    size_t m = gf_collect_range(w, n, lo, hi, s->cand, count);
     if (m == 0) /* cannot happen: the bin was counted from the same weights */
         return GEMFA_OK;
     gf_cand_sort(s->cand, m);
