@@ -39,15 +39,18 @@ float gf_max(const float *w, size_t n)
     /* maxps is exact and returns its second operand when the first is NaN,
      * so NaN is skipped; compilers do not vectorize a float max reduction
      * without -ffinite-math-only, hence the intrinsics */
-    __m128 a0 = _mm_set1_ps(-INFINITY), a1 = a0, a2 = a0, a3 = a0;
-    for (; i + LANES <= n; i += LANES) {
-        a0 = _mm_max_ps(_mm_loadu_ps(w + i), a0);
-        a1 = _mm_max_ps(_mm_loadu_ps(w + i + 4), a1);
-        a2 = _mm_max_ps(_mm_loadu_ps(w + i + 8), a2);
-        a3 = _mm_max_ps(_mm_loadu_ps(w + i + 12), a3);
-    }
+    __m128 acc[8];
+    for (int j = 0; j < 8; j++)
+        acc[j] = _mm_set1_ps(-INFINITY);
+    /* eight independent chains: the loop runs at load speed, not at
+     * maxps latency */
+    for (; i + 2 * LANES <= n; i += 2 * LANES)
+        for (int j = 0; j < 8; j++)
+            acc[j] = _mm_max_ps(_mm_loadu_ps(w + i + 4 * j), acc[j]);
+    for (int j = 1; j < 8; j++)
+        acc[0] = _mm_max_ps(acc[j], acc[0]);
     float lanes[4];
-    _mm_storeu_ps(lanes, _mm_max_ps(_mm_max_ps(a0, a1), _mm_max_ps(a2, a3)));
+    _mm_storeu_ps(lanes, acc[0]);
     for (int j = 0; j < 4; j++)
         m = lanes[j] > m ? lanes[j] : m;
 #endif
