@@ -169,9 +169,23 @@ GEMFA_API gemfa_status gemfa_model_options_set_threads(gemfa_model_options *opts
  * Ownership: *out is the caller's, freed with gemfa_model_free().  Weight
  * files stay memory-mapped until then.
  * Thread-safety: any thread; the returned model is immutable and shareable.
- * Errors: INVALID_ARGUMENT, IO, FORMAT, CONFIG, TENSOR_MISSING, TENSOR_SHAPE,
- * UNSUPPORTED, OUT_OF_MEMORY, CANCELLED.  On failure *out is untouched and
- * nothing leaks. */
+ * Errors (the message names the file, the tensor and expected vs found):
+ *   INVALID_ARGUMENT  NULL path/out, bad options;
+ *   IO                directory, config.json or a shard missing or unreadable
+ *                     (also an index naming a shard that is not there);
+ *   FORMAT            malformed JSON, index or safetensors header: header
+ *                     length beyond the file, unknown dtype, shape that does
+ *                     not match its byte range, data past the end of the file
+ *                     (truncated), overlapping tensors, empty files;
+ *   CONFIG            config.json values missing, out of range or
+ *                     inconsistent (with each other or with the tensors'
+ *                     layer count);
+ *   TENSOR_MISSING    a tensor the config implies is absent;
+ *   TENSOR_SHAPE      a tensor with the wrong shape or an unusable dtype;
+ *   UNSUPPORTED       a model type, activation or RoPE scaling libgemfa does
+ *                     not implement;
+ *   OUT_OF_MEMORY, CANCELLED (the progress callback returned nonzero).
+ * On failure *out is untouched and nothing leaks. */
 GEMFA_API gemfa_status gemfa_model_load(const char *path, const gemfa_model_options *opts,
                                         gemfa_model **out);
 
@@ -373,7 +387,9 @@ GEMFA_API gemfa_status gemfa_context_new(const gemfa_model *model,
 GEMFA_API void gemfa_context_free(gemfa_context *ctx);
 
 /* ---------------------------------------------------------------------------
- * Session: one conversation (KV cache and position).
+ * Session: one conversation (KV cache and position).  Sessions compute with
+ * their context's scratch buffers: decode the sessions of one context from
+ * one thread at a time (give each thread its own context).
  * ------------------------------------------------------------------------- */
 
 typedef struct gemfa_session gemfa_session;
@@ -382,14 +398,15 @@ typedef struct gemfa_session_options gemfa_session_options;
 GEMFA_API gemfa_status gemfa_session_options_new(gemfa_session_options **out);
 GEMFA_API void gemfa_session_options_free(gemfa_session_options *opts);
 /* Maximum number of tokens the session holds; 0 (default) = the model's
- * context length.  Errors: INVALID_ARGUMENT (negative or above the model's
- * max_position_embeddings). */
+ * context length.  Errors: INVALID_ARGUMENT (negative).  The options know no
+ * model: a value above the model's max_position_embeddings makes
+ * gemfa_session_new fail with INVALID_ARGUMENT. */
 GEMFA_API gemfa_status gemfa_session_options_set_max_context(gemfa_session_options *opts,
                                                              int64_t n_tokens);
 
 /* Creates an empty session computing with `ctx` (opts may be NULL).  The
- * context must outlive the session.  Errors: INVALID_ARGUMENT,
- * OUT_OF_MEMORY. */
+ * context must outlive the session.  Errors: INVALID_ARGUMENT (NULL, or a
+ * max context above the model's max_position_embeddings), OUT_OF_MEMORY. */
 GEMFA_API gemfa_status gemfa_session_new(gemfa_context *ctx, const gemfa_session_options *opts,
                                          gemfa_session **out);
 GEMFA_API void gemfa_session_free(gemfa_session *session);
@@ -408,7 +425,8 @@ GEMFA_API gemfa_status gemfa_decode(gemfa_session *session, const int32_t *ids, 
 /* As gemfa_decode, and writes every position's logits, row-major
  * [n][vocab], into the caller's buffer `all_logits` of `cap` floats.
  * Errors as gemfa_decode, plus BUFFER_TOO_SMALL (checked before anything
- * runs). */
+ * runs).  After a CANCELLED decode the session is unchanged but the buffer
+ * may hold the logits of the chunks that ran. */
 GEMFA_API gemfa_status gemfa_decode_all(gemfa_session *session, const int32_t *ids, size_t n,
                                         float *all_logits, size_t cap);
 

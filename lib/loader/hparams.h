@@ -31,7 +31,7 @@ typedef struct gf_hparams {
     int altup_num_inputs;       /* K */
     int altup_active_idx;
     int altup_correct_scale;    /* bool */
-    float altup_coef_clip;
+    float altup_coef_clip;      /* 0 = no clamp (config value null) */
     int64_t laurel_rank;
     float rms_norm_eps;
     float rope_theta_global;    /* full layers */
@@ -45,6 +45,9 @@ typedef struct gf_hparams {
     int *kv_source;             /* layer whose KV cache layer l reads (itself if own) */
 
     int32_t bos_id, eos_id, pad_id; /* text_config ids, -1 if absent */
+
+    int nested;                 /* settings came from "text_config" (multimodal export) */
+    int tie_word_embeddings;    /* LM head = embed_tokens unless lm_head.weight is stored */
 
     gf_mm_hparams vision, audio;
 } gf_hparams;

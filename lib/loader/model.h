@@ -81,11 +81,15 @@ struct gemfa_model {
     char *path;
     int vocab_only;
     gf_hparams hp;
-    gemfa_weight_type weight_type; /* resolved: never AUTO after load */
+    gemfa_weight_type weight_type; /* resolved: AUTO becomes the stored type (stays AUTO
+                                      only for a vocabulary-only load) */
 
     /* global tensors */
-    gf_matrix embed_tokens;          /* [V or fewer rows, H]; missing rows read as zeros */
+    gf_matrix embed_tokens;          /* [V or fewer rows, H]; missing rows read as zeros
+                                        (embed_tokens.rows < hp.vocab_size, spec §11):
+                                        their logits are 0 and they must never be sampled */
     gf_matrix lm_head;               /* = embed_tokens unless lm_head.weight is stored */
+    int lm_head_tied;                /* lm_head is embed_tokens */
     gf_matrix embed_per_layer;       /* [V_ple, L*P]: mapped, gathered row by row */
     gf_matrix per_layer_model_proj;  /* [L*P, H] */
     const float *per_layer_proj_norm;/* [P] */
@@ -99,13 +103,18 @@ struct gemfa_model {
     int64_t n_params, n_params_ple, weight_bytes;
     int64_t stored_bytes[4];         /* by gf_dtype, as stored in the files */
 
+    /* special ids: from the tokenizer when it has the token, else config.json; -1 = none */
+    int32_t bos_id, pad_id, unk_id, start_of_turn_id, end_of_turn_id;
+
     /* end-of-generation ids */
     int32_t *eog_ids;
     size_t n_eog_ids;
     gf_generation_defaults gen;
 
     struct gf_text *text;            /* NULL when the directory has no tokenizer */
-    struct gf_shard_set *shards;
+    struct gf_shard_set *shards;     /* NULL for a vocabulary-only model */
+    char *tensor_prefix;             /* "model.language_model.", "model." or
+                                        "language_model.model." */
     void **owned;                    /* buffers owned by the model (converted weights) */
     size_t n_owned;
 };
