@@ -204,6 +204,35 @@ Test(sampler, model_defaults_come_from_generation_config)
     gemfa_sampler_free(s);
 }
 
+/* The tiny fixture's generation_config.json: do_sample true, top_k 64,
+ * top_p 0.95, no temperature (so HF's 1). */
+Test(sampler, defaults_of_the_tiny_checkpoint)
+{
+    const char *data = getenv("GEMFA_TEST_DATA");
+    cr_assert_not_null(data, "GEMFA_TEST_DATA is not set");
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s/tiny-gemma3n", data);
+    gemfa_model_options *o = NULL;
+    cr_assert_eq(gemfa_model_options_new(&o), GEMFA_OK);
+    cr_assert_eq(gemfa_model_options_set_vocab_only(o, 1), GEMFA_OK);
+    gemfa_model *m = NULL;
+    cr_assert_eq(gemfa_model_load(dir, o, &m), GEMFA_OK, "%s", gemfa_last_error());
+    gemfa_model_options_free(o);
+    gemfa_sampler *s = NULL;
+    cr_assert_eq(gemfa_sampler_new(m, &s), GEMFA_OK);
+    gemfa_model_free(m); /* the sampler keeps no pointer to the model */
+    cr_assert_eq(s->temperature, 1.0f);
+    cr_assert_eq(s->top_k, 64);
+    cr_assert_eq(s->top_p, 0.95f);
+    cr_assert_eq(s->min_p, 0.0f);
+    cr_assert_eq(s->repetition, 1.0f);
+    int32_t id;
+    float l[100] = {0};
+    cr_assert_eq(gemfa_sample(s, l, 100, NULL, 0, &id), GEMFA_OK);
+    cr_assert_lt(id, 64); /* top-k 64 of 100 equal logits: the lowest ids */
+    gemfa_sampler_free(s);
+}
+
 Test(sampler, bad_generation_config_values_are_config_errors)
 {
     struct gemfa_model m;
