@@ -169,9 +169,23 @@ GEMFA_API gemfa_status gemfa_model_options_set_threads(gemfa_model_options *opts
  * Ownership: *out is the caller's, freed with gemfa_model_free().  Weight
  * files stay memory-mapped until then.
  * Thread-safety: any thread; the returned model is immutable and shareable.
- * Errors: INVALID_ARGUMENT, IO, FORMAT, CONFIG, TENSOR_MISSING, TENSOR_SHAPE,
- * UNSUPPORTED, OUT_OF_MEMORY, CANCELLED.  On failure *out is untouched and
- * nothing leaks. */
+ * Errors (the message names the file, the tensor and expected vs found):
+ *   INVALID_ARGUMENT  NULL path/out, bad options;
+ *   IO                directory, config.json or a shard missing or unreadable
+ *                     (also an index naming a shard that is not there);
+ *   FORMAT            malformed JSON, index or safetensors header: header
+ *                     length beyond the file, unknown dtype, shape that does
+ *                     not match its byte range, data past the end of the file
+ *                     (truncated), overlapping tensors, empty files;
+ *   CONFIG            config.json values missing, out of range or
+ *                     inconsistent (with each other or with the tensors'
+ *                     layer count);
+ *   TENSOR_MISSING    a tensor the config implies is absent;
+ *   TENSOR_SHAPE      a tensor with the wrong shape or an unusable dtype;
+ *   UNSUPPORTED       a model type, activation or RoPE scaling libgemfa does
+ *                     not implement;
+ *   OUT_OF_MEMORY, CANCELLED (the progress callback returned nonzero).
+ * On failure *out is untouched and nothing leaks. */
 GEMFA_API gemfa_status gemfa_model_load(const char *path, const gemfa_model_options *opts,
                                         gemfa_model **out);
 
@@ -407,7 +421,9 @@ GEMFA_API gemfa_status gemfa_context_new(const gemfa_model *model,
 GEMFA_API void gemfa_context_free(gemfa_context *ctx);
 
 /* ---------------------------------------------------------------------------
- * Session: one conversation (KV cache and position).
+ * Session: one conversation (KV cache and position).  Sessions compute with
+ * their context's scratch buffers: decode the sessions of one context from
+ * one thread at a time (give each thread its own context).
  * ------------------------------------------------------------------------- */
 
 typedef struct gemfa_session gemfa_session;
@@ -416,14 +432,15 @@ typedef struct gemfa_session_options gemfa_session_options;
 GEMFA_API gemfa_status gemfa_session_options_new(gemfa_session_options **out);
 GEMFA_API void gemfa_session_options_free(gemfa_session_options *opts);
 /* Maximum number of tokens the session holds; 0 (default) = the model's
- * context length.  Errors: INVALID_ARGUMENT (negative or above the model's
- * max_position_embeddings). */
+ * context length.  Errors: INVALID_ARGUMENT (negative).  The options know no
+ * model: a value above the model's max_position_embeddings makes
+ * gemfa_session_new fail with INVALID_ARGUMENT. */
 GEMFA_API gemfa_status gemfa_session_options_set_max_context(gemfa_session_options *opts,
                                                              int64_t n_tokens);
 
 /* Creates an empty session computing with `ctx` (opts may be NULL).  The
- * context must outlive the session.  Errors: INVALID_ARGUMENT,
- * OUT_OF_MEMORY. */
+ * context must outlive the session.  Errors: INVALID_ARGUMENT (NULL, or a
+ * max context above the model's max_position_embeddings), OUT_OF_MEMORY. */
 GEMFA_API gemfa_status gemfa_session_new(gemfa_context *ctx, const gemfa_session_options *opts,
                                          gemfa_session **out);
 GEMFA_API void gemfa_session_free(gemfa_session *session);
@@ -442,7 +459,8 @@ GEMFA_API gemfa_status gemfa_decode(gemfa_session *session, const int32_t *ids, 
 /* As gemfa_decode, and writes every position's logits, row-major
  * [n][vocab], into the caller's buffer `all_logits` of `cap` floats.
  * Errors as gemfa_decode, plus BUFFER_TOO_SMALL (checked before anything
- * runs). */
+ * runs).  After a CANCELLED decode the session is unchanged but the buffer
+ * may hold the logits of the chunks that ran. */
 GEMFA_API gemfa_status gemfa_decode_all(gemfa_session *session, const int32_t *ids, size_t n,
                                         float *all_logits, size_t cap);
 
@@ -478,46 +496,85 @@ GEMFA_API gemfa_status gemfa_session_fork(const gemfa_session *session, gemfa_se
 
 /* ---------------------------------------------------------------------------
  * Sampler
+ *
+ * Picks the next token from a decode's logits.  The stages run in Hugging
+ * Face's order: logit bias -> repetition penalty -> frequency and presence
+ * penalties -> temperature -> top-k -> top-p -> min-p -> draw.  Ranking is
+ * by logit, ties going to the lower id (so top-k keeps exactly k tokens
+ * where HF would keep every token tied with the k-th).  A NaN logit counts
+ * as -inf and +inf as the largest finite float.  The draw uses the
+ * sampler's own generator (xoshiro256**, seeded through splitmix64) and
+ * float arithmetic that does not depend on the platform's libm or FMA
+ * contraction, so equal logits, options and seed give equal tokens on
+ * every platform.
+ *
+ * Threads: a sampler is used by one thread at a time; different samplers
+ * may be used concurrently.  Memory: scratch grows on the first calls to
+ * about 4 bytes per vocabulary entry (8 with penalties) and is reused, so
+ * later calls allocate nothing.
  * ------------------------------------------------------------------------- */
 
 typedef struct gemfa_sampler gemfa_sampler;
 
 /* Creates a sampler.  With a model, defaults come from its
- * generation_config.json (do_sample false = greedy; top_k, top_p,
- * temperature, min_p, repetition_penalty); with NULL, neutral defaults
- * (temperature 1, no top-k/top-p/min-p, no penalties).  The sampler keeps
- * no pointer to the model.  Seed 0 by default.  Errors: INVALID_ARGUMENT,
- * OUT_OF_MEMORY. */
+ * generation_config.json read as HF's GenerationConfig does: do_sample
+ * false or absent = greedy (temperature 0; the other values are kept for
+ * when a temperature is set), and absent keys take HF's defaults (top_k 50,
+ * top_p 1, temperature 1, no min_p, repetition_penalty 1); E4B gives top_k
+ * 64, top_p 0.95, temperature 1.  With NULL, neutral defaults (temperature
+ * 1, no top-k/top-p/min-p, no penalties).  Penalties see the whole history
+ * (last_n 0), no logit bias, seed 0.  The sampler keeps no pointer to the
+ * model.  Ownership: *out is the caller's, freed with gemfa_sampler_free().
+ * Errors: INVALID_ARGUMENT (out NULL), CONFIG (a generation_config value
+ * out of range), OUT_OF_MEMORY; *out is then untouched. */
 GEMFA_API gemfa_status gemfa_sampler_new(const gemfa_model *model, gemfa_sampler **out);
+/* Frees a sampler; NULL is a no-op. */
 GEMFA_API void gemfa_sampler_free(gemfa_sampler *sampler);
 
 /* Setters; each returns INVALID_ARGUMENT for a NULL sampler or a value out
- * of range (NaN included) and then changes nothing. */
-/* t >= 0; 0 = greedy (argmax after penalties and bias). */
+ * of range (NaN included) and then changes nothing.  A setting holds until
+ * set again. */
+/* Finite t >= 0; 0 = greedy: the first maximum after bias and penalties
+ * (top-k/top-p/min-p are then ignored and no random draw is used). */
 GEMFA_API gemfa_status gemfa_sampler_set_temperature(gemfa_sampler *s, float t);
-/* k >= 0; 0 = off. */
+/* k >= 0; 0 = off (as is any k >= the vocabulary size). */
 GEMFA_API gemfa_status gemfa_sampler_set_top_k(gemfa_sampler *s, int32_t k);
-/* 0 < p <= 1; 1 = off. */
+/* 0 < p <= 1; 1 = off.  Keeps the shortest run of best tokens whose
+ * probability (after temperature, renormalized over the top-k) reaches p. */
 GEMFA_API gemfa_status gemfa_sampler_set_top_p(gemfa_sampler *s, float p);
-/* 0 <= p <= 1; 0 = off. */
+/* 0 <= p <= 1; 0 = off.  Keeps tokens whose probability is at least p times
+ * the top token's (after temperature, top-k and top-p). */
 GEMFA_API gemfa_status gemfa_sampler_set_min_p(gemfa_sampler *s, float p);
-/* Repetition penalty > 0 (1 = off) over the last `last_n` history tokens
- * (last_n 0 = whole history).  Frequency/presence as OpenAI defines them. */
+/* Penalties over the last `last_n` history tokens (last_n 0 = the whole
+ * history; last_n >= 0).  repetition (finite, > 0; 1 = off) as HF: once per
+ * distinct token seen, a logit > 0 is divided by it, one < 0 multiplied.
+ * Then frequency and presence (finite, may be negative; 0 = off) as OpenAI:
+ * logit -= count * frequency + (count > 0) * presence. */
 GEMFA_API gemfa_status gemfa_sampler_set_penalties(gemfa_sampler *s, float repetition,
                                                    float frequency, float presence,
                                                    int32_t last_n);
-/* Adds `bias` to the logit of `id` (replacing an earlier bias for it);
- * -INFINITY bans the token. */
+/* Adds `bias` (finite, or -INFINITY to ban the token) to the logit of token
+ * `id` >= 0, replacing an earlier bias for it; applied before the
+ * penalties, as HF's sequence_bias.  The id is checked against the
+ * vocabulary when sampling.  Errors: INVALID_ARGUMENT, OUT_OF_MEMORY. */
 GEMFA_API gemfa_status gemfa_sampler_set_logit_bias(gemfa_sampler *s, int32_t id, float bias);
+/* Removes every logit bias. */
 GEMFA_API gemfa_status gemfa_sampler_clear_logit_bias(gemfa_sampler *s);
-/* Restarts the generator: the same seed gives the same draws on every
- * platform. */
+/* Restarts the generator from `seed` (any value): the same seed gives the
+ * same draws on every platform. */
 GEMFA_API gemfa_status gemfa_sampler_set_seed(gemfa_sampler *s, uint64_t seed);
 
-/* Picks a token from logits[0..n_vocab) (not modified).  `history` is the
- * token history the penalties see (usually gemfa_session_tokens; may be
- * NULL when n_history is 0).  Errors: INVALID_ARGUMENT (NULL, n_vocab 0,
- * no finite logit left), OUT_OF_MEMORY. */
+/* Picks a token from logits[0..n_vocab) (read only, never modified) and
+ * stores it in *id.  `history` is what the penalties see, usually
+ * gemfa_session_tokens (prompt included); it may be NULL when n_history is
+ * 0 and is not read when every penalty is off.  Each call that samples
+ * (temperature > 0) uses exactly one draw of the generator; greedy uses
+ * none.  Errors: INVALID_ARGUMENT (NULL sampler, logits or id; n_vocab 0 or
+ * above INT32_MAX; history NULL with n_history > 0; every logit -inf or NaN
+ * after bias and penalties), INVALID_TOKEN (a logit bias set for an id >=
+ * n_vocab, or an id in the penalty window outside [0, n_vocab)),
+ * OUT_OF_MEMORY.  On error the sampler (options and generator) and *id are
+ * unchanged. */
 GEMFA_API gemfa_status gemfa_sample(gemfa_sampler *s, const float *logits, size_t n_vocab,
                                     const int32_t *history, size_t n_history, int32_t *id);
 

@@ -15,8 +15,8 @@ def meson_counts(path):
         for line in f:
             t = json.loads(line)
             out = t.get("stdout") or ""
-            oks = len(re.findall(r"^ok \d+", out, re.M))
-            noks = len(re.findall(r"^not ok \d+", out, re.M))
+            oks = len(re.findall(r"^ok\b", out, re.M))
+            noks = len(re.findall(r"^not ok\b", out, re.M))
             if oks or noks:
                 passed += oks
                 failed += noks

@@ -88,6 +88,19 @@ static const struct {
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
+/* The shortest decimal that reads back as the same float (0.95, not
+ * 0.949999988). */
+static void print_float(FILE *f, float v)
+{
+    char buf[32];
+    for (int prec = 1; prec <= 9; prec++) {
+        snprintf(buf, sizeof buf, "%.*g", prec, (double)v);
+        if (strtof(buf, NULL) == v)
+            break;
+    }
+    fputs(buf, f);
+}
+
 static void print_json(FILE *f, const char *dir, const gemfa_model *m, const layer_info *li,
                        int n_layers, const int32_t *eog, size_t n_eog, double seconds)
 {
@@ -105,8 +118,10 @@ static void print_json(FILE *f, const char *dir, const gemfa_model *m, const lay
     for (int l = 0; l < n_layers; l++)
         fprintf(f, "%s%lld", l ? ", " : "", (long long)li[l].ffn);
     fputs("], \"activation_sparsity\": [", f);
-    for (int l = 0; l < n_layers; l++)
-        fprintf(f, "%s%.9g", l ? ", " : "", (double)li[l].sparsity);
+    for (int l = 0; l < n_layers; l++) {
+        fputs(l ? ", " : "", f);
+        print_float(f, li[l].sparsity);
+    }
     fputs("], \"bytes_by_dtype\": {", f);
     int first = 1;
     for (size_t i = 0; i < COUNT(byte_props); i++) {

@@ -37,6 +37,7 @@ typedef struct binder {
     int dry;                 /* validate and count only */
     uint64_t work_total;     /* elements to convert (dry pass result) */
     uint64_t work_done;
+    int layers_done;
 } binder;
 
 static const char *weights_source(const binder *b)
@@ -121,16 +122,20 @@ static gf_dtype target_dtype(const binder *b, role r, gf_dtype stored, int64_t c
     return stored;
 }
 
+/* Progress moves with the layers bound and, when weights are converted,
+ * with the elements converted (which is where the time goes). */
 static gemfa_status report(binder *b)
 {
-    float f = b->f0;
+    double layers = b->m->hp.n_layers ? (double)b->layers_done / b->m->hp.n_layers : 1.0;
+    double done = layers;
     if (b->work_total)
-        f += (b->f1 - b->f0) * (float)((double)b->work_done / (double)b->work_total);
-    return gf_progress_report(b->prog, f, "convert");
+        done = 0.1 * layers + 0.9 * ((double)b->work_done / (double)b->work_total);
+    return gf_progress_report(b->prog, b->f0 + (b->f1 - b->f0) * (float)done,
+                              b->work_total ? "convert" : "bind");
 }
 
 /* Binds a validated [rows][cols] tensor as `target` into *out. */
-static gemfa_status place_matrix(binder *b, const gf_st_tensor *t, gf_dtype stored,
+static gemfa_status place_matrix(binder *b, const gf_st_tensor *t, role r, gf_dtype stored,
                                  gf_dtype target, int64_t rows, int64_t cols, gf_matrix *out)
 {
     size_t align = dtype_bytes(stored);
@@ -139,6 +144,8 @@ static gemfa_status place_matrix(binder *b, const gf_st_tensor *t, gf_dtype stor
     if (target == stored && aligned) {
         if (!b->dry)
             *out = (gf_matrix){t->data, NULL, stored, rows, cols};
+        if (!b->dry && r == ROLE_TABLE)
+            gf_st_advise_random(t);
         b->m->weight_bytes += (int64_t)(n * align);
         return GEMFA_OK;
     }
@@ -154,6 +161,7 @@ static gemfa_status place_matrix(binder *b, const gf_st_tensor *t, gf_dtype stor
                         " to %zu bytes",
                         t->name, rows, cols, bytes);
     gf_convert_matrix(t->data, stored, buf, target, rows, cols, b->n_threads);
+    gf_st_advise_done(t); /* keeps resident memory at the converted copy */
     *out = (gf_matrix){buf, NULL, target, rows, cols};
     if (target == GF_DTYPE_Q8)
         out->scales = (const uint16_t *)((const uint8_t *)buf + gf_q8_scales_offset(rows, cols));
@@ -184,7 +192,7 @@ static gemfa_status matrix(binder *b, const char *name, int64_t rows, int64_t co
             *out = (gf_matrix){NULL, NULL, stored, rows, cols};
         return GEMFA_OK;
     }
-    return place_matrix(b, t, stored, target_dtype(b, r, stored, cols), rows, cols, out);
+    return place_matrix(b, t, r, stored, target_dtype(b, r, stored, cols), rows, cols, out);
 }
 
 /* A small f32 array copied out of the file (norm gains, AltUp coefs):
@@ -442,8 +450,10 @@ static gemfa_status walk(binder *b)
     gemfa_model *m = b->m;
     m->weight_bytes = 0;
     gemfa_status st = bind_globals(b);
+    b->layers_done = 0;
     for (int l = 0; l < m->hp.n_layers && st == GEMFA_OK; l++) {
         st = bind_layer(b, l);
+        b->layers_done = l + 1;
         if (st == GEMFA_OK && !b->dry)
             st = report(b);
     }
@@ -535,6 +545,7 @@ gemfa_status gf_bind_weights(gemfa_model *m, gemfa_weight_type type, int n_threa
     if ((st = walk(&b)))
         return st;
     b.dry = 0;
+    b.layers_done = 0;
     if ((st = report(&b)) || (st = walk(&b)))
         return st;
     count(&b);

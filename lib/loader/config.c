@@ -491,6 +491,10 @@ gemfa_status gf_config_load(const char *path, gf_hparams *hp, gf_json **root_out
     gemfa_status st = gf_read_file(path, (size_t)16 << 20, &text, &len);
     if (st != GEMFA_OK)
         return st;
+    if (len == 0) {
+        gf_free(text);
+        return gf_error(GEMFA_ERR_FORMAT, "%s: the file is empty (expected a JSON object)", path);
+    }
     gf_json *root = NULL;
     st = gf_json_parse(text, len, path, &root);
     gf_free(text);

@@ -60,17 +60,26 @@ void gf_q8_quantize_row(const float *x, int64_t cols, int8_t *q, uint16_t *scale
 {
     for (int64_t b = 0; b < cols / GF_Q8_BLOCK; b++) {
         const float *xb = x + b * GF_Q8_BLOCK;
+        int8_t *qb = q + b * GF_Q8_BLOCK;
         float amax = 0.0f;
         for (int i = 0; i < GF_Q8_BLOCK; i++)
             amax = fmaxf(amax, fabsf(xb[i])); /* fmaxf skips NaN */
         float d = amax / 127.0f;
         scales[b] = gf_f32_to_f16(d);
+        if (!(d > 0.0f && isfinite(d))) {
+            memset(qb, 0, GF_Q8_BLOCK);
+            continue;
+        }
         for (int i = 0; i < GF_Q8_BLOCK; i++) {
-            float r = (d > 0.0f && isfinite(d)) ? roundf(xb[i] / d) : 0.0f;
-            if (!(r == r)) /* NaN input */
-                r = 0.0f;
-            r = fminf(fmaxf(r, -127.0f), 127.0f);
-            q[b * GF_Q8_BLOCK + i] = (int8_t)r;
+            float v = xb[i] / d;
+            v = v == v ? v : 0.0f; /* NaN weights quantize to 0 */
+            v = fminf(fmaxf(v, -127.0f), 127.0f);
+            /* roundf (half away from zero), written so it vectorizes:
+             * exact for |v| < 2^23 */
+            int t = (int)v;
+            float frac = v - (float)t;
+            t += (frac >= 0.5f) - (frac <= -0.5f);
+            qb[i] = (int8_t)t;
         }
     }
 }
@@ -83,6 +92,24 @@ typedef struct job {
     int64_t rows, cols;
     int64_t row_begin, row_end;
 } job;
+
+/* src[first .. first + n) widened to f32; BF16 (the usual case) has its
+ * own loop so that the compiler can vectorize it. */
+static void widen(const void *src, gf_dtype dtype, size_t first, size_t n, float *out)
+{
+    if (dtype == GF_DTYPE_BF16) {
+        const uint8_t *p = (const uint8_t *)src + first * 2;
+        for (size_t c = 0; c < n; c++) {
+            uint16_t h;
+            memcpy(&h, p + 2 * c, 2);
+            uint32_t u = (uint32_t)h << 16;
+            memcpy(&out[c], &u, 4);
+        }
+        return;
+    }
+    for (size_t c = 0; c < n; c++)
+        out[c] = gf_stored_to_f32(src, dtype, first + c);
+}
 
 /* Rows are converted in slices of SLICE columns through an f32 buffer on
  * the stack, so no allocation is needed (SLICE is a multiple of the Q8
@@ -104,8 +131,7 @@ static void run_job(const job *j)
             if (j->src_dtype == GF_DTYPE_F32 && (uintptr_t)j->src % sizeof(float) == 0)
                 x = (const float *)j->src + base + c0;
             else
-                for (size_t c = 0; c < n; c++)
-                    tmp[c] = gf_stored_to_f32(j->src, j->src_dtype, base + c0 + c);
+                widen(j->src, j->src_dtype, base + c0, n, tmp);
             size_t k = base + c0;
             switch (j->dst_dtype) {
             case GF_DTYPE_F32:

@@ -81,7 +81,8 @@ struct gemfa_model {
     char *path;
     int vocab_only;
     gf_hparams hp;
-    gemfa_weight_type weight_type; /* resolved: never AUTO after load */
+    gemfa_weight_type weight_type; /* resolved: AUTO becomes the stored type (stays AUTO
+                                      only for a vocabulary-only load) */
 
     /* global tensors */
     gf_matrix embed_tokens;          /* [V or fewer rows, H]; missing rows read as zeros

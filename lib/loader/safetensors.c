@@ -345,6 +345,33 @@ gemfa_status gf_st_file_open(const char *path, gf_st_file *f)
     return GEMFA_OK;
 }
 
+static uintptr_t page_size(void)
+{
+    long p = sysconf(_SC_PAGESIZE);
+    return p > 0 ? (uintptr_t)p : 4096;
+}
+
+void gf_st_advise_random(const gf_st_tensor *t)
+{
+    if (!t->file || !t->file->map || t->end == t->begin)
+        return;
+    uintptr_t ps = page_size(), a = (uintptr_t)t->data & ~(ps - 1);
+    uintptr_t b = (uintptr_t)t->data + (t->end - t->begin);
+    madvise((void *)a, b - a, MADV_RANDOM);
+}
+
+void gf_st_advise_done(const gf_st_tensor *t)
+{
+    if (!t->file || !t->file->map)
+        return;
+    /* only whole pages inside the tensor: neighbours may be in use */
+    uintptr_t ps = page_size();
+    uintptr_t a = ((uintptr_t)t->data + ps - 1) & ~(ps - 1);
+    uintptr_t b = ((uintptr_t)t->data + (t->end - t->begin)) & ~(ps - 1);
+    if (b > a)
+        madvise((void *)a, b - a, MADV_DONTNEED);
+}
+
 /* ------------------------------------------------------------------------ */
 
 static char *join_path(const char *dir, const char *name)
@@ -415,7 +442,8 @@ static int plain_file_name(const char *s, size_t len)
            strcmp(s, "..") != 0;
 }
 
-static gemfa_status open_indexed(gf_shard_set *set, const char *dir, const char *index_path)
+static gemfa_status open_indexed(gf_shard_set *set, const char *dir, const char *index_path,
+                                 gf_json **index_out)
 {
     char *text = NULL;
     size_t len = 0;
@@ -464,22 +492,26 @@ static gemfa_status open_indexed(gf_shard_set *set, const char *dir, const char 
             gf_error_prefix(st, "%s names shard '%s'", index_path, names[k]);
     }
     gf_free(names);
-    /* Every tensor the index lists must be in the shard it names. */
-    for (size_t i = 0; i < wm->len && st == GEMFA_OK; i++) {
-        const gf_st_file *f = NULL;
-        for (size_t k = 0; k < set->n_files; k++)
-            if (strcmp(gf_st_file_name(&set->files[k]), wm->items[i]->str) == 0)
-                f = &set->files[k];
-        int found = 0;
-        for (size_t t = 0; f && t < f->n_tensors && !found; t++)
-            found = strcmp(f->tensors[t].name, wm->keys[i]) == 0;
-        if (!found)
-            st = gf_error(GEMFA_ERR_FORMAT, "%s: tensor '%s' is listed in shard '%s', which does not contain it",
-                          index_path, wm->keys[i], wm->items[i]->str);
-    }
 done:
-    gf_json_free(idx);
+    if (st == GEMFA_OK)
+        *index_out = idx;
+    else
+        gf_json_free(idx);
     return st;
+}
+
+/* Every tensor the index lists must be in the shard it names. */
+static gemfa_status check_index(const gf_shard_set *set, const gf_json *idx)
+{
+    const gf_json *wm = gf_json_get(idx, "weight_map");
+    for (size_t i = 0; i < wm->len; i++) {
+        const gf_st_tensor *t = gf_shard_set_find(set, wm->keys[i]);
+        if (!t || strcmp(gf_st_file_name(t->file), wm->items[i]->str) != 0)
+            return gf_error(GEMFA_ERR_FORMAT,
+                            "%s: tensor '%s' is listed in shard '%s', which does not contain it",
+                            set->index_path, wm->keys[i], wm->items[i]->str);
+    }
+    return GEMFA_OK;
 }
 
 static gemfa_status build_lookup(gf_shard_set *set)
@@ -508,6 +540,7 @@ gemfa_status gf_shard_set_open(const char *dir, gf_shard_set **out)
     char *index_path = join_path(dir, "model.safetensors.index.json");
     char *single_path = join_path(dir, "model.safetensors");
     gemfa_status st = GEMFA_OK;
+    gf_json *idx = NULL;
     if (!set || !index_path || !single_path) {
         st = gf_error(GEMFA_ERR_OUT_OF_MEMORY, "out of memory");
         goto done;
@@ -515,7 +548,7 @@ gemfa_status gf_shard_set_open(const char *dir, gf_shard_set **out)
     if (access(index_path, F_OK) == 0) {
         set->index_path = index_path;
         index_path = NULL;
-        st = open_indexed(set, dir, set->index_path);
+        st = open_indexed(set, dir, set->index_path, &idx);
     } else if (access(single_path, F_OK) == 0) {
         set->files = gf_calloc(1, sizeof *set->files);
         if (!set->files)
@@ -530,7 +563,10 @@ gemfa_status gf_shard_set_open(const char *dir, gf_shard_set **out)
     }
     if (st == GEMFA_OK)
         st = build_lookup(set);
+    if (st == GEMFA_OK && idx)
+        st = check_index(set, idx);
 done:
+    gf_json_free(idx);
     gf_free(index_path);
     gf_free(single_path);
     if (st != GEMFA_OK) {

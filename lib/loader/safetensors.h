@@ -101,6 +101,14 @@ const gf_st_tensor *gf_shard_set_find(const gf_shard_set *set, const char *name)
 /* Total size of the mapped files in bytes. */
 uint64_t gf_shard_set_bytes(const gf_shard_set *set);
 
+/* Memory hints for a tensor's bytes in the mapping (errors are ignored:
+ * hints only).  _random: rows will be gathered one at a time (no
+ * read-ahead).  _done: the bytes were copied out; drop them from the
+ * process's resident set (the page cache keeps them; a later read simply
+ * faults them back in). */
+void gf_st_advise_random(const gf_st_tensor *t);
+void gf_st_advise_done(const gf_st_tensor *t);
+
 /* "<path> (tensor '<name>')" style helper: the base name of the tensor's
  * file, for messages. */
 const char *gf_st_file_name(const gf_st_file *f);

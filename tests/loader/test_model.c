@@ -442,6 +442,39 @@ Test(values, int8_does_not_depend_on_thread_count)
     gemfa_model_free(b);
 }
 
+/* The quantizer's rounding is roundf (half away from zero), ties included. */
+Test(values, q8_matches_roundf_reference)
+{
+    float x[32 * 64];
+    uint32_t seed = 12345;
+    for (int i = 0; i < 32 * 64; i++) {
+        seed = seed * 1664525u + 1013904223u;
+        x[i] = ((float)(seed >> 8) / 16777216.0f - 0.5f) * (float)(1 + i % 7) * 0.01f;
+    }
+    /* a block whose scale is exactly 1: every half is a tie */
+    x[0] = 127.0f;
+    for (int i = 1; i < 32; i++)
+        x[i] = (float)(i - 16) * 4.0f + 0.5f * (float)(i % 2 ? 1 : -1);
+    x[31] = -126.5f;
+    int8_t q[32 * 64];
+    uint16_t s[64];
+    gf_q8_quantize_row(x, 32 * 64, q, s);
+    for (int b = 0; b < 64; b++) {
+        float amax = 0;
+        for (int i = 0; i < 32; i++)
+            amax = fmaxf(amax, fabsf(x[b * 32 + i]));
+        float d = amax / 127.0f;
+        cr_assert_eq(s[b], gf_f32_to_f16(d));
+        for (int i = 0; i < 32; i++) {
+            float r = fminf(fmaxf(roundf(x[b * 32 + i] / d), -127), 127);
+            cr_assert_eq(q[b * 32 + i], (int8_t)r, "block %d element %d: x %.9g", b, i,
+                         x[b * 32 + i]);
+        }
+    }
+    cr_assert_eq(q[31], -127); /* -126.5 rounds away from zero */
+    cr_assert_eq(q[1], (int8_t)roundf(x[1]));
+}
+
 Test(values, q8_rounding_rule)
 {
     /* d = max|x| / 127 stored as f16, q = round(x / d) clamped to +-127 */
@@ -657,6 +690,19 @@ Test(options, progress_and_cancel)
     for (int i = 0; i < log.calls && i < 4096; i++)
         convert += !strcmp(log.stages[i], "convert");
     cr_assert_gt(convert, 25, "conversion reports per layer and per matrix");
+    /* AUTO converts nothing: progress still moves layer by layer */
+    progress_log auto_log = {.cancel_at = -1, .monotonic = 1};
+    gemfa_model_options *oa = NULL;
+    gemfa_model_options_new(&oa);
+    gemfa_model_options_set_progress(oa, on_progress, &auto_log);
+    cr_assert_eq(gemfa_model_load(tl_tiny_dir(), oa, &m), GEMFA_OK, "%s", gemfa_last_error());
+    gemfa_model_free(m);
+    gemfa_model_options_free(oa);
+    cr_assert(auto_log.monotonic);
+    int bind = 0;
+    for (int i = 0; i < auto_log.calls && i < 4096; i++)
+        bind += !strcmp(auto_log.stages[i], "bind");
+    cr_assert_geq(bind, 25, "at least one report per layer");
     /* cancelling at any call fails cleanly (ASan checks for leaks) */
     int total = log.calls;
     for (int k = 0; k < total; k++) {

@@ -1,0 +1,77 @@
+/* context.h — struct gemfa_context: what a forward pass needs besides the
+ * model and the session: the thread pool, scratch buffers for up to `chunk`
+ * rows, the cancel callback, and test hooks. */
+#ifndef GF_RUNTIME_CONTEXT_H
+#define GF_RUNTIME_CONTEXT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gemfa.h"
+#include "kernels/threadpool.h"
+#include "loader/model.h"
+#include "runtime/kvcache.h"
+
+/* Rows per forward pass when the context is created: prompts longer than
+ * this run in chunks (bounds scratch memory; sliding rings hold W − 1 +
+ * chunk slots). */
+#define GF_DEFAULT_CHUNK 256
+
+struct gf_scratch; /* gemma3n.c */
+
+/* Test hook: receives the intermediate tensors of the forward pass.
+ * `data` holds n_streams blocks (stream s at data + s·stream_stride) of
+ * n_rows × width floats.  `layer` is −1 for tensors outside the layers.
+ * Names follow the golden dumps: "inputs_embeds", "per_layer_inputs",
+ * "streams_init", "predictions", "attn_out", "laurel_out", "attn_laurel",
+ * "ffn_out", "ple_injection", "streams_out", "final_hidden", "logits_raw". */
+typedef void (*gf_dump_fn)(void *user, const char *name, int layer, const float *data,
+                           int n_streams, int64_t stream_stride, int64_t n_rows, int64_t width);
+
+struct gemfa_context_options {
+    int n_threads; /* 0 = all cores */
+    gemfa_cancel_fn cancel;
+    void *cancel_user;
+};
+
+struct gemfa_context {
+    const gemfa_model *model;
+    gf_threadpool *pool;
+    int n_threads;
+    gemfa_cancel_fn cancel;
+    void *cancel_user;
+
+    int64_t chunk;              /* rows the scratch holds */
+    struct gf_scratch *scratch; /* forward-pass buffers for `chunk` rows */
+    int64_t *row_pos;           /* [chunk] positions of a batch being built */
+    gf_kvcache **row_kv;        /* [chunk] caches of a batch being built */
+    float *scores;              /* attention scores, scores_cap floats */
+    int64_t scores_cap;
+    float *kv_backup;           /* ring window saved during multi-chunk decodes */
+    size_t kv_backup_cap;       /* floats */
+    float *logits_tmp;          /* [vocab]: last logits before they are committed */
+    float *sparsity_z;          /* [n_layers] z of the gaussian top-k, 0 = dense */
+
+    gf_dump_fn dump;            /* test hook, NULL normally */
+    void *dump_user;
+};
+
+/* Grows the buffers whose size depends on a session: attention scores for
+ * `max_keys` keys and a ring-window backup of `backup_floats`.
+ * Errors: OUT_OF_MEMORY (the context keeps its old buffers). */
+gemfa_status gf_context_reserve(gemfa_context *ctx, int64_t max_keys, size_t backup_floats);
+
+/* Test hooks.  gf_context_set_chunk changes the rows per forward pass
+ * (reallocating the scratch); sessions created afterwards size their rings
+ * for it, older sessions keep chunks within their own ring.
+ * Errors: INVALID_ARGUMENT, OUT_OF_MEMORY (context unchanged). */
+gemfa_status gf_context_set_chunk(gemfa_context *ctx, int64_t chunk);
+void gf_context_set_dump(gemfa_context *ctx, gf_dump_fn fn, void *user);
+
+/* Nonzero when the cancel callback asks to stop. */
+static inline int gf_context_cancelled(const gemfa_context *ctx)
+{
+    return ctx->cancel && ctx->cancel(ctx->cancel_user);
+}
+
+#endif
