@@ -220,7 +220,14 @@ func (c *Context) NewSession(maxContext int) (*Session, error) {
 
 func (c *Context) wrapSession(cs *C.gemfa_session) *Session {
 	s := &Session{ctx: c}
-	s.init(newHandle(unsafe.Pointer(cs), "session", func(p unsafe.Pointer) { C.gemfa_session_free((*C.gemfa_session)(p)) }, c.h))
+	// Freeing a session may touch its context: serialize it with the
+	// sibling sessions' calls (a finalizer frees on its own goroutine).
+	free := func(p unsafe.Pointer) {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		C.gemfa_session_free((*C.gemfa_session)(p))
+	}
+	s.init(newHandle(unsafe.Pointer(cs), "session", free, c.h))
 	runtime.SetFinalizer(s, (*Session).Close)
 	return s
 }
@@ -243,15 +250,17 @@ func (s *Session) Model() *Model { return s.ctx.model }
 // Cancel stops the running (or next) decode of the session's context.
 func (s *Session) Cancel() { s.ctx.Cancel() }
 
-// with runs fn holding the context mutex and the session handle.
+// with runs fn holding the session handle and the context mutex. The handle
+// is released after the mutex: the release may free the session, and that
+// takes the mutex.
 func (s *Session) with(fn func(cs *C.gemfa_session) error) error {
-	s.ctx.mu.Lock()
-	defer s.ctx.mu.Unlock()
 	p, err := s.use()
 	if err != nil {
 		return err
 	}
 	defer s.h.release()
+	s.ctx.mu.Lock()
+	defer s.ctx.mu.Unlock()
 	return fn((*C.gemfa_session)(p))
 }
 
@@ -308,8 +317,6 @@ func (c *Context) DecodeBatch(ctx context.Context, sessions []*Session, ids []in
 	if len(sessions) != len(ids) {
 		return argError("%d sessions but %d ids", len(sessions), len(ids))
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	cp, err := c.use()
 	if err != nil {
 		return err
@@ -330,9 +337,11 @@ func (c *Context) DecodeBatch(ctx context.Context, sessions []*Session, ids []in
 		if err != nil {
 			return err
 		}
-		defer s.h.release()
+		defer s.h.release() // after the mutex below is unlocked (see Session.with)
 		ptrs[i] = (*C.gemfa_session)(p)
 	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	return c.run(ctx, func() C.gemfa_status {
 		return C.gemfa_decode_batch((*C.gemfa_context)(cp), (**C.gemfa_session)(base), idsPtr(ids), C.size_t(len(ids)))
 	})

@@ -3,6 +3,7 @@ package gemfa
 import (
 	"context"
 	"errors"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -364,5 +365,62 @@ func TestCloseWhileDecoding(t *testing.T) {
 	}
 	if m.h.alive() {
 		t.Error("model still alive after every Close")
+	}
+}
+
+func TestSiblingSessionsClosedWhileOneDecodes(t *testing.T) {
+	m := tinyModel(t)
+	_, tokens, want := golden(t, "short")
+	c, err := m.NewContext(&ContextOptions{Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	a, err := c.NewSession(64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	stop := make(chan struct{})
+	errs := make(chan error, 1)
+	go func() {
+		defer close(errs)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			a.Reset()
+			rows, err := a.DecodeAll(nil, tokens)
+			if err != nil {
+				errs <- err
+				return
+			}
+			for i := range rows {
+				if maxAbsDiff(t, rows[i], want[i]) > logitsTol {
+					errs <- errors.New("mismatch")
+					return
+				}
+			}
+		}
+	}()
+	for i := 0; i < 100; i++ {
+		b, err := c.NewSession(16)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.Decode(nil, []int32{2, 6}); err != nil {
+			t.Fatal(err)
+		}
+		if i%2 == 1 {
+			b.Close()
+		} else {
+			runtime.GC() // the finalizer frees b on its own goroutine
+		}
+	}
+	close(stop)
+	for err := range errs {
+		t.Error(err)
 	}
 }

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import ctypes
+import functools
 import threading
 from ctypes import POINTER, c_float, c_int32, c_size_t
 from typing import TYPE_CHECKING, Any, Callable, Iterable, List, Optional, Sequence
@@ -180,6 +181,11 @@ def _last_error() -> str:
     return last_error()
 
 
+def _locked_free(lock: Any, free: Callable[[Any], None], ptr: Any) -> None:
+    with lock:
+        free(ptr)
+
+
 class Session(Owner):
     """One conversation: a KV cache and a position.
 
@@ -215,7 +221,11 @@ class Session(Owner):
         self = cls.__new__(cls)
         self._ctx = ctx
         self._model_handle = ctx._model._handle
-        self._own(Handle(ptr, _lib.lib().gemfa_session_free, "session", parents=(ctx._handle,)))
+        # Freeing a session may touch its context: serialize it with the sibling
+        # sessions' calls (a finalizer may run in any thread).  The lock is
+        # reentrant, so a free inside a call on the same thread is fine.
+        free = functools.partial(_locked_free, ctx._lock, _lib.lib().gemfa_session_free)
+        self._own(Handle(ptr, free, "session", parents=(ctx._handle,)))
         with self._use() as p:
             self._max_context = int(_lib.lib().gemfa_session_max_context(p))
         return self

@@ -342,6 +342,37 @@ class TestCancelAndThreads(unittest.TestCase):
                 t.join()
             self.assertEqual(s.tokens, [2, 6, 475] * 40)
 
+    def test_sibling_sessions_closed_while_one_decodes(self):
+        _, tokens, want = golden_seq("short")
+        with self.m.context(threads=1) as ctx:
+            a = ctx.session(64)
+            errors = []
+            done = threading.Event()
+
+            def work():
+                try:
+                    while not done.is_set():
+                        a.reset()
+                        rows = a.decode(tokens, all_logits=True)
+                        if float(np.max(np.abs(rows - want))) > LOGITS_TOL:
+                            errors.append("mismatch")
+                except Exception as e:  # pragma: no cover
+                    errors.append(repr(e))
+            t = threading.Thread(target=work)
+            t.start()
+            for i in range(100):
+                b = ctx.session(16)
+                b.decode([2, 6])
+                if i % 2:
+                    b.close()
+                else:
+                    del b  # the finalizer frees it
+                    gc.collect()
+            done.set()
+            t.join()
+            a.close()
+        self.assertEqual(errors, [])
+
     def test_close_while_other_thread_decodes(self):
         m = gemfa.Model(TINY, weights="f32")
         s = m.session(context=4096, threads=1)
