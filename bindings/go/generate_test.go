@@ -217,6 +217,32 @@ func TestSecondChatTurn(t *testing.T) {
 	}
 }
 
+func TestMultiTurnMatchesTheTemplate(t *testing.T) {
+	m := tinyModel(t)
+	first := Message{Role: "user", Content: "سلام"}
+	reply := "خوبم، ممنون."
+	second := Message{Role: "user", Content: "چه خبر؟"}
+	s, err := m.NewSession(&SessionOptions{MaxContext: 512})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	turn1, _ := m.ChatTokenize([]Message{first}, true, false)
+	replyIDs, _ := m.Tokenize(reply, 0)
+	if _, err := s.Decode(nil, append(turn1, replyIDs...)); err != nil {
+		t.Fatal(err)
+	}
+	history, _ := s.Tokens()
+	res, err := s.Generate(nil, Chat(second), &GenerateOptions{MaxNewTokens: 1, Sampling: []SamplerOption{Temperature(0)}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	whole, _ := m.ChatTokenize([]Message{first, {Role: "assistant", Content: reply}, second}, true, false)
+	if got := append(history, res.PromptIDs...); !equalIDs(got, whole) {
+		t.Errorf("history + second turn:\n%v\nwant the template's\n%v", got, whole)
+	}
+}
+
 func TestSeededGeneration(t *testing.T) {
 	m := tinyModel(t)
 	run := func(seed uint64) []int32 {

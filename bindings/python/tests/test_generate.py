@@ -87,6 +87,18 @@ class TestGenerate(unittest.TestCase):
             self.assertEqual(s.tokens[:len(before)], before)
             self.assertIn(sot, g.prompt_ids)
 
+    def test_multi_turn_matches_the_template(self):
+        # history (turn 1 + a model reply) + the second turn's prompt must equal the
+        # template's rendering of the whole conversation
+        first = [{"role": "user", "content": "سلام"}]
+        reply = "خوبم، ممنون."
+        second = [{"role": "user", "content": "چه خبر؟"}]
+        whole = first + [{"role": "assistant", "content": reply}] + second
+        with self.m.session(context=512) as s:
+            s.decode(self.m.chat_tokenize(first) + self.m.tokenize(reply, add_bos=False))
+            g = s.generate(second, max_new_tokens=1, temperature=0)  # not run yet
+            self.assertEqual(s.tokens + g.prompt_ids, self.m.chat_tokenize(whole))
+
     def test_context_full_stops_generation(self):
         with self.m.session(context=len(self.ref["prompt_ids"]) + 3) as s:
             g = s.generate(self.ref["prompt_ids"], chat=False, max_new_tokens=10, temperature=0)
