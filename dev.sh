@@ -60,7 +60,9 @@ run_tests() {
 case "${1:-}" in
     demo)
         build
-        "$BUILD/examples/gemfa/gemfa" info
+        # The bundled tiny model has random weights: the answer is nonsense words.
+        "$BUILD/examples/gemfa/gemfa" generate --chat -n 48 \
+            -p "سلام! لطفاً در مورد تاریخ ایران توضیح کوتاهی بدهید."
         ;;
     test) run_tests ;;
     build) build ;;
