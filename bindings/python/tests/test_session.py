@@ -296,7 +296,7 @@ class TestCancelAndThreads(unittest.TestCase):
             cancelled = False
             try:
                 for i in range(100000):
-                    if i % 50 == 0:
+                    if i % 20 == 0:  # 20 x 3 tokens fit the 64-token session
                         s.reset()
                     s.decode([2, 6, 475])
             except gemfa.CancelledError:
@@ -382,6 +382,8 @@ class TestCancelAndThreads(unittest.TestCase):
         def work():
             try:
                 while not done.is_set():
+                    if s.n_tokens > 4000:
+                        s.reset()  # never reach the context limit
                     s.decode([2, 6, 475, 8])
             except gemfa.ClosedError:
                 pass
