@@ -260,15 +260,25 @@ GEMFA_API gemfa_status gemfa_model_eog_ids(const gemfa_model *model, int32_t *id
  * ------------------------------------------------------------------------- */
 
 /* Flags for gemfa_tokenize(). */
-#define GEMFA_TOKENIZE_ADD_BOS 0x1u       /* prepend <bos> (as HF's post-processor) */
-#define GEMFA_TOKENIZE_PARSE_SPECIAL 0x2u /* text like "<start_of_turn>" becomes the special id */
+#define GEMFA_TOKENIZE_ADD_BOS 0x1u       /* add the post-processor's special tokens, as HF's
+                                             add_special_tokens (Gemma: prepend <bos>) */
+#define GEMFA_TOKENIZE_PARSE_SPECIAL 0x2u /* text like "<start_of_turn>" becomes the special id;
+                                             without it special-token text is plain text (HF's
+                                             split_special_tokens), while non-special added
+                                             tokens ("\n\n", "<div>", ...) still match */
 #define GEMFA_TOKENIZE_DEFAULT (GEMFA_TOKENIZE_ADD_BOS | GEMFA_TOKENIZE_PARSE_SPECIAL)
 
 /* Encodes `text` (len bytes, or GEMFA_NUL_TERMINATED) into ids[0..cap),
- * exactly as Hugging Face tokenizers does; *n_ids receives the count.
- * Errors: INVALID_ARGUMENT, NO_TOKENIZER, INVALID_UTF8 (text is not valid
- * UTF-8; nothing is written), BUFFER_TOO_SMALL (*n_ids = needed count),
- * OUT_OF_MEMORY. */
+ * exactly as Hugging Face tokenizers does (no Unicode normalization: ZWNJ,
+ * Arabic/Persian letter variants and bidi marks are kept as typed); *n_ids
+ * receives the count.  `text` may be NULL when len is 0.  Text that itself
+ * starts with "<bos>" gets a second <bos> with ADD_BOS, as in HF.
+ * Errors: INVALID_ARGUMENT (NULL pointers, unknown flags), NO_TOKENIZER,
+ * INVALID_UTF8 (text is not valid UTF-8 -- overlong forms, surrogates and
+ * values above U+10FFFF included; the message gives the byte offset of the
+ * first bad sequence; nothing is written), BUFFER_TOO_SMALL (*n_ids = needed
+ * count; ids untouched), OUT_OF_MEMORY, FORMAT (a character the vocabulary
+ * cannot express and no <unk>: never with Gemma's byte fallback). */
 GEMFA_API gemfa_status gemfa_tokenize(const gemfa_model *model, const char *text, size_t len,
                                       unsigned flags, int32_t *ids, size_t cap, size_t *n_ids);
 
@@ -276,12 +286,16 @@ GEMFA_API gemfa_status gemfa_tokenize(const gemfa_model *model, const char *text
 #define GEMFA_DETOKENIZE_SKIP_SPECIAL 0x1u /* leave out special tokens (<bos>, <end_of_turn>, ...) */
 
 /* Decodes ids into UTF-8 text exactly as Hugging Face tokenizers does
- * (byte-fallback runs joined; one U+FFFD per byte of an invalid run).  Ids
- * with no piece (but inside the model's vocabulary) decode to nothing.
- * Writes the text and a terminating NUL into buf[0..cap); *len receives the
- * text length without the NUL (the buffer needs *len + 1 bytes).
- * Errors: INVALID_ARGUMENT, NO_TOKENIZER, INVALID_TOKEN (id < 0 or >= the
- * vocabulary size), BUFFER_TOO_SMALL (*len = needed length without NUL). */
+ * ("\u2581" becomes a space; a run of byte-fallback tokens is joined when the
+ * whole run is valid UTF-8, else it becomes one U+FFFD per byte of the run;
+ * no space cleanup).  Ids with no piece (the model's vocabulary of 262,400
+ * is larger than the tokenizer's 262,145) decode to nothing and, like
+ * skipped specials, do not interrupt a byte run.  The output is always
+ * valid UTF-8.  Writes the text and a terminating NUL into buf[0..cap);
+ * *len receives the text length without the NUL (the buffer needs *len + 1
+ * bytes).  Errors: INVALID_ARGUMENT, NO_TOKENIZER, INVALID_TOKEN (id < 0 or
+ * >= max(vocabulary size, tokenizer size); the message gives the position),
+ * BUFFER_TOO_SMALL (*len = needed length without NUL), OUT_OF_MEMORY. */
 GEMFA_API gemfa_status gemfa_detokenize(const gemfa_model *model, const int32_t *ids, size_t n,
                                         unsigned flags, char *buf, size_t cap, size_t *len);
 
@@ -291,14 +305,21 @@ GEMFA_API gemfa_status gemfa_detokenize(const gemfa_model *model, const int32_t 
 GEMFA_API gemfa_status gemfa_token_piece(const gemfa_model *model, int32_t id, char *buf,
                                          size_t cap, size_t *len);
 
-/* Looks up the id of an exact piece or added-token text; *id = -1 if none.
- * Errors: INVALID_ARGUMENT, NO_TOKENIZER. */
+/* Looks up the id of an exact piece or added-token text (added tokens
+ * first, then the vocabulary, as HF's token_to_id); *id = -1 if none.
+ * `piece` may be NULL when len is 0.  Errors: INVALID_ARGUMENT, NO_TOKENIZER. */
 GEMFA_API gemfa_status gemfa_token_id(const gemfa_model *model, const char *piece, size_t len,
                                       int32_t *id);
 
 /* Streaming detokenizer: feed one id at a time, get back only complete
  * UTF-8 text; a partial character (from byte-fallback tokens) is held back
- * until it completes or proves invalid. */
+ * until it completes or proves invalid.  For byte runs that are valid UTF-8
+ * (everything the tokenizer itself produces) the chunks plus the final flush
+ * concatenate to exactly what gemfa_detokenize returns.  Invalid bytes come
+ * out as one U+FFFD each as soon as they prove invalid (a byte that can
+ * start no character at once; a held-back start when a byte cannot continue
+ * it or a non-byte token arrives); the batch decoder would instead replace
+ * the whole run, including the valid characters the stream already showed. */
 typedef struct gemfa_detok_stream gemfa_detok_stream;
 
 /* Errors: INVALID_ARGUMENT, NO_TOKENIZER, OUT_OF_MEMORY.  The stream keeps a
@@ -314,8 +335,9 @@ GEMFA_API void gemfa_detok_stream_reset(gemfa_detok_stream *stream);
  * unchanged), OUT_OF_MEMORY. */
 GEMFA_API gemfa_status gemfa_detok_stream_feed(gemfa_detok_stream *stream, int32_t id,
                                                const char **text, size_t *len);
-/* Ends the stream: held-back incomplete bytes come out as U+FFFD each, as
- * the batch decoder would write them.  Same output rules as _feed. */
+/* Ends the stream: held-back incomplete bytes come out as one U+FFFD each
+ * and the stream is empty again.  Same output rules as _feed; on
+ * OUT_OF_MEMORY the held bytes stay. */
 GEMFA_API gemfa_status gemfa_detok_stream_flush(gemfa_detok_stream *stream, const char **text,
                                                 size_t *len);
 
@@ -324,9 +346,10 @@ GEMFA_API gemfa_status gemfa_detok_stream_flush(gemfa_detok_stream *stream, cons
  * ------------------------------------------------------------------------- */
 
 /* One chat message.  This struct's layout is frozen (part of the ABI).
- * `role`: "system", "user", "assistant" (written "model") or "model",
- * NUL-terminated.  `content`: UTF-8 of content_len bytes (or
- * GEMFA_NUL_TERMINATED). */
+ * `role`: "system" (first message only), "user", "assistant" (written
+ * "model") or "model", NUL-terminated UTF-8.  `content`: UTF-8 of
+ * content_len bytes (or GEMFA_NUL_TERMINATED); NULL with content_len 0 is an
+ * empty content. */
 typedef struct gemfa_message {
     const char *role;
     const char *content;
@@ -338,21 +361,32 @@ typedef struct gemfa_message {
                                           user is not the special token */
 
 /* Renders messages as the Gemma 3n chat template does (starting with
- * "<bos>", system text folded into the first user turn, assistant written
- * "model", contents trimmed), plus "<start_of_turn>model\n" when
- * add_generation_prompt is nonzero.  Output as gemfa_detokenize (NUL
- * terminated, *len without the NUL).  Errors: INVALID_ARGUMENT,
- * NO_TOKENIZER, INVALID_UTF8, TEMPLATE (roles out of order, empty list),
- * BUFFER_TOO_SMALL. */
+ * "<bos>", a first system message's text + "\n\n" -- not trimmed --
+ * folded into the first user turn, assistant written "model", contents
+ * trimmed as Python's str.strip()), plus "<start_of_turn>model\n" when
+ * add_generation_prompt is nonzero.  After an optional system message the
+ * roles must alternate user, non-user, user, ...  A system message alone
+ * renders just "<bos>" and the prompt.  The Gemma format is rendered even if
+ * the checkpoint's template differs (a warning is logged at load).  Output
+ * as gemfa_detokenize (NUL terminated, *len without the NUL).
+ * Errors: INVALID_ARGUMENT (NULL role, NULL content with a length),
+ * NO_TOKENIZER, INVALID_UTF8 (a role or content; message names which),
+ * TEMPLATE (roles out of order -- the message contains the template's
+ * "Conversation roles must alternate user/assistant/user/assistant/..." --
+ * or no messages), BUFFER_TOO_SMALL, OUT_OF_MEMORY. */
 GEMFA_API gemfa_status gemfa_apply_chat_template(const gemfa_model *model,
                                                  const gemfa_message *messages, size_t n_messages,
                                                  int add_generation_prompt, char *buf, size_t cap,
                                                  size_t *len);
 
-/* Renders and tokenizes in one call, with exactly one <bos>.  flags:
- * GEMFA_CHAT_INJECTION_SAFE or 0 (0 matches HF: the rendered text is
- * tokenized with special tokens parsed).  Errors as gemfa_apply_chat_template
- * and gemfa_tokenize. */
+/* Renders and tokenizes in one call, with exactly one <bos> (the rendered
+ * text is tokenized without ADD_BOS).  flags: 0 matches HF (the rendered
+ * text is tokenized with special tokens parsed, so "<end_of_turn>" typed in
+ * a message ends the turn); GEMFA_CHAT_INJECTION_SAFE tokenizes the
+ * template's own markup with special tokens and every role and content as
+ * plain text -- for contents without special-token text the ids are the
+ * same as with 0.  Errors as gemfa_apply_chat_template and gemfa_tokenize
+ * (INVALID_ARGUMENT also for unknown flags). */
 GEMFA_API gemfa_status gemfa_chat_tokenize(const gemfa_model *model,
                                            const gemfa_message *messages, size_t n_messages,
                                            int add_generation_prompt, unsigned flags,
@@ -462,46 +496,85 @@ GEMFA_API gemfa_status gemfa_session_fork(const gemfa_session *session, gemfa_se
 
 /* ---------------------------------------------------------------------------
  * Sampler
+ *
+ * Picks the next token from a decode's logits.  The stages run in Hugging
+ * Face's order: logit bias -> repetition penalty -> frequency and presence
+ * penalties -> temperature -> top-k -> top-p -> min-p -> draw.  Ranking is
+ * by logit, ties going to the lower id (so top-k keeps exactly k tokens
+ * where HF would keep every token tied with the k-th).  A NaN logit counts
+ * as -inf and +inf as the largest finite float.  The draw uses the
+ * sampler's own generator (xoshiro256**, seeded through splitmix64) and
+ * float arithmetic that does not depend on the platform's libm or FMA
+ * contraction, so equal logits, options and seed give equal tokens on
+ * every platform.
+ *
+ * Threads: a sampler is used by one thread at a time; different samplers
+ * may be used concurrently.  Memory: scratch grows on the first calls to
+ * about 4 bytes per vocabulary entry (8 with penalties) and is reused, so
+ * later calls allocate nothing.
  * ------------------------------------------------------------------------- */
 
 typedef struct gemfa_sampler gemfa_sampler;
 
 /* Creates a sampler.  With a model, defaults come from its
- * generation_config.json (do_sample false = greedy; top_k, top_p,
- * temperature, min_p, repetition_penalty); with NULL, neutral defaults
- * (temperature 1, no top-k/top-p/min-p, no penalties).  The sampler keeps
- * no pointer to the model.  Seed 0 by default.  Errors: INVALID_ARGUMENT,
- * OUT_OF_MEMORY. */
+ * generation_config.json read as HF's GenerationConfig does: do_sample
+ * false or absent = greedy (temperature 0; the other values are kept for
+ * when a temperature is set), and absent keys take HF's defaults (top_k 50,
+ * top_p 1, temperature 1, no min_p, repetition_penalty 1); E4B gives top_k
+ * 64, top_p 0.95, temperature 1.  With NULL, neutral defaults (temperature
+ * 1, no top-k/top-p/min-p, no penalties).  Penalties see the whole history
+ * (last_n 0), no logit bias, seed 0.  The sampler keeps no pointer to the
+ * model.  Ownership: *out is the caller's, freed with gemfa_sampler_free().
+ * Errors: INVALID_ARGUMENT (out NULL), CONFIG (a generation_config value
+ * out of range), OUT_OF_MEMORY; *out is then untouched. */
 GEMFA_API gemfa_status gemfa_sampler_new(const gemfa_model *model, gemfa_sampler **out);
+/* Frees a sampler; NULL is a no-op. */
 GEMFA_API void gemfa_sampler_free(gemfa_sampler *sampler);
 
 /* Setters; each returns INVALID_ARGUMENT for a NULL sampler or a value out
- * of range (NaN included) and then changes nothing. */
-/* t >= 0; 0 = greedy (argmax after penalties and bias). */
+ * of range (NaN included) and then changes nothing.  A setting holds until
+ * set again. */
+/* Finite t >= 0; 0 = greedy: the first maximum after bias and penalties
+ * (top-k/top-p/min-p are then ignored and no random draw is used). */
 GEMFA_API gemfa_status gemfa_sampler_set_temperature(gemfa_sampler *s, float t);
-/* k >= 0; 0 = off. */
+/* k >= 0; 0 = off (as is any k >= the vocabulary size). */
 GEMFA_API gemfa_status gemfa_sampler_set_top_k(gemfa_sampler *s, int32_t k);
-/* 0 < p <= 1; 1 = off. */
+/* 0 < p <= 1; 1 = off.  Keeps the shortest run of best tokens whose
+ * probability (after temperature, renormalized over the top-k) reaches p. */
 GEMFA_API gemfa_status gemfa_sampler_set_top_p(gemfa_sampler *s, float p);
-/* 0 <= p <= 1; 0 = off. */
+/* 0 <= p <= 1; 0 = off.  Keeps tokens whose probability is at least p times
+ * the top token's (after temperature, top-k and top-p). */
 GEMFA_API gemfa_status gemfa_sampler_set_min_p(gemfa_sampler *s, float p);
-/* Repetition penalty > 0 (1 = off) over the last `last_n` history tokens
- * (last_n 0 = whole history).  Frequency/presence as OpenAI defines them. */
+/* Penalties over the last `last_n` history tokens (last_n 0 = the whole
+ * history; last_n >= 0).  repetition (finite, > 0; 1 = off) as HF: once per
+ * distinct token seen, a logit > 0 is divided by it, one < 0 multiplied.
+ * Then frequency and presence (finite, may be negative; 0 = off) as OpenAI:
+ * logit -= count * frequency + (count > 0) * presence. */
 GEMFA_API gemfa_status gemfa_sampler_set_penalties(gemfa_sampler *s, float repetition,
                                                    float frequency, float presence,
                                                    int32_t last_n);
-/* Adds `bias` to the logit of `id` (replacing an earlier bias for it);
- * -INFINITY bans the token. */
+/* Adds `bias` (finite, or -INFINITY to ban the token) to the logit of token
+ * `id` >= 0, replacing an earlier bias for it; applied before the
+ * penalties, as HF's sequence_bias.  The id is checked against the
+ * vocabulary when sampling.  Errors: INVALID_ARGUMENT, OUT_OF_MEMORY. */
 GEMFA_API gemfa_status gemfa_sampler_set_logit_bias(gemfa_sampler *s, int32_t id, float bias);
+/* Removes every logit bias. */
 GEMFA_API gemfa_status gemfa_sampler_clear_logit_bias(gemfa_sampler *s);
-/* Restarts the generator: the same seed gives the same draws on every
- * platform. */
+/* Restarts the generator from `seed` (any value): the same seed gives the
+ * same draws on every platform. */
 GEMFA_API gemfa_status gemfa_sampler_set_seed(gemfa_sampler *s, uint64_t seed);
 
-/* Picks a token from logits[0..n_vocab) (not modified).  `history` is the
- * token history the penalties see (usually gemfa_session_tokens; may be
- * NULL when n_history is 0).  Errors: INVALID_ARGUMENT (NULL, n_vocab 0,
- * no finite logit left), OUT_OF_MEMORY. */
+/* Picks a token from logits[0..n_vocab) (read only, never modified) and
+ * stores it in *id.  `history` is what the penalties see, usually
+ * gemfa_session_tokens (prompt included); it may be NULL when n_history is
+ * 0 and is not read when every penalty is off.  Each call that samples
+ * (temperature > 0) uses exactly one draw of the generator; greedy uses
+ * none.  Errors: INVALID_ARGUMENT (NULL sampler, logits or id; n_vocab 0 or
+ * above INT32_MAX; history NULL with n_history > 0; every logit -inf or NaN
+ * after bias and penalties), INVALID_TOKEN (a logit bias set for an id >=
+ * n_vocab, or an id in the penalty window outside [0, n_vocab)),
+ * OUT_OF_MEMORY.  On error the sampler (options and generator) and *id are
+ * unchanged. */
 GEMFA_API gemfa_status gemfa_sample(gemfa_sampler *s, const float *logits, size_t n_vocab,
                                     const int32_t *history, size_t n_history, int32_t *id);
 

@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 int cli_usage_error(const char *cmd, const char *fmt, ...)
@@ -135,11 +136,24 @@ typedef struct progress_state {
     int tty;
     char stage[32];
     int last_pct;
+    double start;
 } progress_state;
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Loads that finish within this many seconds show no progress at all. */
+#define PROGRESS_QUIET_S 0.5
 
 static int on_progress(void *user, float fraction, const char *stage)
 {
     progress_state *p = user;
+    if (now_s() - p->start < PROGRESS_QUIET_S)
+        return 0;
     int pct = (int)(fraction * 100.0f + 0.5f);
     if (pct < 0)
         pct = 0;
@@ -164,7 +178,7 @@ static int on_progress(void *user, float fraction, const char *stage)
 
 int cli_load_model(const cli_common *c, int vocab_only, gemfa_model **out)
 {
-    progress_state progress = {isatty(STDERR_FILENO), "", -1};
+    progress_state progress = {isatty(STDERR_FILENO), "", -1, now_s()};
     gemfa_model_options *opts = NULL;
     gemfa_status st = gemfa_model_options_new(&opts);
     if (st == GEMFA_OK)

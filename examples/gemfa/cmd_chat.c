@@ -11,6 +11,7 @@
 
 #include "cli.h"
 #include "cli_gen.h"
+#include "cli_json.h"
 #include "cli_sampling.h"
 #include "commands.h"
 
@@ -19,7 +20,10 @@ static const char usage[] =
     "An interactive chat (or one message per line on piped stdin; answers on stdout).\n"
     "Commands: /reset forgets the conversation, /exit quits (so does end of input).\n"
     "Ctrl-C stops the current answer.  When the context fills, the oldest turns are\n"
-    "dropped (the system prompt is kept) and the rest is decoded again.\n\n"
+    "dropped (the system prompt is kept) and the rest is decoded again.\n"
+    "With --json, prints one object per turn instead of the answer:\n"
+    "  {\"prompt_ids\": [the whole rendered conversation], \"ids\": [...], \"text\": \"...\",\n"
+    "   \"reused\": cached ids kept, \"decoded\": ids decoded for the prompt, \"dropped_turns\": n}\n\n"
     "  --system TEXT     system prompt\n"
     "  -n N              at most N new tokens per answer (default 512)\n"
     "  -c CONTEXT        session context size (default: min(4096, the model's))\n"
@@ -110,6 +114,8 @@ typedef struct chat_state {
     const gemfa_model *model;
     gemfa_session *session; /* the live conversation */
     gemfa_session *anchor;  /* copy taken right after the last prompt was decoded */
+    size_t reused, decoded; /* of the last sync: ids kept from the cache, ids decoded */
+    size_t dropped;         /* turns dropped by the last fit_context */
 } chat_state;
 
 /* Brings the session to exactly ids[0..n): appends when it holds a prefix,
@@ -135,6 +141,8 @@ static gemfa_status sync_session(chat_state *cs, const int32_t *ids, size_t n)
         gemfa_session_reset(cs->session);
         have = 0;
     }
+    cs->reused = have;
+    cs->decoded = n - have;
     return gemfa_decode(cs->session, ids + have, n - have, NULL);
 }
 
@@ -150,6 +158,7 @@ static gemfa_status fit_context(chat_state *cs, conversation *conv, int32_t **id
         dropped++;
         st = render_ids(cs->model, conv, ids, cap, n);
     }
+    cs->dropped = dropped;
     if (dropped)
         fprintf(stderr, "note: the context was full: dropped the %zu oldest turn%s\n", dropped,
                 dropped == 1 ? "" : "s");
@@ -307,7 +316,18 @@ int cmd_chat(int argc, char **argv)
             cs.anchor = NULL; /* only an optimisation */
 
         cli_gen_result res;
-        st = cli_generate(m, cs.session, smp, (long)n_predict, stdout, &interrupted, &res);
+        st = cli_generate(m, cs.session, smp, (long)n_predict, common.json ? NULL : stdout,
+                          &interrupted, &res);
+        if (common.json) {
+            printf("{\"prompt_ids\": ");
+            cli_json_ids(stdout, ids, n_ids);
+            printf(", \"ids\": ");
+            cli_json_ids(stdout, res.ids, res.n_ids);
+            printf(", \"text\": ");
+            cli_json_string(stdout, res.text ? res.text : "", res.text_len);
+            printf(", \"reused\": %zu, \"decoded\": %zu, \"dropped_turns\": %zu}", cs.reused,
+                   cs.decoded, cs.dropped);
+        }
         fputc('\n', stdout);
         fflush(stdout);
         if (res.interrupted)
