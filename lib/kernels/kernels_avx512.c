@@ -34,19 +34,6 @@ INLINE __m512 load16m_f16(const void *p, int64_t i, __mmask16 m)
 {
     return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, (const uint16_t *)p + i));
 }
-INLINE __m512 bf16_widen(__m256i h)
-{
-    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
-}
-INLINE __m512 load16_bf16(const void *p, int64_t i)
-{
-    return bf16_widen(_mm256_loadu_si256((const __m256i *)((const uint16_t *)p + i)));
-}
-INLINE __m512 load16m_bf16(const void *p, int64_t i, __mmask16 m)
-{
-    return bf16_widen(_mm256_maskz_loadu_epi16(m, (const uint16_t *)p + i));
-}
-
 /* nr (1 or 2) rows against nt tokens, both constants after inlining: two
  * rows share every load of x (with 4 tokens of 16k columns, x lives in L2
  * and its loads, not the weights, set the pace).  Each row's arithmetic is
@@ -152,7 +139,109 @@ INLINE __m512 load16m_bf16(const void *p, int64_t i, __mmask16 m)
 
 DEFINE_ROWS(rows_f32, float, load16_f32, load16m_f32)
 DEFINE_ROWS(rows_f16, uint16_t, load16_f16, load16m_f16)
-DEFINE_ROWS(rows_bf16, uint16_t, load16_bf16, load16m_bf16)
+
+/* BF16 with paired activations (gf_act.xpair): one 64-byte load holds 32
+ * weights; `<< 16` gives the even ones as f32, `& 0xffff0000` the odd ones,
+ * against x reordered the same way: 3 vector ops per 32 weights where
+ * widening with vpmovzxwd takes 4 (decode on a busy core is not only
+ * memory bound). */
+INLINE __m512i load32_bf16(const uint16_t *w, int64_t c, int64_t n)
+{
+    if (c + 32 <= n)
+        return _mm512_loadu_si512(w + c);
+    return _mm512_maskz_loadu_epi16((__mmask32)((1ull << (n - c)) - 1), w + c);
+}
+
+INLINE void bf16p_dot(const uint16_t *w, int64_t ldw, int nr, const float *xp, int64_t np,
+                      int64_t n, int nt, float out[2][MAX_NT])
+{
+    const __m512i hi = _mm512_set1_epi32((int)0xffff0000u);
+    __m512 ae[2][MAX_NT], ao[2][MAX_NT];
+    for (int i = 0; i < nr; i++)
+        for (int t = 0; t < nt; t++)
+            ae[i][t] = ao[i][t] = _mm512_setzero_ps();
+    for (int64_t c = 0; c < n; c += 32) {
+        __m512 we[2], wo[2];
+        for (int i = 0; i < nr; i++) {
+            _mm_prefetch((const char *)(w + i * ldw + c) + GF_PREFETCH, _MM_HINT_T0);
+            __m512i v = load32_bf16(w + i * ldw, c, n);
+            we[i] = _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
+            wo[i] = _mm512_castsi512_ps(_mm512_and_si512(v, hi));
+        }
+        for (int t = 0; t < nt; t++) {
+            __m512 xe = _mm512_loadu_ps(xp + t * np + c), xo = _mm512_loadu_ps(xp + t * np + c + 16);
+            for (int i = 0; i < nr; i++) {
+                ae[i][t] = _mm512_fmadd_ps(we[i], xe, ae[i][t]);
+                ao[i][t] = _mm512_fmadd_ps(wo[i], xo, ao[i][t]);
+            }
+        }
+    }
+    for (int i = 0; i < nr; i++)
+        for (int t = 0; t < nt; t++)
+            out[i][t] = _mm512_reduce_add_ps(_mm512_add_ps(ae[i][t], ao[i][t]));
+}
+
+/* One token: 64 columns per step in four chains. */
+INLINE float bf16p_dot1(const uint16_t *w, const float *xp, int64_t n)
+{
+    const __m512i hi = _mm512_set1_epi32((int)0xffff0000u);
+    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    int64_t c = 0;
+    for (; c + 64 <= n; c += 64) {
+        _mm_prefetch((const char *)(w + c) + GF_PREFETCH, _MM_HINT_T0);
+        _mm_prefetch((const char *)(w + c) + GF_PREFETCH + 64, _MM_HINT_T0);
+        __m512i v0 = _mm512_loadu_si512(w + c), v1 = _mm512_loadu_si512(w + c + 32);
+        a0 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(v0, 16)), _mm512_loadu_ps(xp + c), a0);
+        a1 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_and_si512(v0, hi)), _mm512_loadu_ps(xp + c + 16), a1);
+        a2 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(v1, 16)), _mm512_loadu_ps(xp + c + 32), a2);
+        a3 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_and_si512(v1, hi)), _mm512_loadu_ps(xp + c + 48), a3);
+    }
+    for (; c < n; c += 32) {
+        __m512i v = load32_bf16(w, c, n);
+        a0 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(v, 16)), _mm512_loadu_ps(xp + c), a0);
+        a1 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_and_si512(v, hi)), _mm512_loadu_ps(xp + c + 16), a1);
+    }
+    return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
+}
+
+TARGET static void rows_bf16(const gf_matrix *W, const gf_act *a, int64_t r0, int64_t r1, float *y)
+{
+    const int64_t n = W->cols, np = gf_bf16_pairs_cols(n);
+    const uint16_t *base = (const uint16_t *)W->data;
+    float out[2][MAX_NT];
+    if (a->n_tokens == 1) {
+        for (int64_t r = r0; r < r1; r++)
+            y[r] = bf16p_dot1(base + r * n, a->xpair, n);
+        return;
+    }
+    for (int64_t r = r0, nr; r < r1; r += nr) {
+        const uint16_t *w = base + r * n;
+        nr = r + 1 < r1 ? 2 : 1;
+        for (int64_t t0 = 0; t0 < a->n_tokens; t0 += MAX_NT) {
+            const float *xp = a->xpair + t0 * np;
+            int64_t nt = a->n_tokens - t0 < MAX_NT ? a->n_tokens - t0 : MAX_NT;
+#define BF16P_CASE(NR, NT) bf16p_dot(w, n, NR, xp, np, n, NT, out)
+            if (nr == 2) {
+                switch (nt) {
+                case 1: BF16P_CASE(2, 1); break;
+                case 2: BF16P_CASE(2, 2); break;
+                case 3: BF16P_CASE(2, 3); break;
+                default: BF16P_CASE(2, 4); break;
+                }
+            } else {
+                switch (nt) {
+                case 1: BF16P_CASE(1, 1); break;
+                case 2: BF16P_CASE(1, 2); break;
+                case 3: BF16P_CASE(1, 3); break;
+                default: BF16P_CASE(1, 4); break;
+                }
+            }
+            for (int i = 0; i < nr; i++)
+                for (int64_t t = 0; t < nt; t++)
+                    y[(t0 + t) * W->rows + r + i] = out[i][t];
+        }
+    }
+}
 
 /* Same results as the scalar quantizer, bit for bit: the same max, the same
  * 127/max and round-to-nearest-even conversion (NaN lanes give 0). */
@@ -284,6 +373,7 @@ void gf_kernels_fill_avx512(gf_kernel_table *t, int has_vnni, int has_bf16)
     t->rows[GF_DTYPE_F32] = rows_f32;
     t->rows[GF_DTYPE_F16] = rows_f16;
     t->rows[GF_DTYPE_BF16] = rows_bf16;
+    t->bf16_pairs = 1;
     if (has_vnni)
         t->rows[GF_DTYPE_Q8] = rows_q8;
     t->quantize_q8 = quantize_q8;

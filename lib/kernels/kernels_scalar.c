@@ -119,8 +119,23 @@ static void widen_row(const gf_matrix *W, int64_t r, float *out)
     }
 }
 
+int64_t gf_bf16_pairs_cols(int64_t cols) { return (cols + 31) / 32 * 32; }
+
+void gf_bf16_pairs(const float *x, int64_t n_tokens, int64_t cols, float *out)
+{
+    const int64_t np = gf_bf16_pairs_cols(cols);
+    for (int64_t t = 0; t < n_tokens; t++)
+        for (int64_t c0 = 0; c0 < np; c0 += 32)
+            for (int i = 0; i < 16; i++) {
+                int64_t e = c0 + 2 * i, o = e + 1;
+                out[t * np + c0 + i] = e < cols ? x[t * cols + e] : 0.0f;
+                out[t * np + c0 + 16 + i] = o < cols ? x[t * cols + o] : 0.0f;
+            }
+}
+
 void gf_kernels_fill_scalar(gf_kernel_table *t)
 {
+    t->bf16_pairs = 0;
     t->widen_row = widen_row;
     t->rows[GF_DTYPE_F32] = rows_f32;
     t->rows[GF_DTYPE_F16] = rows_f16;

@@ -334,42 +334,57 @@ void gf_linear_multi(gf_threadpool *pool, int n_mats, const gf_matrix *const *W,
     job.k = gf_kernels();
     job.n_mats = n_mats;
     const int64_t cols = W[0]->cols;
-    int need_q8 = 0;
+    int need_q8 = 0, need_pairs = 0;
     for (int i = 0; i < n_mats; i++) {
         job.W[i] = W[i];
         job.y[i] = y[i];
         job.first_row[i + 1] = job.first_row[i] + W[i]->rows;
         need_q8 |= W[i]->dtype == GF_DTYPE_Q8;
+        need_pairs |= W[i]->dtype == GF_DTYPE_BF16 && job.k->bf16_pairs;
     }
     job.act.x = x;
     job.act.n_tokens = n_tokens;
     job.act.cols = cols;
 
-    void *owned = NULL;
+    /* scratch: [Q8: q | d | corr] [BF16 pairs], each 64-byte aligned */
+    const int64_t nb = cols / GF_Q8_BLOCK;
+    size_t q_bytes = 0, d_bytes = 0, c_bytes = 0, p_bytes = 0;
     if (need_q8) {
-        const int64_t nb = cols / GF_Q8_BLOCK;
-        size_t q_bytes = (size_t)(n_tokens * cols + 63) & ~(size_t)63;
-        size_t d_bytes = (size_t)(n_tokens * nb) * sizeof(float);
-        d_bytes = (d_bytes + 63) & ~(size_t)63;
-        size_t bytes = q_bytes + d_bytes + (size_t)(n_tokens * nb * 8) * sizeof(int32_t);
+        q_bytes = ((size_t)(n_tokens * cols) + 63) & ~(size_t)63;
+        d_bytes = ((size_t)(n_tokens * nb) * sizeof(float) + 63) & ~(size_t)63;
+        c_bytes = ((size_t)(n_tokens * nb * 8) * sizeof(int32_t) + 63) & ~(size_t)63;
+    }
+    if (need_pairs)
+        p_bytes = (size_t)(n_tokens * gf_bf16_pairs_cols(cols)) * sizeof(float);
+    void *owned = NULL;
+    if (need_q8 || need_pairs) {
+        size_t bytes = q_bytes + d_bytes + c_bytes + p_bytes;
         char *buf = gf_threadpool_scratch(pool, bytes);
         if (!buf)
             buf = owned = gf_alloc_aligned(bytes);
-        if (!buf) {
+        if (!buf) { /* no memory: kernels that need none (same sums for Q8) */
+            const gf_kernel_table *plain = gf_kernels_for_level(GF_LEVEL_SCALAR);
             for (int i = 0; i < n_mats; i++) {
                 if (W[i]->dtype == GF_DTYPE_Q8)
                     rows_q8_unbuffered(W[i], x, n_tokens, y[i]);
                 else
-                    job.k->rows[W[i]->dtype](W[i], &job.act, 0, W[i]->rows, y[i]);
+                    plain->rows[W[i]->dtype](W[i], &job.act, 0, W[i]->rows, y[i]);
             }
             return;
         }
-        job.act.q8.q = (int8_t *)buf;
-        job.act.q8.d = (float *)(buf + q_bytes);
-        job.act.q8.corr = (int32_t *)(buf + q_bytes + d_bytes);
-        for (int64_t t = 0; t < n_tokens; t++)
-            job.k->quantize_q8(x + t * cols, cols, job.act.q8.q + t * cols, job.act.q8.d + t * nb,
-                               job.act.q8.corr + t * nb * 8);
+        if (need_q8) {
+            job.act.q8.q = (int8_t *)buf;
+            job.act.q8.d = (float *)(buf + q_bytes);
+            job.act.q8.corr = (int32_t *)(buf + q_bytes + d_bytes);
+            for (int64_t t = 0; t < n_tokens; t++)
+                job.k->quantize_q8(x + t * cols, cols, job.act.q8.q + t * cols,
+                                   job.act.q8.d + t * nb, job.act.q8.corr + t * nb * 8);
+        }
+        if (need_pairs) {
+            float *pairs = (float *)(buf + q_bytes + d_bytes + c_bytes);
+            gf_bf16_pairs(x, n_tokens, cols, pairs);
+            job.act.xpair = pairs;
+        }
     }
 
     const int64_t total = job.first_row[n_mats];

@@ -30,9 +30,16 @@ static void run_kernel(const gf_kernel_table *k, const gf_matrix *W, const float
             k->quantize_q8(x + t * W->cols, W->cols, a.q8.q + t * W->cols, a.q8.d + t * nb,
                            a.q8.corr + t * nb * 8);
     }
+    float *pairs = NULL;
+    if (W->dtype == GF_DTYPE_BF16 && k->bf16_pairs) {
+        pairs = malloc((size_t)(n_tokens * gf_bf16_pairs_cols(W->cols)) * sizeof(float));
+        gf_bf16_pairs(x, n_tokens, W->cols, pairs);
+        a.xpair = pairs;
+    }
     int64_t split = W->rows / 2;
     k->rows[W->dtype](W, &a, 0, split, y);
     k->rows[W->dtype](W, &a, split, W->rows, y);
+    free(pairs);
     free(a.q8.q);
     free(a.q8.d);
     free(a.q8.corr);
@@ -339,6 +346,28 @@ Test(kernels, q8_without_scratch_memory)
 
 /* Widening is exact (and Q8 is d * q in f32), so every level must give
  * exactly the test's dequantized values; odd widths cover the tails. */
+/* BF16 without scratch memory (its paired activations): still within the
+ * summation bound. */
+Test(kernels, bf16_without_scratch_memory)
+{
+    const int64_t R = 7, C = 200;
+    float src[R * C], x[2 * C], y[2 * R];
+    double ref[2 * R], mag[2 * R];
+    for (int64_t i = 0; i < R * C; i++)
+        src[i] = test_randf();
+    for (int64_t i = 0; i < 2 * C; i++)
+        x[i] = test_randf();
+    test_matrix tm;
+    test_matrix_init(&tm, GF_DTYPE_BF16, R, C, src);
+    test_reference(&tm, x, 2, ref, mag);
+    gf_alloc_fail_after(0);
+    gf_linear(NULL, &tm.m, x, 2, y);
+    gf_alloc_fail_after(-1);
+    for (int i = 0; i < 2 * R; i++)
+        cr_assert_leq(fabs(y[i] - ref[i]), test_gamma(C) * mag[i]);
+    test_matrix_free(&tm);
+}
+
 Test(kernels, matrix_row_f32_widens_every_dtype)
 {
     for (int level = 0; level < GF_LEVEL_COUNT; level++) {
