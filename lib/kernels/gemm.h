@@ -2,11 +2,12 @@
  * lib/kernels).
  *
  * The activations are packed once per call, transposed so that a vector
- * holds one k of 32 tokens (token blocks of GF_GEMM_NR, zero padded); the
- * weights are broadcast a row at a time, straight from the matrix where
- * the kernel can (f32, bf16 pairs, int8 quads) or from a small f32 tile.
- * A thread computes a chunk of rows for all tokens into Yt[row][token] and
- * then transposes it into y[token][row]. */
+ * holds one k of 16 tokens (token blocks of GF_GEMM_NR, zero padded); the
+ * weights are copied in tiles of a few rows x GF_GEMM_KC (widened to f32
+ * for the exact kernel, as stored for bf16 pairs and int8 quads; row
+ * strides padded so that the rows do not share an L1 set) and broadcast
+ * one element per row and k step.  A thread computes a chunk of rows for
+ * all tokens into Yt[row][token] and then transposes it into y[token][row]. */
 #ifndef GF_GEMM_H
 #define GF_GEMM_H
 
