@@ -39,7 +39,7 @@ typedef struct gf_gemm_x {
 size_t gf_gemm_x_bytes(gf_gemm_kind kind, int64_t n_tokens, int64_t cols);
 size_t gf_gemm_thread_bytes(int64_t n_tokens, int64_t chunk_rows);
 /* Packs tokens [t0, t1) (multiples of 32 except at the end) of x. */
-void gf_gemm_pack_x(gf_gemm_x *px, void *buf, const float *x, int64_t t0, int64_t t1);
+void gf_gemm_pack_x(gf_gemm_x *px, const float *x, int64_t t0, int64_t t1);
 /* Sets up px over buf (gf_gemm_x_bytes of it) without packing. */
 void gf_gemm_x_init(gf_gemm_x *px, gf_gemm_kind kind, void *buf, int64_t n_tokens, int64_t cols);
 

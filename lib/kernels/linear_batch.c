@@ -22,7 +22,6 @@ typedef struct gemm_job {
     int64_t first_row[GF_LINEAR_MAX_MATS + 1];
     const float *x;
     gf_gemm_x px;
-    void *px_buf;
     char *thread_scratch;
     size_t thread_bytes;
     atomic_llong next;
@@ -32,7 +31,7 @@ static void gemm_pack_task(void *arg, int i, int n)
 {
     gemm_job *job = arg;
     for (int64_t tb = i; tb < job->px.n_blocks; tb += n)
-        gf_gemm_pack_x(&job->px, job->px_buf, job->x, tb * GF_GEMM_NR, (tb + 1) * GF_GEMM_NR);
+        gf_gemm_pack_x(&job->px, job->x, tb * GF_GEMM_NR, (tb + 1) * GF_GEMM_NR);
 }
 
 static void gemm_task(void *arg, int i, int n)
@@ -124,7 +123,6 @@ static int linear_gemm(gf_threadpool *pool, int n_mats, const gf_matrix *const *
             job.first_row[i + 1] = job.first_row[i] + W[i]->rows;
         }
         job.x = x + t0 * cols;
-        job.px_buf = buf;
         gf_gemm_x_init(&job.px, kind, buf, nt, cols);
         job.thread_scratch = buf + x_bytes;
         job.thread_bytes = t_bytes;
