@@ -4,6 +4,7 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 #include <math.h>
+#include <string.h>
 
 #include "kernels/kernels.h"
 
@@ -25,6 +26,13 @@
 #ifndef GF_PREFETCH
 #define GF_PREFETCH 4096
 #endif
+
+static inline int32_t load_i32(const void *p)
+{
+    int32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
 
 static inline __mmask16 tail_mask(int64_t left) { return (__mmask16)((1u << left) - 1); }
 
@@ -340,12 +348,114 @@ q8_dot(const int8_t *w, const uint16_t *sw, int64_t n, int nr, const gf_q8_act *
             out[i][t] = _mm512_reduce_add_ps(acc[i][t]);
 }
 
+/* Batches of 3+ tokens: 16 rows at a time with the rows along the vector.
+ * A 64-byte step loads 16 rows x 64 bytes and transposes them (64 shuffles)
+ * so that vector j holds bytes 4j..4j+3 of every row; then each token needs
+ * only 8 vpdpbusd per block (its 4 bytes broadcast) and one scaling for all
+ * 16 rows, instead of one per row: ~0.7 vector ops per (row, block, token)
+ * plus ~2.5 per (row, block) for the transpose, against 2 per (row, block,
+ * token) in q8_dot.  The weights enter as w + 128 (unsigned), the token's
+ * block bias -128 * sum(q) starts each sum. */
+#define T16_TOKENS 16
+
+INLINE void transpose16(__m512i r[16])
+{
+    __m512i t[16], u[16];
+    for (int g = 0; g < 4; g++) { /* rows 4g..4g+3 */
+        __m512i a0 = _mm512_unpacklo_epi32(r[4 * g], r[4 * g + 1]);
+        __m512i a1 = _mm512_unpackhi_epi32(r[4 * g], r[4 * g + 1]);
+        __m512i a2 = _mm512_unpacklo_epi32(r[4 * g + 2], r[4 * g + 3]);
+        __m512i a3 = _mm512_unpackhi_epi32(r[4 * g + 2], r[4 * g + 3]);
+        /* u[4g + c]: in 128-bit lane L, dword 4L + c of rows 4g..4g+3 */
+        t[4 * g + 0] = _mm512_unpacklo_epi64(a0, a2);
+        t[4 * g + 1] = _mm512_unpackhi_epi64(a0, a2);
+        t[4 * g + 2] = _mm512_unpacklo_epi64(a1, a3);
+        t[4 * g + 3] = _mm512_unpackhi_epi64(a1, a3);
+    }
+    for (int c = 0; c < 4; c++) { /* a 4 x 4 transpose of 128-bit lanes */
+        __m512i v0 = _mm512_shuffle_i32x4(t[c], t[4 + c], 0x88);
+        __m512i v1 = _mm512_shuffle_i32x4(t[c], t[4 + c], 0xdd);
+        __m512i v2 = _mm512_shuffle_i32x4(t[8 + c], t[12 + c], 0x88);
+        __m512i v3 = _mm512_shuffle_i32x4(t[8 + c], t[12 + c], 0xdd);
+        u[0 + c] = _mm512_shuffle_i32x4(v0, v2, 0x88);  /* lane 0: dword c */
+        u[8 + c] = _mm512_shuffle_i32x4(v0, v2, 0xdd);  /* lane 2: dword 8 + c */
+        u[4 + c] = _mm512_shuffle_i32x4(v1, v3, 0x88);  /* lane 1: dword 4 + c */
+        u[12 + c] = _mm512_shuffle_i32x4(v1, v3, 0xdd); /* lane 3: dword 12 + c */
+    }
+    for (int j = 0; j < 16; j++)
+        r[j] = u[j];
+}
+
+static inline __attribute__((always_inline)) TARGET_VNNI void
+q8_rows16(const int8_t *w, const uint16_t *sw, int64_t n, const gf_q8_act *qa, int64_t t0, int nt,
+          float *y, int64_t ldy)
+{
+    const int64_t nb = n / 32;
+    const __m512i flip = _mm512_set1_epi8((char)0x80);
+    const __m512i row16 = _mm512_mullo_epi32(
+        _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), _mm512_set1_epi32(16));
+    float acc[T16_TOKENS][16];
+    for (int t = 0; t < nt; t++)
+        _mm512_storeu_ps(acc[t], _mm512_setzero_ps());
+    float dws[16][16]; /* [row][block of the chunk] */
+    for (int64_t b0 = 0; b0 < nb; b0 += 16) {
+        const int64_t nbc = nb - b0 < 16 ? nb - b0 : 16;
+        const __mmask16 sm = nbc == 16 ? (__mmask16)0xffff : tail_mask(nbc);
+        for (int i = 0; i < 16; i++)
+            _mm512_storeu_ps(dws[i], _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(sm, sw + i * nb + b0)));
+        for (int64_t bc = 0; bc < nbc; bc += 2) {
+            const int64_t b = b0 + bc;
+            const int two = bc + 1 < nbc;
+            const __mmask64 lm = two ? ~0ull : 0xffffffffull;
+            __m512i T[16];
+            for (int i = 0; i < 16; i++) {
+                _mm_prefetch((const char *)(w + i * n + b * 32) + GF_PREFETCH, _MM_HINT_T0);
+                T[i] = _mm512_xor_si512(_mm512_maskz_loadu_epi8(lm, w + i * n + b * 32), flip);
+            }
+            transpose16(T);
+            __m512 dw0 = _mm512_i32gather_ps(_mm512_add_epi32(row16, _mm512_set1_epi32((int)bc)),
+                                             &dws[0][0], 4);
+            __m512 dw1 = dw0;
+            if (two)
+                dw1 = _mm512_i32gather_ps(_mm512_add_epi32(row16, _mm512_set1_epi32((int)bc + 1)),
+                                          &dws[0][0], 4);
+            for (int t = 0; t < nt; t++) {
+                const int8_t *q = qa->q + (t0 + t) * n + b * 32;
+                const int32_t *corr = qa->corr + ((t0 + t) * nb + b) * 8;
+                const float *d = qa->d + (t0 + t) * nb + b;
+                __m512 f = _mm512_loadu_ps(acc[t]);
+                __m512i s0 = _mm512_set1_epi32(corr[0]);
+                for (int j = 0; j < 8; j++)
+                    s0 = _mm512_dpbusd_epi32(s0, T[j], _mm512_set1_epi32(load_i32(q + 4 * j)));
+                f = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s0), _mm512_mul_ps(dw0, _mm512_set1_ps(d[0])), f);
+                if (two) {
+                    __m512i s1 = _mm512_set1_epi32(corr[8]);
+                    for (int j = 0; j < 8; j++)
+                        s1 = _mm512_dpbusd_epi32(s1, T[8 + j], _mm512_set1_epi32(load_i32(q + 32 + 4 * j)));
+                    f = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s1), _mm512_mul_ps(dw1, _mm512_set1_ps(d[1])), f);
+                }
+                _mm512_storeu_ps(acc[t], f);
+            }
+        }
+    }
+    for (int t = 0; t < nt; t++)
+        _mm512_storeu_ps(y + (t0 + t) * ldy, _mm512_loadu_ps(acc[t]));
+}
+
 TARGET_VNNI static void rows_q8(const gf_matrix *W, const gf_act *a, int64_t r0, int64_t r1,
                                 float *y)
 {
     const int64_t n = W->cols, nb = n / 32;
     float out[2][MAX_NT];
-    for (int64_t r = r0, nr; r < r1; r += nr) {
+    int64_t r = r0;
+    if (a->n_tokens >= 3) /* whole groups of 16 rows, rows along the vector */
+        for (; r + 16 <= r1; r += 16)
+            for (int64_t t0 = 0; t0 < a->n_tokens; t0 += T16_TOKENS) {
+                int nt = (int)(a->n_tokens - t0 < T16_TOKENS ? a->n_tokens - t0 : T16_TOKENS);
+                q8_rows16((const int8_t *)W->data + r * n, W->scales + r * nb, n, &a->q8, t0, nt,
+                          y + r, W->rows);
+            }
+    for (int64_t nr; r < r1; r += nr) {
         const int8_t *w = (const int8_t *)W->data + r * n;
         const uint16_t *sw = W->scales + r * nb;
         nr = a->n_tokens > 1 && r + 1 < r1 ? 2 : 1; /* one token: one stream is faster */

@@ -38,17 +38,31 @@ static void run_rows(const linear_job *job, int64_t begin, int64_t end)
     }
 }
 
+/* Chunks never straddle two matrices and start at multiples of `chunk` (a
+ * multiple of 16) within each: a kernel may treat 16 rows as a group (the
+ * int8 batch kernel), so every row sees the same grouping, and sums in the
+ * same order, for any thread count and whether or not its matrix shares the
+ * call. */
 static void linear_task(void *arg, int thread_index, int n_threads)
 {
     (void)thread_index;
     (void)n_threads;
     linear_job *job = arg;
-    const int64_t total = job->first_row[job->n_mats];
     for (;;) {
-        int64_t begin = atomic_fetch_add_explicit(&job->next, job->chunk, memory_order_relaxed);
-        if (begin >= total)
+        int64_t c = atomic_fetch_add_explicit(&job->next, 1, memory_order_relaxed);
+        int m = 0;
+        for (; m < job->n_mats; m++) {
+            int64_t rows = job->first_row[m + 1] - job->first_row[m];
+            int64_t n_chunks = (rows + job->chunk - 1) / job->chunk;
+            if (c < n_chunks)
+                break;
+            c -= n_chunks;
+        }
+        if (m == job->n_mats)
             break;
-        run_rows(job, begin, begin + job->chunk < total ? begin + job->chunk : total);
+        const gf_matrix *W = job->W[m];
+        int64_t begin = c * job->chunk, end = begin + job->chunk < W->rows ? begin + job->chunk : W->rows;
+        job->k->rows[W->dtype](W, &job->act, begin, end, job->y[m]);
     }
 }
 

@@ -36,7 +36,9 @@ static void run_kernel(const gf_kernel_table *k, const gf_matrix *W, const float
         gf_bf16_pairs(x, n_tokens, W->cols, pairs);
         a.xpair = pairs;
     }
-    int64_t split = W->rows / 2;
+    /* split at a multiple of 16 rows, as gf_linear's chunks: kernels may
+     * group 16 rows (the int8 batch kernel) */
+    int64_t split = W->rows / 2 / 16 * 16;
     k->rows[W->dtype](W, &a, 0, split, y);
     k->rows[W->dtype](W, &a, split, W->rows, y);
     free(pairs);
@@ -161,7 +163,7 @@ Test(kernels, q8_random_against_scalar_and_float)
             continue;
         for (int ci = 0; ci < N_ELEMS(q8_cols); ci++)
             for (int bi = 0; bi < N_ELEMS(batch_sizes); bi++) {
-                int64_t C = q8_cols[ci], R = 11, T = batch_sizes[bi], nb = C / 32;
+                int64_t C = q8_cols[ci], R = 21, T = batch_sizes[bi], nb = C / 32;
                 float *src = malloc((size_t)(R * C) * sizeof(float));
                 float *x = malloc((size_t)(T * C) * sizeof(float));
                 for (int64_t i = 0; i < R * C; i++)
