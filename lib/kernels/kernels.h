@@ -53,6 +53,8 @@ typedef void (*gf_quant_fn)(const float *x, int64_t n, int8_t *q, float *d, int3
 
 /* Row r of W widened to f32 (exact). */
 typedef void (*gf_widen_fn)(const gf_matrix *W, int64_t r, float *out);
+/* Weight quantization (gf_quantize_weights_q8 in linear.h). */
+typedef void (*gf_wquant_fn)(const float *x, int64_t n, int8_t *q, uint16_t *scales);
 
 typedef struct gf_kernel_table {
     gf_kernel_level level;
@@ -60,6 +62,7 @@ typedef struct gf_kernel_table {
     gf_rows_fn rows[4]; /* by gf_dtype */
     gf_quant_fn quantize_q8;
     gf_widen_fn widen_row;
+    gf_wquant_fn quantize_weights_q8;
     int bf16_pairs; /* rows[GF_DTYPE_BF16] reads gf_act.xpair */
 } gf_kernel_table;
 

@@ -2,6 +2,7 @@
  * int8 kernel where the CPU has it.  Same shape as the AVX2 kernels with
  * 16-float vectors and masked tails. */
 #if defined(__x86_64__)
+#include <float.h>
 #include <immintrin.h>
 #include <math.h>
 #include <string.h>
@@ -484,8 +485,44 @@ TARGET_VNNI static void rows_q8(const gf_matrix *W, const gf_act *a, int64_t r0,
     }
 }
 
+/* Bit for bit the scalar weight quantizer: the same max (NaN skipped:
+ * vmaxps returns its second operand when one is NaN), the same division,
+ * the f16 rounding of vcvtps2ph (nearest even) and the same rounding of q. */
+TARGET static void quantize_weights_q8(const float *x, int64_t n, int8_t *q, uint16_t *scales)
+{
+    const __m512 absmask = _mm512_castsi512_ps(_mm512_set1_epi32(0x7fffffff));
+    const __m512 lo = _mm512_set1_ps(-127.0f), hi = _mm512_set1_ps(127.0f);
+    const __m512 half = _mm512_set1_ps(0.5f), mhalf = _mm512_set1_ps(-0.5f);
+    const __m512i one = _mm512_set1_epi32(1);
+    for (int64_t b = 0; b < n / 32; b++) {
+        __m512 v[2] = {_mm512_loadu_ps(x + b * 32), _mm512_loadu_ps(x + b * 32 + 16)};
+        __m512 m = _mm512_max_ps(_mm512_and_ps(v[0], absmask), _mm512_setzero_ps());
+        m = _mm512_max_ps(_mm512_and_ps(v[1], absmask), m);
+        float amax = _mm512_reduce_max_ps(m);
+        float d = amax / 127.0f;
+        scales[b] = (uint16_t)_mm_extract_epi16(
+            _mm_cvtps_ph(_mm_set_ss(d), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), 0);
+        if (!(d > 0.0f && d <= FLT_MAX)) {
+            memset(q + b * 32, 0, 32);
+            continue;
+        }
+        const __m512 vd = _mm512_set1_ps(d);
+        for (int h = 0; h < 2; h++) {
+            __m512 r = _mm512_div_ps(v[h], vd);
+            r = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(r, r, _CMP_ORD_Q), r); /* NaN -> 0 */
+            r = _mm512_min_ps(_mm512_max_ps(r, lo), hi);
+            __m512i t = _mm512_cvttps_epi32(r);
+            __m512 frac = _mm512_sub_ps(r, _mm512_cvtepi32_ps(t));
+            t = _mm512_mask_add_epi32(t, _mm512_cmp_ps_mask(frac, half, _CMP_GE_OQ), t, one);
+            t = _mm512_mask_sub_epi32(t, _mm512_cmp_ps_mask(frac, mhalf, _CMP_LE_OQ), t, one);
+            _mm_storeu_si128((__m128i *)(q + b * 32 + 16 * h), _mm512_cvtsepi32_epi8(t));
+        }
+    }
+}
+
 void gf_kernels_fill_avx512(gf_kernel_table *t, int has_vnni, int has_bf16)
 {
+    t->quantize_weights_q8 = quantize_weights_q8;
     (void)has_bf16;
     t->rows[GF_DTYPE_F32] = rows_f32;
     t->rows[GF_DTYPE_F16] = rows_f16;

@@ -198,6 +198,11 @@ void gf_quantize_row_q8(const float *x, int64_t n, int8_t *q, float *d)
     }
 }
 
+void gf_quantize_weights_q8(const float *x, int64_t n, int8_t *q, uint16_t *scales)
+{
+    gf_kernels()->quantize_weights_q8(x, n, q, scales);
+}
+
 const char *gf_kernel_level_in_use(void) { return gf_kernels()->name; }
 
 void gf_matrix_row_f32(const gf_matrix *W, int64_t r, float *out) { gf_kernels()->widen_row(W, r, out); }
