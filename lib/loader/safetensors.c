@@ -299,7 +299,7 @@ void gf_st_file_close(gf_st_file *f)
 gemfa_status gf_st_file_open(const char *path, gf_st_file *f)
 {
     memset(f, 0, sizeof *f);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* a FIFO must not block */
     if (fd < 0)
         return gf_error(GEMFA_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     struct stat sb;
