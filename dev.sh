@@ -3,14 +3,16 @@
 #   ./dev.sh demo   install dependencies, build, and generate a Persian chat answer
 #                   with the bundled tiny model
 #   ./dev.sh test   install dependencies, build (warnings are errors) and run every
-#                   test suite; ends with one line 'N passed, N failed'
+#                   test suite, then the sanitizer, fuzz, valgrind and ABI runs
+#                   (tests/run_*.sh); ends with one line 'N passed, N failed'
 #   ./dev.sh build  install dependencies and build only
 set -euo pipefail
 cd "$(dirname "$0")"
 BUILD=${GEMFA_BUILD_DIR:-build}
 
 APT_PACKAGES="build-essential meson ninja-build pkg-config libopenblas-dev libutf8proc-dev
-  libcriterion-dev libyajl-dev python3 python3-numpy binutils"
+  libcriterion-dev libyajl-dev python3 python3-numpy binutils
+  clang libclang-rt-14-dev valgrind abigail-tools"
 # Node.js and npm (tokenizer reference tests) only when the machine has none:
 # a nodesource nodejs already bundles npm and conflicts with Debian's npm.
 command -v node >/dev/null 2>&1 || APT_PACKAGES="$APT_PACKAGES nodejs"
@@ -47,6 +49,12 @@ run_tests() {
     rm -rf "$results" && mkdir -p "$results"
     local rc=0
     meson test -C "$BUILD" --print-errorlogs --num-processes 2 || rc=1
+    # Reliability runs (docs/security.md), each in its own build directory,
+    # each writing a 'suite passed failed' line into $results:
+    tests/run_sanitizers.sh "$BUILD"   # ASan+UBSan: every suite; TSan: concurrency
+    tests/run_fuzz_smoke.sh "$BUILD"   # libFuzzer, ~20 s per target
+    tests/run_valgrind.sh "$BUILD"     # memcheck: load + generate + free
+    tests/run_abi.sh "$BUILD"          # abidiff against tests/abi/libgemfa.abi
     /usr/bin/python3 tests/summarize.py "$BUILD/meson-logs/testlog.json" $(ls "$results"/*.txt 2>/dev/null) || rc=1
     return $rc
 }
