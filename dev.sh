@@ -51,10 +51,10 @@ run_tests() {
     meson test -C "$BUILD" --print-errorlogs --num-processes 2 || rc=1
     # Reliability runs (docs/security.md), each in its own build directory,
     # each writing a 'suite passed failed' line into $results:
-    tests/run_sanitizers.sh "$BUILD"   # ASan+UBSan: every suite; TSan: concurrency
-    tests/run_fuzz_smoke.sh "$BUILD"   # libFuzzer, ~20 s per target
-    tests/run_valgrind.sh "$BUILD"     # memcheck: load + generate + free
-    tests/run_abi.sh "$BUILD"          # abidiff against tests/abi/libgemfa.abi
+    tests/run_sanitizers.sh "$BUILD" || rc=1  # ASan+UBSan: every suite; TSan: concurrency
+    tests/run_fuzz_smoke.sh "$BUILD" || rc=1  # libFuzzer, ~20 s per target
+    tests/run_valgrind.sh "$BUILD" || rc=1    # memcheck: load + generate + free
+    tests/run_abi.sh "$BUILD" || rc=1         # abidiff against tests/abi/libgemfa.abi
     /usr/bin/python3 tests/summarize.py "$BUILD/meson-logs/testlog.json" $(ls "$results"/*.txt 2>/dev/null) || rc=1
     return $rc
 }
