@@ -11,8 +11,12 @@ cd "$(dirname "$0")"
 BUILD=${GEMFA_BUILD_DIR:-build}
 
 APT_PACKAGES="build-essential meson ninja-build pkg-config libopenblas-dev libutf8proc-dev
-  libcriterion-dev libyajl-dev python3 python3-numpy binutils
-  clang libclang-rt-14-dev valgrind abigail-tools"
+  libcriterion-dev libyajl-dev python3 python3-numpy binutils"
+# Python and Go bindings (tests/bindings/run_bindings.sh): an offline venv install
+# with Debian's setuptools/wheel, and cgo through pkg-config.
+APT_PACKAGES="$APT_PACKAGES python3-setuptools python3-wheel python3-venv golang-go"
+# Reliability runs (tests/run_*.sh): fuzzing (clang, libFuzzer), valgrind, abidiff.
+APT_PACKAGES="$APT_PACKAGES clang libclang-rt-14-dev valgrind abigail-tools"
 # Node.js and npm (tokenizer reference tests) only when the machine has none:
 # a nodesource nodejs already bundles npm and conflicts with Debian's npm.
 command -v node >/dev/null 2>&1 || APT_PACKAGES="$APT_PACKAGES nodejs"
@@ -49,6 +53,9 @@ run_tests() {
     rm -rf "$results" && mkdir -p "$results"
     local rc=0
     meson test -C "$BUILD" --print-errorlogs --num-processes 2 || rc=1
+    # Bindings: installs into a temporary prefix, runs the Python and Go suites,
+    # writes $results/python.txt and go.txt; fails the run when they fail.
+    tests/bindings/run_bindings.sh "$BUILD" || rc=1
     # Reliability runs (docs/security.md), each in its own build directory,
     # each writing a 'suite passed failed' line into $results:
     tests/run_sanitizers.sh "$BUILD" || rc=1  # ASan+UBSan: every suite; TSan: concurrency

@@ -22,7 +22,8 @@ static const char usage[] =
     CLI_SAMPLING_HELP CLI_COMMON_HELP
     "With --json, prints one object at the end instead of streaming:\n"
     "  {\"prompt_ids\": [...], \"ids\": [...], \"text\": \"...\", \"prompt_tok_s\": x,\n"
-    "   \"decode_tok_s\": y, \"seed\": s}\n";
+    "   \"decode_tok_s\": y, \"seed\": s, \"stop\": \"eog\"|\"length\"|\"context_full\"}\n"
+    "(ids include the stop id when one ended the run; text leaves it out).\n";
 
 typedef struct gen_args {
     cli_common common;

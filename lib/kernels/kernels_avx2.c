@@ -1,0 +1,187 @@
+/* kernels_avx2.c — AVX2 + FMA + F16C kernels.  Each weight row is loaded
+ * and widened once and multiplied with up to 4 tokens, with two
+ * accumulators per token to hide the FMA latency. */
+#if defined(__x86_64__)
+#include <immintrin.h>
+#include <math.h>
+#include <string.h>
+
+#include "kernels/convert.h"
+#include "kernels/kernels.h"
+
+#define TARGET __attribute__((target("avx2,fma,f16c")))
+#define INLINE static inline __attribute__((always_inline)) TARGET
+#define MAX_NT 4
+#define GF_PREFETCH 4096 /* see kernels_avx512.c */
+
+INLINE float hsum(__m256 v)
+{
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+INLINE __m256 load8_f32(const void *p, int64_t i) { return _mm256_loadu_ps((const float *)p + i); }
+INLINE __m256 load8_f16(const void *p, int64_t i)
+{
+    return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)p + i)));
+}
+INLINE __m256 load8_bf16(const void *p, int64_t i)
+{
+    __m128i h = _mm_loadu_si128((const __m128i *)((const uint16_t *)p + i));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+}
+INLINE float load1_f32(const void *p, int64_t i) { return ((const float *)p)[i]; }
+INLINE float load1_f16(const void *p, int64_t i) { return gf_f16_to_f32(((const uint16_t *)p)[i]); }
+INLINE float load1_bf16(const void *p, int64_t i) { return gf_bf16_to_f32(((const uint16_t *)p)[i]); }
+
+/* One row against nt tokens; nt is a constant after inlining. */
+#define DEFINE_ROWS(NAME, ELEM, LOAD8, LOAD1)                                                 \
+    INLINE void NAME##_dot(const ELEM *w, const float *x, int64_t n, int nt, float *out)      \
+    {                                                                                         \
+        __m256 acc0[MAX_NT], acc1[MAX_NT];                                                    \
+        for (int t = 0; t < nt; t++)                                                          \
+            acc0[t] = acc1[t] = _mm256_setzero_ps();                                          \
+        int64_t c = 0;                                                                        \
+        for (; c + 16 <= n; c += 16) {                                                        \
+            for (int pf = 0; pf < 16 * (int)sizeof(ELEM); pf += 64)                           \
+                _mm_prefetch((const char *)(w + c) + GF_PREFETCH + pf, _MM_HINT_T0);          \
+            __m256 w0 = LOAD8(w, c), w1 = LOAD8(w, c + 8);                                    \
+            for (int t = 0; t < nt; t++) {                                                    \
+                acc0[t] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + t * n + c), acc0[t]);       \
+                acc1[t] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x + t * n + c + 8), acc1[t]);   \
+            }                                                                                 \
+        }                                                                                     \
+        if (c + 8 <= n) {                                                                     \
+            __m256 w0 = LOAD8(w, c);                                                          \
+            for (int t = 0; t < nt; t++)                                                      \
+                acc0[t] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + t * n + c), acc0[t]);       \
+            c += 8;                                                                           \
+        }                                                                                     \
+        for (int t = 0; t < nt; t++) {                                                        \
+            float s = hsum(_mm256_add_ps(acc0[t], acc1[t]));                                  \
+            for (int64_t k = c; k < n; k++)                                                   \
+                s += LOAD1(w, k) * x[t * n + k];                                              \
+            out[t] = s;                                                                       \
+        }                                                                                     \
+    }                                                                                         \
+    TARGET static void NAME(const gf_matrix *W, const gf_act *a, int64_t r0, int64_t r1,      \
+                            float *y)                                                         \
+    {                                                                                         \
+        const int64_t n = W->cols;                                                            \
+        float out[MAX_NT];                                                                    \
+        for (int64_t r = r0; r < r1; r++) {                                                   \
+            const ELEM *w = (const ELEM *)W->data + r * n;                                    \
+            for (int64_t t0 = 0; t0 < a->n_tokens; t0 += MAX_NT) {                            \
+                const float *x = a->x + t0 * n;                                               \
+                int64_t nt = a->n_tokens - t0 < MAX_NT ? a->n_tokens - t0 : MAX_NT;           \
+                switch (nt) {                                                                 \
+                case 1: NAME##_dot(w, x, n, 1, out); break;                                   \
+                case 2: NAME##_dot(w, x, n, 2, out); break;                                   \
+                case 3: NAME##_dot(w, x, n, 3, out); break;                                   \
+                default: NAME##_dot(w, x, n, 4, out); break;                                  \
+                }                                                                             \
+                for (int64_t t = 0; t < nt; t++)                                              \
+                    y[(t0 + t) * W->rows + r] = out[t];                                       \
+            }                                                                                 \
+        }                                                                                     \
+    }
+
+DEFINE_ROWS(rows_f32, float, load8_f32, load1_f32)
+DEFINE_ROWS(rows_f16, uint16_t, load8_f16, load1_f16)
+DEFINE_ROWS(rows_bf16, uint16_t, load8_bf16, load1_bf16)
+
+/* int8 x int8 per block of 32: |w| (unsigned) times x carrying w's sign,
+ * pairs summed to int16 (|w| <= 128, |x| <= 127: no saturation), then to
+ * int32 and f32, scaled by d_w * d_x. */
+INLINE void q8_dot(const int8_t *w, const uint16_t *sw, const gf_q8_act *qa, int64_t n,
+                   int64_t t0, int nt, float *out)
+{
+    const int64_t nb = n / GF_Q8_BLOCK;
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256 acc[MAX_NT];
+    for (int t = 0; t < nt; t++)
+        acc[t] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        if (!(b & 1))
+            _mm_prefetch((const char *)(w + b * GF_Q8_BLOCK) + GF_PREFETCH, _MM_HINT_T0);
+        __m256i wv = _mm256_loadu_si256((const __m256i *)(w + b * GF_Q8_BLOCK));
+        __m256i aw = _mm256_sign_epi8(wv, wv);
+        float dw = _cvtsh_ss(sw[b]);
+        for (int t = 0; t < nt; t++) {
+            const int8_t *q = qa->q + (t0 + t) * n + b * GF_Q8_BLOCK;
+            __m256i xv = _mm256_loadu_si256((const __m256i *)q);
+            __m256i p16 = _mm256_maddubs_epi16(aw, _mm256_sign_epi8(xv, wv));
+            __m256 p = _mm256_cvtepi32_ps(_mm256_madd_epi16(p16, ones));
+            float s = dw * qa->d[(t0 + t) * nb + b];
+            acc[t] = _mm256_fmadd_ps(p, _mm256_set1_ps(s), acc[t]);
+        }
+    }
+    for (int t = 0; t < nt; t++)
+        out[t] = hsum(acc[t]);
+}
+
+TARGET static void rows_q8(const gf_matrix *W, const gf_act *a, int64_t r0, int64_t r1, float *y)
+{
+    const int64_t n = W->cols, nb = n / GF_Q8_BLOCK;
+    float out[MAX_NT];
+    for (int64_t r = r0; r < r1; r++) {
+        const int8_t *w = (const int8_t *)W->data + r * n;
+        const uint16_t *sw = W->scales + r * nb;
+        for (int64_t t0 = 0; t0 < a->n_tokens; t0 += MAX_NT) {
+            int64_t nt = a->n_tokens - t0 < MAX_NT ? a->n_tokens - t0 : MAX_NT;
+            switch (nt) {
+            case 1: q8_dot(w, sw, &a->q8, n, t0, 1, out); break;
+            case 2: q8_dot(w, sw, &a->q8, n, t0, 2, out); break;
+            case 3: q8_dot(w, sw, &a->q8, n, t0, 3, out); break;
+            default: q8_dot(w, sw, &a->q8, n, t0, 4, out); break;
+            }
+            for (int64_t t = 0; t < nt; t++)
+                y[(t0 + t) * W->rows + r] = out[t];
+        }
+    }
+}
+
+TARGET static void widen_row(const gf_matrix *W, int64_t r, float *out)
+{
+    const int64_t n = W->cols;
+    int64_t c = 0;
+    switch (W->dtype) {
+    case GF_DTYPE_F32:
+        memcpy(out, (const float *)W->data + r * n, (size_t)n * sizeof(float));
+        return;
+    case GF_DTYPE_F16:
+        for (; c + 8 <= n; c += 8)
+            _mm256_storeu_ps(out + c, load8_f16((const uint16_t *)W->data + r * n, c));
+        for (; c < n; c++)
+            out[c] = load1_f16((const uint16_t *)W->data + r * n, c);
+        return;
+    case GF_DTYPE_BF16:
+        for (; c + 8 <= n; c += 8)
+            _mm256_storeu_ps(out + c, load8_bf16((const uint16_t *)W->data + r * n, c));
+        for (; c < n; c++)
+            out[c] = load1_bf16((const uint16_t *)W->data + r * n, c);
+        return;
+    case GF_DTYPE_Q8: {
+        const int8_t *q = (const int8_t *)W->data + r * n;
+        const uint16_t *d = W->scales + r * (n / GF_Q8_BLOCK);
+        for (; c < n; c += 8) {
+            __m256 v = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(q + c))));
+            _mm256_storeu_ps(out + c, _mm256_mul_ps(v, _mm256_set1_ps(_cvtsh_ss(d[c / GF_Q8_BLOCK]))));
+        }
+        return;
+    }
+    }
+}
+
+void gf_kernels_fill_avx2(gf_kernel_table *t)
+{
+    t->widen_row = widen_row;
+    t->rows[GF_DTYPE_F32] = rows_f32;
+    t->rows[GF_DTYPE_F16] = rows_f16;
+    t->rows[GF_DTYPE_BF16] = rows_bf16;
+    t->rows[GF_DTYPE_Q8] = rows_q8;
+    /* quantize_q8 stays the scalar one: it is not on the hot path */
+}
+#endif

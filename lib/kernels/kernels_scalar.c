@@ -1,0 +1,130 @@
+/* kernels_scalar.c — the reference kernels: plain C, one dot product per
+ * (row, token), and the activation quantizer every level must match
+ * bit for bit. */
+#include <math.h>
+#include <string.h>
+
+#include "kernels/convert.h"
+#include "kernels/kernels.h"
+
+static void rows_f32(const gf_matrix *W, const gf_act *a, int64_t r0, int64_t r1, float *y)
+{
+    const int64_t n = W->cols;
+    for (int64_t r = r0; r < r1; r++) {
+        const float *w = (const float *)W->data + r * n;
+        for (int64_t t = 0; t < a->n_tokens; t++) {
+            const float *x = a->x + t * n;
+            float acc = 0;
+            for (int64_t c = 0; c < n; c++)
+                acc += w[c] * x[c];
+            y[t * W->rows + r] = acc;
+        }
+    }
+}
+
+#define DEFINE_ROWS_16BIT(NAME, CONVERT)                                                  \
+    static void NAME(const gf_matrix *W, const gf_act *a, int64_t r0, int64_t r1, float *y) \
+    {                                                                                     \
+        const int64_t n = W->cols;                                                        \
+        for (int64_t r = r0; r < r1; r++) {                                               \
+            const uint16_t *w = (const uint16_t *)W->data + r * n;                        \
+            for (int64_t t = 0; t < a->n_tokens; t++) {                                   \
+                const float *x = a->x + t * n;                                            \
+                float acc = 0;                                                            \
+                for (int64_t c = 0; c < n; c++)                                           \
+                    acc += CONVERT(w[c]) * x[c];                                          \
+                y[t * W->rows + r] = acc;                                                 \
+            }                                                                             \
+        }                                                                                 \
+    }
+
+DEFINE_ROWS_16BIT(rows_f16, gf_f16_to_f32)
+DEFINE_ROWS_16BIT(rows_bf16, gf_bf16_to_f32)
+
+/* Integer dot product per block (exact), scaled by d_w * d_x in f32. */
+static void rows_q8(const gf_matrix *W, const gf_act *a, int64_t r0, int64_t r1, float *y)
+{
+    const int64_t n = W->cols, nb = n / GF_Q8_BLOCK;
+    for (int64_t r = r0; r < r1; r++) {
+        const int8_t *w = (const int8_t *)W->data + r * n;
+        const uint16_t *sw = W->scales + r * nb;
+        for (int64_t t = 0; t < a->n_tokens; t++) {
+            const int8_t *q = a->q8.q + t * n;
+            const float *d = a->q8.d + t * nb;
+            float acc = 0;
+            for (int64_t b = 0; b < nb; b++) {
+                int32_t isum = 0;
+                for (int c = 0; c < GF_Q8_BLOCK; c++)
+                    isum += (int32_t)w[b * GF_Q8_BLOCK + c] * q[b * GF_Q8_BLOCK + c];
+                acc += gf_f16_to_f32(sw[b]) * d[b] * (float)isum;
+            }
+            y[t * W->rows + r] = acc;
+        }
+    }
+}
+
+/* NaN in a block makes its scale NaN (so the output is NaN, not garbage);
+ * q of a non-finite product is 0, never an out-of-range float cast. */
+static void quantize_q8(const float *x, int64_t n, int8_t *q, float *d, int32_t *corr)
+{
+    for (int64_t b = 0; b < n / GF_Q8_BLOCK; b++) {
+        const float *xb = x + b * GF_Q8_BLOCK;
+        float amax = 0;
+        for (int c = 0; c < GF_Q8_BLOCK; c++) {
+            float v = fabsf(xb[c]);
+            if (!(v <= amax) && amax == amax) /* takes NaN, then keeps it */
+                amax = v;
+        }
+        float id = amax > 0 ? 127.0f / amax : 0.0f;
+        int32_t sum = 0;
+        for (int c = 0; c < GF_Q8_BLOCK; c++) {
+            float v = xb[c] * id; /* may round to 127.00001: clamp */
+            int32_t qi = v != v ? 0 : (int32_t)lrintf(fminf(fmaxf(v, -127.0f), 127.0f));
+            q[b * GF_Q8_BLOCK + c] = (int8_t)qi;
+            sum += qi;
+        }
+        d[b] = amax / 127.0f;
+        corr[b * 8] = -128 * sum;
+        for (int l = 1; l < 8; l++)
+            corr[b * 8 + l] = 0;
+    }
+}
+
+static void widen_row(const gf_matrix *W, int64_t r, float *out)
+{
+    const int64_t n = W->cols;
+    switch (W->dtype) {
+    case GF_DTYPE_F32:
+        memcpy(out, (const float *)W->data + r * n, (size_t)n * sizeof(float));
+        break;
+    case GF_DTYPE_F16: {
+        const uint16_t *p = (const uint16_t *)W->data + r * n;
+        for (int64_t c = 0; c < n; c++)
+            out[c] = gf_f16_to_f32(p[c]);
+        break;
+    }
+    case GF_DTYPE_BF16: {
+        const uint16_t *p = (const uint16_t *)W->data + r * n;
+        for (int64_t c = 0; c < n; c++)
+            out[c] = gf_bf16_to_f32(p[c]);
+        break;
+    }
+    case GF_DTYPE_Q8: {
+        const int8_t *q = (const int8_t *)W->data + r * n;
+        const uint16_t *d = W->scales + r * (n / GF_Q8_BLOCK);
+        for (int64_t c = 0; c < n; c++)
+            out[c] = gf_f16_to_f32(d[c / GF_Q8_BLOCK]) * (float)q[c];
+        break;
+    }
+    }
+}
+
+void gf_kernels_fill_scalar(gf_kernel_table *t)
+{
+    t->widen_row = widen_row;
+    t->rows[GF_DTYPE_F32] = rows_f32;
+    t->rows[GF_DTYPE_F16] = rows_f16;
+    t->rows[GF_DTYPE_BF16] = rows_bf16;
+    t->rows[GF_DTYPE_Q8] = rows_q8;
+    t->quantize_q8 = quantize_q8;
+}

@@ -1,0 +1,42 @@
+/* test_dispatch.c — the level in use is the CPU's best, lowered (never
+ * raised) by GEMFA_KERNEL_LEVEL; meson runs this binary once per level. */
+#include <criterion/criterion.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/kernels.h"
+#include "kernels/linear.h"
+
+Test(dispatch, level_follows_environment)
+{
+    gf_kernel_level want = gf_kernel_level_detected();
+    const char *env = getenv("GEMFA_KERNEL_LEVEL");
+    if (env) {
+        gf_kernel_level asked = !strcmp(env, "scalar") ? GF_LEVEL_SCALAR
+                                : !strcmp(env, "avx2") ? GF_LEVEL_AVX2
+                                                       : GF_LEVEL_AVX512;
+        if (asked < want)
+            want = asked;
+    }
+    cr_assert_eq(gf_kernels()->level, want, "in use %s, expected %s", gf_kernels()->name,
+                 gf_kernel_level_name(want));
+    cr_assert_str_eq(gf_kernel_level_in_use(), gf_kernel_level_name(want));
+    for (int l = 0; l <= (int)gf_kernel_level_detected(); l++)
+        cr_assert_not_null(gf_kernels_for_level((gf_kernel_level)l));
+    for (int l = (int)gf_kernel_level_detected() + 1; l < GF_LEVEL_COUNT; l++) {
+        cr_assert_null(gf_kernels_for_level((gf_kernel_level)l));
+        cr_assert_eq(gf_kernel_level_force((gf_kernel_level)l), -1);
+    }
+}
+
+Test(dispatch, every_table_is_complete)
+{
+    for (int l = 0; l <= (int)gf_kernel_level_detected(); l++) {
+        const gf_kernel_table *k = gf_kernels_for_level((gf_kernel_level)l);
+        for (int dt = 0; dt < 4; dt++)
+            cr_assert_not_null(k->rows[dt], "%s dtype %d", k->name, dt);
+        cr_assert_not_null(k->quantize_q8);
+        cr_assert_not_null(k->widen_row);
+        cr_assert_eq((int)k->level, l);
+    }
+}
