@@ -92,11 +92,36 @@ INLINE __m512 load16m_bf16(const void *p, int64_t i, __mmask16 m)
             for (int t = 0; t < nt; t++)                                                      \
                 out[i][t] = _mm512_reduce_add_ps(_mm512_add_ps(acc0[i][t], acc1[i][t]));      \
     }                                                                                         \
+    /* one row, one token: 64 columns per step in four chains, so that more   \
+     * loads are in flight per core (decode is memory bound) */               \
+    INLINE float NAME##_dot1(const ELEM *w, const float *x, int64_t n)                        \
+    {                                                                                         \
+        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;                           \
+        int64_t c = 0;                                                                        \
+        for (; c + 64 <= n; c += 64) {                                                        \
+            for (int pf = 0; pf < 64 * (int)sizeof(ELEM); pf += 64)                           \
+                _mm_prefetch((const char *)(w + c) + GF_PREFETCH + pf, _MM_HINT_T0);          \
+            a0 = _mm512_fmadd_ps(LOAD16(w, c), _mm512_loadu_ps(x + c), a0);                   \
+            a1 = _mm512_fmadd_ps(LOAD16(w, c + 16), _mm512_loadu_ps(x + c + 16), a1);         \
+            a2 = _mm512_fmadd_ps(LOAD16(w, c + 32), _mm512_loadu_ps(x + c + 32), a2);         \
+            a3 = _mm512_fmadd_ps(LOAD16(w, c + 48), _mm512_loadu_ps(x + c + 48), a3);         \
+        }                                                                                     \
+        for (; c < n; c += 16) {                                                              \
+            __mmask16 m = n - c >= 16 ? (__mmask16)0xffff : tail_mask(n - c);                 \
+            a0 = _mm512_fmadd_ps(LOAD16M(w, c, m), _mm512_maskz_loadu_ps(m, x + c), a0);      \
+        }                                                                                     \
+        return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3))); \
+    }                                                                                         \
     TARGET static void NAME(const gf_matrix *W, const gf_act *a, int64_t r0, int64_t r1,      \
                             float *y)                                                         \
     {                                                                                         \
         const int64_t n = W->cols;                                                            \
         float out[2][MAX_NT];                                                                 \
+        if (a->n_tokens == 1) {                                                               \
+            for (int64_t r = r0; r < r1; r++)                                                 \
+                y[r] = NAME##_dot1((const ELEM *)W->data + r * n, a->x, n);                   \
+            return;                                                                           \
+        }                                                                                     \
         for (int64_t r = r0, nr; r < r1; r += nr) {                                           \
             const ELEM *w = (const ELEM *)W->data + r * n;                                    \
             nr = a->n_tokens > 1 && r + 1 < r1 ? 2 : 1; /* one token: one stream is faster */ \
