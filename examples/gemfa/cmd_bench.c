@@ -15,6 +15,7 @@
 #include "cli_gen.h"
 #include "commands.h"
 #include "kernels/linear.h"
+#include "runtime/context.h"
 #include "runtime/cost.h"
 
 static const char usage[] =
@@ -28,12 +29,14 @@ static const char usage[] =
     "                    0 skips it); each is a fork of the prompt's session\n"
     "  --repeat R        runs of prompt + decode + batch; medians are reported (default 1)\n"
     "  --bw-mb MB        size of the bandwidth probe's buffer (default 1024)\n"
+    "  --profile         where the decode steps spend their time (on stderr)\n"
     CLI_COMMON_HELP
     "JSON keys: load_s, prompt_tok_s, decode_tok_s, batch_tok_s, peak_rss_mb,\n"
     "bytes_per_token, bandwidth_gbps, roofline_fraction, and details.\n";
 
 typedef struct bench_opts {
     long long prompt, decode, batch, repeat, bw_mb;
+    int profile;
 } bench_opts;
 
 typedef struct bench_run {
@@ -50,6 +53,11 @@ static int parse(int argc, char **argv, cli_common *c, bench_opts *o)
             continue;
         const char *opt = argv[i], *v;
         long long *dst = NULL, lo = 0, hi = 0;
+        if (strcmp(opt, "--profile") == 0) {
+            o->profile = 1;
+            i++;
+            continue;
+        }
         if (strcmp(opt, "-p") == 0) {
             dst = &o->prompt, lo = 1, hi = 1 << 20;
         } else if (strcmp(opt, "-n") == 0) {
@@ -116,7 +124,8 @@ static void fixed_ids(int32_t *ids, size_t n, int64_t n_text)
 /* One run: prompt, then (forks for the batch), then single decode steps,
  * then the batch steps.  The session ends with prompt + decode tokens. */
 static gemfa_status run_once(gemfa_context *ctx, gemfa_session *s, const bench_opts *o,
-                             const int32_t *ids, double *steps, bench_run *out)
+                             const int32_t *ids, double *steps, gf_profile *prof,
+                             gf_profile *prof_batch, bench_run *out)
 {
     gemfa_session *forks[256] = {0};
     gemfa_status st;
@@ -128,24 +137,47 @@ static gemfa_status run_once(gemfa_context *ctx, gemfa_session *s, const bench_o
         st = gemfa_session_fork(s, &forks[b]);
     const int32_t *next = ids + o->prompt;
     double total = 0;
+    gf_context_set_profile(ctx, prof);
     for (long long i = 0; st == GEMFA_OK && i < o->decode; i++) {
         t = cli_now();
         st = gemfa_decode(s, next + i, 1, NULL);
         steps[i] = cli_now() - t;
         total += steps[i];
     }
+    gf_context_set_profile(ctx, NULL);
     out->decode_s = total;
     out->step_median_s = st == GEMFA_OK ? median(steps, (size_t)o->decode) : 0;
     out->batch_s = 0;
     if (st == GEMFA_OK && o->batch > 0) {
+        gf_context_set_profile(ctx, prof_batch);
         t = cli_now();
         for (long long i = 0; st == GEMFA_OK && i < o->decode; i++) /* a distinct id per session */
             st = gemfa_decode_batch(ctx, forks, next + i, (size_t)o->batch);
         out->batch_s = cli_now() - t;
+        gf_context_set_profile(ctx, NULL);
     }
     for (long long b = 0; b < o->batch; b++)
         gemfa_session_free(forks[b]);
     return st;
+}
+
+static void print_profile(const char *what, const gf_profile *p)
+{
+    static const char *const parts[GF_PROF_COUNT] = {"gathers", "matmul", "attention",
+                                                     "row passes", "LM head"};
+    if (p->passes == 0)
+        return;
+    const double n = (double)p->passes;
+    double known = 0;
+    fprintf(stderr, "profile of %lld %s (%lld rows): ms and calls per step\n",
+            (long long)p->passes, what, (long long)p->rows);
+    for (int i = 0; i < GF_PROF_COUNT; i++) {
+        known += p->seconds[i];
+        fprintf(stderr, "  %-11s %9.3f ms %6.1f calls\n", parts[i], 1e3 * p->seconds[i] / n,
+                (double)p->calls[i] / n);
+    }
+    fprintf(stderr, "  %-11s %9.3f ms\n  %-11s %9.3f ms, %.0f thread-pool runs per step\n", "other",
+            1e3 * (p->total - known) / n, "total", 1e3 * p->total / n, (double)p->dispatches / n);
 }
 
 static const char *weight_name(int64_t w)
@@ -205,12 +237,16 @@ int cmd_bench(int argc, char **argv)
     }
     fixed_ids(ids, n_ids, n_text);
 
+    gf_profile prof, prof_batch;
+    memset(&prof, 0, sizeof prof);
+    memset(&prof_batch, 0, sizeof prof_batch);
     /* First token: maps in the weights a zero-copy load has not touched yet. */
     t0 = cli_now();
     gemfa_status st = gemfa_decode(s, ids, 1, NULL);
     const double first_token_s = cli_now() - t0;
     for (long long r = 0; st == GEMFA_OK && r < o.repeat; r++)
-        st = run_once(ctx, s, &o, ids, steps, &runs[r]);
+        st = run_once(ctx, s, &o, ids, steps, o.profile ? &prof : NULL,
+                      o.profile ? &prof_batch : NULL, &runs[r]);
     if (st != GEMFA_OK) {
         cli_report("decode failed", st);
         goto done;
@@ -276,6 +312,10 @@ int cmd_bench(int argc, char **argv)
                bw.best_gbps, bw.median_gbps);
         printf("             ceiling %.2f tok/s; decode reaches %.1f %%\n", ceiling,
                100.0 * roofline);
+    }
+    if (o.profile) {
+        print_profile("decode steps", &prof);
+        print_profile("batch steps", &prof_batch);
     }
     rc = CLI_OK;
 done:
