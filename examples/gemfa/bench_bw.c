@@ -1,14 +1,20 @@
-/* bench_bw.c — see bench_bw.h.  The buffer comes from mmap (not malloc)
- * so it is returned to the system at once; the sum is kept so the reads
- * cannot be optimised away. */
+/* bench_bw.c — see bench_bw.h.  Protocol: the parent writes one byte per
+ * measurement; the child answers with a double (GB/s, or -1 on failure).
+ * The child allocates its buffer with mmap and touches every page before
+ * its first answer, so the first measurement is not a page-fault count. */
 #include "bench_bw.h"
 
+#include <errno.h>
 #include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #define BW_MAX_THREADS 256
 
@@ -16,7 +22,7 @@ typedef float v16f __attribute__((vector_size(64)));
 
 typedef struct bw_slice {
     const v16f *p;
-    size_t n; /* vectors */
+    size_t n; /* vectors, a multiple of 4 */
     float sum;
 } bw_slice;
 
@@ -37,6 +43,7 @@ typedef struct bw_slice {
     s->sum = t;                                                           \
     return NULL;
 
+#pragma GCC diagnostic ignored "-Wpsabi" /* the vectors never cross a call */
 __attribute__((target("avx512f"))) static void *read_avx512(void *arg) { BW_BODY }
 __attribute__((target("avx2"))) static void *read_avx2(void *arg) { BW_BODY }
 static void *read_plain(void *arg) { BW_BODY }
@@ -48,65 +55,142 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-static int cmp_double(const void *a, const void *b)
+static int write_all(int fd, const void *p, size_t n)
 {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
+    const char *c = p;
+    while (n > 0) {
+        ssize_t k = write(fd, c, n);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            return -1;
+        c += k;
+        n -= (size_t)k;
+    }
+    return 0;
 }
 
-int bench_bandwidth(size_t bytes, int n_threads, int rounds, bench_bw *out)
+static int read_all(int fd, void *p, size_t n)
 {
-    if (n_threads < 1)
-        n_threads = 1;
-    if (n_threads > BW_MAX_THREADS)
-        n_threads = BW_MAX_THREADS;
-    if (rounds < 1)
-        rounds = 1;
-    if (rounds > 64)
-        rounds = 64;
-    bytes = (bytes + 4095) & ~(size_t)4095;
-    void *buf = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (buf == MAP_FAILED)
+    char *c = p;
+    while (n > 0) {
+        ssize_t k = read(fd, c, n);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            return -1;
+        c += k;
+        n -= (size_t)k;
+    }
+    return 0;
+}
+
+/* One round over the buffer with n threads; GB/s or -1. */
+static double measure(void *(*fn)(void *), const v16f *buf, size_t per, int n_threads)
+{
+    bw_slice slices[BW_MAX_THREADS];
+    pthread_t threads[BW_MAX_THREADS];
+    const double t0 = now_s();
+    int started = 1;
+    for (int i = 0; i < n_threads; i++) {
+        slices[i] = (bw_slice){buf + (size_t)i * per, per, 0};
+        if (i > 0) {
+            if (pthread_create(&threads[i], NULL, fn, &slices[i]) != 0)
+                break;
+            started = i + 1;
+        }
+    }
+    fn(&slices[0]);
+    for (int i = 1; i < started; i++)
+        pthread_join(threads[i], NULL);
+    const double dt = now_s() - t0;
+    volatile float sink = 0;
+    for (int i = 0; i < started; i++)
+        sink += slices[i].sum;
+    (void)sink;
+    if (started < n_threads)
         return -1;
-    memset(buf, 1, bytes); /* real pages, not the shared zero page */
+    return (double)(per * (size_t)n_threads * sizeof(v16f)) / dt / 1e9;
+}
+
+static void child_main(int in, int out, size_t bytes, int n_threads)
+{
+    void *buf = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (buf != MAP_FAILED)
+        memset(buf, 1, bytes); /* real pages, not the shared zero page */
     void *(*fn)(void *) = read_plain;
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx512f"))
         fn = read_avx512;
     else if (__builtin_cpu_supports("avx2"))
         fn = read_avx2;
-    const size_t vecs = bytes / sizeof(v16f), per = vecs / (size_t)n_threads / 4 * 4;
-    bw_slice slices[BW_MAX_THREADS];
-    pthread_t threads[BW_MAX_THREADS];
-    double secs[64];
-    int rc = 0;
-    volatile float sink = 0;
-    for (int r = 0; r < rounds && rc == 0; r++) {
-        const double t0 = now_s();
-        int started = 0;
-        for (int i = 0; i < n_threads; i++) {
-            slices[i] = (bw_slice){(const v16f *)buf + (size_t)i * per, per, 0};
-            if (i > 0 && pthread_create(&threads[i], NULL, fn, &slices[i]) != 0) {
-                rc = -1;
-                break;
-            }
-            started = i + 1;
-        }
-        if (started > 0)
-            fn(&slices[0]);
-        for (int i = 1; i < started; i++)
-            pthread_join(threads[i], NULL);
-        secs[r] = now_s() - t0;
-        for (int i = 0; i < started; i++)
-            sink += slices[i].sum;
+    const size_t per = bytes / sizeof(v16f) / (size_t)n_threads / 4 * 4;
+    char req;
+    while (read_all(in, &req, 1) == 0) {
+        double gbps = buf == MAP_FAILED ? -1 : measure(fn, buf, per, n_threads);
+        if (write_all(out, &gbps, sizeof gbps) != 0)
+            break;
     }
-    munmap(buf, bytes);
-    if (rc != 0)
+    _exit(0);
+}
+
+int bench_bw_start(bench_bw *bw, size_t bytes, int n_threads)
+{
+    bw->pid = -1;
+    bw->to_child = bw->from_child = -1;
+    if (n_threads < 1)
+        n_threads = 1;
+    if (n_threads > BW_MAX_THREADS)
+        n_threads = BW_MAX_THREADS;
+    bytes = (bytes + 4095) & ~(size_t)4095;
+    int down[2], up[2];
+    if (pipe(down) != 0)
         return -1;
-    qsort(secs, (size_t)rounds, sizeof secs[0], cmp_double);
-    const double read = (double)(per * (size_t)n_threads * sizeof(v16f));
-    out->best_gbps = read / secs[0] / 1e9;
-    out->median_gbps = read / secs[rounds / 2] / 1e9;
-    (void)sink;
+    if (pipe(up) != 0) {
+        close(down[0]);
+        close(down[1]);
+        return -1;
+    }
+    signal(SIGPIPE, SIG_IGN); /* a dead probe is an error return, not a signal */
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(down[0]);
+        close(down[1]);
+        close(up[0]);
+        close(up[1]);
+        return -1;
+    }
+    if (pid == 0) {
+        close(down[1]);
+        close(up[0]);
+        child_main(down[0], up[1], bytes, n_threads);
+    }
+    close(down[0]);
+    close(up[1]);
+    bw->pid = pid;
+    bw->to_child = down[1];
+    bw->from_child = up[0];
     return 0;
+}
+
+int bench_bw_measure(bench_bw *bw, double *gbps)
+{
+    const char req = 'm';
+    if (bw->pid <= 0 || write_all(bw->to_child, &req, 1) != 0 ||
+        read_all(bw->from_child, gbps, sizeof *gbps) != 0 || !(*gbps > 0))
+        return -1;
+    return 0;
+}
+
+void bench_bw_stop(bench_bw *bw)
+{
+    if (bw->to_child >= 0)
+        close(bw->to_child); /* the child's read ends: it exits */
+    if (bw->from_child >= 0)
+        close(bw->from_child);
+    if (bw->pid > 0)
+        waitpid(bw->pid, NULL, 0);
+    bw->pid = -1;
+    bw->to_child = bw->from_child = -1;
 }

@@ -21,14 +21,16 @@
 static const char usage[] =
     "usage: gemfa bench [-m DIR] [-t N] [-p 128] [-n 32] [--weights TYPE] [--batch B] [--json]\n"
     "Measures load time, prompt and decode speed, batched decode, peak memory, and\n"
-    "decode speed against the memory-bandwidth ceiling (bytes read per token ÷\n"
-    "bandwidth measured in the same run).  Uses fixed token ids (no tokenizer needed).\n\n"
+    "decode speed against the memory-bandwidth ceiling: bandwidth ÷ bytes read per\n"
+    "token, the bandwidth measured between the decode steps of the same run (a probe\n"
+    "process reads a buffer with as many threads).  Uses fixed token ids (no tokenizer\n"
+    "needed).  The first decoded token is timed apart (it maps in zero-copy weights).\n\n"
     "  -p N              prompt tokens (default 128)\n"
     "  -n N              decoded tokens after the prompt (default 32)\n"
     "  --batch B         sessions decoded together with gemfa_decode_batch (default 4;\n"
     "                    0 skips it); each is a fork of the prompt's session\n"
     "  --repeat R        runs of prompt + decode + batch; medians are reported (default 1)\n"
-    "  --bw-mb MB        size of the bandwidth probe's buffer (default 1024)\n"
+    "  --bw-mb MB        buffer of the bandwidth probe, read between decode steps (default 512)\n"
     "  --profile         where the decode steps spend their time (on stderr)\n"
     CLI_COMMON_HELP
     "JSON keys: load_s, prompt_tok_s, decode_tok_s, batch_tok_s, peak_rss_mb,\n"
@@ -121,40 +123,85 @@ static void fixed_ids(int32_t *ids, size_t n, int64_t n_text)
     }
 }
 
-/* One run: prompt, then (forks for the batch), then single decode steps,
- * then the batch steps.  The session ends with prompt + decode tokens. */
-static gemfa_status run_once(gemfa_context *ctx, gemfa_session *s, const bench_opts *o,
-                             const int32_t *ids, double *steps, gf_profile *prof,
-                             gf_profile *prof_batch, bench_run *out)
+/* The state of one benchmark. */
+typedef struct bench {
+    bench_opts o;
+    gemfa_context *ctx;
+    gemfa_session *s;
+    const int32_t *ids;
+    bench_bw bw;
+    double *steps;                /* [decode] seconds of each decode step of a run */
+    double *bw_decode, *bw_batch; /* probes between the steps, GB/s */
+    size_t n_bw_decode, n_bw_batch;
+    gf_profile prof[3];           /* prompt, decode steps, batch steps */
+    int profile;
+} bench;
+
+enum { PROF_PROMPT, PROF_DECODE, PROF_BATCH };
+
+/* A failed probe stops the run like a failed decode; it says why itself. */
+#define PROBE_FAILED ((gemfa_status)-1000)
+
+static gemfa_status probe(bench *B, double *into, size_t *n)
 {
+    if (bench_bw_measure(&B->bw, &into[*n]) != 0) {
+        fprintf(stderr, "gemfa bench: the bandwidth probe failed (out of memory for %lld MB?)\n",
+                B->o.bw_mb);
+        return PROBE_FAILED;
+    }
+    *n += 1;
+    return GEMFA_OK;
+}
+
+static void profile_on(bench *B, int which)
+{
+    gf_context_set_profile(B->ctx, B->profile ? &B->prof[which] : NULL);
+}
+
+/* One run: prompt, then (forks for the batch), then single decode steps,
+ * then the batch steps, with a bandwidth probe before and after every step
+ * (not timed).  The session ends with prompt + decode tokens. */
+static gemfa_status run_once(bench *B, bench_run *out)
+{
+    const bench_opts *o = &B->o;
     gemfa_session *forks[256] = {0};
     gemfa_status st;
-    gemfa_session_reset(s);
+    gemfa_session_reset(B->s);
+    profile_on(B, PROF_PROMPT);
     double t = cli_now();
-    st = gemfa_decode(s, ids, (size_t)o->prompt, NULL);
+    st = gemfa_decode(B->s, B->ids, (size_t)o->prompt, NULL);
     out->prompt_s = cli_now() - t;
+    gf_context_set_profile(B->ctx, NULL);
     for (long long b = 0; st == GEMFA_OK && b < o->batch; b++)
-        st = gemfa_session_fork(s, &forks[b]);
-    const int32_t *next = ids + o->prompt;
+        st = gemfa_session_fork(B->s, &forks[b]);
+    const int32_t *next = B->ids + o->prompt;
     double total = 0;
-    gf_context_set_profile(ctx, prof);
+    if (st == GEMFA_OK)
+        st = probe(B, B->bw_decode, &B->n_bw_decode);
     for (long long i = 0; st == GEMFA_OK && i < o->decode; i++) {
+        profile_on(B, PROF_DECODE);
         t = cli_now();
-        st = gemfa_decode(s, next + i, 1, NULL);
-        steps[i] = cli_now() - t;
-        total += steps[i];
+        st = gemfa_decode(B->s, next + i, 1, NULL);
+        B->steps[i] = cli_now() - t;
+        gf_context_set_profile(B->ctx, NULL);
+        total += B->steps[i];
+        if (st == GEMFA_OK)
+            st = probe(B, B->bw_decode, &B->n_bw_decode);
     }
-    gf_context_set_profile(ctx, NULL);
     out->decode_s = total;
-    out->step_median_s = st == GEMFA_OK ? median(steps, (size_t)o->decode) : 0;
+    out->step_median_s = st == GEMFA_OK ? median(B->steps, (size_t)o->decode) : 0;
     out->batch_s = 0;
     if (st == GEMFA_OK && o->batch > 0) {
-        gf_context_set_profile(ctx, prof_batch);
-        t = cli_now();
-        for (long long i = 0; st == GEMFA_OK && i < o->decode; i++) /* a distinct id per session */
-            st = gemfa_decode_batch(ctx, forks, next + i, (size_t)o->batch);
-        out->batch_s = cli_now() - t;
-        gf_context_set_profile(ctx, NULL);
+        st = probe(B, B->bw_batch, &B->n_bw_batch);
+        for (long long i = 0; st == GEMFA_OK && i < o->decode; i++) {
+            profile_on(B, PROF_BATCH);
+            t = cli_now();
+            st = gemfa_decode_batch(B->ctx, forks, next + i, (size_t)o->batch); /* an id each */
+            out->batch_s += cli_now() - t;
+            gf_context_set_profile(B->ctx, NULL);
+            if (st == GEMFA_OK)
+                st = probe(B, B->bw_batch, &B->n_bw_batch);
+        }
     }
     for (long long b = 0; b < o->batch; b++)
         gemfa_session_free(forks[b]);
@@ -169,14 +216,14 @@ static void print_profile(const char *what, const gf_profile *p)
         return;
     const double n = (double)p->passes;
     double known = 0;
-    fprintf(stderr, "profile of %lld %s (%lld rows): ms and calls per step\n",
+    fprintf(stderr, "profile of %lld %s (%lld rows): ms and calls per pass\n",
             (long long)p->passes, what, (long long)p->rows);
     for (int i = 0; i < GF_PROF_COUNT; i++) {
         known += p->seconds[i];
         fprintf(stderr, "  %-11s %9.3f ms %6.1f calls\n", parts[i], 1e3 * p->seconds[i] / n,
                 (double)p->calls[i] / n);
     }
-    fprintf(stderr, "  %-11s %9.3f ms\n  %-11s %9.3f ms, %.0f thread-pool runs per step\n", "other",
+    fprintf(stderr, "  %-11s %9.3f ms\n  %-11s %9.3f ms, %.0f thread-pool runs per pass\n", "other",
             1e3 * (p->total - known) / n, "total", 1e3 * p->total / n, (double)p->dispatches / n);
 }
 
@@ -191,93 +238,19 @@ static const char *weight_name(int64_t w)
     }
 }
 
-int cmd_bench(int argc, char **argv)
+/* Prints the results (JSON or text). */
+typedef struct bench_result {
+    double load_s, load_peak_mb, first_token_s, prompt_tok_s, decode_tok_s, batch_tok_s, step_ms;
+    double peak_mb, steady_mb, bw_median, bw_best, bw_batch, ceiling, roofline;
+    gf_decode_bytes cost;
+    int64_t weights;
+    int threads;
+} bench_result;
+
+static void report(const cli_common *c, const bench_opts *o, const bench_result *r)
 {
-    cli_common c = {0};
-    bench_opts o = {.prompt = 128, .decode = 32, .batch = 4, .repeat = 1, .bw_mb = 1024};
-    int rc = parse(argc, argv, &c, &o);
-    if (rc != CLI_OK)
-        return rc;
-    if (cli_handle_help(&c, usage))
-        return CLI_OK;
-
-    gemfa_model *m = NULL;
-    gemfa_context *ctx = NULL;
-    gemfa_session *s = NULL;
-    int32_t *ids = NULL;
-    double *steps = NULL;
-    bench_run *runs = NULL;
-    rc = CLI_ERROR;
-
-    double t0 = cli_now();
-    if (cli_load_model(&c, 0, &m) != CLI_OK)
-        goto done;
-    const double load_s = cli_now() - t0;
-    const double load_peak_mb = rss_peak_mb();
-
-    int64_t model_ctx = 0, n_text = 0, wtype = 0;
-    gemfa_model_get(m, GEMFA_PROP_CONTEXT_LENGTH, &model_ctx);
-    gemfa_model_get(m, GEMFA_PROP_VOCAB_SIZE_PER_LAYER_INPUT, &n_text);
-    gemfa_model_get(m, GEMFA_PROP_WEIGHT_TYPE, &wtype);
-    const long long n_tokens = o.prompt + o.decode;
-    if (n_tokens > model_ctx) {
-        fprintf(stderr, "gemfa bench: -p + -n = %lld exceeds the model's context length %lld\n",
-                n_tokens, (long long)model_ctx);
-        goto done;
-    }
-    if (cli_open_session(&c, m, n_tokens, NULL, NULL, &ctx, &s) != GEMFA_OK)
-        goto done;
-    const size_t n_ids = (size_t)(n_tokens + o.batch); /* the batch reads `batch` ids per step */
-    ids = malloc(n_ids * sizeof *ids);
-    steps = malloc((size_t)o.decode * sizeof *steps);
-    runs = calloc((size_t)o.repeat, sizeof *runs);
-    if (!ids || !steps || !runs) {
-        fprintf(stderr, "gemfa bench: out of memory\n");
-        goto done;
-    }
-    fixed_ids(ids, n_ids, n_text);
-
-    gf_profile prof, prof_batch;
-    memset(&prof, 0, sizeof prof);
-    memset(&prof_batch, 0, sizeof prof_batch);
-    /* First token: maps in the weights a zero-copy load has not touched yet. */
-    t0 = cli_now();
-    gemfa_status st = gemfa_decode(s, ids, 1, NULL);
-    const double first_token_s = cli_now() - t0;
-    for (long long r = 0; st == GEMFA_OK && r < o.repeat; r++)
-        st = run_once(ctx, s, &o, ids, steps, o.profile ? &prof : NULL,
-                      o.profile ? &prof_batch : NULL, &runs[r]);
-    if (st != GEMFA_OK) {
-        cli_report("decode failed", st);
-        goto done;
-    }
-    const double steady_mb = rss_now_mb(), peak_mb = rss_peak_mb();
-
-    double pr[100], de[100], ba[100], sm[100];
-    for (long long r = 0; r < o.repeat; r++) {
-        pr[r] = (double)o.prompt / runs[r].prompt_s;
-        de[r] = (double)o.decode / runs[r].decode_s;
-        ba[r] = o.batch > 0 ? (double)(o.batch * o.decode) / runs[r].batch_s : 0;
-        sm[r] = runs[r].step_median_s;
-    }
-    const double prompt_tok_s = median(pr, (size_t)o.repeat);
-    const double decode_tok_s = median(de, (size_t)o.repeat);
-    const double batch_tok_s = median(ba, (size_t)o.repeat);
-    const double step_ms = 1e3 * median(sm, (size_t)o.repeat);
-
-    /* Bandwidth last: its buffer must not count in the peak above. */
-    bench_bw bw;
-    const int bw_threads = c.threads > 0 ? c.threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
-    if (bench_bandwidth((size_t)o.bw_mb << 20, bw_threads, 7, &bw) != 0) {
-        fprintf(stderr, "gemfa bench: cannot run the bandwidth probe (%lld MB)\n", o.bw_mb);
-        goto done;
-    }
-    gf_decode_bytes cost; /* at the mean position of the decode steps */
-    gf_decode_bytes_at(m, o.prompt + o.decode / 2, &cost);
-    const double ceiling = bw.best_gbps * 1e9 / (double)cost.total;
-    const double roofline = decode_tok_s / ceiling;
-
-    if (c.json) {
+    const double speedup = r->decode_tok_s > 0 ? r->batch_tok_s / r->decode_tok_s : 0;
+    if (c->json) {
         printf("{\"load_s\": %.4f, \"prompt_tok_s\": %.3f, \"decode_tok_s\": %.3f, "
                "\"batch_tok_s\": %.3f, \"peak_rss_mb\": %.1f, \"bytes_per_token\": %lld, "
                "\"bandwidth_gbps\": %.2f, \"roofline_fraction\": %.4f,\n"
@@ -287,43 +260,155 @@ int cmd_bench(int argc, char **argv)
                " \"first_token_s\": %.4f, \"decode_step_ms_median\": %.3f, "
                "\"batch_speedup\": %.3f, \"rss_mb\": %.1f, \"load_peak_rss_mb\": %.1f,\n"
                " \"bytes_weights\": %lld, \"bytes_gathers\": %lld, \"bytes_kv\": %lld, "
-               "\"bandwidth_median_gbps\": %.2f, \"ceiling_tok_s\": %.3f}\n",
-               load_s, prompt_tok_s, decode_tok_s, batch_tok_s, peak_mb, (long long)cost.total,
-               bw.best_gbps, roofline, weight_name(wtype), bw_threads, gf_kernel_level_in_use(),
-               o.prompt, o.decode, o.batch, o.repeat, first_token_s, step_ms,
-               decode_tok_s > 0 ? batch_tok_s / decode_tok_s : 0, steady_mb, load_peak_mb,
-               (long long)cost.weights, (long long)cost.gathers, (long long)cost.kv,
-               bw.median_gbps, ceiling);
-    } else {
-        printf("model        %s (%s weights, %d threads, %s kernels)\n", cli_model_dir(&c),
-               weight_name(wtype), bw_threads, gf_kernel_level_in_use());
-        printf("load         %.3f s (peak RSS %.0f MB); first token %.3f s\n", load_s,
-               load_peak_mb, first_token_s);
-        printf("prompt       %.2f tok/s (%lld tokens)\n", prompt_tok_s, o.prompt);
-        printf("decode       %.2f tok/s (%lld tokens; median step %.1f ms)\n", decode_tok_s,
-               o.decode, step_ms);
-        if (o.batch > 0)
-            printf("batch        %.2f tok/s aggregate over %lld sessions (%.2fx one session)\n",
-                   batch_tok_s, o.batch, decode_tok_s > 0 ? batch_tok_s / decode_tok_s : 0);
-        printf("memory       peak RSS %.0f MB, now %.0f MB\n", peak_mb, steady_mb);
-        printf("roofline     %.3f GB per token (weights %.3f, KV %.4f), bandwidth %.1f GB/s "
-               "(median %.1f)\n",
-               (double)cost.total / 1e9, (double)cost.weights / 1e9, (double)cost.kv / 1e9,
-               bw.best_gbps, bw.median_gbps);
-        printf("             ceiling %.2f tok/s; decode reaches %.1f %%\n", ceiling,
-               100.0 * roofline);
+               "\"bandwidth_best_gbps\": %.2f, \"bandwidth_batch_gbps\": %.2f, "
+               "\"ceiling_tok_s\": %.3f}\n",
+               r->load_s, r->prompt_tok_s, r->decode_tok_s, r->batch_tok_s, r->peak_mb,
+               (long long)r->cost.total, r->bw_median, r->roofline, weight_name(r->weights),
+               r->threads, gf_kernel_level_in_use(), o->prompt, o->decode, o->batch, o->repeat,
+               r->first_token_s, r->step_ms, speedup, r->steady_mb, r->load_peak_mb,
+               (long long)r->cost.weights, (long long)r->cost.gathers, (long long)r->cost.kv,
+               r->bw_best, r->bw_batch, r->ceiling);
+        return;
     }
-    if (o.profile) {
-        print_profile("decode steps", &prof);
-        print_profile("batch steps", &prof_batch);
+    printf("model        %s (%s weights, %d threads, %s kernels)\n", cli_model_dir(c),
+           weight_name(r->weights), r->threads, gf_kernel_level_in_use());
+    printf("load         %.3f s (peak RSS %.0f MB); first token %.3f s\n", r->load_s,
+           r->load_peak_mb, r->first_token_s);
+    printf("prompt       %.2f tok/s (%lld tokens)\n", r->prompt_tok_s, o->prompt);
+    printf("decode       %.2f tok/s (%lld tokens; median step %.1f ms)\n", r->decode_tok_s,
+           o->decode, r->step_ms);
+    if (o->batch > 0)
+        printf("batch        %.2f tok/s aggregate over %lld sessions (%.2fx one session)\n",
+               r->batch_tok_s, o->batch, speedup);
+    printf("memory       peak RSS %.0f MB, now %.0f MB\n", r->peak_mb, r->steady_mb);
+    printf("roofline     %.3f GB per token (weights %.3f, KV %.4f); bandwidth between the\n"
+           "             decode steps %.1f GB/s (median; best %.1f)\n",
+           (double)r->cost.total / 1e9, (double)r->cost.weights / 1e9, (double)r->cost.kv / 1e9,
+           r->bw_median, r->bw_best);
+    printf("             ceiling %.2f tok/s; decode reaches %.1f %%\n", r->ceiling,
+           100.0 * r->roofline);
+}
+
+static double max_of(const double *v, size_t n)
+{
+    double m = 0;
+    for (size_t i = 0; i < n; i++)
+        m = v[i] > m ? v[i] : m;
+    return m;
+}
+
+int cmd_bench(int argc, char **argv)
+{
+    cli_common c = {0};
+    bench B;
+    memset(&B, 0, sizeof B);
+    B.bw.pid = -1;
+    B.o = (bench_opts){.prompt = 128, .decode = 32, .batch = 4, .repeat = 1, .bw_mb = 512};
+    int rc = parse(argc, argv, &c, &B.o);
+    if (rc != CLI_OK)
+        return rc;
+    if (cli_handle_help(&c, usage))
+        return CLI_OK;
+    const bench_opts *o = &B.o;
+    B.profile = o->profile;
+
+    gemfa_model *m = NULL;
+    int32_t *ids = NULL;
+    bench_run *runs = NULL;
+    bench_result R;
+    memset(&R, 0, sizeof R);
+    rc = CLI_ERROR;
+
+    /* The probe process first: forked while this one is small; its first
+     * answer waits until its buffer is in memory. */
+    R.threads = c.threads > 0 ? c.threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    double warm;
+    if (bench_bw_start(&B.bw, (size_t)o->bw_mb << 20, R.threads) != 0 ||
+        bench_bw_measure(&B.bw, &warm) != 0) {
+        fprintf(stderr, "gemfa bench: cannot start the bandwidth probe (%lld MB)\n", o->bw_mb);
+        goto done;
+    }
+
+    double t0 = cli_now();
+    if (cli_load_model(&c, 0, &m) != CLI_OK)
+        goto done;
+    R.load_s = cli_now() - t0;
+    R.load_peak_mb = rss_peak_mb();
+
+    int64_t model_ctx = 0, n_text = 0;
+    gemfa_model_get(m, GEMFA_PROP_CONTEXT_LENGTH, &model_ctx);
+    gemfa_model_get(m, GEMFA_PROP_VOCAB_SIZE_PER_LAYER_INPUT, &n_text);
+    gemfa_model_get(m, GEMFA_PROP_WEIGHT_TYPE, &R.weights);
+    const long long n_tokens = o->prompt + o->decode;
+    if (n_tokens > model_ctx) {
+        fprintf(stderr, "gemfa bench: -p + -n = %lld exceeds the model's context length %lld\n",
+                n_tokens, (long long)model_ctx);
+        goto done;
+    }
+    if (cli_open_session(&c, m, n_tokens, NULL, NULL, &B.ctx, &B.s) != GEMFA_OK)
+        goto done;
+    const size_t n_ids = (size_t)(n_tokens + o->batch); /* the batch reads `batch` ids per step */
+    const size_t n_probes = (size_t)(o->repeat * (o->decode + 1));
+    ids = malloc(n_ids * sizeof *ids);
+    B.steps = malloc((size_t)o->decode * sizeof *B.steps);
+    B.bw_decode = malloc(n_probes * sizeof(double));
+    B.bw_batch = malloc(n_probes * sizeof(double));
+    runs = calloc((size_t)o->repeat, sizeof *runs);
+    if (!ids || !B.steps || !B.bw_decode || !B.bw_batch || !runs) {
+        fprintf(stderr, "gemfa bench: out of memory\n");
+        goto done;
+    }
+    fixed_ids(ids, n_ids, n_text);
+    B.ids = ids;
+
+    /* First token: maps in the weights a zero-copy load has not touched yet. */
+    t0 = cli_now();
+    gemfa_status st = gemfa_decode(B.s, ids, 1, NULL);
+    R.first_token_s = cli_now() - t0;
+    for (long long r = 0; st == GEMFA_OK && r < o->repeat; r++)
+        st = run_once(&B, &runs[r]);
+    if (st == PROBE_FAILED)
+        goto done;
+    if (st != GEMFA_OK) {
+        cli_report("decode failed", st);
+        goto done;
+    }
+    R.steady_mb = rss_now_mb();
+    R.peak_mb = rss_peak_mb();
+
+    double pr[100], de[100], ba[100], sm[100];
+    for (long long r = 0; r < o->repeat; r++) {
+        pr[r] = (double)o->prompt / runs[r].prompt_s;
+        de[r] = (double)o->decode / runs[r].decode_s;
+        ba[r] = o->batch > 0 ? (double)(o->batch * o->decode) / runs[r].batch_s : 0;
+        sm[r] = runs[r].step_median_s;
+    }
+    R.prompt_tok_s = median(pr, (size_t)o->repeat);
+    R.decode_tok_s = median(de, (size_t)o->repeat);
+    R.batch_tok_s = median(ba, (size_t)o->repeat);
+    R.step_ms = 1e3 * median(sm, (size_t)o->repeat);
+    R.bw_best = max_of(B.bw_decode, B.n_bw_decode);
+    R.bw_median = median(B.bw_decode, B.n_bw_decode);
+    R.bw_batch = B.n_bw_batch ? median(B.bw_batch, B.n_bw_batch) : 0;
+    gf_decode_bytes_at(m, o->prompt + o->decode / 2, &R.cost); /* mean position of the steps */
+    R.ceiling = R.bw_median * 1e9 / (double)R.cost.total;
+    R.roofline = R.decode_tok_s / R.ceiling;
+    report(&c, o, &R);
+    if (o->profile) {
+        print_profile("prompts", &B.prof[PROF_PROMPT]);
+        print_profile("decode steps", &B.prof[PROF_DECODE]);
+        print_profile("batch steps", &B.prof[PROF_BATCH]);
     }
     rc = CLI_OK;
 done:
+    bench_bw_stop(&B.bw);
     free(ids);
-    free(steps);
+    free(B.steps);
+    free(B.bw_decode);
+    free(B.bw_batch);
     free(runs);
-    gemfa_session_free(s);
-    gemfa_context_free(ctx);
+    gemfa_session_free(B.s);
+    gemfa_context_free(B.ctx);
     gemfa_model_free(m);
     return rc;
 }
