@@ -10,8 +10,9 @@
 #include "runtime/kvcache.h"
 #include "runtime/vec.h"
 
-/* Below this many multiply-adds (q·k and p·v) a layer runs on one thread. */
-#define ATTEND_PARALLEL_MIN_MACS (1 << 15)
+/* Below this many multiply-adds (q·k and p·v; ~100 µs of work) a layer
+ * runs on one thread (E4B decode: up to ~250 keys). */
+#define ATTEND_PARALLEL_MIN_MACS (1 << 20)
 
 void gf_kv_store(const gf_hparams *hp, int layer, const gf_batch *b, const float *k,
                  const float *v)
@@ -97,7 +98,7 @@ static void attend_task(void *arg, int thread, int n_threads)
     }
 }
 
-void gf_attend(gf_threadpool *pool, const gf_hparams *hp, int layer, const gf_batch *b,
+int gf_attend(gf_threadpool *pool, const gf_hparams *hp, int layer, const gf_batch *b,
                const float *q, float *out, float *scores, int64_t scores_per_thread)
 {
     attend_job job = {.vec = gf_vec(), .hp = hp, .layer = layer, .b = b, .q = q, .out = out,
@@ -107,8 +108,10 @@ void gf_attend(gf_threadpool *pool, const gf_hparams *hp, int layer, const gf_ba
     int64_t macs = 0;
     for (int64_t t = 0; t < b->n; t++)
         macs += (b->pos[t] - first_key(hp, layer, b->pos[t]) + 1) * 2 * hp->n_heads * hp->head_dim;
-    if (gf_threadpool_size(pool) > 1 && job.n_items > 1 && macs >= ATTEND_PARALLEL_MIN_MACS)
+    if (gf_threadpool_size(pool) > 1 && job.n_items > 1 && macs >= ATTEND_PARALLEL_MIN_MACS) {
         gf_threadpool_run(pool, attend_task, &job);
-    else
-        attend_task(&job, 0, 1);
+        return 1;
+    }
+    attend_task(&job, 0, 1);
+    return 0;
 }

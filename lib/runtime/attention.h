@@ -25,8 +25,9 @@ int64_t gf_attend_scores_per_thread(const gf_hparams *hp, int64_t max_keys);
  * The work is split over (row, KV head) pairs across the pool's threads
  * (pool may be NULL); the query heads of a KV group share each key and
  * value read.  `scores` holds gf_threadpool_size(pool) blocks of
- * `scores_per_thread` floats (>= gf_attend_scores_per_thread). */
-void gf_attend(gf_threadpool *pool, const gf_hparams *hp, int layer, const gf_batch *b,
+ * `scores_per_thread` floats (>= gf_attend_scores_per_thread).
+ * Returns 1 when it ran on the pool, 0 when on the calling thread alone. */
+int gf_attend(gf_threadpool *pool, const gf_hparams *hp, int layer, const gf_batch *b,
                const float *q, float *out, float *scores, int64_t scores_per_thread);
 
 #endif

@@ -199,9 +199,10 @@ static void rows_task(void *arg, int i, int n_threads)
     }
 }
 
-/* Below this many floats touched, a row pass runs on the calling thread
- * (a decode step's rows are far cheaper than waking the pool). */
-#define ROWS_PARALLEL_MIN_FLOATS (1 << 15)
+/* Below this many floats touched (~100 µs of work), a row pass runs on the
+ * calling thread: a decode step's rows, even 4 of them, cost less than
+ * waking a worker, which takes 0.1-0.5 ms when neighbours load the cores. */
+#define ROWS_PARALLEL_MIN_FLOATS (1 << 18)
 
 /* fn(f, t) for t < n, spread over the pool when the rows are worth it;
  * `width` is roughly the floats each row touches. */
@@ -559,8 +560,9 @@ static void attention(const fwd *f)
     const double t0 = prof_begin(f);
     if (f->hp->kv_source[f->l] == f->l)
         gf_kv_store(f->hp, f->l, f->b, S->k, S->v);
-    gf_attend(ctx->pool, f->hp, f->l, f->b, S->q, S->heads, ctx->scores, ctx->scores_per_thread);
-    prof_end(f, GF_PROF_ATTENTION, t0, gf_threadpool_size(ctx->pool) > 1);
+    const int runs = gf_attend(ctx->pool, f->hp, f->l, f->b, S->q, S->heads, ctx->scores,
+                               ctx->scores_per_thread);
+    prof_end(f, GF_PROF_ATTENTION, t0, runs);
 }
 
 static void decoder_layer(fwd *f, int l)

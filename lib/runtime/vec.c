@@ -31,12 +31,13 @@ AI v16f vsel(v16i m, v16f a, v16f b) /* m ? a : b, m all-ones or zero per lane *
 }
 AI v16f vmax(v16f a, v16f b) { return vsel(a > b, a, b); }
 AI v16f vmin(v16f a, v16f b) { return vsel(a < b, a, b); }
-AI float hsum(v16f v)
+typedef float v4f __attribute__((vector_size(16)));
+AI float hsum(v16f v) /* a tree: halves added, then quarters */
 {
-    float s = 0;
-    for (int i = 0; i < 16; i++)
-        s += v[i];
-    return s;
+    v8f a = __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7) +
+            __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15);
+    v4f b = __builtin_shufflevector(a, a, 0, 1, 2, 3) + __builtin_shufflevector(a, a, 4, 5, 6, 7);
+    return (b[0] + b[2]) + (b[1] + b[3]);
 }
 AI float hmax(v16f v)
 {
