@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -20,27 +21,44 @@
 
 typedef float v16f __attribute__((vector_size(64)));
 
-typedef struct bw_slice {
+/* Threads take 1 MiB chunks from a shared counter, as the matrix kernels
+ * take rows: a thread that neighbours delay leaves its share to the others
+ * instead of stalling the measurement. */
+#define BW_CHUNK_VECS ((1u << 20) / sizeof(v16f))
+
+typedef struct bw_job {
     const v16f *p;
-    size_t n; /* vectors, a multiple of 4 */
+    size_t n_chunks;
+    atomic_size_t next;
+} bw_job;
+
+typedef struct bw_thread {
+    bw_job *job;
     float sum;
-} bw_slice;
+} bw_thread;
 
 /* Four independent chains hide the latency of the adds. */
-#define BW_BODY                                                           \
-    bw_slice *s = arg;                                                    \
-    v16f a = {0}, b = {0}, c = {0}, d = {0};                              \
-    for (size_t i = 0; i + 4 <= s->n; i += 4) {                           \
-        a += s->p[i];                                                     \
-        b += s->p[i + 1];                                                 \
-        c += s->p[i + 2];                                                 \
-        d += s->p[i + 3];                                                 \
-    }                                                                     \
-    a += b + c + d;                                                       \
-    float t = 0;                                                          \
-    for (int k = 0; k < 16; k++)                                          \
-        t += a[k];                                                        \
-    s->sum = t;                                                           \
+#define BW_BODY                                                                 \
+    bw_thread *th = arg;                                                        \
+    bw_job *job = th->job;                                                      \
+    v16f a = {0}, b = {0}, c = {0}, d = {0};                                    \
+    for (;;) {                                                                  \
+        size_t k = atomic_fetch_add_explicit(&job->next, 1, memory_order_relaxed); \
+        if (k >= job->n_chunks)                                                 \
+            break;                                                              \
+        const v16f *p = job->p + k * BW_CHUNK_VECS;                             \
+        for (size_t i = 0; i < BW_CHUNK_VECS; i += 4) {                         \
+            a += p[i];                                                          \
+            b += p[i + 1];                                                      \
+            c += p[i + 2];                                                      \
+            d += p[i + 3];                                                      \
+        }                                                                       \
+    }                                                                           \
+    a += b + c + d;                                                             \
+    float t = 0;                                                                \
+    for (int k = 0; k < 16; k++)                                                \
+        t += a[k];                                                              \
+    th->sum = t;                                                                \
     return NULL;
 
 #pragma GCC diagnostic ignored "-Wpsabi" /* the vectors never cross a call */
@@ -86,31 +104,31 @@ static int read_all(int fd, void *p, size_t n)
 }
 
 /* One round over the buffer with n threads; GB/s or -1. */
-static double measure(void *(*fn)(void *), const v16f *buf, size_t per, int n_threads)
+static double measure(void *(*fn)(void *), const v16f *buf, size_t n_chunks, int n_threads)
 {
-    bw_slice slices[BW_MAX_THREADS];
-    pthread_t threads[BW_MAX_THREADS];
+    bw_job job = {.p = buf, .n_chunks = n_chunks};
+    atomic_init(&job.next, 0);
+    bw_thread th[BW_MAX_THREADS];
+    pthread_t tid[BW_MAX_THREADS];
     const double t0 = now_s();
     int started = 1;
     for (int i = 0; i < n_threads; i++) {
-        slices[i] = (bw_slice){buf + (size_t)i * per, per, 0};
+        th[i] = (bw_thread){&job, 0};
         if (i > 0) {
-            if (pthread_create(&threads[i], NULL, fn, &slices[i]) != 0)
+            if (pthread_create(&tid[i], NULL, fn, &th[i]) != 0)
                 break;
             started = i + 1;
         }
     }
-    fn(&slices[0]);
+    fn(&th[0]);
     for (int i = 1; i < started; i++)
-        pthread_join(threads[i], NULL);
+        pthread_join(tid[i], NULL);
     const double dt = now_s() - t0;
     volatile float sink = 0;
     for (int i = 0; i < started; i++)
-        sink += slices[i].sum;
+        sink += th[i].sum;
     (void)sink;
-    if (started < n_threads)
-        return -1;
-    return (double)(per * (size_t)n_threads * sizeof(v16f)) / dt / 1e9;
+    return (double)(n_chunks * BW_CHUNK_VECS * sizeof(v16f)) / dt / 1e9;
 }
 
 static void child_main(int in, int out, size_t bytes, int n_threads)
@@ -124,10 +142,10 @@ static void child_main(int in, int out, size_t bytes, int n_threads)
         fn = read_avx512;
     else if (__builtin_cpu_supports("avx2"))
         fn = read_avx2;
-    const size_t per = bytes / sizeof(v16f) / (size_t)n_threads / 4 * 4;
+    const size_t n_chunks = bytes / (BW_CHUNK_VECS * sizeof(v16f));
     char req;
     while (read_all(in, &req, 1) == 0) {
-        double gbps = buf == MAP_FAILED ? -1 : measure(fn, buf, per, n_threads);
+        double gbps = buf == MAP_FAILED || n_chunks == 0 ? -1 : measure(fn, buf, n_chunks, n_threads);
         if (write_all(out, &gbps, sizeof gbps) != 0)
             break;
     }

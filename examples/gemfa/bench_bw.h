@@ -1,6 +1,7 @@
 /* bench_bw.h — the memory read bandwidth of this machine, measured like
- * the decode step uses it: n threads each summing their slice of one large
- * buffer (the roofline of gemfa bench).
+ * the decode step uses it: n threads summing one large buffer, taking 1 MiB
+ * chunks from a shared counter as the matrix kernels take rows (the
+ * roofline of gemfa bench).
  *
  * The probe lives in a child process forked before the model is loaded:
  * its buffer then never counts in the benchmark's resident memory, and the
