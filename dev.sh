@@ -11,6 +11,9 @@ BUILD=${GEMFA_BUILD_DIR:-build}
 
 APT_PACKAGES="build-essential meson ninja-build pkg-config libopenblas-dev libutf8proc-dev
   libcriterion-dev libyajl-dev python3 python3-numpy binutils"
+# Python and Go bindings (tests/bindings/run_bindings.sh): an offline venv install
+# with Debian's setuptools/wheel, and cgo through pkg-config.
+APT_PACKAGES="$APT_PACKAGES python3-setuptools python3-wheel python3-venv golang-go"
 # Node.js and npm (tokenizer reference tests) only when the machine has none:
 # a nodesource nodejs already bundles npm and conflicts with Debian's npm.
 command -v node >/dev/null 2>&1 || APT_PACKAGES="$APT_PACKAGES nodejs"
@@ -47,6 +50,9 @@ run_tests() {
     rm -rf "$results" && mkdir -p "$results"
     local rc=0
     meson test -C "$BUILD" --print-errorlogs --num-processes 2 || rc=1
+    # Bindings: installs into a temporary prefix, runs the Python and Go suites,
+    # writes $results/python.txt and go.txt; fails the run when they fail.
+    tests/bindings/run_bindings.sh "$BUILD" || rc=1
     /usr/bin/python3 tests/summarize.py "$BUILD/meson-logs/testlog.json" $(ls "$results"/*.txt 2>/dev/null) || rc=1
     return $rc
 }

@@ -2,11 +2,12 @@
  * lib/kernels).
  *
  * The activations are packed once per call, transposed so that a vector
- * holds one k of 32 tokens (token blocks of GF_GEMM_NR, zero padded); the
- * weights are broadcast a row at a time, straight from the matrix where
- * the kernel can (f32, bf16 pairs, int8 quads) or from a small f32 tile.
- * A thread computes a chunk of rows for all tokens into Yt[row][token] and
- * then transposes it into y[token][row]. */
+ * holds one k of 16 tokens (token blocks of GF_GEMM_NR, zero padded); the
+ * weights are copied in tiles of a few rows x GF_GEMM_KC (widened to f32
+ * for the exact kernel, as stored for bf16 pairs and int8 quads; row
+ * strides padded so that the rows do not share an L1 set) and broadcast
+ * one element per row and k step.  A thread computes a chunk of rows for
+ * all tokens into Yt[row][token] and then transposes it into y[token][row]. */
 #ifndef GF_GEMM_H
 #define GF_GEMM_H
 
@@ -38,7 +39,7 @@ typedef struct gf_gemm_x {
 size_t gf_gemm_x_bytes(gf_gemm_kind kind, int64_t n_tokens, int64_t cols);
 size_t gf_gemm_thread_bytes(int64_t n_tokens, int64_t chunk_rows);
 /* Packs tokens [t0, t1) (multiples of 32 except at the end) of x. */
-void gf_gemm_pack_x(gf_gemm_x *px, void *buf, const float *x, int64_t t0, int64_t t1);
+void gf_gemm_pack_x(gf_gemm_x *px, const float *x, int64_t t0, int64_t t1);
 /* Sets up px over buf (gf_gemm_x_bytes of it) without packing. */
 void gf_gemm_x_init(gf_gemm_x *px, gf_gemm_kind kind, void *buf, int64_t n_tokens, int64_t cols);
 

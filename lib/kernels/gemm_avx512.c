@@ -457,9 +457,8 @@ TARGET static void pack_q8_block(uint8_t *out, float *dout, const float *x, int6
     }
 }
 
-void gf_gemm_pack_x(gf_gemm_x *px, void *buf, const float *x, int64_t t0, int64_t t1)
+void gf_gemm_pack_x(gf_gemm_x *px, const float *x, int64_t t0, int64_t t1)
 {
-    (void)buf;
     const int64_t K = px->cols;
     const gf_kernel_table *kt = gf_kernels();
     for (int64_t tb = t0 / NR; tb * NR < t1; tb++) {
@@ -515,6 +514,6 @@ static void prefetch_next_k(const gf_matrix *W, int64_t rb, int mr, int64_t k0, 
 
 size_t gf_gemm_thread_bytes(int64_t n, int64_t r) { (void)n; (void)r; return 0; }
 void gf_gemm_x_init(gf_gemm_x *px, gf_gemm_kind k, void *b, int64_t n, int64_t c) { (void)px; (void)k; (void)b; (void)n; (void)c; }
-void gf_gemm_pack_x(gf_gemm_x *px, void *b, const float *x, int64_t t0, int64_t t1) { (void)px; (void)b; (void)x; (void)t0; (void)t1; }
+void gf_gemm_pack_x(gf_gemm_x *px, const float *x, int64_t t0, int64_t t1) { (void)px; (void)x; (void)t0; (void)t1; }
 void gf_gemm_rows(const gf_matrix *W, const gf_gemm_x *px, int64_t r0, int64_t r1, float *y, void *s) { (void)W; (void)px; (void)r0; (void)r1; (void)y; (void)s; }
 #endif

@@ -36,7 +36,15 @@ typedef struct gf_act {
     const float *x;   /* [n_tokens][cols] f32 */
     int64_t n_tokens, cols;
     gf_q8_act q8;     /* filled only for Q8 weights */
+    /* Filled for BF16 weights when the table says bf16_pairs: x with every
+     * 32 columns reordered as the 16 even then the 16 odd ones, zero padded
+     * to gf_bf16_pairs_cols(cols) per token.  A 64-byte load of bf16 weights
+     * then splits into even and odd f32 lanes with one shift and one and. */
+    const float *xpair;
 } gf_act;
+
+int64_t gf_bf16_pairs_cols(int64_t cols);
+void gf_bf16_pairs(const float *x, int64_t n_tokens, int64_t cols, float *out);
 
 typedef void (*gf_rows_fn)(const gf_matrix *W, const gf_act *a, int64_t r0, int64_t r1,
                            float *y);
@@ -45,6 +53,8 @@ typedef void (*gf_quant_fn)(const float *x, int64_t n, int8_t *q, float *d, int3
 
 /* Row r of W widened to f32 (exact). */
 typedef void (*gf_widen_fn)(const gf_matrix *W, int64_t r, float *out);
+/* Weight quantization (gf_quantize_weights_q8 in linear.h). */
+typedef void (*gf_wquant_fn)(const float *x, int64_t n, int8_t *q, uint16_t *scales);
 
 typedef struct gf_kernel_table {
     gf_kernel_level level;
@@ -52,6 +62,8 @@ typedef struct gf_kernel_table {
     gf_rows_fn rows[4]; /* by gf_dtype */
     gf_quant_fn quantize_q8;
     gf_widen_fn widen_row;
+    gf_wquant_fn quantize_weights_q8;
+    int bf16_pairs; /* rows[GF_DTYPE_BF16] reads gf_act.xpair */
 } gf_kernel_table;
 
 /* The table the library uses: the best level of this CPU, lowered by

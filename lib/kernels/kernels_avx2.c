@@ -177,6 +177,7 @@ TARGET static void widen_row(const gf_matrix *W, int64_t r, float *out)
 
 void gf_kernels_fill_avx2(gf_kernel_table *t)
 {
+    t->bf16_pairs = 0;
     t->widen_row = widen_row;
     t->rows[GF_DTYPE_F32] = rows_f32;
     t->rows[GF_DTYPE_F16] = rows_f16;

@@ -1,9 +1,14 @@
-/* kernels_avx512.c — AVX-512 kernels (F, BW, VL, DQ), with an AVX512-VNNI
- * int8 kernel where the CPU has it.  Same shape as the AVX2 kernels with
- * 16-float vectors and masked tails. */
+/* kernels_avx512.c — AVX-512 row kernels (F, BW, VL, DQ; the int8 ones
+ * with AVX512-VNNI, used only where the CPU has it) and the quantizers.
+ * Like the AVX2 kernels with 16-float vectors and masked tails, plus: one
+ * token streams a row in four chains; batches pair rows (shared x loads);
+ * BF16 splits 64-byte loads into even/odd lanes against paired x; int8
+ * batches of 3+ tokens take 16 rows along the vector. */
 #if defined(__x86_64__)
+#include <float.h>
 #include <immintrin.h>
 #include <math.h>
+#include <string.h>
 
 #include "kernels/kernels.h"
 
@@ -12,12 +17,26 @@
     __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,fma,f16c")))
 #define INLINE static inline __attribute__((always_inline)) TARGET
 #define MAX_NT 4
-/* Software prefetch distance along the weights: the hardware prefetcher
- * alone keeps too few lines in flight for one core to read more than about
- * 20 GB/s of 16-bit weights (measured; 4 KB ahead reached 50+). */
+/* One token and rows up to this wide: one row at a time (x stays in L1).
+ * Wider rows go in pairs so that each load of x (then in L2) serves two
+ * rows (measured on one core, 2048 x 16384: F16 ~26 -> ~30 GB/s, BF16 about
+ * the same, against ~40 for the read probe; rows of 2048 reach ~38). */
+#ifndef GF_PAIR_COLS
+#define GF_PAIR_COLS 8192
+#endif
+/* Software prefetch distance along the weights: with the hardware
+ * prefetcher alone one core read ~20 GB/s of 16-bit weights, with this
+ * ~29 (two cores ~54), the read probe giving ~42 per core (measured). */
 #ifndef GF_PREFETCH
 #define GF_PREFETCH 4096
 #endif
+
+static inline int32_t load_i32(const void *p)
+{
+    int32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
 
 static inline __mmask16 tail_mask(int64_t left) { return (__mmask16)((1u << left) - 1); }
 
@@ -34,19 +53,6 @@ INLINE __m512 load16m_f16(const void *p, int64_t i, __mmask16 m)
 {
     return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, (const uint16_t *)p + i));
 }
-INLINE __m512 bf16_widen(__m256i h)
-{
-    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
-}
-INLINE __m512 load16_bf16(const void *p, int64_t i)
-{
-    return bf16_widen(_mm256_loadu_si256((const __m256i *)((const uint16_t *)p + i)));
-}
-INLINE __m512 load16m_bf16(const void *p, int64_t i, __mmask16 m)
-{
-    return bf16_widen(_mm256_maskz_loadu_epi16(m, (const uint16_t *)p + i));
-}
-
 /* nr (1 or 2) rows against nt tokens, both constants after inlining: two
  * rows share every load of x (with 4 tokens of 16k columns, x lives in L2
  * and its loads, not the weights, set the pace).  Each row's arithmetic is
@@ -117,14 +123,14 @@ INLINE __m512 load16m_bf16(const void *p, int64_t i, __mmask16 m)
     {                                                                                         \
         const int64_t n = W->cols;                                                            \
         float out[2][MAX_NT];                                                                 \
-        if (a->n_tokens == 1) {                                                               \
+        if (a->n_tokens == 1 && n <= GF_PAIR_COLS) {                                          \
             for (int64_t r = r0; r < r1; r++)                                                 \
                 y[r] = NAME##_dot1((const ELEM *)W->data + r * n, a->x, n);                   \
             return;                                                                           \
         }                                                                                     \
         for (int64_t r = r0, nr; r < r1; r += nr) {                                           \
             const ELEM *w = (const ELEM *)W->data + r * n;                                    \
-            nr = a->n_tokens > 1 && r + 1 < r1 ? 2 : 1; /* one token: one stream is faster */ \
+            nr = r + 1 < r1 ? 2 : 1;                                                          \
             for (int64_t t0 = 0; t0 < a->n_tokens; t0 += MAX_NT) {                            \
                 const float *x = a->x + t0 * n;                                               \
                 int64_t nt = a->n_tokens - t0 < MAX_NT ? a->n_tokens - t0 : MAX_NT;           \
@@ -152,7 +158,109 @@ INLINE __m512 load16m_bf16(const void *p, int64_t i, __mmask16 m)
 
 DEFINE_ROWS(rows_f32, float, load16_f32, load16m_f32)
 DEFINE_ROWS(rows_f16, uint16_t, load16_f16, load16m_f16)
-DEFINE_ROWS(rows_bf16, uint16_t, load16_bf16, load16m_bf16)
+
+/* BF16 with paired activations (gf_act.xpair): one 64-byte load holds 32
+ * weights; `<< 16` gives the even ones as f32, `& 0xffff0000` the odd ones,
+ * against x reordered the same way: 3 vector ops per 32 weights where
+ * widening with vpmovzxwd takes 4 (decode on a busy core is not only
+ * memory bound). */
+INLINE __m512i load32_bf16(const uint16_t *w, int64_t c, int64_t n)
+{
+    if (c + 32 <= n)
+        return _mm512_loadu_si512(w + c);
+    return _mm512_maskz_loadu_epi16((__mmask32)((1ull << (n - c)) - 1), w + c);
+}
+
+INLINE void bf16p_dot(const uint16_t *w, int64_t ldw, int nr, const float *xp, int64_t np,
+                      int64_t n, int nt, float out[2][MAX_NT])
+{
+    const __m512i hi = _mm512_set1_epi32((int)0xffff0000u);
+    __m512 ae[2][MAX_NT], ao[2][MAX_NT];
+    for (int i = 0; i < nr; i++)
+        for (int t = 0; t < nt; t++)
+            ae[i][t] = ao[i][t] = _mm512_setzero_ps();
+    for (int64_t c = 0; c < n; c += 32) {
+        __m512 we[2], wo[2];
+        for (int i = 0; i < nr; i++) {
+            _mm_prefetch((const char *)(w + i * ldw + c) + GF_PREFETCH, _MM_HINT_T0);
+            __m512i v = load32_bf16(w + i * ldw, c, n);
+            we[i] = _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
+            wo[i] = _mm512_castsi512_ps(_mm512_and_si512(v, hi));
+        }
+        for (int t = 0; t < nt; t++) {
+            __m512 xe = _mm512_loadu_ps(xp + t * np + c), xo = _mm512_loadu_ps(xp + t * np + c + 16);
+            for (int i = 0; i < nr; i++) {
+                ae[i][t] = _mm512_fmadd_ps(we[i], xe, ae[i][t]);
+                ao[i][t] = _mm512_fmadd_ps(wo[i], xo, ao[i][t]);
+            }
+        }
+    }
+    for (int i = 0; i < nr; i++)
+        for (int t = 0; t < nt; t++)
+            out[i][t] = _mm512_reduce_add_ps(_mm512_add_ps(ae[i][t], ao[i][t]));
+}
+
+/* One token: 64 columns per step in four chains. */
+INLINE float bf16p_dot1(const uint16_t *w, const float *xp, int64_t n)
+{
+    const __m512i hi = _mm512_set1_epi32((int)0xffff0000u);
+    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    int64_t c = 0;
+    for (; c + 64 <= n; c += 64) {
+        _mm_prefetch((const char *)(w + c) + GF_PREFETCH, _MM_HINT_T0);
+        _mm_prefetch((const char *)(w + c) + GF_PREFETCH + 64, _MM_HINT_T0);
+        __m512i v0 = _mm512_loadu_si512(w + c), v1 = _mm512_loadu_si512(w + c + 32);
+        a0 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(v0, 16)), _mm512_loadu_ps(xp + c), a0);
+        a1 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_and_si512(v0, hi)), _mm512_loadu_ps(xp + c + 16), a1);
+        a2 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(v1, 16)), _mm512_loadu_ps(xp + c + 32), a2);
+        a3 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_and_si512(v1, hi)), _mm512_loadu_ps(xp + c + 48), a3);
+    }
+    for (; c < n; c += 32) {
+        __m512i v = load32_bf16(w, c, n);
+        a0 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(v, 16)), _mm512_loadu_ps(xp + c), a0);
+        a1 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_and_si512(v, hi)), _mm512_loadu_ps(xp + c + 16), a1);
+    }
+    return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
+}
+
+TARGET static void rows_bf16(const gf_matrix *W, const gf_act *a, int64_t r0, int64_t r1, float *y)
+{
+    const int64_t n = W->cols, np = gf_bf16_pairs_cols(n);
+    const uint16_t *base = (const uint16_t *)W->data;
+    float out[2][MAX_NT];
+    if (a->n_tokens == 1 && n <= GF_PAIR_COLS) {
+        for (int64_t r = r0; r < r1; r++)
+            y[r] = bf16p_dot1(base + r * n, a->xpair, n);
+        return;
+    }
+    for (int64_t r = r0, nr; r < r1; r += nr) {
+        const uint16_t *w = base + r * n;
+        nr = r + 1 < r1 ? 2 : 1;
+        for (int64_t t0 = 0; t0 < a->n_tokens; t0 += MAX_NT) {
+            const float *xp = a->xpair + t0 * np;
+            int64_t nt = a->n_tokens - t0 < MAX_NT ? a->n_tokens - t0 : MAX_NT;
+#define BF16P_CASE(NR, NT) bf16p_dot(w, n, NR, xp, np, n, NT, out)
+            if (nr == 2) {
+                switch (nt) {
+                case 1: BF16P_CASE(2, 1); break;
+                case 2: BF16P_CASE(2, 2); break;
+                case 3: BF16P_CASE(2, 3); break;
+                default: BF16P_CASE(2, 4); break;
+                }
+            } else {
+                switch (nt) {
+                case 1: BF16P_CASE(1, 1); break;
+                case 2: BF16P_CASE(1, 2); break;
+                case 3: BF16P_CASE(1, 3); break;
+                default: BF16P_CASE(1, 4); break;
+                }
+            }
+            for (int i = 0; i < nr; i++)
+                for (int64_t t = 0; t < nt; t++)
+                    y[(t0 + t) * W->rows + r + i] = out[i][t];
+        }
+    }
+}
 
 /* Same results as the scalar quantizer, bit for bit: the same max, the same
  * 127/max and round-to-nearest-even conversion (NaN lanes give 0). */
@@ -244,12 +352,114 @@ q8_dot(const int8_t *w, const uint16_t *sw, int64_t n, int nr, const gf_q8_act *
             out[i][t] = _mm512_reduce_add_ps(acc[i][t]);
 }
 
+/* Batches of 3+ tokens: 16 rows at a time with the rows along the vector.
+ * A 64-byte step loads 16 rows x 64 bytes and transposes them (64 shuffles)
+ * so that vector j holds bytes 4j..4j+3 of every row; then each token needs
+ * only 8 vpdpbusd per block (its 4 bytes broadcast) and one scaling for all
+ * 16 rows, instead of one per row: ~0.7 vector ops per (row, block, token)
+ * plus ~2.5 per (row, block) for the transpose, against 2 per (row, block,
+ * token) in q8_dot.  The weights enter as w + 128 (unsigned), the token's
+ * block bias -128 * sum(q) starts each sum. */
+#define T16_TOKENS 16
+
+INLINE void transpose16(__m512i r[16])
+{
+    __m512i t[16], u[16];
+    for (int g = 0; g < 4; g++) { /* rows 4g..4g+3 */
+        __m512i a0 = _mm512_unpacklo_epi32(r[4 * g], r[4 * g + 1]);
+        __m512i a1 = _mm512_unpackhi_epi32(r[4 * g], r[4 * g + 1]);
+        __m512i a2 = _mm512_unpacklo_epi32(r[4 * g + 2], r[4 * g + 3]);
+        __m512i a3 = _mm512_unpackhi_epi32(r[4 * g + 2], r[4 * g + 3]);
+        /* u[4g + c]: in 128-bit lane L, dword 4L + c of rows 4g..4g+3 */
+        t[4 * g + 0] = _mm512_unpacklo_epi64(a0, a2);
+        t[4 * g + 1] = _mm512_unpackhi_epi64(a0, a2);
+        t[4 * g + 2] = _mm512_unpacklo_epi64(a1, a3);
+        t[4 * g + 3] = _mm512_unpackhi_epi64(a1, a3);
+    }
+    for (int c = 0; c < 4; c++) { /* a 4 x 4 transpose of 128-bit lanes */
+        __m512i v0 = _mm512_shuffle_i32x4(t[c], t[4 + c], 0x88);
+        __m512i v1 = _mm512_shuffle_i32x4(t[c], t[4 + c], 0xdd);
+        __m512i v2 = _mm512_shuffle_i32x4(t[8 + c], t[12 + c], 0x88);
+        __m512i v3 = _mm512_shuffle_i32x4(t[8 + c], t[12 + c], 0xdd);
+        u[0 + c] = _mm512_shuffle_i32x4(v0, v2, 0x88);  /* lane 0: dword c */
+        u[8 + c] = _mm512_shuffle_i32x4(v0, v2, 0xdd);  /* lane 2: dword 8 + c */
+        u[4 + c] = _mm512_shuffle_i32x4(v1, v3, 0x88);  /* lane 1: dword 4 + c */
+        u[12 + c] = _mm512_shuffle_i32x4(v1, v3, 0xdd); /* lane 3: dword 12 + c */
+    }
+    for (int j = 0; j < 16; j++)
+        r[j] = u[j];
+}
+
+static inline __attribute__((always_inline)) TARGET_VNNI void
+q8_rows16(const int8_t *w, const uint16_t *sw, int64_t n, const gf_q8_act *qa, int64_t t0, int nt,
+          float *y, int64_t ldy)
+{
+    const int64_t nb = n / 32;
+    const __m512i flip = _mm512_set1_epi8((char)0x80);
+    const __m512i row16 = _mm512_mullo_epi32(
+        _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), _mm512_set1_epi32(16));
+    float acc[T16_TOKENS][16];
+    for (int t = 0; t < nt; t++)
+        _mm512_storeu_ps(acc[t], _mm512_setzero_ps());
+    float dws[16][16]; /* [row][block of the chunk] */
+    for (int64_t b0 = 0; b0 < nb; b0 += 16) {
+        const int64_t nbc = nb - b0 < 16 ? nb - b0 : 16;
+        const __mmask16 sm = nbc == 16 ? (__mmask16)0xffff : tail_mask(nbc);
+        for (int i = 0; i < 16; i++)
+            _mm512_storeu_ps(dws[i], _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(sm, sw + i * nb + b0)));
+        for (int64_t bc = 0; bc < nbc; bc += 2) {
+            const int64_t b = b0 + bc;
+            const int two = bc + 1 < nbc;
+            const __mmask64 lm = two ? ~0ull : 0xffffffffull;
+            __m512i T[16];
+            for (int i = 0; i < 16; i++) {
+                _mm_prefetch((const char *)(w + i * n + b * 32) + GF_PREFETCH, _MM_HINT_T0);
+                T[i] = _mm512_xor_si512(_mm512_maskz_loadu_epi8(lm, w + i * n + b * 32), flip);
+            }
+            transpose16(T);
+            __m512 dw0 = _mm512_i32gather_ps(_mm512_add_epi32(row16, _mm512_set1_epi32((int)bc)),
+                                             &dws[0][0], 4);
+            __m512 dw1 = dw0;
+            if (two)
+                dw1 = _mm512_i32gather_ps(_mm512_add_epi32(row16, _mm512_set1_epi32((int)bc + 1)),
+                                          &dws[0][0], 4);
+            for (int t = 0; t < nt; t++) {
+                const int8_t *q = qa->q + (t0 + t) * n + b * 32;
+                const int32_t *corr = qa->corr + ((t0 + t) * nb + b) * 8;
+                const float *d = qa->d + (t0 + t) * nb + b;
+                __m512 f = _mm512_loadu_ps(acc[t]);
+                __m512i s0 = _mm512_set1_epi32(corr[0]);
+                for (int j = 0; j < 8; j++)
+                    s0 = _mm512_dpbusd_epi32(s0, T[j], _mm512_set1_epi32(load_i32(q + 4 * j)));
+                f = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s0), _mm512_mul_ps(dw0, _mm512_set1_ps(d[0])), f);
+                if (two) {
+                    __m512i s1 = _mm512_set1_epi32(corr[8]);
+                    for (int j = 0; j < 8; j++)
+                        s1 = _mm512_dpbusd_epi32(s1, T[8 + j], _mm512_set1_epi32(load_i32(q + 32 + 4 * j)));
+                    f = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s1), _mm512_mul_ps(dw1, _mm512_set1_ps(d[1])), f);
+                }
+                _mm512_storeu_ps(acc[t], f);
+            }
+        }
+    }
+    for (int t = 0; t < nt; t++)
+        _mm512_storeu_ps(y + (t0 + t) * ldy, _mm512_loadu_ps(acc[t]));
+}
+
 TARGET_VNNI static void rows_q8(const gf_matrix *W, const gf_act *a, int64_t r0, int64_t r1,
                                 float *y)
 {
     const int64_t n = W->cols, nb = n / 32;
     float out[2][MAX_NT];
-    for (int64_t r = r0, nr; r < r1; r += nr) {
+    int64_t r = r0;
+    if (a->n_tokens >= 3) /* whole groups of 16 rows, rows along the vector */
+        for (; r + 16 <= r1; r += 16)
+            for (int64_t t0 = 0; t0 < a->n_tokens; t0 += T16_TOKENS) {
+                int nt = (int)(a->n_tokens - t0 < T16_TOKENS ? a->n_tokens - t0 : T16_TOKENS);
+                q8_rows16((const int8_t *)W->data + r * n, W->scales + r * nb, n, &a->q8, t0, nt,
+                          y + r, W->rows);
+            }
+    for (int64_t nr; r < r1; r += nr) {
         const int8_t *w = (const int8_t *)W->data + r * n;
         const uint16_t *sw = W->scales + r * nb;
         nr = a->n_tokens > 1 && r + 1 < r1 ? 2 : 1; /* one token: one stream is faster */
@@ -278,12 +488,49 @@ TARGET_VNNI static void rows_q8(const gf_matrix *W, const gf_act *a, int64_t r0,
     }
 }
 
+/* Bit for bit the scalar weight quantizer: the same max (NaN skipped:
+ * vmaxps returns its second operand when one is NaN), the same division,
+ * the f16 rounding of vcvtps2ph (nearest even) and the same rounding of q. */
+TARGET static void quantize_weights_q8(const float *x, int64_t n, int8_t *q, uint16_t *scales)
+{
+    const __m512 absmask = _mm512_castsi512_ps(_mm512_set1_epi32(0x7fffffff));
+    const __m512 lo = _mm512_set1_ps(-127.0f), hi = _mm512_set1_ps(127.0f);
+    const __m512 half = _mm512_set1_ps(0.5f), mhalf = _mm512_set1_ps(-0.5f);
+    const __m512i one = _mm512_set1_epi32(1);
+    for (int64_t b = 0; b < n / 32; b++) {
+        __m512 v[2] = {_mm512_loadu_ps(x + b * 32), _mm512_loadu_ps(x + b * 32 + 16)};
+        __m512 m = _mm512_max_ps(_mm512_and_ps(v[0], absmask), _mm512_setzero_ps());
+        m = _mm512_max_ps(_mm512_and_ps(v[1], absmask), m);
+        float amax = _mm512_reduce_max_ps(m);
+        float d = amax / 127.0f;
+        scales[b] = (uint16_t)_mm_extract_epi16(
+            _mm_cvtps_ph(_mm_set_ss(d), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), 0);
+        if (!(d > 0.0f && d <= FLT_MAX)) {
+            memset(q + b * 32, 0, 32);
+            continue;
+        }
+        const __m512 vd = _mm512_set1_ps(d);
+        for (int h = 0; h < 2; h++) {
+            __m512 r = _mm512_div_ps(v[h], vd);
+            r = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(r, r, _CMP_ORD_Q), r); /* NaN -> 0 */
+            r = _mm512_min_ps(_mm512_max_ps(r, lo), hi);
+            __m512i t = _mm512_cvttps_epi32(r);
+            __m512 frac = _mm512_sub_ps(r, _mm512_cvtepi32_ps(t));
+            t = _mm512_mask_add_epi32(t, _mm512_cmp_ps_mask(frac, half, _CMP_GE_OQ), t, one);
+            t = _mm512_mask_sub_epi32(t, _mm512_cmp_ps_mask(frac, mhalf, _CMP_LE_OQ), t, one);
+            _mm_storeu_si128((__m128i *)(q + b * 32 + 16 * h), _mm512_cvtsepi32_epi8(t));
+        }
+    }
+}
+
 void gf_kernels_fill_avx512(gf_kernel_table *t, int has_vnni, int has_bf16)
 {
+    t->quantize_weights_q8 = quantize_weights_q8;
     (void)has_bf16;
     t->rows[GF_DTYPE_F32] = rows_f32;
     t->rows[GF_DTYPE_F16] = rows_f16;
     t->rows[GF_DTYPE_BF16] = rows_bf16;
+    t->bf16_pairs = 1;
     if (has_vnni)
         t->rows[GF_DTYPE_Q8] = rows_q8;
     t->quantize_q8 = quantize_q8;

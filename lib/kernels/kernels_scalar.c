@@ -1,6 +1,7 @@
 /* kernels_scalar.c — the reference kernels: plain C, one dot product per
  * (row, token), and the activation quantizer every level must match
  * bit for bit. */
+#include <float.h>
 #include <math.h>
 #include <string.h>
 
@@ -119,9 +120,53 @@ static void widen_row(const gf_matrix *W, int64_t r, float *out)
     }
 }
 
+static void quantize_weights_q8(const float *x, int64_t n, int8_t *q, uint16_t *scales)
+{
+    for (int64_t b = 0; b < n / GF_Q8_BLOCK; b++) {
+        const float *xb = x + b * GF_Q8_BLOCK;
+        int8_t *qb = q + b * GF_Q8_BLOCK;
+        float amax = 0.0f;
+        for (int i = 0; i < GF_Q8_BLOCK; i++) {
+            float v = fabsf(xb[i]);
+            amax = v > amax ? v : amax; /* NaN compares false: skipped */
+        }
+        float d = amax / 127.0f;
+        scales[b] = gf_f32_to_f16(d);
+        if (!(d > 0.0f && d <= FLT_MAX)) {
+            memset(qb, 0, GF_Q8_BLOCK);
+            continue;
+        }
+        for (int i = 0; i < GF_Q8_BLOCK; i++) {
+            float v = xb[i] / d;
+            v = v == v ? v : 0.0f;
+            v = v < -127.0f ? -127.0f : v > 127.0f ? 127.0f : v;
+            int32_t t = (int32_t)v; /* toward zero, then half away from zero */
+            float frac = v - (float)t;
+            t += (frac >= 0.5f) - (frac <= -0.5f);
+            qb[i] = (int8_t)t;
+        }
+    }
+}
+
+int64_t gf_bf16_pairs_cols(int64_t cols) { return (cols + 31) / 32 * 32; }
+
+void gf_bf16_pairs(const float *x, int64_t n_tokens, int64_t cols, float *out)
+{
+    const int64_t np = gf_bf16_pairs_cols(cols);
+    for (int64_t t = 0; t < n_tokens; t++)
+        for (int64_t c0 = 0; c0 < np; c0 += 32)
+            for (int i = 0; i < 16; i++) {
+                int64_t e = c0 + 2 * i, o = e + 1;
+                out[t * np + c0 + i] = e < cols ? x[t * cols + e] : 0.0f;
+                out[t * np + c0 + 16 + i] = o < cols ? x[t * cols + o] : 0.0f;
+            }
+}
+
 void gf_kernels_fill_scalar(gf_kernel_table *t)
 {
+    t->bf16_pairs = 0;
     t->widen_row = widen_row;
+    t->quantize_weights_q8 = quantize_weights_q8;
     t->rows[GF_DTYPE_F32] = rows_f32;
     t->rows[GF_DTYPE_F16] = rows_f16;
     t->rows[GF_DTYPE_BF16] = rows_bf16;

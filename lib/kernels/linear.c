@@ -1,15 +1,15 @@
-/* linear.c — gf_linear: prepares the activations once (int8 blocks for Q8
- * weights), then lets every thread of the pool take chunks of rows from a
- * shared counter and run the kernel of its weight dtype on them. */
+/* linear.c — gf_linear: hands prompt batches to linear_batch.c; otherwise
+ * prepares the activations once (int8 blocks for Q8 weights, paired columns
+ * for BF16) and lets every thread of the pool take chunks of rows from a
+ * shared counter and run the row kernel of its weight dtype on them. */
 #include "kernels/linear.h"
 
 #include <stdatomic.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "core/alloc.h"
-#include "kernels/gemm.h"
 #include "kernels/kernels.h"
+#include "kernels/linear_batch.h"
 
 /* Below this many multiply-adds the pool's wake-up costs more than it saves. */
 #define GF_PARALLEL_MIN_MACS (1 << 16)
@@ -38,17 +38,31 @@ static void run_rows(const linear_job *job, int64_t begin, int64_t end)
     }
 }
 
+/* Chunks never straddle two matrices and start at multiples of `chunk` (a
+ * multiple of 16) within each: a kernel may treat 16 rows as a group (the
+ * int8 batch kernel), so every row sees the same grouping, and sums in the
+ * same order, for any thread count and whether or not its matrix shares the
+ * call. */
 static void linear_task(void *arg, int thread_index, int n_threads)
 {
     (void)thread_index;
     (void)n_threads;
     linear_job *job = arg;
-    const int64_t total = job->first_row[job->n_mats];
     for (;;) {
-        int64_t begin = atomic_fetch_add_explicit(&job->next, job->chunk, memory_order_relaxed);
-        if (begin >= total)
+        int64_t c = atomic_fetch_add_explicit(&job->next, 1, memory_order_relaxed);
+        int m = 0;
+        for (; m < job->n_mats; m++) {
+            int64_t rows = job->first_row[m + 1] - job->first_row[m];
+            int64_t n_chunks = (rows + job->chunk - 1) / job->chunk;
+            if (c < n_chunks)
+                break;
+            c -= n_chunks;
+        }
+        if (m == job->n_mats)
             break;
-        run_rows(job, begin, begin + job->chunk < total ? begin + job->chunk : total);
+        const gf_matrix *W = job->W[m];
+        int64_t begin = c * job->chunk, end = begin + job->chunk < W->rows ? begin + job->chunk : W->rows;
+        job->k->rows[W->dtype](W, &job->act, begin, end, job->y[m]);
     }
 }
 
@@ -77,287 +91,81 @@ static void rows_q8_unbuffered(const gf_matrix *W, const float *x, int64_t n_tok
     }
 }
 
-/* ---- prompt batches: packed activations and the GEMM kernels ---- */
-
-#define GF_GEMM_CHUNK_ROWS 84 /* a multiple of both tile heights (14, 6) */
-
-typedef struct gemm_job {
-    int n_mats;
-    const gf_matrix *W[GF_LINEAR_MAX_MATS];
-    float *y[GF_LINEAR_MAX_MATS];
-    int64_t first_row[GF_LINEAR_MAX_MATS + 1];
-    const float *x;
-    gf_gemm_x px;
-    void *px_buf;
-    char *thread_scratch;
-    size_t thread_bytes;
-    atomic_llong next;
-} gemm_job;
-
-static void gemm_pack_task(void *arg, int i, int n)
-{
-    gemm_job *job = arg;
-    for (int64_t tb = i; tb < job->px.n_blocks; tb += n)
-        gf_gemm_pack_x(&job->px, job->px_buf, job->x, tb * GF_GEMM_NR, (tb + 1) * GF_GEMM_NR);
-}
-
-static void gemm_task(void *arg, int i, int n)
-{
-    (void)n;
-    gemm_job *job = arg;
-    void *scratch = job->thread_scratch + (size_t)i * job->thread_bytes;
-    const int64_t total = job->first_row[job->n_mats];
-    for (;;) {
-        int64_t begin = atomic_fetch_add_explicit(&job->next, GF_GEMM_CHUNK_ROWS, memory_order_relaxed);
-        if (begin >= total)
-            break;
-        int64_t end = begin + GF_GEMM_CHUNK_ROWS < total ? begin + GF_GEMM_CHUNK_ROWS : total;
-        for (int m = 0; m < job->n_mats && begin < end; m++) {
-            int64_t lo = job->first_row[m], hi = job->first_row[m + 1];
-            if (begin >= hi)
-                continue;
-            int64_t stop = end < hi ? end : hi;
-            gf_gemm_rows(job->W[m], &job->px, begin - lo, stop - lo, job->y[m], scratch);
-            begin = stop;
-        }
-    }
-}
-
-/* The batch path for n_tokens: an own GEMM kind (>= 0), GEMM_VIA_BLAS, or
- * GEMM_NONE for the row kernels. */
-#define GEMM_NONE (-1)
-#define GEMM_VIA_BLAS (-2)
-
-static atomic_int gemm_backend = GF_GEMM_BACKEND_AUTO;
-/* Crossovers from the row kernels, by dtype (docs/performance.md). */
-static atomic_int own_min_tokens[4] = {GF_GEMM_MIN_TOKENS_F32, GF_GEMM_MIN_TOKENS_F16,
-                                       GF_GEMM_MIN_TOKENS_BF16, GF_GEMM_MIN_TOKENS_Q8};
-static atomic_int blas_min_tokens[4] = {GF_BLAS_MIN_TOKENS_F32, GF_BLAS_MIN_TOKENS_F16,
-                                        GF_BLAS_MIN_TOKENS_BF16, GF_BLAS_MIN_TOKENS_Q8};
-
-static int gemm_kind_for(const gf_matrix *const *W, int n_mats, int64_t n_tokens)
-{
-    int backend = atomic_load(&gemm_backend);
-    if (backend == GF_GEMM_BACKEND_ROWS)
-        return GEMM_NONE;
-    for (int i = 1; i < n_mats; i++)
-        if (W[i]->dtype != W[0]->dtype)
-            return GEMM_NONE;
-    gf_gemm_kind kind;
-    switch (W[0]->dtype) {
-    case GF_DTYPE_Q8: kind = GF_GEMM_Q8; break;
-    case GF_DTYPE_BF16:
-        kind = W[0]->cols % 2 == 0 && gf_linear_bf16_dot_allowed() ? GF_GEMM_BF16DOT : GF_GEMM_F32;
-        break;
-    default: kind = GF_GEMM_F32; break;
-    }
-    const gf_dtype dt = W[0]->dtype;
-    if (backend != GF_GEMM_BACKEND_BLAS && gf_gemm_available(kind))
-        return n_tokens >= atomic_load(&own_min_tokens[dt]) ? (int)kind : GEMM_NONE;
-    if (backend == GF_GEMM_BACKEND_OWN || n_tokens < atomic_load(&blas_min_tokens[dt]))
-        return GEMM_NONE;
-    return GEMM_VIA_BLAS;
-}
-
-/* Returns 0 when done, -1 when out of memory (caller falls back). */
-/* Long prompts go through in slices of GF_GEMM_MAX_TOKENS tokens: the
- * packed activations stay within a few MB (and a k block of them in L2). */
-#define GF_GEMM_MAX_TOKENS 256
-
-static int linear_gemm(gf_threadpool *pool, int n_mats, const gf_matrix *const *W, const float *x,
-                       int64_t n_tokens, float *const *y, gf_gemm_kind kind)
-{
-    const int n_threads = gf_threadpool_size(pool);
-    const int64_t cols = W[0]->cols;
-    const int64_t slice = n_tokens < GF_GEMM_MAX_TOKENS ? n_tokens : GF_GEMM_MAX_TOKENS;
-    size_t x_bytes = (gf_gemm_x_bytes(kind, slice, cols) + 63) & ~(size_t)63;
-    size_t t_bytes = (gf_gemm_thread_bytes(slice, GF_GEMM_CHUNK_ROWS) + 63) & ~(size_t)63;
-    size_t bytes = x_bytes + (size_t)n_threads * t_bytes;
-    void *owned = NULL;
-    char *buf = gf_threadpool_scratch(pool, bytes);
-    if (!buf)
-        buf = owned = gf_alloc_aligned(bytes);
-    if (!buf)
-        return -1;
-    for (int64_t t0 = 0; t0 < n_tokens; t0 += slice) {
-        const int64_t nt = n_tokens - t0 < slice ? n_tokens - t0 : slice;
-        gemm_job job;
-        memset(&job, 0, sizeof job);
-        job.n_mats = n_mats;
-        for (int i = 0; i < n_mats; i++) {
-            job.W[i] = W[i];
-            job.y[i] = y[i] + t0 * W[i]->rows;
-            job.first_row[i + 1] = job.first_row[i] + W[i]->rows;
-        }
-        job.x = x + t0 * cols;
-        job.px_buf = buf;
-        gf_gemm_x_init(&job.px, kind, buf, nt, cols);
-        job.thread_scratch = buf + x_bytes;
-        job.thread_bytes = t_bytes;
-        atomic_init(&job.next, 0);
-        gf_threadpool_run(pool, gemm_pack_task, &job);
-        gf_threadpool_run(pool, gemm_task, &job);
-    }
-    gf_free_aligned(owned);
-    return 0;
-}
-
-/* ---- prompt batches through OpenBLAS ---- */
-
-typedef struct blas_job {
-    int n_mats;
-    const gf_matrix *W[GF_LINEAR_MAX_MATS];
-    float *y[GF_LINEAR_MAX_MATS];
-    int64_t first_row[GF_LINEAR_MAX_MATS + 1];
-    const float *x;
-    int64_t n_tokens, chunk;
-    float *thread_scratch;
-    size_t thread_floats;
-    atomic_llong next;
-} blas_job;
-
-/* Chunks never straddle two matrices and start at multiples of `chunk`
- * within each, so every row sees the same sgemm shapes (and sums in the
- * same order) whether its matrix comes alone or with others. */
-static void blas_task(void *arg, int i, int n)
-{
-    (void)n;
-    blas_job *job = arg;
-    float *scratch = job->thread_scratch + (size_t)i * job->thread_floats;
-    for (;;) {
-        int64_t c = atomic_fetch_add_explicit(&job->next, 1, memory_order_relaxed);
-        int m = 0;
-        int64_t n_chunks = 0;
-        for (; m < job->n_mats; m++) {
-            n_chunks = (job->W[m]->rows + job->chunk - 1) / job->chunk;
-            if (c < n_chunks)
-                break;
-            c -= n_chunks;
-        }
-        if (m == job->n_mats)
-            break;
-        int64_t begin = c * job->chunk, end = begin + job->chunk;
-        if (end > job->W[m]->rows)
-            end = job->W[m]->rows;
-        gf_blas_rows(job->W[m], job->x, job->n_tokens, begin, end, job->y[m], scratch);
-    }
-}
-
-static int linear_blas(gf_threadpool *pool, int n_mats, const gf_matrix *const *W, const float *x,
-                       int64_t n_tokens, float *const *y)
-{
-    gf_openblas_single_thread();
-    const int n_threads = gf_threadpool_size(pool);
-    blas_job job;
-    memset(&job, 0, sizeof job);
-    job.chunk = gf_blas_chunk_rows(W[0]->cols);
-    job.thread_floats = ((size_t)(job.chunk * W[0]->cols) + 15) & ~(size_t)15;
-    size_t bytes = gf_mul_size((size_t)n_threads * job.thread_floats, sizeof(float));
-    void *owned = NULL;
-    float *buf = gf_threadpool_scratch(pool, bytes);
-    if (!buf)
-        buf = owned = gf_alloc_aligned(bytes);
-    if (!buf)
-        return -1;
-    job.n_mats = n_mats;
-    for (int i = 0; i < n_mats; i++) {
-        job.W[i] = W[i];
-        job.y[i] = y[i];
-        job.first_row[i + 1] = job.first_row[i] + W[i]->rows;
-    }
-    job.x = x;
-    job.n_tokens = n_tokens;
-    job.thread_scratch = buf;
-    atomic_init(&job.next, 0);
-    gf_threadpool_run(pool, blas_task, &job);
-    gf_free_aligned(owned);
-    return 0;
-}
-
-void gf_linear_set_gemm_backend(gf_gemm_backend backend) { atomic_store(&gemm_backend, (int)backend); }
-
-static atomic_int bf16_dot_allowed = -1; /* -1: not decided yet (environment) */
-void gf_linear_allow_bf16_dot(int allow) { atomic_store(&bf16_dot_allowed, allow != 0); }
-int gf_linear_bf16_dot_allowed(void)
-{
-    int v = atomic_load(&bf16_dot_allowed);
-    if (v < 0) {
-        const char *env = getenv("GEMFA_BF16_DOT");
-        int want = env && env[0] == '1';
-        atomic_compare_exchange_strong(&bf16_dot_allowed, &v, want);
-        v = atomic_load(&bf16_dot_allowed);
-    }
-    return v;
-}
-void gf_gemm_set_min_tokens(gf_dtype dtype, int64_t n)
-{
-    if ((unsigned)dtype >= 4)
-        return;
-    int v = n < 1 ? 1 : (n > INT32_MAX ? INT32_MAX : (int)n);
-    atomic_store(&own_min_tokens[dtype], v);
-    atomic_store(&blas_min_tokens[dtype], v);
-}
-
-int64_t gf_gemm_min_tokens(gf_dtype dtype)
-{
-    if ((unsigned)dtype >= 4)
-        return INT32_MAX;
-    gf_gemm_kind kind = dtype == GF_DTYPE_Q8 ? GF_GEMM_Q8 : GF_GEMM_F32;
-    return gf_gemm_available(kind) ? atomic_load(&own_min_tokens[dtype])
-                                   : atomic_load(&blas_min_tokens[dtype]);
-}
-
 void gf_linear_multi(gf_threadpool *pool, int n_mats, const gf_matrix *const *W, const float *x,
                      int64_t n_tokens, float *const *y)
 {
     if (n_tokens <= 0 || n_mats < 1 || n_mats > GF_LINEAR_MAX_MATS)
         return;
-    int kind = gemm_kind_for(W, n_mats, n_tokens);
-    if (kind >= 0 && linear_gemm(pool, n_mats, W, x, n_tokens, y, (gf_gemm_kind)kind) == 0)
-        return;
-    if (kind == GEMM_VIA_BLAS && linear_blas(pool, n_mats, W, x, n_tokens, y) == 0)
+    for (int i = 0; i < n_mats; i++) {
+        if (W[i]->cols != W[0]->cols && n_mats > 1) { /* not one input: one by one */
+            for (int j = 0; j < n_mats; j++)
+                gf_linear_multi(pool, 1, &W[j], x, n_tokens, &y[j]);
+            return;
+        }
+        if (W[i]->cols <= 0) { /* an empty sum */
+            for (int j = 0; j < n_mats; j++)
+                memset(y[j], 0, (size_t)(n_tokens * W[j]->rows) * sizeof(float));
+            return;
+        }
+    }
+    if (gf_linear_batch(pool, n_mats, W, x, n_tokens, y) == 0)
         return;
     linear_job job;
     memset(&job, 0, sizeof job);
     job.k = gf_kernels();
     job.n_mats = n_mats;
     const int64_t cols = W[0]->cols;
-    int need_q8 = 0;
+    int need_q8 = 0, need_pairs = 0;
     for (int i = 0; i < n_mats; i++) {
         job.W[i] = W[i];
         job.y[i] = y[i];
         job.first_row[i + 1] = job.first_row[i] + W[i]->rows;
         need_q8 |= W[i]->dtype == GF_DTYPE_Q8;
+        need_pairs |= W[i]->dtype == GF_DTYPE_BF16 && job.k->bf16_pairs;
     }
     job.act.x = x;
     job.act.n_tokens = n_tokens;
     job.act.cols = cols;
 
-    void *owned = NULL;
+    /* scratch: [Q8: q | d | corr] [BF16 pairs], each 64-byte aligned */
+    const int64_t nb = cols / GF_Q8_BLOCK;
+    size_t q_bytes = 0, d_bytes = 0, c_bytes = 0, p_bytes = 0;
     if (need_q8) {
-        const int64_t nb = cols / GF_Q8_BLOCK;
-        size_t q_bytes = (size_t)(n_tokens * cols + 63) & ~(size_t)63;
-        size_t d_bytes = (size_t)(n_tokens * nb) * sizeof(float);
-        d_bytes = (d_bytes + 63) & ~(size_t)63;
-        size_t bytes = q_bytes + d_bytes + (size_t)(n_tokens * nb * 8) * sizeof(int32_t);
+        q_bytes = ((size_t)(n_tokens * cols) + 63) & ~(size_t)63;
+        d_bytes = ((size_t)(n_tokens * nb) * sizeof(float) + 63) & ~(size_t)63;
+        c_bytes = ((size_t)(n_tokens * nb * 8) * sizeof(int32_t) + 63) & ~(size_t)63;
+    }
+    if (need_pairs)
+        p_bytes = (size_t)(n_tokens * gf_bf16_pairs_cols(cols)) * sizeof(float);
+    void *owned = NULL;
+    if (need_q8 || need_pairs) {
+        size_t bytes = q_bytes + d_bytes + c_bytes + p_bytes;
         char *buf = gf_threadpool_scratch(pool, bytes);
         if (!buf)
             buf = owned = gf_alloc_aligned(bytes);
-        if (!buf) {
+        if (!buf) { /* no memory: kernels that need none (same sums for Q8) */
+            const gf_kernel_table *plain = gf_kernels_for_level(GF_LEVEL_SCALAR);
             for (int i = 0; i < n_mats; i++) {
                 if (W[i]->dtype == GF_DTYPE_Q8)
                     rows_q8_unbuffered(W[i], x, n_tokens, y[i]);
                 else
-                    job.k->rows[W[i]->dtype](W[i], &job.act, 0, W[i]->rows, y[i]);
+                    plain->rows[W[i]->dtype](W[i], &job.act, 0, W[i]->rows, y[i]);
             }
             return;
         }
-        job.act.q8.q = (int8_t *)buf;
-        job.act.q8.d = (float *)(buf + q_bytes);
-        job.act.q8.corr = (int32_t *)(buf + q_bytes + d_bytes);
-        for (int64_t t = 0; t < n_tokens; t++)
-            job.k->quantize_q8(x + t * cols, cols, job.act.q8.q + t * cols, job.act.q8.d + t * nb,
-                               job.act.q8.corr + t * nb * 8);
+        if (need_q8) {
+            job.act.q8.q = (int8_t *)buf;
+            job.act.q8.d = (float *)(buf + q_bytes);
+            job.act.q8.corr = (int32_t *)(buf + q_bytes + d_bytes);
+            for (int64_t t = 0; t < n_tokens; t++)
+                job.k->quantize_q8(x + t * cols, cols, job.act.q8.q + t * cols,
+                                   job.act.q8.d + t * nb, job.act.q8.corr + t * nb * 8);
+        }
+        if (need_pairs) {
+            float *pairs = (float *)(buf + q_bytes + d_bytes + c_bytes);
+            gf_bf16_pairs(x, n_tokens, cols, pairs);
+            job.act.xpair = pairs;
+        }
     }
 
     const int64_t total = job.first_row[n_mats];
@@ -388,6 +196,11 @@ void gf_quantize_row_q8(const float *x, int64_t n, int8_t *q, float *d)
         int32_t corr[8];
         k->quantize_q8(x + b * GF_Q8_BLOCK, GF_Q8_BLOCK, q + b * GF_Q8_BLOCK, d + b, corr);
     }
+}
+
+void gf_quantize_weights_q8(const float *x, int64_t n, int8_t *q, uint16_t *scales)
+{
+    gf_kernels()->quantize_weights_q8(x, n, q, scales);
 }
 
 const char *gf_kernel_level_in_use(void) { return gf_kernels()->name; }

@@ -72,6 +72,14 @@ void gf_linear_set_gemm_backend(gf_gemm_backend backend);
 void gf_linear_allow_bf16_dot(int allow);
 int gf_linear_bf16_dot_allowed(void);
 
+/* Weight quantization to GF_DTYPE_Q8, per block of 32 (n % 32 == 0):
+ * d = max|x| / 127 over the block's non-NaN values (f32), scales[b] = d
+ * rounded to f16 (nearest even; inf if it overflows), and, when d is
+ * finite and > 0, q = x / d clamped to +-127 and rounded half away from
+ * zero (NaN gives 0); otherwise q = 0.  The same results at every kernel
+ * level (bit for bit); SIMD where the CPU has it. */
+void gf_quantize_weights_q8(const float *x, int64_t n, int8_t *q, uint16_t *scales);
+
 /* Name of the kernel level in use ("scalar", "avx2", "avx512"), for logs
  * and benchmarks. */
 const char *gf_kernel_level_in_use(void);

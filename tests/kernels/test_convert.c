@@ -181,3 +181,54 @@ Test(quantize, non_finite_blocks)
             cr_assert_eq(q[i], 0, "%s q[%d]", k->name, i);
     }
 }
+
+/* Weight quantization: every level bit for bit like an independent
+ * reference (roundf is round half away from zero), on blocks of many
+ * scales, exact .5 ties, zero, NaN and infinite blocks. */
+Test(quantize, weights_match_reference_at_every_level)
+{
+    enum { NB = 40, N = 32 * NB };
+    static float x[N];
+    for (int i = 0; i < N; i++)
+        x[i] = test_randf() * ldexpf(1, (i / 32) % 30 - 15);
+    for (int i = 0; i < 32; i++) {
+        x[32 * 3 + i] = 0;                         /* zero block */
+        x[32 * 4 + i] = (float)(i - 16) + 0.5f;    /* ties: d = 1 below */
+        x[32 * 7 + i] = test_randf();
+    }
+    x[32 * 4 + 31] = 127;
+    x[32 * 5 + 3] = NAN;       /* NaN skipped by the max, quantized to 0 */
+    x[32 * 6 + 9] = INFINITY;  /* infinite scale: all zero */
+    x[32 * 7 + 5] = 1e-40f;    /* a subnormal in a normal block */
+    int8_t qr[N];
+    uint16_t sr[NB];
+    for (int b = 0; b < NB; b++) {
+        float amax = 0;
+        for (int i = 0; i < 32; i++)
+            if (!isnan(x[b * 32 + i]))
+                amax = fmaxf(amax, fabsf(x[b * 32 + i]));
+        float d = amax / 127.0f;
+        sr[b] = gf_f32_to_f16(d);
+        for (int i = 0; i < 32; i++) {
+            float v = x[b * 32 + i] / d;
+            qr[b * 32 + i] = (d > 0 && isfinite(d) && !isnan(v)) ? (int8_t)roundf(fminf(fmaxf(v, -127), 127)) : 0;
+        }
+    }
+    cr_assert_eq(qr[32 * 4 + 0], -16, "-15.5 rounds away from zero");
+    cr_assert_eq(qr[32 * 4 + 16], 1, "0.5 rounds away from zero");
+    cr_assert_eq(sr[6], 0x7c00);
+    for (int level = 0; level < GF_LEVEL_COUNT; level++) {
+        const gf_kernel_table *k = gf_kernels_for_level((gf_kernel_level)level);
+        if (!k)
+            continue;
+        int8_t q[N];
+        uint16_t s[NB];
+        k->quantize_weights_q8(x, N, q, s);
+        cr_assert_arr_eq(q, qr, sizeof q, "%s", k->name);
+        cr_assert_arr_eq(s, sr, sizeof s, "%s", k->name);
+    }
+    int8_t q[N];
+    uint16_t s[NB];
+    gf_quantize_weights_q8(x, N, q, s);
+    cr_assert_arr_eq(q, qr, sizeof q);
+}

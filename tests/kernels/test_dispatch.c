@@ -37,6 +37,7 @@ Test(dispatch, every_table_is_complete)
             cr_assert_not_null(k->rows[dt], "%s dtype %d", k->name, dt);
         cr_assert_not_null(k->quantize_q8);
         cr_assert_not_null(k->widen_row);
+        cr_assert_not_null(k->quantize_weights_q8);
         cr_assert_eq((int)k->level, l);
     }
 }

@@ -30,9 +30,18 @@ static void run_kernel(const gf_kernel_table *k, const gf_matrix *W, const float
             k->quantize_q8(x + t * W->cols, W->cols, a.q8.q + t * W->cols, a.q8.d + t * nb,
                            a.q8.corr + t * nb * 8);
     }
-    int64_t split = W->rows / 2;
+    float *pairs = NULL;
+    if (W->dtype == GF_DTYPE_BF16 && k->bf16_pairs) {
+        pairs = malloc((size_t)(n_tokens * gf_bf16_pairs_cols(W->cols)) * sizeof(float));
+        gf_bf16_pairs(x, n_tokens, W->cols, pairs);
+        a.xpair = pairs;
+    }
+    /* split at a multiple of 16 rows, as gf_linear's chunks: kernels may
+     * group 16 rows (the int8 batch kernel) */
+    int64_t split = W->rows / 2 / 16 * 16;
     k->rows[W->dtype](W, &a, 0, split, y);
     k->rows[W->dtype](W, &a, split, W->rows, y);
+    free(pairs);
     free(a.q8.q);
     free(a.q8.d);
     free(a.q8.corr);
@@ -154,7 +163,7 @@ Test(kernels, q8_random_against_scalar_and_float)
             continue;
         for (int ci = 0; ci < N_ELEMS(q8_cols); ci++)
             for (int bi = 0; bi < N_ELEMS(batch_sizes); bi++) {
-                int64_t C = q8_cols[ci], R = 11, T = batch_sizes[bi], nb = C / 32;
+                int64_t C = q8_cols[ci], R = 21, T = batch_sizes[bi], nb = C / 32;
                 float *src = malloc((size_t)(R * C) * sizeof(float));
                 float *x = malloc((size_t)(T * C) * sizeof(float));
                 for (int64_t i = 0; i < R * C; i++)
@@ -262,6 +271,41 @@ Test(kernels, linear_through_pool_matches_kernel_exactly)
     gf_kernel_level_force(gf_kernel_level_detected());
 }
 
+/* Matrices of different widths in one call go one by one; zero columns
+ * give zeros (an empty sum), for every path. */
+Test(kernels, multi_with_different_widths_and_empty_rows)
+{
+    float src[40 * 96], x[20 * 96], y1[20 * 40], y2[20 * 40], r1[20 * 40], r2[20 * 40];
+    for (int i = 0; i < 40 * 96; i++)
+        src[i] = (float)test_randi(8);
+    for (int i = 0; i < 20 * 96; i++)
+        x[i] = (float)test_randi(8);
+    gf_threadpool *pool = gf_threadpool_new(2);
+    for (int64_t T = 1; T <= 20; T += 19) {
+        test_matrix a, b;
+        test_matrix_init(&a, GF_DTYPE_BF16, 40, 96, src);
+        test_matrix_init(&b, GF_DTYPE_BF16, 40, 64, src);
+        const gf_matrix *ws[2] = {&a.m, &b.m};
+        float *ys[2] = {y1, y2};
+        gf_linear_multi(pool, 2, ws, x, T, ys); /* x rows are 96 wide for a; b, fed alone, reads x as 64 wide */
+        gf_linear(pool, &a.m, x, T, r1);
+        cr_assert_arr_eq(y1, r1, (size_t)(T * 40) * sizeof(float));
+        gf_linear(pool, &b.m, x, T, r2);
+        cr_assert_arr_eq(y2, r2, (size_t)(T * 40) * sizeof(float));
+        test_matrix_free(&a);
+        test_matrix_free(&b);
+        test_matrix e;
+        test_matrix_init(&e, GF_DTYPE_F32, 40, 0, src);
+        for (int i = 0; i < 20 * 40; i++)
+            y1[i] = 1;
+        gf_linear(pool, &e.m, x, T, y1);
+        for (int64_t i = 0; i < T * 40; i++)
+            cr_assert_eq(y1[i], 0.0f);
+        test_matrix_free(&e);
+    }
+    gf_threadpool_free(pool);
+}
+
 Test(kernels, null_pool_and_empty_batch)
 {
     float src[64 * 2], x[64], y[2] = {42, 42};
@@ -304,6 +348,28 @@ Test(kernels, q8_without_scratch_memory)
 
 /* Widening is exact (and Q8 is d * q in f32), so every level must give
  * exactly the test's dequantized values; odd widths cover the tails. */
+/* BF16 without scratch memory (its paired activations): still within the
+ * summation bound. */
+Test(kernels, bf16_without_scratch_memory)
+{
+    const int64_t R = 7, C = 200;
+    float src[R * C], x[2 * C], y[2 * R];
+    double ref[2 * R], mag[2 * R];
+    for (int64_t i = 0; i < R * C; i++)
+        src[i] = test_randf();
+    for (int64_t i = 0; i < 2 * C; i++)
+        x[i] = test_randf();
+    test_matrix tm;
+    test_matrix_init(&tm, GF_DTYPE_BF16, R, C, src);
+    test_reference(&tm, x, 2, ref, mag);
+    gf_alloc_fail_after(0);
+    gf_linear(NULL, &tm.m, x, 2, y);
+    gf_alloc_fail_after(-1);
+    for (int i = 0; i < 2 * R; i++)
+        cr_assert_leq(fabs(y[i] - ref[i]), test_gamma(C) * mag[i]);
+    test_matrix_free(&tm);
+}
+
 Test(kernels, matrix_row_f32_widens_every_dtype)
 {
     for (int level = 0; level < GF_LEVEL_COUNT; level++) {

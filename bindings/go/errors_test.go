@@ -1,0 +1,74 @@
+package gemfa
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"testing"
+)
+
+func TestVersion(t *testing.T) {
+	if !regexp.MustCompile(`^\d+\.\d+\.\d+$`).MatchString(Version()) {
+		t.Fatalf("Version() = %q", Version())
+	}
+	var major, minor, patch int
+	fmt.Sscanf(Version(), "%d.%d.%d", &major, &minor, &patch)
+	if VersionNumber() != major*10000+minor*100+patch {
+		t.Errorf("VersionNumber() = %d for %s", VersionNumber(), Version())
+	}
+	if VersionNumber()/10000 != HeaderVersionNumber/10000 {
+		t.Errorf("library %d and header %d majors differ", VersionNumber(), HeaderVersionNumber)
+	}
+}
+
+func TestSentinelsCoverEveryStatus(t *testing.T) {
+	sentinels := []*Error{ErrInvalidArgument, ErrOutOfMemory, ErrIO, ErrFormat, ErrConfig,
+		ErrTensorMissing, ErrTensorShape, ErrUnsupported, ErrNoTokenizer, ErrNoWeights,
+		ErrInvalidUTF8, ErrInvalidToken, ErrTemplate, ErrBufferTooSmall, ErrContextFull,
+		ErrCancelled, ErrInternal}
+	for i, s := range sentinels {
+		code := Status(i + 1)
+		if s.Code != code {
+			t.Errorf("sentinel %d has code %d", i, s.Code)
+		}
+		err := error(&Error{Code: code, Message: "detail"})
+		for j, other := range sentinels {
+			if got := errors.Is(err, other); got != (i == j) {
+				t.Errorf("errors.Is(%v, sentinel %d) = %v", err, j, got)
+			}
+		}
+		wrapped := fmt.Errorf("context: %w", err)
+		if !errors.Is(wrapped, s) {
+			t.Errorf("wrapped %v does not match its sentinel", err)
+		}
+	}
+}
+
+func TestStatusNames(t *testing.T) {
+	if StatusOK.String() != "GEMFA_OK" || StatusContextFull.String() != "GEMFA_ERR_CONTEXT_FULL" ||
+		StatusInvalidUTF8.String() != "GEMFA_ERR_INVALID_UTF8" {
+		t.Errorf("names: %s %s %s", StatusOK, StatusContextFull, StatusInvalidUTF8)
+	}
+	if Status(99).String() != "GEMFA_ERR_UNKNOWN" {
+		t.Errorf("unknown status: %s", Status(99))
+	}
+	e := &Error{Code: StatusIO, Message: "cannot open x"}
+	if e.Error() != "gemfa: GEMFA_ERR_IO: cannot open x" {
+		t.Errorf("Error() = %q", e.Error())
+	}
+}
+
+func TestClosedAndCancelledErrors(t *testing.T) {
+	c := closedError("the model")
+	if !errors.Is(c, ErrClosed) || !errors.Is(c, ErrInvalidArgument) {
+		t.Errorf("closed error %v must match ErrClosed and ErrInvalidArgument", c)
+	}
+	if errors.Is(&Error{Code: StatusInvalidArgument, Message: "x"}, ErrClosed) {
+		t.Error("a plain invalid argument must not match ErrClosed")
+	}
+	e := &Error{Code: StatusCancelled, cause: context.DeadlineExceeded}
+	if !errors.Is(e, ErrCancelled) || !errors.Is(e, context.DeadlineExceeded) {
+		t.Errorf("cancelled error %v must match ErrCancelled and its cause", e)
+	}
+}

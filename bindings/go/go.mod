@@ -1,0 +1,3 @@
+module github.com/libgemfa/libgemfa/bindings/go
+
+go 1.19

@@ -1,0 +1,210 @@
+"""Loading, properties, options, callbacks and lifetime of gemfa.Model."""
+from __future__ import annotations
+
+import gc
+import os
+import tempfile
+import unittest
+import weakref
+
+import gemfa
+
+from support import TINY, config, generation_config, tiny_model
+
+
+class TestModelInfo(unittest.TestCase):
+    def setUp(self):
+        self.m = tiny_model()
+        self.tc = config()["text_config"]
+
+    def test_properties_match_config(self):
+        m, tc = self.m, self.tc
+        self.assertEqual(m.vocab_size, tc["vocab_size"])
+        self.assertEqual(m.n_layers, tc["num_hidden_layers"])
+        self.assertEqual(m.hidden_size, tc["hidden_size"])
+        self.assertEqual(m.n_heads, tc["num_attention_heads"])
+        self.assertEqual(m.n_kv_heads, tc["num_key_value_heads"])
+        self.assertEqual(m.head_dim, tc["head_dim"])
+        self.assertEqual(m.sliding_window, tc["sliding_window"])
+        self.assertEqual(m.context_length, tc["max_position_embeddings"])
+        self.assertEqual(m.get(gemfa.Prop.N_KV_SHARED_LAYERS), tc["num_kv_shared_layers"])
+        self.assertTrue(m.has_weights)
+        self.assertTrue(m.has_tokenizer)
+        self.assertIs(m.weight_type, gemfa.WeightType.F32)
+        self.assertGreater(m.n_params, 0)
+        self.assertGreater(m.weight_bytes, 0)
+
+    def test_special_ids(self):
+        m = self.m
+        self.assertEqual(m.bos_id, generation_config()["bos_token_id"])
+        self.assertEqual(m.pad_id, generation_config()["pad_token_id"])
+        self.assertEqual(m.start_of_turn_id, m.token_id("<start_of_turn>"))
+        self.assertEqual(m.end_of_turn_id, m.token_id("<end_of_turn>"))
+        self.assertEqual(sorted(m.eog_ids), sorted(generation_config()["eos_token_id"]))
+        for tid in m.eog_ids:
+            self.assertTrue(m.is_eog(tid))
+        self.assertFalse(m.is_eog(m.bos_id))
+        self.assertIn(m.eos_id, m.eog_ids)
+
+    def test_info_dict_and_layers(self):
+        info = self.m.info()
+        self.assertEqual(info["vocab_size"], self.m.vocab_size)
+        self.assertEqual(len(info), len(gemfa.Prop))
+        layers = self.m.layers
+        self.assertEqual(len(layers), self.tc["num_hidden_layers"])
+        pattern = self.tc["activation_sparsity_pattern"]
+        types = self.tc.get("layer_types")
+        for i, layer in enumerate(layers):
+            self.assertIsInstance(layer, gemfa.LayerInfo)
+            self.assertAlmostEqual(layer.sparsity, pattern[i], places=6)
+            if types:
+                want = gemfa.LayerType.FULL if types[i] == "full_attention" \
+                    else gemfa.LayerType.SLIDING
+                self.assertEqual(layer.type, want, f"layer {i}")
+            self.assertTrue(0 <= layer.kv_source <= i)
+
+    def test_layer_out_of_range(self):
+        with self.assertRaises(gemfa.InvalidArgumentError):
+            self.m.layer(self.m.n_layers)
+        with self.assertRaises(gemfa.InvalidArgumentError):
+            self.m.layer(-1)
+        with self.assertRaises(TypeError):
+            self.m.layer("0")
+        with self.assertRaises(gemfa.InvalidArgumentError):
+            self.m.layer(2 ** 32)
+
+    def test_unknown_prop(self):
+        with self.assertRaises(gemfa.InvalidArgumentError):
+            self.m.get(9999)
+
+    def test_repr(self):
+        self.assertIn("tiny-gemma3n", repr(self.m))
+
+
+class TestModelLoad(unittest.TestCase):
+    def test_missing_directory_is_io_error(self):
+        with self.assertRaises(gemfa.IoError) as cm:
+            gemfa.Model("/nonexistent/model/dir")
+        self.assertEqual(cm.exception.code, gemfa.Status.IO)
+        self.assertTrue(cm.exception.message)  # the library said what failed
+
+    def test_malformed_config_is_format_error(self):
+        with tempfile.TemporaryDirectory() as d:
+            for name in os.listdir(TINY):
+                if name != "config.json" and not os.path.isdir(os.path.join(TINY, name)):
+                    os.symlink(os.path.join(TINY, name), os.path.join(d, name))
+            with open(os.path.join(d, "config.json"), "w") as f:
+                f.write("{ not json")
+            with self.assertRaises(gemfa.FormatError):
+                gemfa.Model(d)
+
+    def test_wrong_argument_types(self):
+        with self.assertRaises(TypeError):
+            gemfa.Model(42)
+        with self.assertRaises(ValueError):
+            gemfa.Model("a\0b")
+        with self.assertRaises(gemfa.InvalidArgumentError):
+            gemfa.Model(TINY, weights="f64")
+        with self.assertRaises(TypeError):
+            gemfa.Model(TINY, threads="2")
+        with self.assertRaises(gemfa.InvalidArgumentError):
+            gemfa.Model(TINY, threads=-1)
+        with self.assertRaises(gemfa.InvalidArgumentError):
+            gemfa.Model(TINY, threads=2 ** 40)  # would truncate to 0 in ctypes
+
+    def test_weight_types(self):
+        for w, want in (("auto", None), ("bf16", gemfa.WeightType.BF16),
+                        (gemfa.WeightType.INT8, gemfa.WeightType.INT8)):
+            with gemfa.Model(TINY, weights=w) as m:
+                if want is not None:
+                    self.assertIs(m.weight_type, want)
+                self.assertEqual(m.vocab_size, config()["text_config"]["vocab_size"])
+
+    def test_vocab_only(self):
+        with gemfa.Model(TINY, vocab_only=True) as m:
+            self.assertFalse(m.has_weights)
+            self.assertEqual(m.tokenize("سلام", add_bos=False), tiny_model().tokenize(
+                "سلام", add_bos=False))
+            with self.assertRaises(gemfa.NoWeightsError):
+                m.session()
+
+    def test_progress_callback(self):
+        seen = []
+        with gemfa.Model(TINY, progress=lambda f, stage: seen.append((f, stage))) as m:
+            self.assertTrue(m.has_weights)
+        self.assertTrue(seen)
+        self.assertTrue(all(0.0 <= f <= 1.0 for f, _ in seen))
+        self.assertTrue(all(isinstance(s, str) for _, s in seen))
+
+    def test_progress_false_cancels(self):
+        with self.assertRaises(gemfa.CancelledError):
+            gemfa.Model(TINY, progress=lambda f, s: False)
+
+    def test_progress_exception_propagates(self):
+        class Boom(Exception):
+            pass
+
+        def progress(f, s):
+            raise Boom("from the callback")
+        with self.assertRaises(Boom):
+            gemfa.Model(TINY, progress=progress)
+
+
+class TestModelLifetime(unittest.TestCase):
+    def test_close_is_idempotent_and_blocks_use(self):
+        m = gemfa.Model(TINY, vocab_only=True)
+        self.assertFalse(m.closed)
+        m.close()
+        m.close()
+        self.assertTrue(m.closed)
+        with self.assertRaises(gemfa.ClosedError):
+            m.tokenize("a")
+        with self.assertRaises(gemfa.ClosedError):
+            _ = m.vocab_size
+        with self.assertRaises(gemfa.ClosedError):
+            m.session()
+        self.assertIn("closed", repr(m))
+
+    def test_context_manager(self):
+        with gemfa.Model(TINY, vocab_only=True) as m:
+            self.assertFalse(m.closed)
+        self.assertTrue(m.closed)
+        with self.assertRaises(gemfa.ClosedError):
+            with m:
+                pass
+
+    def test_finalizer_frees_forgotten_model(self):
+        m = gemfa.Model(TINY, vocab_only=True)
+        handle = m._handle
+        ref = weakref.ref(m)
+        del m
+        gc.collect()
+        self.assertIsNone(ref())
+        self.assertFalse(handle.alive)
+
+    def test_children_keep_model_alive(self):
+        m = gemfa.Model(TINY, weights="f32")
+        handle = m._handle
+        s = m.session(context=16, threads=1)
+        d = m.detokenizer()
+        m.close()
+        self.assertTrue(m.closed)
+        self.assertTrue(handle.alive)            # still held by the session and stream
+        ids = tiny_model().tokenize("سلام")
+        s.decode(ids)                             # works: the C model is alive
+        self.assertEqual(d.feed(ids[1]), tiny_model().detokenize(ids[1:2]))
+        s.close()
+        self.assertTrue(handle.alive)
+        d.close()
+        self.assertFalse(handle.alive)           # freed with the last child
+
+    def test_session_outlives_dropped_model(self):
+        s = gemfa.Model(TINY, weights="f32").session(context=16, threads=1)
+        gc.collect()
+        s.decode([2, 6])
+        self.assertEqual(s.n_tokens, 2)
+        s.close()
+
+
+if __name__ == "__main__":
+    unittest.main()
