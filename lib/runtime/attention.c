@@ -10,9 +10,11 @@
 #include "runtime/kvcache.h"
 #include "runtime/vec.h"
 
-/* Below this many multiply-adds (q·k and p·v; ~100 µs of work) a layer
- * runs on one thread (E4B decode: up to ~250 keys). */
-#define ATTEND_PARALLEL_MIN_MACS (1 << 20)
+/* Below this many multiply-adds (q·k and p·v; ~0.25 ms of work at the
+ * ~16 GMAC/s one thread reaches) a layer runs on one thread: waking a
+ * worker costs 0.1-0.5 ms when neighbours load the cores (E4B: one decode
+ * row up to ~1000 keys, 4 batched rows up to ~250). */
+#define ATTEND_PARALLEL_MIN_MACS (1 << 22)
 
 void gf_kv_store(const gf_hparams *hp, int layer, const gf_batch *b, const float *k,
                  const float *v)
