@@ -199,10 +199,11 @@ static void rows_task(void *arg, int i, int n_threads)
     }
 }
 
-/* Below this many floats touched (~100 µs of work), a row pass runs on the
- * calling thread: a decode step's rows, even 4 of them, cost less than
- * waking a worker, which takes 0.1-0.5 ms when neighbours load the cores. */
-#define ROWS_PARALLEL_MIN_FLOATS (1 << 18)
+/* Below this many floats touched (~0.25 ms of work), a row pass runs on
+ * the calling thread: a decode step's rows, even 4 of them, and the light
+ * passes of a prompt cost less than waking a worker, which takes 0.1-0.5
+ * ms when neighbours load the cores (a few µs when they do not). */
+#define ROWS_PARALLEL_MIN_FLOATS (1 << 20)
 
 /* fn(f, t) for t < n, spread over the pool when the rows are worth it;
  * `width` is roughly the floats each row touches. */
