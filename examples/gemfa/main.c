@@ -17,6 +17,8 @@ static const struct {
     {"logits", cmd_logits, "run the model on token ids and write raw logits"},
     {"generate", cmd_generate, "generate an answer to one prompt"},
     {"chat", cmd_chat, "an interactive multi-turn chat"},
+    {"quantize", cmd_quantize, "write a pre-quantized int8 checkpoint that loads by mapping"},
+    {"bench", cmd_bench, "measure load, prompt, decode and batch speed against the bandwidth ceiling"},
 };
 
 static void usage(FILE *f)

@@ -16,12 +16,14 @@
 #include "core/status.h"
 #include "loader/convert.h"
 #include "loader/load.h"
+#include "loader/quantize.h"
 #include "loader/safetensors.h"
 
 /* How a matrix is kept. */
 typedef enum role {
     ROLE_LINEAR, /* follows the weight type */
     ROLE_EMBED,  /* embed_tokens: as stored except F32 (-> f32) and INT8 (-> Q8) */
+                 /* (any role: pre-quantized int8 is used as Q8, place_q8) */
     ROLE_TABLE,  /* per-layer embeddings: always mapped as stored, read row by row */
     ROLE_UNUSED  /* checked when present, never bound (k/v of KV-shared layers) */
 } role;
@@ -172,6 +174,61 @@ static gemfa_status place_matrix(binder *b, const gf_st_tensor *t, role r, gf_dt
     return report(b);
 }
 
+/* A pre-quantized matrix (gemfa quantize, quantize.h): int8 `t` and its
+ * F16 scales `<name>_scale` [rows][cols/32].  Used in place with --weights
+ * auto or int8 (copied if the file misaligns the scales); other weight
+ * types would need the dequantized values, which the loader does not
+ * make.  Errors: TENSOR_MISSING (no scales), TENSOR_SHAPE, UNSUPPORTED. */
+static gemfa_status place_q8(binder *b, const gf_st_tensor *t, role r, int64_t rows,
+                             int64_t cols, gf_matrix *out)
+{
+    char name[300];
+    snprintf(name, sizeof name, "%s%s", t->name, GF_Q8_SCALE_SUFFIX);
+    const gf_st_tensor *s = gf_shard_set_find(b->set, name);
+    const int64_t dims[2] = {rows, cols / GF_Q8_BLOCK};
+    gemfa_status st;
+    if (cols % GF_Q8_BLOCK != 0)
+        return gf_error(GEMFA_ERR_TENSOR_SHAPE,
+                        "%s: tensor '%s': int8 with %" PRId64 " columns (a multiple of %d needed)",
+                        t->file->path, t->name, cols, GF_Q8_BLOCK);
+    if (!s)
+        return gf_error(GEMFA_ERR_TENSOR_MISSING,
+                        "%s: tensor '%s' is int8 but its scales '%s' are missing",
+                        t->file->path, t->name, name);
+    if ((st = check_shape(s, dims, 2, "(rows, columns / 32)")))
+        return st;
+    if (s->dtype != GF_ST_F16)
+        return gf_error(GEMFA_ERR_TENSOR_SHAPE, "%s: tensor '%s': dtype %s (expected F16)",
+                        s->file->path, s->name, gf_st_dtype_name(s->dtype));
+    if (b->type != GEMFA_WEIGHTS_AUTO && b->type != GEMFA_WEIGHTS_INT8)
+        return gf_error(GEMFA_ERR_UNSUPPORTED,
+                        "%s: tensor '%s' is pre-quantized int8 (gemfa quantize); load this "
+                        "checkpoint with weights auto or int8",
+                        t->file->path, t->name);
+    const uint64_t n = (uint64_t)rows * (uint64_t)cols;
+    if (r != ROLE_UNUSED)
+        b->m->weight_bytes += (int64_t)(n + n / GF_Q8_BLOCK * 2);
+    if (b->dry || r == ROLE_UNUSED) {
+        if (!b->dry)
+            *out = (gf_matrix){NULL, NULL, GF_DTYPE_Q8, rows, cols};
+        return GEMFA_OK;
+    }
+    if ((uintptr_t)s->data % 2 == 0) {
+        *out = (gf_matrix){t->data, s->data, GF_DTYPE_Q8, rows, cols};
+        if (r == ROLE_TABLE)
+            gf_st_advise_random(t);
+        return GEMFA_OK;
+    }
+    const size_t off = gf_q8_scales_offset(rows, cols), sb = (size_t)(n / GF_Q8_BLOCK * 2);
+    uint8_t *buf = gf_model_alloc(b->m, off + sb);
+    if (!buf)
+        return gf_error(GEMFA_ERR_OUT_OF_MEMORY, "tensor '%s': out of memory", t->name);
+    memcpy(buf, t->data, (size_t)n);
+    memcpy(buf + off, s->data, sb);
+    *out = (gf_matrix){buf, (const uint16_t *)(buf + off), GF_DTYPE_Q8, rows, cols};
+    return GEMFA_OK;
+}
+
 /* A 2-D weight [rows][cols].  *present (may be NULL) says whether an
  * optional tensor was found. */
 static gemfa_status matrix(binder *b, const char *name, int64_t rows, int64_t cols, role r,
@@ -185,7 +242,11 @@ static gemfa_status matrix(binder *b, const char *name, int64_t rows, int64_t co
     if (st != GEMFA_OK || !t)
         return st;
     int64_t dims[2] = {rows, cols};
-    if ((st = check_shape(t, dims, 2, hint)) || (st = stored_dtype(t, &stored)))
+    if ((st = check_shape(t, dims, 2, hint)))
+        return st;
+    if (t->dtype == GF_ST_I8)
+        return place_q8(b, t, r, rows, cols, out);
+    if ((st = stored_dtype(t, &stored)))
         return st;
     if (r == ROLE_UNUSED) {
         if (!b->dry)
@@ -481,6 +542,18 @@ static int is_decoder_tensor(const binder *b, const char *n)
     return 1;
 }
 
+/* The scales of a pre-quantized matrix: not parameters of their own. */
+static int is_q8_scales(const binder *b, const gf_st_tensor *t)
+{
+    const size_t n = strlen(t->name), k = strlen(GF_Q8_SCALE_SUFFIX);
+    if (t->dtype != GF_ST_F16 || n <= k || strcmp(t->name + n - k, GF_Q8_SCALE_SUFFIX) != 0)
+        return 0;
+    char base[300];
+    snprintf(base, sizeof base, "%.*s", (int)(n - k), t->name);
+    const gf_st_tensor *w = gf_shard_set_find(b->set, base);
+    return w && w->dtype == GF_ST_I8;
+}
+
 static void count(binder *b)
 {
     gemfa_model *m = b->m;
@@ -492,7 +565,8 @@ static void count(binder *b)
         const gf_st_tensor *t = b->set->sorted[i];
         if (!is_decoder_tensor(b, t->name))
             continue;
-        m->n_params += (int64_t)t->n_elements;
+        if (!is_q8_scales(b, t))
+            m->n_params += (int64_t)t->n_elements;
         if (strcmp(t->name, ple) == 0)
             m->n_params_ple += (int64_t)t->n_elements;
         int64_t bytes = (int64_t)(t->end - t->begin);

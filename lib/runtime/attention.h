@@ -6,6 +6,7 @@
 
 #include <stdint.h>
 
+#include "kernels/threadpool.h"
 #include "loader/hparams.h"
 #include "runtime/batch.h"
 
@@ -14,11 +15,19 @@
 void gf_kv_store(const gf_hparams *hp, int layer, const gf_batch *b, const float *k,
                  const float *v);
 
+/* Floats of score scratch gf_attend needs per thread for rows that see at
+ * most `max_keys` keys: one row of scores per query head of a KV group. */
+int64_t gf_attend_scores_per_thread(const gf_hparams *hp, int64_t max_keys);
+
 /* For every row and query head: softmax(q·K) over the keys the layer's mask
  * allows (full: 0..pos; sliding: pos − W + 1..pos), read from the store of
  * hp->kv_source[layer]; scale 1.0.  q and out are [n][n_heads·d].
- * `scores` holds at least max(keys a row may see) floats. */
-void gf_attend(const gf_hparams *hp, int layer, const gf_batch *b, const float *q, float *out,
-               float *scores);
+ * The work is split over (row, KV head) pairs across the pool's threads
+ * (pool may be NULL); the query heads of a KV group share each key and
+ * value read.  `scores` holds gf_threadpool_size(pool) blocks of
+ * `scores_per_thread` floats (>= gf_attend_scores_per_thread).
+ * Returns 1 when it ran on the pool, 0 when on the calling thread alone. */
+int gf_attend(gf_threadpool *pool, const gf_hparams *hp, int layer, const gf_batch *b,
+               const float *q, float *out, float *scores, int64_t scores_per_thread);
 
 #endif

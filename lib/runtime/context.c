@@ -7,6 +7,7 @@
 
 #include "core/alloc.h"
 #include "core/status.h"
+#include "runtime/attention.h"
 #include "runtime/gemma3n.h"
 #include "runtime/ops.h"
 
@@ -131,8 +132,11 @@ GEMFA_API void gemfa_context_free(gemfa_context *ctx)
 gemfa_status gf_context_reserve(gemfa_context *ctx, int64_t max_keys, size_t backup_floats)
 {
     float *scores = NULL, *backup = NULL;
+    const int64_t per_thread = gf_attend_scores_per_thread(&ctx->model->hp, max_keys);
     if (max_keys > ctx->scores_cap &&
-        !(scores = gf_alloc_aligned(gf_mul_size((size_t)max_keys, sizeof(float)))))
+        !(scores = gf_alloc_aligned(gf_mul_size(
+              gf_mul_size((size_t)per_thread, (size_t)gf_threadpool_size(ctx->pool)),
+              sizeof(float)))))
         return gf_error(GEMFA_ERR_OUT_OF_MEMORY,
                         "context: cannot allocate attention scores for %lld keys",
                         (long long)max_keys);
@@ -147,6 +151,7 @@ gemfa_status gf_context_reserve(gemfa_context *ctx, int64_t max_keys, size_t bac
         gf_free_aligned(ctx->scores);
         ctx->scores = scores;
         ctx->scores_cap = max_keys;
+        ctx->scores_per_thread = per_thread;
     }
     if (backup) {
         gf_free_aligned(ctx->kv_backup);
@@ -169,3 +174,5 @@ void gf_context_set_dump(gemfa_context *ctx, gf_dump_fn fn, void *user)
     ctx->dump = fn;
     ctx->dump_user = user;
 }
+
+void gf_context_set_profile(gemfa_context *ctx, gf_profile *p) { ctx->profile = p; }

@@ -28,6 +28,25 @@ struct gf_scratch; /* gemma3n.c */
 typedef void (*gf_dump_fn)(void *user, const char *name, int layer, const float *data,
                            int n_streams, int64_t stream_stride, int64_t n_rows, int64_t width);
 
+/* Where forward passes spend their time (benchmark hook, gf_context_set_profile):
+ * seconds and calls per part, accumulated over passes. */
+typedef enum gf_prof_part {
+    GF_PROF_EMBED,     /* embedding and per-layer-table rows gathered */
+    GF_PROF_MATMUL,    /* gf_linear / gf_linear_multi, LM head excluded */
+    GF_PROF_ATTENTION, /* K/V stores and attention over the caches */
+    GF_PROF_ROWS,      /* norms, RoPE, AltUp mixing, GELU, sparsity: the row passes */
+    GF_PROF_LM_HEAD,   /* the LM head product and the softcapping */
+    GF_PROF_COUNT
+} gf_prof_part;
+
+typedef struct gf_profile {
+    double seconds[GF_PROF_COUNT];
+    int64_t calls[GF_PROF_COUNT];
+    int64_t dispatches; /* thread-pool runs issued (matrix products estimated, see gemma3n.c) */
+    int64_t passes, rows;
+    double total;       /* wall time of the passes */
+} gf_profile;
+
 struct gemfa_context_options {
     int n_threads; /* 0 = all cores */
     gemfa_cancel_fn cancel;
@@ -45,8 +64,9 @@ struct gemfa_context {
     struct gf_scratch *scratch; /* forward-pass buffers for `chunk` rows */
     int64_t *row_pos;           /* [chunk] positions of a batch being built */
     gf_kvcache **row_kv;        /* [chunk] caches of a batch being built */
-    float *scores;              /* attention scores, scores_cap floats */
-    int64_t scores_cap;
+    float *scores;              /* attention scores: per thread scores_per_thread floats */
+    int64_t scores_cap;         /* keys the scores hold per query head */
+    int64_t scores_per_thread;
     float *kv_backup;           /* ring window saved during multi-chunk decodes */
     size_t kv_backup_cap;       /* floats */
     float *logits_tmp;          /* [vocab]: last logits before they are committed */
@@ -54,6 +74,7 @@ struct gemfa_context {
 
     gf_dump_fn dump;            /* test hook, NULL normally */
     void *dump_user;
+    gf_profile *profile;        /* benchmark hook, NULL normally */
 };
 
 /* Grows the buffers whose size depends on a session: attention scores for
@@ -67,6 +88,8 @@ gemfa_status gf_context_reserve(gemfa_context *ctx, int64_t max_keys, size_t bac
  * Errors: INVALID_ARGUMENT, OUT_OF_MEMORY (context unchanged). */
 gemfa_status gf_context_set_chunk(gemfa_context *ctx, int64_t chunk);
 void gf_context_set_dump(gemfa_context *ctx, gf_dump_fn fn, void *user);
+/* Accumulates the time of every later forward pass into *p (NULL: stop). */
+void gf_context_set_profile(gemfa_context *ctx, gf_profile *p);
 
 /* Nonzero when the cancel callback asks to stop. */
 static inline int gf_context_cancelled(const gemfa_context *ctx)

@@ -1,42 +1,30 @@
-/* ops.c — see ops.h. */
+/* ops.c — see ops.h.  The loops over whole vectors go through the
+ * vectorised helpers of vec.h (same formulas, sums of squares still in
+ * double); the scalar functions (GELU, softmax) stay as plain references. */
 #include "runtime/ops.h"
 
 #include <math.h>
 
+#include "runtime/vec.h"
+
 void gf_rmsnorm(const float *x, const float *w, int64_t n, float eps, float *y)
 {
-    double ss = 0;
-    for (int64_t i = 0; i < n; i++)
-        ss += (double)x[i] * x[i];
+    const gf_vec_ops *v = gf_vec();
+    const double ss = v->sumsq(x, n);
     const float inv = (float)(1.0 / sqrt(ss / (double)n + (double)eps));
-    if (w) {
-        for (int64_t i = 0; i < n; i++)
-            y[i] = x[i] * inv * w[i];
-    } else {
-        for (int64_t i = 0; i < n; i++)
-            y[i] = x[i] * inv;
-    }
+    v->scale(x, inv, w, n, y);
 }
 
-float gf_rms(const float *x, int64_t n)
-{
-    double ss = 0;
-    for (int64_t i = 0; i < n; i++)
-        ss += (double)x[i] * x[i];
-    return (float)sqrt(ss / (double)n);
-}
+float gf_rms(const float *x, int64_t n) { return (float)sqrt(gf_vec()->sumsq(x, n) / (double)n); }
 
 void gf_match_magnitude(float *y, int64_t n, float target_rms)
 {
-    double ss = 0;
-    for (int64_t i = 0; i < n; i++)
-        ss += (double)y[i] * y[i];
-    double ms = ss / (double)n;
+    const gf_vec_ops *v = gf_vec();
+    double ms = v->sumsq(y, n) / (double)n;
     if (ms < 1e-5) /* the floor is on the mean square, not on the root */
         ms = 1e-5;
     const float scale = (float)((double)target_rms / sqrt(ms));
-    for (int64_t i = 0; i < n; i++)
-        y[i] *= scale;
+    v->scale(y, scale, NULL, n, y);
 }
 
 float gf_gelu_tanh(float x)
@@ -84,19 +72,11 @@ void gf_softmax(float *x, int64_t n)
 
 void gf_gaussian_topk(float *g, int64_t n, float z)
 {
-    double sum = 0;
-    for (int64_t i = 0; i < n; i++)
-        sum += g[i];
-    const double mean = sum / (double)n;
-    double var = 0;
-    for (int64_t i = 0; i < n; i++)
-        var += ((double)g[i] - mean) * ((double)g[i] - mean);
+    const gf_vec_ops *v = gf_vec();
+    double mean, var;
+    v->mean_var(g, n, &mean, &var);
     const double std = sqrt(var / (double)n); /* population std, as HF */
-    const float cutoff = (float)(mean + (double)z * std);
-    for (int64_t i = 0; i < n; i++) {
-        const float v = g[i] - cutoff;
-        g[i] = v > 0.0f ? v : 0.0f;
-    }
+    v->relu_shift(g, (float)(mean + (double)z * std), n);
 }
 
 double gf_normal_icdf(double p)
@@ -127,6 +107,5 @@ void gf_softcap(float *x, int64_t n, float cap)
 {
     if (!(cap > 0.0f))
         return;
-    for (int64_t i = 0; i < n; i++)
-        x[i] = cap * tanhf(x[i] / cap);
+    gf_vec()->softcap(x, n, cap);
 }

@@ -294,7 +294,7 @@ Test(attention, ring_matches_full_history)
     cr_assert_eq(gf_kvcache_init(&kv, &t.hp, N, t.hp.sliding_window - 1 + CH), GEMFA_OK);
     static float hist_k[2][NKV][N * D], hist_v[2][NKV][N * D];
     unsigned st = 3;
-    float scores[N];
+    float scores[2 * N]; /* one row of scores per query head of a KV group */
     for (int64_t p0 = 0; p0 < N; p0 += CH) {
         const int64_t n = p0 + CH <= N ? CH : N - p0;
         int64_t pos[CH];
@@ -319,7 +319,7 @@ Test(attention, ring_matches_full_history)
             float q[CH * NH * D], out[CH * NH * D], want[D];
             for (int i = 0; i < CH * NH * D; i++)
                 q[i] = 2.0f * (float)frand(&st);
-            gf_attend(&t.hp, layer, &b, q, out, scores);
+            gf_attend(NULL, &t.hp, layer, &b, q, out, scores, 2 * N);
             const int src = t.kv_source[layer];
             for (int64_t r = 0; r < n; r++)
                 for (int h = 0; h < NH; h++) {

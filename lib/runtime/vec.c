@@ -1,0 +1,331 @@
+/* vec.c — see vec.h.  The bodies below are written once with 16-float GCC
+ * vectors and inlined into one function per level; each level's target
+ * attribute decides the instructions (x86-64 baseline: 4 SSE registers per
+ * vector; AVX2: 2; AVX-512: 1).  Tails shorter than a vector run a scalar
+ * loop with the same formulas. */
+#include "runtime/vec.h"
+
+#include <math.h>
+#include <string.h>
+
+/* The 64-byte vectors only live inside always-inlined helpers, never
+ * across a call, so the ABI note about passing them is moot. */
+#pragma GCC diagnostic ignored "-Wpsabi"
+
+typedef float v16f __attribute__((vector_size(64)));
+typedef int32_t v16i __attribute__((vector_size(64)));
+typedef float v8f __attribute__((vector_size(32)));
+typedef double v8d __attribute__((vector_size(64)));
+/* Unaligned, aliasing-safe views for loads and stores. */
+typedef float v16f_u __attribute__((vector_size(64), aligned(4), may_alias));
+typedef float v8f_u __attribute__((vector_size(32), aligned(4), may_alias));
+
+#define AI static inline __attribute__((always_inline))
+
+AI v16f ld(const float *p) { return *(const v16f_u *)p; }
+AI void st(float *p, v16f v) { *(v16f_u *)p = v; }
+AI v16f splat(float x) { return (v16f){0} + x; }
+AI v16f vsel(v16i m, v16f a, v16f b) /* m ? a : b, m all-ones or zero per lane */
+{
+    return (v16f)(((v16i)a & m) | ((v16i)b & ~m));
+}
+AI v16f vmax(v16f a, v16f b) { return vsel(a > b, a, b); }
+AI v16f vmin(v16f a, v16f b) { return vsel(a < b, a, b); }
+typedef float v4f __attribute__((vector_size(16)));
+AI float hsum(v16f v) /* a tree: halves added, then quarters */
+{
+    v8f a = __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7) +
+            __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15);
+    v4f b = __builtin_shufflevector(a, a, 0, 1, 2, 3) + __builtin_shufflevector(a, a, 4, 5, 6, 7);
+    return (b[0] + b[2]) + (b[1] + b[3]);
+}
+AI float hmax(v16f v)
+{
+    float m = v[0];
+    for (int i = 1; i < 16; i++)
+        m = v[i] > m ? v[i] : m;
+    return m;
+}
+
+/* e^x, Cephes expf: x = n·ln2 + r, |r| <= ln2/2, degree-6 polynomial,
+ * 2^n through the exponent bits.  x is clamped to [-87.3, 88.3]. */
+#define EXP_LO -87.3f
+#define EXP_HI 88.3f
+AI v16f vexp(v16f x)
+{
+    x = vmin(vmax(x, splat(EXP_LO)), splat(EXP_HI));
+    const v16f magic = splat(12582912.0f); /* 1.5·2^23: adding it rounds to an integer */
+    v16f t = x * 1.44269504088896341f + magic;
+    v16f n = t - magic;
+    v16i ni = (v16i)t - (v16i)magic;
+    v16f r = x - n * 0.693359375f;
+    r = r - n * -2.12194440e-4f;
+    v16f p = splat(1.9875691500e-4f);
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    return (v16f)((v16i)p + (ni << 23));
+}
+AI float sexp(float x) /* the same formula on one value */
+{
+    x = x < EXP_LO ? EXP_LO : (x > EXP_HI ? EXP_HI : x);
+    const float n = rintf(x * 1.44269504088896341f);
+    float r = x - n * 0.693359375f;
+    r = r - n * -2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    return ldexpf(p, (int)n);
+}
+
+#define GELU_K 0.7978845608028654f /* sqrt(2/π) */
+#define GELU_C 0.044715f
+/* 0.5·x·(1 + tanh(u)) = x / (1 + e^(−2u)), u = k·(x + c·x³). */
+AI v16f vgelu(v16f x) { return x / (1.0f + vexp(-2.0f * GELU_K * (x + GELU_C * x * x * x))); }
+AI float sgelu(float x) { return x / (1.0f + sexp(-2.0f * GELU_K * (x + GELU_C * x * x * x))); }
+/* tanh(y) = 1 − 2 / (e^(2y) + 1). */
+AI v16f vtanh(v16f y) { return 1.0f - 2.0f / (vexp(2.0f * y) + 1.0f); }
+AI float stanh(float y) { return 1.0f - 2.0f / (sexp(2.0f * y) + 1.0f); }
+
+AI double sumsq_body(const float *x, int64_t n)
+{
+    v8d a = {0}, b = {0};
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        v8d lo = __builtin_convertvector(*(const v8f_u *)(x + i), v8d);
+        v8d hi = __builtin_convertvector(*(const v8f_u *)(x + i + 8), v8d);
+        a += lo * lo;
+        b += hi * hi;
+    }
+    a += b;
+    double s = 0;
+    for (int k = 0; k < 8; k++)
+        s += a[k];
+    for (; i < n; i++)
+        s += (double)x[i] * x[i];
+    return s;
+}
+
+AI void mean_var_body(const float *x, int64_t n, double *mean, double *var)
+{
+    v8d a = {0};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        a += __builtin_convertvector(*(const v8f_u *)(x + i), v8d);
+    double s = 0;
+    for (int k = 0; k < 8; k++)
+        s += a[k];
+    for (; i < n; i++)
+        s += x[i];
+    const double m = n > 0 ? s / (double)n : 0;
+    v8d q = {0};
+    for (i = 0; i + 8 <= n; i += 8) {
+        v8d d = __builtin_convertvector(*(const v8f_u *)(x + i), v8d) - m;
+        q += d * d;
+    }
+    double v = 0;
+    for (int k = 0; k < 8; k++)
+        v += q[k];
+    for (; i < n; i++)
+        v += ((double)x[i] - m) * ((double)x[i] - m);
+    *mean = m;
+    *var = v;
+}
+
+AI void scale_body(const float *x, float s, const float *w, int64_t n, float *y)
+{
+    int64_t i = 0;
+    if (w) {
+        for (; i + 16 <= n; i += 16)
+            st(y + i, ld(x + i) * s * ld(w + i));
+        for (; i < n; i++)
+            y[i] = x[i] * s * w[i];
+    } else {
+        for (; i + 16 <= n; i += 16)
+            st(y + i, ld(x + i) * s);
+        for (; i < n; i++)
+            y[i] = x[i] * s;
+    }
+}
+
+AI void axpy_body(float *y, float a, const float *x, int64_t n)
+{
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        st(y + i, ld(y + i) + a * ld(x + i));
+    for (; i < n; i++)
+        y[i] += a * x[i];
+}
+
+AI void gelu_mul_body(float *g, const float *u, int64_t n)
+{
+    int64_t i = 0;
+    if (u) {
+        for (; i + 16 <= n; i += 16)
+            st(g + i, vgelu(ld(g + i)) * ld(u + i));
+        for (; i < n; i++)
+            g[i] = sgelu(g[i]) * u[i];
+    } else {
+        for (; i + 16 <= n; i += 16)
+            st(g + i, vgelu(ld(g + i)));
+        for (; i < n; i++)
+            g[i] = sgelu(g[i]);
+    }
+}
+
+AI void relu_shift_body(float *x, float c, int64_t n)
+{
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        st(x + i, vmax(ld(x + i) - c, splat(0.0f)));
+    for (; i < n; i++) {
+        const float v = x[i] - c;
+        x[i] = v > 0.0f ? v : 0.0f;
+    }
+}
+
+AI void softcap_body(float *x, int64_t n, float cap)
+{
+    const float inv = 1.0f / cap;
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        st(x + i, cap * vtanh(ld(x + i) * inv));
+    for (; i < n; i++)
+        x[i] = cap * stanh(x[i] * inv);
+}
+
+AI void softmax_body(float *x, int64_t n)
+{
+    int64_t i = 0;
+    float mx = x[0];
+    if (n >= 16) {
+        v16f m = ld(x);
+        for (i = 16; i + 16 <= n; i += 16)
+            m = vmax(m, ld(x + i));
+        mx = hmax(m);
+    }
+    for (; i < n; i++)
+        mx = x[i] > mx ? x[i] : mx;
+    v16f s = {0};
+    float tail = 0;
+    for (i = 0; i + 16 <= n; i += 16) {
+        v16f e = vexp(ld(x + i) - mx);
+        st(x + i, e);
+        s += e;
+    }
+    for (; i < n; i++) {
+        x[i] = sexp(x[i] - mx);
+        tail += x[i];
+    }
+    const float inv = 1.0f / (hsum(s) + tail);
+    scale_body(x, inv, NULL, n, x);
+}
+
+/* Up to 4 query heads share each key load. */
+AI void dots_body(const float *q, int nq, const float *k, int64_t n_keys, int64_t d, float *s,
+                  int64_t lds)
+{
+    for (int h0 = 0; h0 < nq; h0 += 4) {
+        const int nh = nq - h0 < 4 ? nq - h0 : 4;
+        const float *qh = q + h0 * d;
+        for (int64_t j = 0; j < n_keys; j++) {
+            const float *kj = k + j * d;
+            v16f acc[4] = {{0}, {0}, {0}, {0}};
+            float tail[4] = {0, 0, 0, 0};
+            int64_t i = 0;
+            for (; i + 16 <= d; i += 16) {
+                const v16f kv = ld(kj + i);
+                for (int h = 0; h < nh; h++)
+                    acc[h] += ld(qh + h * d + i) * kv;
+            }
+            for (; i < d; i++)
+                for (int h = 0; h < nh; h++)
+                    tail[h] += qh[h * d + i] * kj[i];
+            for (int h = 0; h < nh; h++)
+                s[(h0 + h) * lds + j] = hsum(acc[h]) + tail[h];
+        }
+    }
+}
+
+AI void accum_body(const float *p, int64_t ldp, int nq, const float *v, int64_t n_keys, int64_t d,
+                   float *out)
+{
+    for (int64_t j = 0; j < n_keys; j++) {
+        const float *vj = v + j * d;
+        for (int h = 0; h < nq; h++)
+            axpy_body(out + h * d, p[h * ldp + j], vj, d);
+    }
+}
+
+/* One function per level and helper: the same bodies, different targets. */
+#define DEFINE_LEVEL(SUFFIX, TARGET)                                                              \
+    TARGET static double sumsq_##SUFFIX(const float *x, int64_t n) { return sumsq_body(x, n); }  \
+    TARGET static void mean_var_##SUFFIX(const float *x, int64_t n, double *m, double *v)        \
+    {                                                                                            \
+        mean_var_body(x, n, m, v);                                                               \
+    }                                                                                            \
+    TARGET static void scale_##SUFFIX(const float *x, float s, const float *w, int64_t n,        \
+                                      float *y)                                                  \
+    {                                                                                            \
+        scale_body(x, s, w, n, y);                                                               \
+    }                                                                                            \
+    TARGET static void axpy_##SUFFIX(float *y, float a, const float *x, int64_t n)               \
+    {                                                                                            \
+        axpy_body(y, a, x, n);                                                                   \
+    }                                                                                            \
+    TARGET static void gelu_mul_##SUFFIX(float *g, const float *u, int64_t n)                    \
+    {                                                                                            \
+        gelu_mul_body(g, u, n);                                                                  \
+    }                                                                                            \
+    TARGET static void relu_shift_##SUFFIX(float *x, float c, int64_t n)                         \
+    {                                                                                            \
+        relu_shift_body(x, c, n);                                                                \
+    }                                                                                            \
+    TARGET static void softcap_##SUFFIX(float *x, int64_t n, float cap)                          \
+    {                                                                                            \
+        softcap_body(x, n, cap);                                                                 \
+    }                                                                                            \
+    TARGET static void softmax_##SUFFIX(float *x, int64_t n) { softmax_body(x, n); }             \
+    TARGET static void dots_##SUFFIX(const float *q, int nq, const float *k, int64_t n_keys,     \
+                                     int64_t d, float *s, int64_t lds)                           \
+    {                                                                                            \
+        dots_body(q, nq, k, n_keys, d, s, lds);                                                  \
+    }                                                                                            \
+    TARGET static void accum_##SUFFIX(const float *p, int64_t ldp, int nq, const float *v,       \
+                                      int64_t n_keys, int64_t d, float *out)                     \
+    {                                                                                            \
+        accum_body(p, ldp, nq, v, n_keys, d, out);                                               \
+    }                                                                                            \
+    static const gf_vec_ops ops_##SUFFIX = {                                                     \
+        #SUFFIX,          sumsq_##SUFFIX,   mean_var_##SUFFIX, scale_##SUFFIX,                   \
+        axpy_##SUFFIX,    gelu_mul_##SUFFIX, relu_shift_##SUFFIX, softcap_##SUFFIX,              \
+        softmax_##SUFFIX, dots_##SUFFIX,    accum_##SUFFIX,                                      \
+    };
+
+DEFINE_LEVEL(scalar, )
+#if defined(__x86_64__)
+DEFINE_LEVEL(avx2, __attribute__((target("avx2,fma"))))
+DEFINE_LEVEL(avx512, __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma"))))
+#endif
+
+const gf_vec_ops *gf_vec_for_level(gf_kernel_level level)
+{
+    if (!gf_kernels_for_level(level))
+        return NULL;
+    switch (level) {
+#if defined(__x86_64__)
+    case GF_LEVEL_AVX512: return &ops_avx512;
+    case GF_LEVEL_AVX2: return &ops_avx2;
+#endif
+    default: return &ops_scalar;
+    }
+}
+
+const gf_vec_ops *gf_vec(void) { return gf_vec_for_level(gf_kernels()->level); }

@@ -1,0 +1,131 @@
+"""`gemfa bench` on the tiny model: the JSON keys of the issue with sane
+values (never timing thresholds: the machine is shared), the text report,
+and usage errors."""
+import json
+import os
+import subprocess
+import unittest
+
+CLI = os.environ["GEMFA_CLI"]
+DATA = os.environ["GEMFA_TEST_DATA"]
+TINY = os.path.join(DATA, "tiny-gemma3n")
+KEYS = ["load_s", "prompt_tok_s", "decode_tok_s", "batch_tok_s", "peak_rss_mb",
+        "bytes_per_token", "bandwidth_gbps", "roofline_fraction"]
+
+
+def gemfa(*args):
+    p = subprocess.run([CLI, *args], capture_output=True, text=True, timeout=300)
+    return p.returncode, p.stdout, p.stderr
+
+
+def bench_json(*args):
+    rc, out, err = gemfa("bench", "-m", TINY, "-t", "2", "--bw-mb", "64", "--json", *args)
+    assert rc == 0, err
+    return json.loads(out)
+
+
+def tiny_bytes_per_token(weights_bytes_per_param, position):
+    """Bytes one decode step reads, from the tiny config (independent of the
+    C code): every matrix once (LM head = embed_tokens, tied), the two rows
+    gathered (the per-layer table always as stored: bf16), and the
+    keys/values (f32) the layers attend over at `position`."""
+    with open(os.path.join(TINY, "config.json")) as f:
+        c = json.load(f)
+    t = c.get("text_config", c)
+    H, L, P = t["hidden_size"], t["num_hidden_layers"], t["hidden_size_per_layer_input"]
+    d, nh, nkv = t["head_dim"], t["num_attention_heads"], t["num_key_value_heads"]
+    K, r, V = t["altup_num_inputs"], t["laurel_rank"], t["vocab_size"]
+    F = t["intermediate_size"]
+    F = F if isinstance(F, list) else [F] * L
+    W, shared = t["sliding_window"], t["num_kv_shared_layers"]
+    types = t["layer_types"]
+    params = L * P * H + V * H + 2 * (K - 1) * H * H  # per-layer proj, LM head, altup
+    for l in range(L):
+        kv = 2 * nkv * d * H if l < L - shared else 0
+        params += nh * d * H * 2 + kv + 3 * F[l] * H + K * H + 2 * r * H + 2 * P * H
+    keys = sum(min(position + 1, W) if types[l] == "sliding_attention" else position + 1
+               for l in range(L))
+    return (params * weights_bytes_per_param + H * weights_bytes_per_param + L * P * 2
+            + keys * 2 * nkv * d * 4)
+
+
+class Json(unittest.TestCase):
+    def test_keys_and_values(self):
+        r = bench_json("-p", "16", "-n", "8", "--batch", "3")
+        for k in KEYS:
+            self.assertIn(k, r)
+            self.assertIsInstance(r[k], (int, float), k)
+        for k in ["prompt_tok_s", "decode_tok_s", "batch_tok_s", "bandwidth_gbps",
+                  "roofline_fraction", "peak_rss_mb"]:
+            self.assertGreater(r[k], 0, k)
+        self.assertGreaterEqual(r["load_s"], 0)
+        self.assertLess(r["peak_rss_mb"], 4096)  # the probe's buffer is not counted
+        self.assertEqual((r["prompt_tokens"], r["decode_tokens"], r["batch"]), (16, 8, 3))
+        self.assertEqual(r["weights"], "bf16")  # as stored
+        # the ceiling and the fraction follow from the other keys
+        ceiling = r["bandwidth_gbps"] * 1e9 / r["bytes_per_token"]
+        self.assertAlmostEqual(r["roofline_fraction"], r["decode_tok_s"] / ceiling, delta=1e-3)
+        self.assertAlmostEqual(r["batch_speedup"], r["batch_tok_s"] / r["decode_tok_s"], delta=1e-2)
+
+    def test_bytes_per_token_from_the_config(self):
+        for weights, per_param in [("bf16", 2), ("f32", 4)]:
+            r = bench_json("-p", "16", "-n", "8", "--batch", "0", "--weights", weights)
+            self.assertEqual(r["weights"], weights)
+            self.assertEqual(r["bytes_per_token"], tiny_bytes_per_token(per_param, 16 + 4))
+            self.assertEqual(r["batch_tok_s"], 0)
+
+    def test_int8_reads_about_half_of_bf16(self):
+        a = bench_json("-p", "8", "-n", "4", "--batch", "0", "--weights", "bf16")
+        b = bench_json("-p", "8", "-n", "4", "--batch", "0", "--weights", "int8")
+        self.assertEqual(b["weights"], "int8")
+        # int8 + one f16 scale per 32 = 1.0625 bytes per weight (KV cache
+        # and the matrices int8 cannot hold keep their size)
+        ratio = b["bytes_weights"] / a["bytes_weights"]
+        self.assertGreater(ratio, 0.5)
+        self.assertLess(ratio, 0.6)
+
+    def test_repeat_and_profile(self):
+        rc, out, err = gemfa("bench", "-m", TINY, "-t", "1", "--bw-mb", "32", "-p", "4", "-n",
+                             "3", "--repeat", "2", "--profile", "--json")
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(json.loads(out)["repeat"], 2)
+        self.assertIn("profile of 2 prompts", err)
+        self.assertIn("profile of 6 decode steps", err)
+        self.assertIn("thread-pool runs", err)
+
+
+class Text(unittest.TestCase):
+    def test_report(self):
+        rc, out, err = gemfa("bench", "-m", TINY, "--bw-mb", "32", "-p", "8", "-n", "4")
+        self.assertEqual(rc, 0, err)
+        for word in ["load", "prompt", "decode", "batch", "peak RSS", "ceiling"]:
+            self.assertIn(word, out)
+
+
+class Errors(unittest.TestCase):
+    def test_usage(self):
+        for args in (["-p", "0"], ["-n", "x"], ["--batch", "-1"], ["--bogus"],
+                     ["--weights", "int4"]):
+            rc, _, err = gemfa("bench", "-m", TINY, *args)
+            self.assertEqual(rc, 2, args)
+            self.assertIn(args[1] if args[0] == "--weights" else args[0], err)
+
+    def test_context_too_long(self):
+        rc, _, err = gemfa("bench", "-m", TINY, "-p", "1000000", "-n", "1")
+        self.assertEqual(rc, 1)
+        self.assertIn("context length", err)
+
+    def test_missing_model(self):
+        rc, _, err = gemfa("bench", "-m", "/nonexistent", "--bw-mb", "16")
+        self.assertEqual(rc, 1)
+        self.assertIn("gemfa", err)
+
+    def test_help(self):
+        rc, out, _ = gemfa("bench", "--help")
+        self.assertEqual(rc, 0)
+        for k in ["-p N", "-n N", "--batch", "--weights"]:
+            self.assertIn(k, out)
+
+
+if __name__ == "__main__":
+    unittest.main()
