@@ -3,7 +3,8 @@
 #   ./dev.sh demo   install dependencies, build, and generate a Persian chat answer
 #                   with the bundled tiny model
 #   ./dev.sh test   install dependencies, build (warnings are errors) and run every
-#                   test suite; ends with one line 'N passed, N failed'
+#                   test suite, then the sanitizer, fuzz, valgrind and ABI runs
+#                   (tests/run_*.sh); ends with one line 'N passed, N failed'
 #   ./dev.sh build  install dependencies and build only
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -14,6 +15,8 @@ APT_PACKAGES="build-essential meson ninja-build pkg-config libopenblas-dev libut
 # Python and Go bindings (tests/bindings/run_bindings.sh): an offline venv install
 # with Debian's setuptools/wheel, and cgo through pkg-config.
 APT_PACKAGES="$APT_PACKAGES python3-setuptools python3-wheel python3-venv golang-go"
+# Reliability runs (tests/run_*.sh): fuzzing (clang, libFuzzer), valgrind, abidiff.
+APT_PACKAGES="$APT_PACKAGES clang libclang-rt-14-dev valgrind abigail-tools"
 # Node.js and npm (tokenizer reference tests) only when the machine has none:
 # a nodesource nodejs already bundles npm and conflicts with Debian's npm.
 command -v node >/dev/null 2>&1 || APT_PACKAGES="$APT_PACKAGES nodejs"
@@ -53,6 +56,12 @@ run_tests() {
     # Bindings: installs into a temporary prefix, runs the Python and Go suites,
     # writes $results/python.txt and go.txt; fails the run when they fail.
     tests/bindings/run_bindings.sh "$BUILD" || rc=1
+    # Reliability runs (docs/security.md), each in its own build directory,
+    # each writing a 'suite passed failed' line into $results:
+    tests/run_sanitizers.sh "$BUILD" || rc=1  # ASan+UBSan: every suite; TSan: concurrency
+    tests/run_fuzz_smoke.sh "$BUILD" || rc=1  # libFuzzer, ~20 s per target
+    tests/run_valgrind.sh "$BUILD" || rc=1    # memcheck: load + generate + free
+    tests/run_abi.sh "$BUILD" || rc=1         # abidiff against tests/abi/libgemfa.abi
     /usr/bin/python3 tests/summarize.py "$BUILD/meson-logs/testlog.json" $(ls "$results"/*.txt 2>/dev/null) || rc=1
     return $rc
 }

@@ -346,8 +346,10 @@ GEMFA_API gemfa_status gemfa_detok_stream_flush(gemfa_detok_stream *stream, cons
  * ------------------------------------------------------------------------- */
 
 /* One chat message.  This struct's layout is frozen (part of the ABI).
- * `role`: "system" (first message only), "user", "assistant" (written
- * "model") or "model", NUL-terminated UTF-8.  `content`: UTF-8 of
+ * `role`: "system", "user", "assistant" (written "model") or "model",
+ * NUL-terminated UTF-8.  Only a first "system" message is folded into the
+ * first user turn; any other role (a later "system" included) is written
+ * as given in its own turn, as the checkpoint's Jinja template does.  `content`: UTF-8 of
  * content_len bytes (or GEMFA_NUL_TERMINATED); NULL with content_len 0 is an
  * empty content. */
 typedef struct gemfa_message {
@@ -458,8 +460,10 @@ GEMFA_API gemfa_status gemfa_decode(gemfa_session *session, const int32_t *ids, 
 
 /* As gemfa_decode, and writes every position's logits, row-major
  * [n][vocab], into the caller's buffer `all_logits` of `cap` floats.
- * Errors as gemfa_decode, plus BUFFER_TOO_SMALL (checked before anything
- * runs).  After a CANCELLED decode the session is unchanged but the buffer
+ * Errors as gemfa_decode, plus BUFFER_TOO_SMALL (checked after the
+ * arguments and the context room -- n past the context is CONTEXT_FULL --
+ * and before anything runs; there is no size out-parameter: n * vocab
+ * floats are needed).  After a CANCELLED decode the session is unchanged but the buffer
  * may hold the logits of the chunks that ran. */
 GEMFA_API gemfa_status gemfa_decode_all(gemfa_session *session, const int32_t *ids, size_t n,
                                         float *all_logits, size_t cap);

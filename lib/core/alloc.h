@@ -15,6 +15,8 @@ void *gf_alloc_aligned(size_t size);
 void gf_free(void *ptr);
 void gf_free_aligned(void *ptr);
 char *gf_strndup(const char *s, size_t n);
+/* "dir/name" in a new string (gf_free), or NULL when out of memory. */
+char *gf_path_join(const char *dir, const char *name);
 
 /* n * size, or SIZE_MAX on overflow (which then fails to allocate). */
 size_t gf_mul_size(size_t n, size_t size);

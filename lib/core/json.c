@@ -2,10 +2,12 @@
 #include "json.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <yajl/yajl_parse.h>
 
 #include "alloc.h"
@@ -349,9 +351,16 @@ int gf_json_as_bool(const gf_json *j, int *out)
 
 gemfa_status gf_read_file(const char *path, size_t max_bytes, char **data, size_t *len)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return gf_error(GEMFA_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    /* O_NONBLOCK: a FIFO in an untrusted model directory must not block the
+     * open (it is then refused as not a regular file); regular files ignore it */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    FILE *f = fd < 0 ? NULL : fdopen(fd, "rb");
+    if (!f) {
+        int e = errno;
+        if (fd >= 0)
+            close(fd);
+        return gf_error(GEMFA_ERR_IO, "%s: cannot open: %s", path, strerror(e));
+    }
     struct stat sb;
     if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode)) {
         fclose(f);

@@ -1,6 +1,9 @@
 /* dispatch.c — picks the kernel table once per process from CPU features,
  * lowered by GEMFA_KERNEL_LEVEL (valgrind does not know AVX-512; tests run
  * every level). */
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -22,12 +25,22 @@ const char *gf_kernel_level_name(gf_kernel_level level)
     return (unsigned)level < GF_LEVEL_COUNT ? level_names[level] : "unknown";
 }
 
+#if defined(__x86_64__) && defined(__GNUC__)
+/* F16C through CPUID: clang's __builtin_cpu_supports does not know "f16c"
+ * (and the clang build runs the fuzz targets). */
+static int cpu_has_f16c(void)
+{
+    unsigned a, b, c, d;
+    return __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C);
+}
+#endif
+
 static void detect(void)
 {
 #if defined(__x86_64__) && defined(__GNUC__)
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-        __builtin_cpu_supports("f16c"))
+        cpu_has_f16c())
         detected = GF_LEVEL_AVX2;
     if (detected == GF_LEVEL_AVX2 && __builtin_cpu_supports("avx512f") &&
         __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&

@@ -69,12 +69,9 @@ static void keep_in_vocab(int32_t *ids, size_t *n, int64_t vocab)
 gemfa_status gf_generation_load(const char *dir, const gf_json *config, int64_t vocab,
                                 gemfa_model *m)
 {
-    size_t dl = strlen(dir);
-    char *path = gf_malloc(dl + sizeof "/generation_config.json");
+    char *path = gf_path_join(dir, "generation_config.json");
     if (!path)
         return gf_error(GEMFA_ERR_OUT_OF_MEMORY, "out of memory");
-    memcpy(path, dir, dl);
-    memcpy(path + dl, "/generation_config.json", sizeof "/generation_config.json");
 
     gf_json *gen = NULL;
     gemfa_status st = GEMFA_OK;

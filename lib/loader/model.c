@@ -111,18 +111,6 @@ size_t gf_matrix_row_bytes(const gf_matrix *m)
     return 0;
 }
 
-static char *path_join(const char *dir, const char *name)
-{
-    size_t a = strlen(dir), b = strlen(name);
-    char *p = gf_malloc(a + b + 2);
-    if (p) {
-        memcpy(p, dir, a);
-        p[a] = '/';
-        memcpy(p + a + 1, name, b + 1);
-    }
-    return p;
-}
-
 static int cpu_count(void)
 {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -162,7 +150,7 @@ static gemfa_status load(gemfa_model *m, const char *dir, const gemfa_model_opti
 
     if ((st = gf_progress_report(&prog, 0.0f, "config")))
         return st;
-    char *config_path = path_join(dir, "config.json");
+    char *config_path = gf_path_join(dir, "config.json");
     if (!config_path)
         return gf_error(GEMFA_ERR_OUT_OF_MEMORY, "out of memory");
     /* vocabulary-only loads work on a bare tokenizer directory, but not on
@@ -170,12 +158,12 @@ static gemfa_status load(gemfa_model *m, const char *dir, const gemfa_model_opti
     int has_config = access(config_path, F_OK) == 0;
     gf_free(config_path);
     if (!o->vocab_only || has_config) {
-        config_path = path_join(dir, "config.json");
+        config_path = gf_path_join(dir, "config.json");
         st = config_path ? gf_config_load(config_path, &m->hp, &config)
                          : gf_error(GEMFA_ERR_OUT_OF_MEMORY, "out of memory");
         gf_free(config_path);
     } else {
-        char *tok = path_join(dir, "tokenizer.json");
+        char *tok = gf_path_join(dir, "tokenizer.json");
         if (!tok)
             return gf_error(GEMFA_ERR_OUT_OF_MEMORY, "out of memory");
         int has_tok = access(tok, F_OK) == 0;

@@ -299,7 +299,7 @@ void gf_st_file_close(gf_st_file *f)
 gemfa_status gf_st_file_open(const char *path, gf_st_file *f)
 {
     memset(f, 0, sizeof *f);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* a FIFO must not block */
     if (fd < 0)
         return gf_error(GEMFA_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     struct stat sb;
@@ -374,18 +374,6 @@ void gf_st_advise_done(const gf_st_tensor *t)
 
 /* ------------------------------------------------------------------------ */
 
-static char *join_path(const char *dir, const char *name)
-{
-    size_t a = strlen(dir), b = strlen(name);
-    char *p = gf_malloc(a + b + 2);
-    if (p) {
-        memcpy(p, dir, a);
-        p[a] = '/';
-        memcpy(p + a + 1, name, b + 1);
-    }
-    return p;
-}
-
 void gf_shard_set_free(gf_shard_set *set)
 {
     if (!set)
@@ -425,7 +413,7 @@ uint64_t gf_shard_set_bytes(const gf_shard_set *set)
 /* Opens dir/name as the next file of the set. */
 static gemfa_status add_file(gf_shard_set *set, const char *dir, const char *name)
 {
-    char *path = join_path(dir, name);
+    char *path = gf_path_join(dir, name);
     if (!path)
         return gf_error(GEMFA_ERR_OUT_OF_MEMORY, "out of memory");
     gemfa_status st = gf_st_file_open(path, &set->files[set->n_files]);
@@ -537,8 +525,8 @@ static gemfa_status build_lookup(gf_shard_set *set)
 gemfa_status gf_shard_set_open(const char *dir, gf_shard_set **out)
 {
     gf_shard_set *set = gf_calloc(1, sizeof *set);
-    char *index_path = join_path(dir, "model.safetensors.index.json");
-    char *single_path = join_path(dir, "model.safetensors");
+    char *index_path = gf_path_join(dir, "model.safetensors.index.json");
+    char *single_path = gf_path_join(dir, "model.safetensors");
     gemfa_status st = GEMFA_OK;
     gf_json *idx = NULL;
     if (!set || !index_path || !single_path) {

@@ -55,15 +55,16 @@ static int file_exists(const char *path)
 gemfa_status gf_chat_info_load(gf_chat_info *c, const char *dir)
 {
     memset(c, 0, sizeof *c);
-    char path[4096], jinja_path[4096];
-    snprintf(path, sizeof path, "%s/tokenizer_config.json", dir);
-    snprintf(jinja_path, sizeof jinja_path, "%s/chat_template.jinja", dir);
+    char *path = gf_path_join(dir, "tokenizer_config.json");
+    char *jinja_path = gf_path_join(dir, "chat_template.jinja");
 
     gf_json *picked[2] = {NULL, NULL};
     char *data = NULL, *jinja = NULL;
     size_t len = 0, jinja_len = 0;
     gemfa_status st = GEMFA_OK;
-    if (file_exists(path)) {
+    if (!path || !jinja_path)
+        st = gf_error(GEMFA_ERR_OUT_OF_MEMORY, "%s: out of memory", dir);
+    if (st == GEMFA_OK && file_exists(path)) {
         st = gf_read_file(path, CONFIG_MAX_BYTES, &data, &len);
         if (st == GEMFA_OK) {
             static const char *const keys[] = {"bos_token", "chat_template"};
@@ -106,6 +107,8 @@ done:
     gf_json_free(picked[1]);
     gf_free(data);
     gf_free(jinja);
+    gf_free(path);
+    gf_free(jinja_path);
     if (st != GEMFA_OK)
         gf_chat_info_free(c);
     return st;

@@ -507,13 +507,13 @@ static gemfa_status build_id_tables(gf_text *t, const gf_json *added, const char
     }
     /* added tokens: their content is the piece HF shows for the id; a
      * content that differs from the vocab string goes into the arena */
-    size_t extra = 0;
+    size_t extra = 0; /* room for every content: two added tokens may share an id,
+                         and the second then compares with the first one's copy */
     for (size_t i = 0; added && i < added->len; i++) {
         const gf_json *content = gf_json_get(added->items[i], "content");
-        const gf_span *p = &t->piece[t->added_ids[i]];
-        if (p->len == GF_NO_PIECE || p->len != content->len ||
-            memcmp(t->arena + p->off, content->str, content->len) != 0)
-            extra += content->len + 1;
+        if (content->len > UINT32_MAX - extra)
+            return gf_error(GEMFA_ERR_FORMAT, "%s: more than 4 GiB of token text", path);
+        extra += content->len + 1;
     }
     if (extra > UINT32_MAX - t->arena_len)
         return gf_error(GEMFA_ERR_FORMAT, "%s: more than 4 GiB of token text", path);

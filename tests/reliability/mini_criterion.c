@@ -1,0 +1,55 @@
+/* mini_criterion.c — the runner of rel_criterion.h's stand-in (TSan build
+ * only): each test runs with its suite's init/fini in this process and is
+ * reported as a TAP line; exit status 1 when any failed. */
+#define REL_MINI_CRITERION 1
+#include "rel_criterion.h"
+
+#include <string.h>
+
+struct mc_test *mc_tests;
+int mc_failed;
+jmp_buf mc_abort;
+
+void mc_check(int ok, int fatal, const char *expr, const char *file, int line,
+              const char *fmt, ...)
+{
+    if (ok)
+        return;
+    mc_failed = 1;
+    fprintf(stderr, "%s:%d: Assertion failed: %s", file, line, expr);
+    if (fmt[1]) { /* the macros prefix the message with a space */
+        va_list ap;
+        va_start(ap, fmt);
+        fputc(':', stderr);
+        vfprintf(stderr, fmt, ap);
+        va_end(ap);
+    }
+    fputc('\n', stderr);
+    if (fatal)
+        longjmp(mc_abort, 1);
+}
+
+int main(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv; /* Criterion's options (--tap=..., --ascii) are accepted and ignored */
+    int n = 0;
+    volatile int bad = 0;
+    for (struct mc_test *t = mc_tests; t; t = t->next)
+        n++;
+    printf("TAP version 13\n1..%d\n", n);
+    for (struct mc_test *t = mc_tests; t; t = t->next) {
+        mc_failed = 0;
+        if (!setjmp(mc_abort)) {
+            if (t->opts->init)
+                t->opts->init();
+            t->fn();
+        }
+        if (t->opts->fini)
+            t->opts->fini();
+        printf("%s - %s::%s\n", mc_failed ? "not ok" : "ok", t->suite, t->name);
+        fflush(stdout);
+        bad += mc_failed;
+    }
+    return bad ? 1 : 0;
+}

@@ -1,0 +1,60 @@
+/* rel_criterion.h — Criterion, or (with -DREL_MINI_CRITERION) a minimal
+ * in-process stand-in for the few Criterion macros the concurrency test
+ * uses.  Why: Criterion cannot start under ThreadSanitizer (its
+ * inheritable arena mmap fails: Snaipe/Criterion#274), and the TSan run
+ * needs this test.  The stand-in runs tests in order in one process and
+ * prints TAP like Criterion's --tap. */
+#ifndef REL_CRITERION_H
+#define REL_CRITERION_H
+
+#ifndef REL_MINI_CRITERION
+#include <criterion/criterion.h>
+#else
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+struct mc_suite {
+    void (*init)(void);
+    void (*fini)(void);
+    double timeout;
+};
+struct mc_test {
+    const char *suite, *name;
+    void (*fn)(void);
+    const struct mc_suite *opts;
+    struct mc_test *next;
+};
+
+extern struct mc_test *mc_tests;
+extern int mc_failed;
+extern jmp_buf mc_abort;
+
+void mc_check(int ok, int fatal, const char *expr, const char *file, int line,
+              const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+
+#define TestSuite(suite, ...) const struct mc_suite mc_suite_##suite = {__VA_ARGS__}
+#define Test(suite, name, ...)                                                        \
+    static void mc_fn_##suite##_##name(void);                                          \
+    extern const struct mc_suite mc_suite_##suite;                                     \
+    __attribute__((constructor)) static void mc_reg_##suite##_##name(void)             \
+    {                                                                                   \
+        static struct mc_test t = {#suite, #name, mc_fn_##suite##_##name,              \
+                                   &mc_suite_##suite, NULL};                            \
+        struct mc_test **at = &mc_tests;                                                \
+        while (*at)                                                                     \
+            at = &(*at)->next;                                                          \
+        *at = &t;                                                                       \
+    }                                                                                   \
+    static void mc_fn_##suite##_##name(void)
+
+#define cr_assert(cond, ...) mc_check(!!(cond), 1, #cond, __FILE__, __LINE__, " " __VA_ARGS__)
+#define cr_expect(cond, ...) mc_check(!!(cond), 0, #cond, __FILE__, __LINE__, " " __VA_ARGS__)
+#define cr_assert_eq(a, b, ...) cr_assert((a) == (b), __VA_ARGS__)
+#define cr_expect_eq(a, b, ...) cr_expect((a) == (b), __VA_ARGS__)
+#define cr_assert_not_null(p, ...) cr_assert((p) != NULL, __VA_ARGS__)
+
+#endif
+#endif
