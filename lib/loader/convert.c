@@ -145,9 +145,9 @@ static void run_job(const job *j)
                 for (size_t c = 0; c < n; c++)
                     ((uint16_t *)j->dst)[k + c] = gf_f32_to_bf16(x[c]);
                 break;
-            case GF_DTYPE_Q8:
-                gf_q8_quantize_row(x, (int64_t)n, (int8_t *)j->dst + k,
-                                   scales + (size_t)r * (cols / GF_Q8_BLOCK) + c0 / GF_Q8_BLOCK);
+            case GF_DTYPE_Q8: /* SIMD, bit for bit gf_q8_quantize_row (lib/kernels) */
+                gf_quantize_weights_q8(x, (int64_t)n, (int8_t *)j->dst + k,
+                                       scales + (size_t)r * (cols / GF_Q8_BLOCK) + c0 / GF_Q8_BLOCK);
                 break;
             }
         }

@@ -111,7 +111,7 @@ class Errors(unittest.TestCase):
             self.assertIn(args[1] if args[0] == "--weights" else args[0], err)
 
     def test_context_too_long(self):
-        rc, _, err = gemfa("bench", "-m", TINY, "-p", "1000000", "-n", "1")
+        rc, _, err = gemfa("bench", "-m", TINY, "--bw-mb", "16", "-p", "1000000", "-n", "1")
         self.assertEqual(rc, 1)
         self.assertIn("context length", err)
 
