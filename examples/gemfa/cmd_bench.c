@@ -31,7 +31,7 @@ static const char usage[] =
     "                    0 skips it); each is a fork of the prompt's session\n"
     "  --repeat R        runs of prompt + decode + batch; medians are reported (default 1)\n"
     "  --bw-mb MB        buffer of the bandwidth probe, read between decode steps (default 512)\n"
-    "  --profile         where the decode steps spend their time (on stderr)\n"
+    "  --profile         where prompts, decode and batch steps spend their time (stderr)\n"
     CLI_COMMON_HELP
     "JSON keys: load_s, prompt_tok_s, decode_tok_s, batch_tok_s, peak_rss_mb,\n"
     "bytes_per_token, bandwidth_gbps, roofline_fraction, and details.\n";
