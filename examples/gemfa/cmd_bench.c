@@ -31,7 +31,7 @@ static const char usage[] =
     "                    0 skips it); each is a fork of the prompt's session\n"
     "  --repeat R        runs of prompt + decode + batch; medians are reported (default 1)\n"
     "  --bw-mb MB        buffer of the bandwidth probe, read between decode steps (default 512)\n"
-    "  --profile         where the decode steps spend their time (on stderr)\n"
+    "  --profile         where prompts, decode and batch steps spend their time (stderr)\n"
     CLI_COMMON_HELP
     "JSON keys: load_s, prompt_tok_s, decode_tok_s, batch_tok_s, peak_rss_mb,\n"
     "bytes_per_token, bandwidth_gbps, roofline_fraction, and details.\n";
@@ -116,7 +116,7 @@ static double median(double *v, size_t n)
 static void fixed_ids(int32_t *ids, size_t n, int64_t n_text)
 {
     uint64_t x = 0x9E3779B97F4A7C15ull;
-    const int64_t lo = n_text > 256 ? 256 : 0, span = n_text - lo;
+    const int64_t lo = n_text > 256 ? 256 : 0, span = n_text - lo > 0 ? n_text - lo : 1;
     for (size_t i = 0; i < n; i++) {
         x = x * 6364136223846793005ull + 1442695040888963407ull;
         ids[i] = (int32_t)(lo + (int64_t)((x >> 33) % (uint64_t)span));

@@ -221,12 +221,20 @@ static void for_rows(const fwd *f, int64_t n, int64_t width, row_fn fn)
     prof_end(f, GF_PROF_ROWS, t0, parallel);
 }
 
+/* Products of at most this many multiply-adds run on the calling thread
+ * (pool NULL): a decode step's LAuReL right and PLE gate/projection
+ * (≤ 0.5 M, ~25 µs of int8 work; 105 of the step's pool runs).  A pool run
+ * costs a few µs when the workers spin, but 0.1-0.5 ms when other jobs
+ * hold the cores; A/B on E4B int8 while a build ran: 549-588 ms per step
+ * against 580-674 (3 pairs of 4 faster); a quiet machine loses ~1 ms. */
+#define SMALL_PRODUCT_MACS ((int64_t)1 << 19)
+
 /* Thread-pool runs gf_linear issues for these shapes: 2 on the GEMM path
  * (pack, multiply), 1 on the row kernels unless the product is small
  * (lib/kernels/linear.c); an estimate for the profile only. */
 static int linear_dispatches(const fwd *f, const gf_matrix *W, int64_t rows, int64_t n)
 {
-    if (gf_threadpool_size(f->ctx->pool) == 1)
+    if (gf_threadpool_size(f->ctx->pool) == 1 || rows * W->cols * n <= SMALL_PRODUCT_MACS)
         return 0;
     if (n >= gf_gemm_min_tokens(W->dtype))
         return 2;
@@ -245,7 +253,8 @@ static void linear_multi(const fwd *f, int n_mats, const gf_matrix *const *W, co
         for (int j = 0; j < k; j++)
             rows += W[i + j]->rows;
         const double t0 = prof_begin(f);
-        gf_linear_multi(f->ctx->pool, k, W + i, x, n, y + i);
+        gf_linear_multi(rows * W[i]->cols * n <= SMALL_PRODUCT_MACS ? NULL : f->ctx->pool, k,
+                        W + i, x, n, y + i);
         prof_end(f, part, t0, linear_dispatches(f, W[i], rows, n));
     }
 }
