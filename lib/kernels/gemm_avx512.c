@@ -30,7 +30,6 @@
  * place from a matrix with 4 KB rows put all 14 rows in one L1 set). */
 #define LDT_F32 (KC + 16)
 #define LDT_BF16 (KC + 32)
-#define LDT_Q8 (KC + 64)
 
 static inline int32_t load_i32(const void *p)
 {
@@ -100,7 +99,7 @@ ALWAYS TARGET_BF16 void mk_bf16(const int mr, const int nv, const uint16_t *w, i
 /* wc[i][b] = -128 * sum of block b of row i (x enters as q + 128), the
  * start value of the block's int32 sums; dwf[i][b] the block's scale in f32
  * (both loaded by broadcast: no ALU work per block for them). */
-ALWAYS TARGET_VNNI void mk_q8(const int mr, const int nv, const int8_t *w, int64_t ldw,
+ALWAYS TARGET_VNNI void mk_q8(const int mr, const int nv, const int8_t *w, int64_t qs,
                               const float *dwf, const int32_t *wc, const uint8_t *xq, const float *xd,
                               int64_t kc, float *c, int64_t ldc, int accumulate)
 {
@@ -120,7 +119,7 @@ ALWAYS TARGET_VNNI void mk_q8(const int mr, const int nv, const int8_t *w, int64
             if (nv == 2)
                 x1 = _mm512_load_si512(xq + k * NR + 64);
             for (int i = 0; i < mr; i++) {
-                __m512i wb = _mm512_set1_epi32(load_i32(w + i * ldw + k));
+                __m512i wb = _mm512_set1_epi32(load_i32(w + i * 4 + (k / 4) * qs));
                 s0[i] = _mm512_dpbusd_epi32(s0[i], x0, wb);
                 if (nv == 2)
                     s1[i] = _mm512_dpbusd_epi32(s1[i], x1, wb);
@@ -177,11 +176,11 @@ TARGET_BF16 static void run_bf16(int mr, int nv, const uint16_t *w, int64_t ldw,
     }
 }
 
-TARGET_VNNI static void run_q8(int mr, int nv, const int8_t *w, int64_t ldw, const float *dwf,
+TARGET_VNNI static void run_q8(int mr, int nv, const int8_t *w, int64_t qs, const float *dwf,
                                const int32_t *wc, const uint8_t *xq, const float *xd, int64_t kc,
                                float *c, int64_t ldc, int acc)
 {
-#define CALL_Q8(M, V) mk_q8(M, V, w, ldw, dwf, wc, xq, xd, kc, c, ldc, acc)
+#define CALL_Q8(M, V) mk_q8(M, V, w, qs, dwf, wc, xq, xd, kc, c, ldc, acc)
 #define CASES_6(V)                                                                       \
     switch (mr) {                                                                        \
     case 1: CALL_Q8(1, V); break;                                                        \
@@ -243,12 +242,11 @@ TARGET static void widen_tile(const gf_matrix *W, int64_t r, int mr, int64_t k0,
                 out[k] = gf_bf16_to_f32(p[k]);
             break;
         }
-        case GF_DTYPE_Q8: {
-            const int8_t *p = (const int8_t *)W->data + (r + i) * K + k0;
-            const uint16_t *s = W->scales + (r + i) * (K / 32) + k0 / 32;
-            for (int64_t k = 0; k < kc; k += 16) {
-                __m512 v = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(p + k))));
-                _mm512_storeu_ps(out + k, _mm512_mul_ps(v, _mm512_set1_ps(_cvtsh_ss(s[k / 32]))));
+        case GF_DTYPE_Q8: { /* not a path the dispatch takes (Q8 has its own kernel) */
+            const int8_t *q = W->data;
+            for (int64_t k = 0; k < kc; k++) {
+                size_t sc = gf_q8_scale_index(W->rows, K, r + i, (k0 + k) / 32);
+                out[k] = _cvtsh_ss(W->scales[sc]) * (float)q[gf_q8_index(W->rows, K, r + i, k0 + k)];
             }
             break;
         }
@@ -256,22 +254,25 @@ TARGET static void widen_tile(const gf_matrix *W, int64_t r, int mr, int64_t k0,
     }
 }
 
-TARGET_VNNI static void block_sums(const int8_t *w, int64_t ldw, const uint16_t *sw, int64_t ldsw,
-                                   int mr, int64_t kc, int32_t *wc, float *dwf)
+/* For the tile rows lo .. lo + mr - 1 of a Q8 group (loader/model.h; `w`
+ * and `sw` at the k block): the blocks' weight sums (vpdpbusd of ones by
+ * the weights gives all 16 rows' sums of a column quad at once) and scales. */
+TARGET_VNNI static void block_sums(const int8_t *w, int64_t h, const uint16_t *sw, int lo, int mr,
+                                   int64_t kc, int32_t *wc, float *dwf)
 {
-    for (int i = 0; i < mr; i++)
-        for (int64_t b = 0; b < kc / 32; b++)
-            dwf[i * (KC / 32) + b] = _cvtsh_ss(sw[i * ldsw + b]);
     const __m512i ones = _mm512_set1_epi8(1);
-    for (int i = 0; i < mr; i++)
-        for (int64_t b = 0; b < kc / 32; b += 2) {
-            __mmask64 m = b + 1 < kc / 32 ? ~0ull : 0xffffffffull; /* stay inside the row */
-            __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), ones,
-                                            _mm512_maskz_loadu_epi8(m, w + i * ldw + b * 32));
-            wc[i * (KC / 32) + b] = -128 * _mm512_mask_reduce_add_epi32(0x00ff, s);
-            if (b + 1 < kc / 32)
-                wc[i * (KC / 32) + b + 1] = -128 * _mm512_mask_reduce_add_epi32(0xff00, s);
+    const __mmask64 lm = h == 16 ? ~0ull : (1ull << (4 * h)) - 1;
+    for (int64_t b = 0; b < kc / 32; b++) {
+        __m512i s = _mm512_setzero_si512();
+        for (int j = 0; j < 8; j++)
+            s = _mm512_dpbusd_epi32(s, ones, _mm512_maskz_loadu_epi8(lm, w + (b * 8 + j) * 4 * h));
+        int32_t sums[16];
+        _mm512_storeu_si512(sums, s);
+        for (int i = 0; i < mr; i++) {
+            wc[i * (KC / 32) + b] = -128 * sums[lo + i];
+            dwf[i * (KC / 32) + b] = _cvtsh_ss(sw[b * h + lo + i]);
         }
+    }
 }
 
 /* Prefetches (non-temporal: used once) the weights the same rows need at
@@ -285,6 +286,15 @@ static void prefetch_next_k(const gf_matrix *W, int64_t rb, int mr, int64_t k0, 
     if (nk0 >= K)
         return;
     const int64_t nkc = K - nk0 < KC ? K - nk0 : KC;
+    if (W->dtype == GF_DTYPE_Q8) { /* the group's slab, once: from its first tile */
+        const int64_t g0 = rb - rb % GF_Q8_GROUP, h = gf_q8_group_rows(W->rows, g0);
+        if (rb != g0)
+            return;
+        const char *p = (const char *)W->data + g0 * K + nk0 * h;
+        for (int64_t off = 0; off < nkc * h; off += 64)
+            _mm_prefetch(p + off, _MM_HINT_NTA);
+        return;
+    }
     for (int64_t r = rb; r < rb + mr; r++) {
         const char *p = (const char *)W->data + ((size_t)r * (size_t)K + (size_t)nk0) * elem;
         for (int64_t off = 0; off < nkc * (int64_t)elem; off += 64)
@@ -299,6 +309,19 @@ size_t gf_gemm_thread_bytes(int64_t n_tokens, int64_t chunk_rows)
            2 * (size_t)MR_Q8 * (KC / 32) * 4 + 64;
 }
 
+/* Rows of the tile starting at rb: up to the kernel's height; a Q8 tile
+ * stays inside its row group, and a group's rows split evenly (16 rows:
+ * tiles of 6, 5, 5). */
+static int tile_rows(const gf_matrix *W, gf_gemm_kind kind, int64_t rb, int64_t r1)
+{
+    if (kind != GF_GEMM_Q8)
+        return (int)(r1 - rb < MR_F32 ? r1 - rb : MR_F32);
+    const int64_t g0 = rb - rb % GF_Q8_GROUP, end = g0 + gf_q8_group_rows(W->rows, g0);
+    const int64_t left = (end < r1 ? end : r1) - rb;
+    const int64_t tiles = (left + MR_Q8 - 1) / MR_Q8;
+    return (int)((left + tiles - 1) / tiles);
+}
+
 TARGET void gf_gemm_rows(const gf_matrix *W, const gf_gemm_x *px, int64_t r0, int64_t r1,
                          float *y, void *scratch)
 {
@@ -307,16 +330,18 @@ TARGET void gf_gemm_rows(const gf_matrix *W, const gf_gemm_x *px, int64_t r0, in
     float *tile = yt + rows * n_pad;
     int32_t *wc = (int32_t *)(tile + MR_F32 * LDT_F32);
     float *dwf = (float *)(wc + MR_Q8 * (KC / 32));
-    const int mr_max = px->kind == GF_GEMM_Q8 ? MR_Q8 : MR_F32;
 #define NV(tb) (px->n_tokens - (tb) * NR > 16 ? 2 : 1)
     const size_t elem = W->dtype == GF_DTYPE_F32 ? 4 : W->dtype == GF_DTYPE_Q8 ? 1 : 2;
-    for (int64_t rb = r0; rb < r1; rb += mr_max) /* the first k block of the chunk */
-        prefetch_next_k(W, rb, (int)(r1 - rb < mr_max ? r1 - rb : mr_max), -KC, elem);
+    for (int64_t rb = r0, mr; rb < r1; rb += mr) { /* the first k block of the chunk */
+        mr = tile_rows(W, px->kind, rb, r1);
+        prefetch_next_k(W, rb, (int)mr, -KC, elem);
+    }
     for (int64_t k0 = 0; k0 < K; k0 += KC) {
         const int64_t kc = K - k0 < KC ? K - k0 : KC;
         const int acc = k0 > 0;
-        for (int64_t rb = r0; rb < r1; rb += mr_max) {
-            const int mr = (int)(r1 - rb < mr_max ? r1 - rb : mr_max);
+        for (int64_t rb = r0, mr_step; rb < r1; rb += mr_step) {
+            const int mr = tile_rows(W, px->kind, rb, r1);
+            mr_step = mr;
             float *c = yt + (rb - r0) * n_pad;
             prefetch_next_k(W, rb, mr, k0, elem);
             switch (px->kind) {
@@ -338,13 +363,13 @@ TARGET void gf_gemm_rows(const gf_matrix *W, const gf_gemm_x *px, int64_t r0, in
                 break;
             }
             case GF_GEMM_Q8: {
-                int8_t *t8 = (int8_t *)tile;
-                for (int i = 0; i < mr; i++)
-                    copy_row(t8 + i * LDT_Q8, (const int8_t *)W->data + (rb + i) * K + k0, (size_t)kc);
-                const uint16_t *sw = W->scales + rb * (K / 32) + k0 / 32;
-                block_sums(t8, LDT_Q8, sw, K / 32, mr, kc, wc, dwf);
+                /* in place: the interleaved layout keeps a tile's rows together */
+                const int64_t g0 = rb - rb % GF_Q8_GROUP, h = gf_q8_group_rows(W->rows, g0);
+                const int8_t *wg = (const int8_t *)W->data + g0 * K + k0 * h;
+                block_sums(wg, h, W->scales + g0 * (K / 32) + (k0 / 32) * h, (int)(rb - g0), mr,
+                           kc, wc, dwf);
                 for (int64_t tb = 0; tb < px->n_blocks; tb++)
-                    run_q8(mr, NV(tb), t8, LDT_Q8, dwf, wc, px->xq + (tb * K + k0) * NR,
+                    run_q8(mr, NV(tb), wg + (rb - g0) * 4, 4 * h, dwf, wc, px->xq + (tb * K + k0) * NR,
                            px->xd + (tb * (K / 32) + k0 / 32) * NR, kc, c + tb * NR, n_pad, acc);
                 break;
             }
@@ -494,24 +519,6 @@ int gf_gemm_available(gf_gemm_kind kind)
 #include "kernels/gemm.h"
 int gf_gemm_available(gf_gemm_kind kind) { (void)kind; return 0; }
 size_t gf_gemm_x_bytes(gf_gemm_kind k, int64_t n, int64_t c) { (void)k; (void)n; (void)c; return 0; }
-/* Prefetches (non-temporal: used once) the weights the same rows need at
- * the next k block, a whole sweep over the chunk's rows ahead: a tile is
- * too short a stream for the hardware prefetcher.  (Profiles of an E4B
- * prompt show the tile copies waiting on memory for ~10% of the time; on
- * this shared machine the prefetch's gain stayed within the noise.) */
-static void prefetch_next_k(const gf_matrix *W, int64_t rb, int mr, int64_t k0, size_t elem)
-{
-    const int64_t K = W->cols, nk0 = k0 + KC;
-    if (nk0 >= K)
-        return;
-    const int64_t nkc = K - nk0 < KC ? K - nk0 : KC;
-    for (int64_t r = rb; r < rb + mr; r++) {
-        const char *p = (const char *)W->data + ((size_t)r * (size_t)K + (size_t)nk0) * elem;
-        for (int64_t off = 0; off < nkc * (int64_t)elem; off += 64)
-            _mm_prefetch(p + off, _MM_HINT_NTA);
-    }
-}
-
 size_t gf_gemm_thread_bytes(int64_t n, int64_t r) { (void)n; (void)r; return 0; }
 void gf_gemm_x_init(gf_gemm_x *px, gf_gemm_kind k, void *b, int64_t n, int64_t c) { (void)px; (void)k; (void)b; (void)n; (void)c; }
 void gf_gemm_pack_x(gf_gemm_x *px, const float *x, int64_t t0, int64_t t1) { (void)px; (void)x; (void)t0; (void)t1; }

@@ -92,53 +92,82 @@ DEFINE_ROWS(rows_f32, float, load8_f32, load1_f32)
 DEFINE_ROWS(rows_f16, uint16_t, load8_f16, load1_f16)
 DEFINE_ROWS(rows_bf16, uint16_t, load8_bf16, load1_bf16)
 
-/* int8 x int8 per block of 32: |w| (unsigned) times x carrying w's sign,
+/* int8 weights in the interleaved Q8 layout (loader/model.h), 8 rows of a
+ * group along the vector: per column quad one 32-byte load holds 4 bytes
+ * of 8 rows.  |w| (unsigned) times the token's 4 bytes carrying w's sign,
  * pairs summed to int16 (|w| <= 128, |x| <= 127: no saturation), then to
- * int32 and f32, scaled by d_w * d_x. */
-INLINE void q8_dot(const int8_t *w, const uint16_t *sw, const gf_q8_act *qa, int64_t n,
-                   int64_t t0, int nt, float *out)
+ * int32; per block the sums become f32, scaled by d_w * d_x with one
+ * rounding each (the scalar kernel's operations, lane by lane). */
+INLINE __m256i q8_load8(const int8_t *p, int m, __m256i lanes)
+{
+    if (m == 8)
+        return _mm256_loadu_si256((const __m256i *)p);
+    return _mm256_maskload_epi32((const int *)p, lanes);
+}
+
+INLINE void q8_half(const int8_t *w, int64_t qs, const uint16_t *sw, int64_t h, int m,
+                    const gf_q8_act *qa, int64_t n, int64_t t0, int nt, float out[MAX_NT][8])
 {
     const int64_t nb = n / GF_Q8_BLOCK;
     const __m256i ones = _mm256_set1_epi16(1);
+    const __m256i lanes = _mm256_cmpgt_epi32(_mm256_set1_epi32(m),
+                                             _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
     __m256 acc[MAX_NT];
     for (int t = 0; t < nt; t++)
         acc[t] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
-        if (!(b & 1))
-            _mm_prefetch((const char *)(w + b * GF_Q8_BLOCK) + GF_PREFETCH, _MM_HINT_T0);
-        __m256i wv = _mm256_loadu_si256((const __m256i *)(w + b * GF_Q8_BLOCK));
-        __m256i aw = _mm256_sign_epi8(wv, wv);
-        float dw = _cvtsh_ss(sw[b]);
+        const int8_t *wb = w + b * 8 * qs;
+        _mm_prefetch((const char *)wb + GF_PREFETCH, _MM_HINT_T0);
+        __m256i isum[MAX_NT];
+        for (int t = 0; t < nt; t++)
+            isum[t] = _mm256_setzero_si256();
+        for (int j = 0; j < 8; j++) {
+            __m256i wv = q8_load8(wb + j * qs, m, lanes);
+            __m256i aw = _mm256_sign_epi8(wv, wv);
+            for (int t = 0; t < nt; t++) {
+                int32_t x4;
+                memcpy(&x4, qa->q + (t0 + t) * n + b * GF_Q8_BLOCK + 4 * j, 4);
+                __m256i p16 = _mm256_maddubs_epi16(aw, _mm256_sign_epi8(_mm256_set1_epi32(x4), wv));
+                isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(p16, ones));
+            }
+        }
+        uint16_t s16[8] = {0};
+        memcpy(s16, sw + b * h, (size_t)m * 2);
+        __m256 ws = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)s16));
         for (int t = 0; t < nt; t++) {
-            const int8_t *q = qa->q + (t0 + t) * n + b * GF_Q8_BLOCK;
-            __m256i xv = _mm256_loadu_si256((const __m256i *)q);
-            __m256i p16 = _mm256_maddubs_epi16(aw, _mm256_sign_epi8(xv, wv));
-            __m256 p = _mm256_cvtepi32_ps(_mm256_madd_epi16(p16, ones));
-            float s = dw * qa->d[(t0 + t) * nb + b];
-            acc[t] = _mm256_fmadd_ps(p, _mm256_set1_ps(s), acc[t]);
+            __m256 s = _mm256_mul_ps(ws, _mm256_set1_ps(qa->d[(t0 + t) * nb + b]));
+            acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[t]), s, acc[t]);
         }
     }
     for (int t = 0; t < nt; t++)
-        out[t] = hsum(acc[t]);
+        _mm256_storeu_ps(out[t], acc[t]);
 }
 
 TARGET static void rows_q8(const gf_matrix *W, const gf_act *a, int64_t r0, int64_t r1, float *y)
 {
     const int64_t n = W->cols, nb = n / GF_Q8_BLOCK;
-    float out[MAX_NT];
-    for (int64_t r = r0; r < r1; r++) {
-        const int8_t *w = (const int8_t *)W->data + r * n;
-        const uint16_t *sw = W->scales + r * nb;
-        for (int64_t t0 = 0; t0 < a->n_tokens; t0 += MAX_NT) {
-            int64_t nt = a->n_tokens - t0 < MAX_NT ? a->n_tokens - t0 : MAX_NT;
-            switch (nt) {
-            case 1: q8_dot(w, sw, &a->q8, n, t0, 1, out); break;
-            case 2: q8_dot(w, sw, &a->q8, n, t0, 2, out); break;
-            case 3: q8_dot(w, sw, &a->q8, n, t0, 3, out); break;
-            default: q8_dot(w, sw, &a->q8, n, t0, 4, out); break;
+    float out[MAX_NT][8];
+    for (int64_t g0 = r0 - r0 % GF_Q8_GROUP; g0 < r1; g0 += GF_Q8_GROUP) {
+        const int64_t h = gf_q8_group_rows(W->rows, g0);
+        for (int64_t half = 0; half * 8 < h; half++) {
+            const int64_t lo = g0 + half * 8, m = h - half * 8 < 8 ? h - half * 8 : 8;
+            if (lo + m <= r0 || lo >= r1)
+                continue;
+            const int8_t *w = (const int8_t *)W->data + g0 * n + half * 32;
+            const uint16_t *sw = W->scales + g0 * nb + half * 8;
+            for (int64_t t0 = 0; t0 < a->n_tokens; t0 += MAX_NT) {
+                int64_t nt = a->n_tokens - t0 < MAX_NT ? a->n_tokens - t0 : MAX_NT;
+                switch (nt) {
+                case 1: q8_half(w, 4 * h, sw, h, (int)m, &a->q8, n, t0, 1, out); break;
+                case 2: q8_half(w, 4 * h, sw, h, (int)m, &a->q8, n, t0, 2, out); break;
+                case 3: q8_half(w, 4 * h, sw, h, (int)m, &a->q8, n, t0, 3, out); break;
+                default: q8_half(w, 4 * h, sw, h, (int)m, &a->q8, n, t0, 4, out); break;
+                }
+                for (int64_t t = 0; t < nt; t++)
+                    for (int64_t i = 0; i < m; i++)
+                        if (lo + i >= r0 && lo + i < r1)
+                            y[(t0 + t) * W->rows + lo + i] = out[t][i];
             }
-            for (int64_t t = 0; t < nt; t++)
-                y[(t0 + t) * W->rows + r] = out[t];
         }
     }
 }
@@ -163,12 +192,16 @@ TARGET static void widen_row(const gf_matrix *W, int64_t r, float *out)
         for (; c < n; c++)
             out[c] = load1_bf16((const uint16_t *)W->data + r * n, c);
         return;
-    case GF_DTYPE_Q8: {
-        const int8_t *q = (const int8_t *)W->data + r * n;
-        const uint16_t *d = W->scales + r * (n / GF_Q8_BLOCK);
+    case GF_DTYPE_Q8: { /* two quads (interleaved layout) per step */
+        const int64_t h = gf_q8_group_rows(W->rows, r - r % GF_Q8_GROUP);
+        const int8_t *q = (const int8_t *)W->data + gf_q8_index(W->rows, n, r, 0);
+        const uint16_t *d = W->scales + gf_q8_scale_index(W->rows, n, r, 0);
         for (; c < n; c += 8) {
-            __m256 v = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(q + c))));
-            _mm256_storeu_ps(out + c, _mm256_mul_ps(v, _mm256_set1_ps(_cvtsh_ss(d[c / GF_Q8_BLOCK]))));
+            int32_t lo, hi;
+            memcpy(&lo, q + (c / 4) * 4 * h, 4);
+            memcpy(&hi, q + (c / 4 + 1) * 4 * h, 4);
+            __m256 v = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_setr_epi32(lo, hi, 0, 0)));
+            _mm256_storeu_ps(out + c, _mm256_mul_ps(v, _mm256_set1_ps(_cvtsh_ss(d[(c / GF_Q8_BLOCK) * h]))));
         }
         return;
     }

@@ -42,22 +42,29 @@ static void rows_f32(const gf_matrix *W, const gf_act *a, int64_t r0, int64_t r1
 DEFINE_ROWS_16BIT(rows_f16, gf_f16_to_f32)
 DEFINE_ROWS_16BIT(rows_bf16, gf_bf16_to_f32)
 
-/* Integer dot product per block (exact), scaled by d_w * d_x in f32. */
+/* Integer dot product per block (exact), scaled by d_w * d_x in f32 and
+ * added with one rounding (fmaf), block after block: the SIMD kernels do
+ * the same operations per row and token, so they agree bit for bit.  The
+ * weights are in the interleaved Q8 layout (loader/model.h): row r's quad
+ * j sits 4h bytes after quad j - 1. */
 static void rows_q8(const gf_matrix *W, const gf_act *a, int64_t r0, int64_t r1, float *y)
 {
     const int64_t n = W->cols, nb = n / GF_Q8_BLOCK;
     for (int64_t r = r0; r < r1; r++) {
-        const int8_t *w = (const int8_t *)W->data + r * n;
-        const uint16_t *sw = W->scales + r * nb;
+        const int64_t h = gf_q8_group_rows(W->rows, r - r % GF_Q8_GROUP);
+        const int8_t *w = (const int8_t *)W->data + gf_q8_index(W->rows, n, r, 0);
+        const uint16_t *sw = W->scales + gf_q8_scale_index(W->rows, n, r, 0);
         for (int64_t t = 0; t < a->n_tokens; t++) {
             const int8_t *q = a->q8.q + t * n;
             const float *d = a->q8.d + t * nb;
             float acc = 0;
             for (int64_t b = 0; b < nb; b++) {
                 int32_t isum = 0;
-                for (int c = 0; c < GF_Q8_BLOCK; c++)
-                    isum += (int32_t)w[b * GF_Q8_BLOCK + c] * q[b * GF_Q8_BLOCK + c];
-                acc += gf_f16_to_f32(sw[b]) * d[b] * (float)isum;
+                for (int c = 0; c < GF_Q8_BLOCK; c++) {
+                    const int64_t col = b * GF_Q8_BLOCK + c;
+                    isum += (int32_t)w[(col / 4) * 4 * h + col % 4] * q[col];
+                }
+                acc = fmaf((float)isum, gf_f16_to_f32(sw[b * h]) * d[b], acc);
             }
             y[t * W->rows + r] = acc;
         }
@@ -111,10 +118,11 @@ static void widen_row(const gf_matrix *W, int64_t r, float *out)
         break;
     }
     case GF_DTYPE_Q8: {
-        const int8_t *q = (const int8_t *)W->data + r * n;
-        const uint16_t *d = W->scales + r * (n / GF_Q8_BLOCK);
+        const int64_t h = gf_q8_group_rows(W->rows, r - r % GF_Q8_GROUP);
+        const int8_t *q = (const int8_t *)W->data + gf_q8_index(W->rows, n, r, 0);
+        const uint16_t *d = W->scales + gf_q8_scale_index(W->rows, n, r, 0);
         for (int64_t c = 0; c < n; c++)
-            out[c] = gf_f16_to_f32(d[c / GF_Q8_BLOCK]) * (float)q[c];
+            out[c] = gf_f16_to_f32(d[(c / GF_Q8_BLOCK) * h]) * (float)q[(c / 4) * 4 * h + c % 4];
         break;
     }
     }

@@ -16,6 +16,7 @@
 #include "core/status.h"
 #include "loader/convert.h"
 #include "loader/load.h"
+#include "loader/q8_layout.h"
 #include "loader/quantize.h"
 #include "loader/safetensors.h"
 
@@ -179,6 +180,9 @@ static gemfa_status place_matrix(binder *b, const gf_st_tensor *t, role r, gf_dt
  * auto or int8 (copied if the file misaligns the scales); other weight
  * types would need the dequantized values, which the loader does not
  * make.  Errors: TENSOR_MISSING (no scales), TENSOR_SHAPE, UNSUPPORTED. */
+/* How the int8 bytes of a pre-quantized file are ordered (its metadata). */
+typedef enum q8_scheme { Q8_ROWS, Q8_INTERLEAVED, Q8_UNKNOWN } q8_scheme;
+
 static gemfa_status place_q8(binder *b, const gf_st_tensor *t, role r, int64_t rows,
                              int64_t cols, gf_matrix *out)
 {
@@ -205,6 +209,15 @@ static gemfa_status place_q8(binder *b, const gf_st_tensor *t, role r, int64_t r
                         "%s: tensor '%s' is pre-quantized int8 (gemfa quantize); load this "
                         "checkpoint with weights auto or int8",
                         t->file->path, t->name);
+    const char *qs = t->file->quantization;
+    const q8_scheme scheme = !qs || strcmp(qs, GF_Q8_SCHEME_ROWS) == 0 ? Q8_ROWS
+                             : strcmp(qs, GF_Q8_SCHEME) == 0           ? Q8_INTERLEAVED
+                                                                       : Q8_UNKNOWN;
+    if (scheme == Q8_UNKNOWN)
+        return gf_error(GEMFA_ERR_UNSUPPORTED,
+                        "%s: tensor '%s' is int8 in an unknown quantization scheme \"%.120s\" "
+                        "(metadata gemfa.quantization)",
+                        t->file->path, t->name, qs);
     const uint64_t n = (uint64_t)rows * (uint64_t)cols;
     if (r != ROLE_UNUSED)
         b->m->weight_bytes += (int64_t)(n + n / GF_Q8_BLOCK * 2);
@@ -213,18 +226,31 @@ static gemfa_status place_q8(binder *b, const gf_st_tensor *t, role r, int64_t r
             *out = (gf_matrix){NULL, NULL, GF_DTYPE_Q8, rows, cols};
         return GEMFA_OK;
     }
-    if ((uintptr_t)s->data % 2 == 0) {
+    const int interleaved = scheme == Q8_INTERLEAVED;
+    if (interleaved && (uintptr_t)s->data % 2 == 0) {
         *out = (gf_matrix){t->data, s->data, GF_DTYPE_Q8, rows, cols};
         if (r == ROLE_TABLE)
             gf_st_advise_random(t);
         return GEMFA_OK;
     }
+    /* copied: scales at an odd address, or plain rows to interleave */
     const size_t off = gf_q8_scales_offset(rows, cols), sb = (size_t)(n / GF_Q8_BLOCK * 2);
     uint8_t *buf = gf_model_alloc(b->m, off + sb);
-    if (!buf)
+    uint16_t *scales = gf_malloc(sb ? sb : 1);
+    if (!buf || !scales) {
+        gf_free(scales);
         return gf_error(GEMFA_ERR_OUT_OF_MEMORY, "tensor '%s': out of memory", t->name);
-    memcpy(buf, t->data, (size_t)n);
-    memcpy(buf + off, s->data, sb);
+    }
+    memcpy(scales, s->data, sb);
+    if (interleaved) {
+        memcpy(buf, t->data, (size_t)n);
+        memcpy(buf + off, scales, sb);
+    } else {
+        gf_q8_interleave((const int8_t *)t->data, scales, rows, cols, (int8_t *)buf,
+                         (uint16_t *)(buf + off));
+        gf_st_advise_done(t);
+    }
+    gf_free(scales);
     *out = (gf_matrix){buf, (const uint16_t *)(buf + off), GF_DTYPE_Q8, rows, cols};
     return GEMFA_OK;
 }

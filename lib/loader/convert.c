@@ -7,6 +7,7 @@
 
 #include "core/alloc.h"
 #include "kernels/linear.h"
+#include "loader/q8_layout.h"
 
 static size_t dtype_size(gf_dtype d)
 {
@@ -145,10 +146,14 @@ static void run_job(const job *j)
                 for (size_t c = 0; c < n; c++)
                     ((uint16_t *)j->dst)[k + c] = gf_f32_to_bf16(x[c]);
                 break;
-            case GF_DTYPE_Q8: /* SIMD, bit for bit gf_q8_quantize_row (lib/kernels) */
-                gf_quantize_weights_q8(x, (int64_t)n, (int8_t *)j->dst + k,
-                                       scales + (size_t)r * (cols / GF_Q8_BLOCK) + c0 / GF_Q8_BLOCK);
+            case GF_DTYPE_Q8: { /* SIMD, bit for bit gf_q8_quantize_row (lib/kernels) */
+                int8_t q[SLICE];
+                uint16_t s[SLICE / GF_Q8_BLOCK];
+                gf_quantize_weights_q8(x, (int64_t)n, q, s);
+                gf_q8_put_row((int8_t *)j->dst, scales, j->rows, j->cols, r, (int64_t)c0,
+                              (int64_t)n, q, s);
                 break;
+            }
             }
         }
     }
@@ -179,9 +184,15 @@ void gf_convert_matrix(const void *src, gf_dtype src_dtype, void *dst, gf_dtype 
     job jobs[MAX_THREADS];
     pthread_t tids[MAX_THREADS];
     int started[MAX_THREADS] = {0};
+    /* Q8 threads split at whole row groups: two threads never write the
+     * same cache line of the interleaved layout */
+    const int64_t unit = dst_dtype == GF_DTYPE_Q8 ? GF_Q8_GROUP : 1;
+    const int64_t units = (rows + unit - 1) / unit;
+    if (n > units)
+        n = units;
     for (int64_t t = 0; t < n; t++) {
-        jobs[t] = (job){src, src_dtype, dst, dst_dtype, rows, cols, rows * t / n,
-                        rows * (t + 1) / n};
+        int64_t b = units * t / n * unit, e = units * (t + 1) / n * unit;
+        jobs[t] = (job){src, src_dtype, dst, dst_dtype, rows, cols, b, e < rows ? e : rows};
     }
     /* workers take jobs 1..n-1, the calling thread job 0 and any job whose
      * thread could not start */

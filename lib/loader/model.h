@@ -18,14 +18,42 @@ typedef enum gf_dtype {
     GF_DTYPE_F32 = 0,
     GF_DTYPE_F16 = 1,
     GF_DTYPE_BF16 = 2,
-    GF_DTYPE_Q8 = 3 /* int8 [rows][cols] + f16 scales [rows][cols/32]; cols % 32 == 0 */
+    GF_DTYPE_Q8 = 3 /* int8 + f16 scales per block of 32, rows interleaved by 16 (below) */
 } gf_dtype;
 
 #define GF_Q8_BLOCK 32
 
+/* GF_DTYPE_Q8 layout.  Weights are int8 with one f16 scale per block of 32
+ * along a row (cols % 32 == 0), and rows go in groups of GF_Q8_GROUP (the
+ * last group holds the rest: h = min(16, rows - g0) rows from row g0).
+ * Inside a group the bytes run by column quad, then row: weight (r, c) is
+ * at byte g0*cols + (c/4)*4h + (r-g0)*4 + c%4, and the scale of block b of
+ * row r at index g0*(cols/32) + b*h + (r-g0).  So one 64-byte load holds 4
+ * columns of 16 rows (what vpdpbusd multiplies by 4 bytes of one token),
+ * a block of 32 columns of a group is 512 contiguous bytes, and the group's
+ * 16 scales of a block are 32 contiguous bytes: the token-step kernels
+ * read each weight once for any number of tokens, without shuffles.  The
+ * sizes are those of a plain [rows][cols] matrix (q8_layout.c converts). */
+#define GF_Q8_GROUP 16
+
+static inline int64_t gf_q8_group_rows(int64_t rows, int64_t g0)
+{
+    return rows - g0 < GF_Q8_GROUP ? rows - g0 : GF_Q8_GROUP;
+}
+static inline size_t gf_q8_index(int64_t rows, int64_t cols, int64_t r, int64_t c)
+{
+    const int64_t g0 = r - r % GF_Q8_GROUP, h = gf_q8_group_rows(rows, g0);
+    return (size_t)(g0 * cols + (c / 4) * 4 * h + (r - g0) * 4 + c % 4);
+}
+static inline size_t gf_q8_scale_index(int64_t rows, int64_t cols, int64_t r, int64_t b)
+{
+    const int64_t g0 = r - r % GF_Q8_GROUP, h = gf_q8_group_rows(rows, g0);
+    return (size_t)(g0 * (cols / GF_Q8_BLOCK) + b * h + (r - g0));
+}
+
 typedef struct gf_matrix {
     const void *data;
-    const uint16_t *scales; /* GF_DTYPE_Q8 only: f16, one per block of 32 along a row */
+    const uint16_t *scales; /* GF_DTYPE_Q8 only: f16, one per block of 32 (layout above) */
     gf_dtype dtype;
     int64_t rows, cols;
 } gf_matrix;

@@ -256,10 +256,18 @@ gemfa_status gf_st_parse(const uint8_t *buf, size_t size, const char *what, gf_s
             break;
         }
         if (strcmp(key, "__metadata__") == 0) {
-            if (h->items[i]->type != GF_JSON_OBJECT)
+            if (h->items[i]->type != GF_JSON_OBJECT) {
                 st = gf_error(GEMFA_ERR_FORMAT,
                               "%s: \"__metadata__\" should be an object, found %s", what,
                               json_kind(h->items[i]));
+                continue;
+            }
+            const gf_json *q = gf_json_get(h->items[i], "gemfa.quantization");
+            if (q && q->type == GF_JSON_STRING && !f->quantization) {
+                f->quantization = gf_strndup(q->str, q->len);
+                if (!f->quantization)
+                    st = gf_error(GEMFA_ERR_OUT_OF_MEMORY, "%s: out of memory", what);
+            }
             continue;
         }
         gf_st_tensor *t = &f->tensors[f->n_tensors];
@@ -290,6 +298,7 @@ void gf_st_file_close(gf_st_file *f)
     for (size_t i = 0; i < f->n_tensors; i++)
         gf_free(f->tensors[i].name);
     gf_free(f->tensors);
+    gf_free(f->quantization);
     if (f->map)
         munmap(f->map, f->size);
     gf_free(f->path);

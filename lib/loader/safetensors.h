@@ -64,6 +64,7 @@ typedef struct gf_st_file {
     uint64_t data_size;
     gf_st_tensor *tensors; /* in header order */
     size_t n_tensors;
+    char *quantization;    /* __metadata__ "gemfa.quantization" (a string), else NULL */
 } gf_st_file;
 
 /* Validates a complete file image buf[0..size) and fills f->tensors (their

@@ -10,6 +10,7 @@
 
 #include "kernels/kernels.h"
 #include "kernels/linear.h"
+#include "loader/q8_layout.h"
 
 static uint64_t test_rng_state = 0x853c49e6748fea9bull;
 
@@ -78,7 +79,14 @@ static inline void test_matrix_init(test_matrix *t, gf_dtype dt, int64_t rows, i
                 t->w[b * 32 + c] = d * (float)q[b * 32 + c];
             }
         }
-        t->data = q;
+        /* the kernels read the interleaved layout (loader/model.h) */
+        int8_t *qi = malloc(n + 4);
+        uint16_t *si = malloc(n / 32 * 2 + 4);
+        gf_q8_interleave(q, t->scales, rows, cols, qi, si);
+        free(q);
+        free(t->scales);
+        t->data = qi;
+        t->scales = si;
         break;
     }
     }

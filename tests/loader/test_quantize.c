@@ -13,6 +13,7 @@
 #include "fixture.h"
 #include "gemfa.h"
 #include "loader/model.h"
+#include "loader/q8_layout.h"
 #include "loader/quantize.h"
 #include "loader/safetensors.h"
 
@@ -89,9 +90,11 @@ Test(quantize, file_holds_int8_blocks_of_the_source)
         cr_expect_str_eq(sc->dtype, "F16");
         cr_assert(o->shape[0] == s->shape[0] && o->shape[1] == s->shape[1], "%s shape", s->name);
         cr_assert(sc->shape[0] == s->shape[0] && sc->shape[1] == s->shape[1] / 32);
-        const int64_t rows = s->shape[0], nb = s->shape[1] / 32;
+        const int64_t rows = s->shape[0], cols = s->shape[1], nb = cols / 32;
         for (int64_t b = 0; b < rows * nb; b++) {
-            const float d = tl_value(sc, (size_t)b);
+            /* the file holds the interleaved layout (loader/model.h) */
+            const int64_t r = b / nb, bb = b % nb;
+            const float d = tl_value(sc, gf_q8_scale_index(rows, cols, r, bb));
             float amax = 0;
             int qmax = 0;
             for (int k = 0; k < 32; k++)
@@ -100,7 +103,7 @@ Test(quantize, file_holds_int8_blocks_of_the_source)
             cr_expect_leq(fabs(d - amax / 127.0), amax / 127.0 * 4.9e-4 + 1e-12, "%s block %ld",
                           s->name, (long)b);
             for (int k = 0; k < 32; k++) {
-                const int qv = ((const int8_t *)o->data)[b * 32 + k];
+                const int qv = ((const int8_t *)o->data)[gf_q8_index(rows, cols, r, bb * 32 + k)];
                 const float w = tl_value(s, (size_t)(b * 32 + k));
                 qmax = abs(qv) > qmax ? abs(qv) : qmax;
                 /* q rounds w / (max/127) in f32 (half a step); the scale
@@ -196,6 +199,96 @@ Test(quantize, loads_in_place_and_equals_an_int8_load)
     gemfa_model_free(q);
     gemfa_model_free(q2);
     gemfa_model_free(ref);
+    tl_rmtree(dir);
+}
+
+/* libgemfa 0.1 wrote plain [rows][cols] int8 (GF_Q8_SCHEME_ROWS), and a
+ * file without the metadata key is read the same way: the loader then
+ * interleaves into memory, giving the same weights (logits bit for bit). */
+static void write_plain_rows(const char *dir, const char *scheme)
+{
+    char *path = tl_path(dir, "model.safetensors");
+    size_t n;
+    tl_tensor *t = tl_read_tensors(path, &n);
+    int plain = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(t[i].dtype, "I8") != 0)
+            continue;
+        char sname[300];
+        snprintf(sname, sizeof sname, "%s%s", t[i].name, GF_Q8_SCALE_SUFFIX);
+        tl_tensor *sc = (tl_tensor *)tl_find(t, n, sname);
+        cr_assert_not_null(sc);
+        const int64_t rows = t[i].shape[0], cols = t[i].shape[1], nb = cols / 32;
+        int8_t *q = malloc((size_t)(rows * cols));
+        uint16_t *sv = malloc((size_t)(rows * nb) * 2), *s16 = malloc((size_t)(rows * nb) * 2);
+        memcpy(s16, sc->data, (size_t)(rows * nb) * 2);
+        gf_matrix W = {t[i].data, s16, GF_DTYPE_Q8, rows, cols};
+        for (int64_t r = 0; r < rows; r++)
+            gf_q8_get_row(&W, r, q + r * cols, sv + r * nb);
+        memcpy(t[i].data, q, (size_t)(rows * cols));
+        memcpy(sc->data, sv, (size_t)(rows * nb) * 2);
+        free(q);
+        free(sv);
+        free(s16);
+        plain++;
+    }
+    cr_assert_gt(plain, 200);
+    char *tmp = tl_path(dir, "plain.safetensors");
+    tl_write_safetensors(tmp, t, n, 0); /* no __metadata__ */
+    if (scheme) { /* the metadata 0.1 wrote */
+        char meta[400];
+        snprintf(meta, sizeof meta, "{\"__metadata__\":{\"gemfa.quantization\":\"%s\"},", scheme);
+        tl_rewrite_header(tmp, path, "{", meta);
+        unlink(tmp);
+    } else {
+        rename(tmp, path);
+    }
+    free(tmp);
+    free(path);
+    tl_free_tensors(t, n);
+}
+
+Test(quantize, plain_row_files_are_interleaved_at_load)
+{
+    const char *schemes[] = {NULL, GF_Q8_SCHEME_ROWS};
+    gemfa_model *ref = load(tl_tiny_dir(), GEMFA_WEIGHTS_INT8, GEMFA_OK);
+    char *tp = tl_path(tl_tiny_dir(), "golden/long.tokens.i32.bin");
+    size_t len;
+    int32_t *ids = (int32_t *)tl_read(tp, &len);
+    const size_t n = len / 4, V = 1024;
+    float *b = logits(ref, ids, n, V);
+    for (int i = 0; i < 2; i++) {
+        char *dir = quantized_tiny();
+        write_plain_rows(dir, schemes[i]);
+        gemfa_model *q = load(dir, GEMFA_WEIGHTS_AUTO, GEMFA_OK);
+        const gf_layer *L = &q->layers[3];
+        cr_expect_eq(L->gate_proj.dtype, GF_DTYPE_Q8);
+        cr_expect(!inside(L->gate_proj.data, q->shards), "copied to be interleaved");
+        float *a = logits(q, ids, n, V);
+        cr_expect_eq(memcmp(a, b, n * V * sizeof *a), 0, "plain rows (%s) vs int8 at load",
+                     schemes[i] ? "0.1 metadata" : "no metadata");
+        free(a);
+        gemfa_model_free(q);
+        tl_rmtree(dir);
+    }
+    free(b);
+    free(ids);
+    free(tp);
+    gemfa_model_free(ref);
+}
+
+Test(quantize, unknown_scheme_is_refused)
+{
+    char *dir = quantized_tiny();
+    char *path = tl_path(dir, "model.safetensors");
+    char *bad = tl_path(dir, "bad.safetensors");
+    tl_rewrite_header(path, bad, "q8_0-r16:", "q4_k-x99:");
+    rename(bad, path);
+    cr_expect_null(load(dir, GEMFA_WEIGHTS_AUTO, GEMFA_ERR_UNSUPPORTED));
+    cr_expect_not_null(strstr(gemfa_last_error(), "unknown quantization scheme \"q4_k-x99:"),
+                       "%s", gemfa_last_error());
+    free(path);
+    free(bad);
     tl_rmtree(dir);
 }
 
