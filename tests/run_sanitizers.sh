@@ -4,8 +4,8 @@
 #     suite through sanitizer_check.sh (so leaks in forked Criterion tests
 #     fail), UBSan with -fno-sanitize-recover; then two canaries (a leak
 #     inside a Criterion test, a signed overflow) that MUST fail.
-#  2. TSan: a separate build (build-tsan) of the library and the concurrency
-#     test only, run through the same check.
+#  2. TSan: a separate build (build-tsan) of the library, the concurrency
+#     test and the thread-pool test, run through the same check.
 # Writes "asan-ubsan P F" and "tsan P F" into BUILD/test-results/.
 # Build dirs: GEMFA_ASAN_BUILD_DIR, GEMFA_TSAN_BUILD_DIR.
 set -uo pipefail
@@ -57,9 +57,9 @@ cat "$RESULTS/asan-ubsan.txt" >&2
 # --- TSan: the concurrency test -----------------------------------------------
 echo "run_sanitizers.sh: TSan build in $TSAN" >&2
 if setup_dir "$TSAN" thread &&
-    ninja -C "$TSAN" tests/reliability/test_concurrency_tsan >/dev/null; then
+    ninja -C "$TSAN" tests/reliability/test_concurrency_tsan tests/kernels/test_threadpool_tsan >/dev/null; then
     meson test -C "$TSAN" --no-rebuild --wrapper "$CHECK" --timeout-multiplier 4 \
-        --print-errorlogs test_concurrency_tsan >&2 || true
+        --print-errorlogs test_concurrency_tsan test_threadpool_tsan >&2 || true
     /usr/bin/python3 tests/results_line.py tsan "$TSAN/meson-logs/testlog-sanitizer_check.sh.json" \
         > "$RESULTS/tsan.txt"
 else

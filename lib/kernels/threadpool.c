@@ -6,7 +6,16 @@
  * variable; `n_sleeping` lets a run skip the broadcast when nobody sleeps.
  * The generation bump and the n_sleeping check are sequentially consistent
  * on both sides, so a worker that goes to sleep either sees the new
- * generation or is seen (and woken) by the run. */
+ * generation or is seen (and woken) by the run.
+ *
+ * Each index is claimed before it runs: claim[i] holds the last generation
+ * whose index i was taken, and whoever moves it up to the current one (the
+ * worker, or the caller once its own index is done) runs it.  So a worker
+ * that has not woken yet (asleep, or descheduled on a busy machine) never
+ * holds a run up: the caller runs its index instead, and the worker, when
+ * it wakes, finds it taken.  A worker that saw an older generation cannot
+ * claim (claim[i] >= that generation once its run is over), so it never
+ * reads the (fn, arg) of a run it did not see published. */
 #include "kernels/threadpool.h"
 
 #include <cblas.h>
@@ -30,8 +39,9 @@ struct gf_threadpool {
     pthread_t *threads;
     gf_task_fn fn;
     void *arg;
-    atomic_uint generation;
-    atomic_int pending; /* workers still running the current generation */
+    atomic_ullong generation;
+    atomic_ullong *claim; /* [n]: the last generation whose index i was taken */
+    atomic_int pending;   /* indices 1..n-1 of the current generation not done */
     atomic_int n_sleeping;
     atomic_int stop;
     pthread_mutex_t mu;
@@ -59,12 +69,23 @@ static int64_t now_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+/* Takes index i of generation g (1) unless someone has (0). */
+static int claim(gf_threadpool *p, int i, unsigned long long g)
+{
+    unsigned long long c = atomic_load_explicit(&p->claim[i], memory_order_relaxed);
+    while (c < g)
+        if (atomic_compare_exchange_weak_explicit(&p->claim[i], &c, g, memory_order_acq_rel,
+                                                  memory_order_relaxed))
+            return 1;
+    return 0;
+}
+
 /* Waits until the generation differs from `seen`; returns the new one. */
-static unsigned wait_for_work(gf_threadpool *p, unsigned seen)
+static unsigned long long wait_for_work(gf_threadpool *p, unsigned long long seen)
 {
     int64_t deadline = 0;
     for (unsigned spins = 0;; spins++) {
-        unsigned g = atomic_load_explicit(&p->generation, memory_order_acquire);
+        unsigned long long g = atomic_load_explicit(&p->generation, memory_order_acquire);
         if (g != seen)
             return g;
         cpu_relax();
@@ -78,7 +99,7 @@ static unsigned wait_for_work(gf_threadpool *p, unsigned seen)
     }
     pthread_mutex_lock(&p->mu);
     atomic_fetch_add(&p->n_sleeping, 1);
-    unsigned g;
+    unsigned long long g;
     while ((g = atomic_load(&p->generation)) == seen)
         pthread_cond_wait(&p->cv, &p->mu);
     atomic_fetch_sub(&p->n_sleeping, 1);
@@ -91,11 +112,13 @@ static void *worker_main(void *opaque)
     worker_start start = *(worker_start *)opaque;
     gf_free(opaque);
     gf_threadpool *p = start.pool;
-    unsigned seen = 0; /* runs only start after gf_threadpool_new returns */
+    unsigned long long seen = 0; /* runs only start after gf_threadpool_new returns */
     for (;;) {
         seen = wait_for_work(p, seen);
         if (atomic_load_explicit(&p->stop, memory_order_acquire))
             break;
+        if (!claim(p, start.index, seen))
+            continue; /* the caller ran it, or this generation is long over */
         p->fn(p->arg, start.index, p->n);
         atomic_fetch_sub_explicit(&p->pending, 1, memory_order_release);
     }
@@ -159,8 +182,11 @@ gf_threadpool *gf_threadpool_new(int n_threads)
     }
     if (n_threads > 1) {
         p->threads = gf_calloc((size_t)n_threads - 1, sizeof *p->threads);
-        if (!p->threads)
+        p->claim = gf_calloc((size_t)n_threads, sizeof *p->claim);
+        if (!p->threads || !p->claim)
             goto fail;
+        for (int i = 0; i < n_threads; i++)
+            atomic_init(&p->claim[i], 0);
     }
     int started = 0;
     for (int i = 1; i < n_threads; i++) {
@@ -181,6 +207,7 @@ gf_threadpool *gf_threadpool_new(int n_threads)
     return p;
 fail:
     gf_free(p->threads);
+    gf_free(p->claim);
     pthread_cond_destroy(&p->cv);
     pthread_mutex_destroy(&p->mu);
     gf_free(p);
@@ -193,6 +220,7 @@ void gf_threadpool_free(gf_threadpool *pool)
         return;
     stop_workers(pool, pool->n - 1);
     gf_free(pool->threads);
+    gf_free(pool->claim);
     pthread_cond_destroy(&pool->cv);
     pthread_mutex_destroy(&pool->mu);
     gf_free_aligned(pool->scratch);
@@ -210,8 +238,14 @@ void gf_threadpool_run(gf_threadpool *pool, gf_task_fn fn, void *arg)
     pool->fn = fn;
     pool->arg = arg;
     atomic_store_explicit(&pool->pending, pool->n - 1, memory_order_relaxed);
+    const unsigned long long g = atomic_load_explicit(&pool->generation, memory_order_relaxed) + 1;
     publish(pool); /* seq_cst: also releases fn, arg and pending */
     fn(arg, 0, pool->n);
+    for (int i = 1; i < pool->n; i++) /* indices whose worker has not come yet */
+        if (claim(pool, i, g)) {
+            fn(arg, i, pool->n);
+            atomic_fetch_sub_explicit(&pool->pending, 1, memory_order_relaxed);
+        }
     for (unsigned spins = 0; atomic_load_explicit(&pool->pending, memory_order_acquire) != 0;
          spins++) {
         cpu_relax();

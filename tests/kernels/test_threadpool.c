@@ -1,7 +1,7 @@
 /* test_threadpool.c — every index runs exactly once per run, for pools of
  * 1..8 threads, over many back-to-back runs and across sleeps (workers that
  * went to sleep must be woken). */
-#include <criterion/criterion.h>
+#include "reliability/rel_criterion.h" /* Criterion, or the stand-in under TSan */
 #include <stdatomic.h>
 #include <time.h>
 
@@ -9,6 +9,8 @@
 #include "kernels/threadpool.h"
 
 #define MAX_T 8
+
+TestSuite(threadpool);
 
 typedef struct counts {
     atomic_int calls[MAX_T];

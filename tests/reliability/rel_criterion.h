@@ -1,6 +1,6 @@
 /* rel_criterion.h — Criterion, or (with -DREL_MINI_CRITERION) a minimal
  * in-process stand-in for the few Criterion macros the concurrency test
- * uses.  Why: Criterion cannot start under ThreadSanitizer (its
+ * and the thread-pool test use.  Why: Criterion cannot start under ThreadSanitizer (its
  * inheritable arena mmap fails: Snaipe/Criterion#274), and the TSan run
  * needs this test.  The stand-in runs tests in order in one process and
  * prints TAP like Criterion's --tap. */
@@ -55,6 +55,8 @@ void mc_check(int ok, int fatal, const char *expr, const char *file, int line,
 #define cr_assert_eq(a, b, ...) cr_assert((a) == (b), __VA_ARGS__)
 #define cr_expect_eq(a, b, ...) cr_expect((a) == (b), __VA_ARGS__)
 #define cr_assert_not_null(p, ...) cr_assert((p) != NULL, __VA_ARGS__)
+#define cr_assert_null(p, ...) cr_assert((p) == NULL, __VA_ARGS__)
+#define cr_assert_fail(...) cr_assert(0, __VA_ARGS__)
 
 #endif
 #endif
