@@ -6,6 +6,9 @@
  *                         same threads, interleaved with the kernel runs (this machine's
  *                         bandwidth moves with its neighbours), and print the ratio)
  *
+ *                 [-i]   (-i: one matrix, reused: with a small one, the compute
+ *                         speed of the kernels with weights in cache)
+ *
  * For each weight dtype (f32,f16,bf16,q8) and batch size it runs gf_linear
  * on a set of ROWS x COLS matrices whose total size is >= 256 MB (so that
  * every call streams its weights from memory, not from the L3 cache) and
@@ -176,11 +179,13 @@ int main(int argc, char **argv)
     const char *dtypes_arg = "f32,f16,bf16,q8";
     double seconds = 1.0;
     const char *backend = "auto";
-    int measure_bw = 0;
+    int measure_bw = 0, in_cache = 0;
     for (int i = 1; i < argc; i++)
-        if (!strcmp(argv[i], "-x") || !strcmp(argv[i], "-b")) {
+        if (!strcmp(argv[i], "-x") || !strcmp(argv[i], "-b") || !strcmp(argv[i], "-i")) {
             if (argv[i][1] == 'x')
                 gf_linear_allow_bf16_dot(1);
+            else if (argv[i][1] == 'i')
+                in_cache = 1;
             else
                 measure_bw = 1;
             memmove(argv + i, argv + i + 1, (size_t)(argc - i - 1) * sizeof *argv);
@@ -197,7 +202,7 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "-g")) backend = argv[i + 1];
         else {
             fprintf(stderr, "usage: bench_kernels [-t N] [-r ROWS] [-c COLS] [-n T1,T2..] "
-                            "[-d f32,f16,bf16,q8] [-s SECONDS] [-g auto|own|blas|rows] [-x] [-b]\n");
+                            "[-d f32,f16,bf16,q8] [-s SECONDS] [-g auto|own|blas|rows] [-x] [-b] [-i]\n");
             return 2;
         }
     }
@@ -240,7 +245,7 @@ int main(int argc, char **argv)
         probe.cols = cols;
         probe.dtype = (gf_dtype)dt;
         size_t one = matrix_bytes(&probe);
-        int n_mats = (int)((256u << 20) / one) + 1;
+        int n_mats = in_cache ? 1 : (int)((256u << 20) / one) + 1;
         gf_matrix *mats = calloc((size_t)n_mats, sizeof *mats);
         for (int i = 0; i < n_mats; i++)
             fill(&mats[i], (gf_dtype)dt, rows, cols);
