@@ -131,9 +131,15 @@ INLINE void q8_half(const int8_t *w, int64_t qs, const uint16_t *sw, int64_t h, 
                 isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(p16, ones));
             }
         }
-        uint16_t s16[8] = {0};
-        memcpy(s16, sw + b * h, (size_t)m * 2);
-        __m256 ws = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)s16));
+        __m128i s16;
+        if (m == 8) {
+            s16 = _mm_loadu_si128((const __m128i *)(sw + b * h));
+        } else {
+            uint16_t part[8] = {0};
+            memcpy(part, sw + b * h, (size_t)m * 2);
+            s16 = _mm_loadu_si128((const __m128i *)part);
+        }
+        __m256 ws = _mm256_cvtph_ps(s16);
         for (int t = 0; t < nt; t++) {
             __m256 s = _mm256_mul_ps(ws, _mm256_set1_ps(qa->d[(t0 + t) * nb + b]));
             acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[t]), s, acc[t]);
