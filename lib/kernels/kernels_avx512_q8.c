@@ -10,6 +10,12 @@
 #include "kernels/kernels.h"
 #include "kernels/kernels_avx512.h"
 
+/* With 2+ tokens a block takes longer to compute, and the 4 KB prefetch
+ * into L1 alone left a 4-token product at ~1.2-1.8x the time of a 1-token
+ * one from memory; a second prefetch 16 KB ahead into L2 brings it to
+ * ~1.0x (2 threads, bench_kernels, docs/performance.md).  One token runs
+ * ~3 % faster without it. */
+#define Q8_PREFETCH_L2 16384
 /* Tokens per pass over the weights (batches up to the GEMM crossover). */
 #define MAX_NT 8
 /* Same results as the scalar quantizer, bit for bit: the same max, the same
@@ -69,8 +75,11 @@ q8_group(const int8_t *w, const uint16_t *sw, int64_t n, int64_t h, const gf_q8_
     }
     for (int64_t b = 0; b < nb; b++) {
         const int8_t *wb = w + b * 8 * qs;
-        for (int64_t pf = 0; pf < 8 * qs; pf += 64)
+        for (int64_t pf = 0; pf < 8 * qs; pf += 64) {
             _mm_prefetch((const char *)wb + GF_PREFETCH + pf, _MM_HINT_T0);
+            if (nt > 1) /* compute-heavier steps: ask for memory further ahead, into L2 */
+                _mm_prefetch((const char *)wb + Q8_PREFETCH_L2 + pf, _MM_HINT_T1);
+        }
         __m512i s0[MAX_NT], s1[MAX_NT]; /* two chains per token: even and odd quads */
         for (int t = 0; t < nt; t++) {
             s0[t] = _mm512_set1_epi32(qa->corr[((t0 + t) * nb + b) * 8]);
