@@ -85,15 +85,42 @@ INLINE void x32t_pairs(const float *x, int64_t c, int64_t n, __m512 *lo, __m512 
     *hi = _mm512_loadu_ps(x + c + 16);
 }
 
-/* Software prefetch distance of the group kernels, in bytes of the weight
- * stream as the group reads it (nr rows side by side).  Per row it is
- * GF_PREFETCH_GROUP / nr bytes ahead, continued into the rows of the next
- * groups where a row ends first: with rows of 4 KB and 4 tokens, 4 KB
- * ahead along one row (what GF_PREFETCH gives) was just the next row of
- * the same pair, and a 4-token call took ~2.5x a one-token call. */
+/* Software prefetch of the group kernels, two distances in bytes of the
+ * weight stream as the group reads it (nr rows side by side): into L1 at
+ * GF_PREFETCH_GROUP and into L2 at GF_PREFETCH_L2.  Per row that is the
+ * distance / nr, continued into the rows of the next groups where a row
+ * ends first.  With 4 tokens the group is near the FMA bound, so loads
+ * must not wait: the old per-row 4 KB (GF_PREFETCH) only reached the other
+ * row of the same pair with rows of 4 KB (16384 x 2048 F16: a 4-token call
+ * took 2.3x a one-token call, 1.5x with the group distance, ~1.25x with the
+ * L2 one besides; measurements in docs/performance.md). */
 #ifndef GF_PREFETCH_GROUP
-#define GF_PREFETCH_GROUP 16384
+#define GF_PREFETCH_GROUP 4096
 #endif
+#ifndef GF_PREFETCH_L2
+#define GF_PREFETCH_L2 32768
+#endif
+
+/* Where a group of nr rows (row stride n elements of `size` bytes) reads
+ * `dist` bytes of its stream later: column `col` of the rows at `w`. */
+typedef struct pf_cursor {
+    const char *w;
+    int64_t col, n, nr, size;
+} pf_cursor;
+INLINE pf_cursor pf_start(const void *w, int64_t n, int64_t nr, int64_t size, int64_t dist)
+{
+    int64_t ahead = dist / (nr * size);
+    return (pf_cursor){(const char *)w + ahead / n * nr * n * size, ahead % n, n, nr, size};
+}
+INLINE const char *pf_at(const pf_cursor *p, int i) { return p->w + (i * p->n + p->col) * p->size; }
+INLINE void pf_next(pf_cursor *p, int64_t cols)
+{
+    p->col += cols;
+    if (p->col >= p->n) {
+        p->col -= p->n;
+        p->w += p->nr * p->n * p->size;
+    }
+}
 
 /* nr (1..4) rows against nt (1..4) tokens, both constants after inlining:
  * the rows share every load of x, each x register serves nr FMAs.  One
@@ -112,19 +139,19 @@ INLINE void x32t_pairs(const float *x, int64_t c, int64_t n, __m512 *lo, __m512 
             for (int i = 0; i < nr; i++)                                                      \
                 for (int t = 0; t < nt; t++)                                                  \
                     acc[k][i][t] = _mm512_setzero_ps();                                       \
-        const int64_t ahead = GF_PREFETCH_GROUP / (nr * (int64_t)sizeof(ELEM));               \
-        int64_t pf_col = ahead % n;                      /* prefetch column, */               \
-        const ELEM *pf_w = w + ahead / n * nr * n;       /* in these nr rows */               \
+        pf_cursor near = pf_start(w, n, nr, sizeof(ELEM), GF_PREFETCH_GROUP);                 \
+        pf_cursor far = pf_start(w, n, nr, sizeof(ELEM), GF_PREFETCH_L2);                     \
         int64_t c = 0;                                                                        \
         for (; c + 32 <= n; c += 32) {                                                        \
             for (int i = 0; i < nr; i++)                                                      \
-                for (int b = 0; b < 32 * (int)sizeof(ELEM); b += 64)                          \
-                    _mm_prefetch((const char *)(pf_w + i * n + pf_col) + b, _MM_HINT_T0);     \
-            pf_col += 32;                                                                     \
-            if (pf_col >= n) {                                                                \
-                pf_col -= n;                                                                  \
-                pf_w += nr * n;                                                               \
-            }                                                                                 \
+                for (int b = 0; b < 32 * (int)sizeof(ELEM); b += 64) {                        \
+                    _mm_prefetch(pf_at(&near, i) + b, _MM_HINT_T0);                           \
+                    if (GF_PREFETCH_L2)                                                       \
+                        _mm_prefetch(pf_at(&far, i) + b, _MM_HINT_T1);                        \
+                }                                                                             \
+            pf_next(&near, 32);                                                               \
+            if (GF_PREFETCH_L2)                                                               \
+                pf_next(&far, 32);                                                            \
             __m512 lo[4], hi[4];                                                              \
             for (int i = 0; i < nr; i++)                                                      \
                 W32(w + i * n, c, &lo[i], &hi[i]);                                            \
