@@ -1,8 +1,9 @@
 /* kernels_avx512.c — AVX-512 row kernels for f32, F16 and BF16 weights
  * (F, BW, VL, DQ); the int8 ones are in kernels_avx512_q8.c.  Like the AVX2
  * kernels with 16-float vectors and masked tails, plus: one token streams a
- * row in four chains; batches pair rows (shared x loads); BF16 splits
- * 64-byte loads into even/odd lanes against paired x. */
+ * row in four chains; batches (and one token on wide rows) take 4 rows at a
+ * time (shared x loads), wide rows with 2+ tokens in column blocks; BF16
+ * splits 64-byte loads into even/odd lanes against paired x. */
 #if defined(__x86_64__)
 #include <float.h>
 #include <immintrin.h>
@@ -14,9 +15,10 @@
 
 #define MAX_NT 4
 /* One token and rows up to this wide: one row at a time (x stays in L1).
- * Wider rows go in pairs so that each load of x (then in L2) serves two
- * rows (measured on one core, 2048 x 16384: F16 ~26 -> ~30 GB/s, BF16 about
- * the same, against ~40 for the read probe; rows of 2048 reach ~38). */
+ * Wider rows go in groups so that each load of x (then in L2) serves
+ * several rows (measured with pairs on one core, 2048 x 16384: F16 ~26 ->
+ * ~30 GB/s, BF16 about the same, against ~40 for the read probe; rows of
+ * 2048 reach ~38). */
 #ifndef GF_PAIR_COLS
 #define GF_PAIR_COLS 8192
 #endif
@@ -85,42 +87,70 @@ INLINE void x32t_pairs(const float *x, int64_t c, int64_t n, __m512 *lo, __m512 
     *hi = _mm512_loadu_ps(x + c + 16);
 }
 
-/* Software prefetch of the group kernels, two distances in bytes of the
- * weight stream as the group reads it (nr rows side by side): into L1 at
- * GF_PREFETCH_GROUP and into L2 at GF_PREFETCH_L2.  Per row that is the
- * distance / nr, continued into the rows of the next groups where a row
- * ends first.  With 4 tokens the group is near the FMA bound, so loads
- * must not wait: the old per-row 4 KB (GF_PREFETCH) only reached the other
- * row of the same pair with rows of 4 KB (16384 x 2048 F16: a 4-token call
- * took 2.3x a one-token call, 1.5x with the group distance, ~1.25x with the
- * L2 one besides; measurements in docs/performance.md). */
+/* Software prefetch of the group kernels, in bytes of the weight stream as
+ * the group reads it (nr rows side by side, so per row the distance / nr,
+ * continued into the next groups' rows where a row or slice ends): into L1
+ * GF_PREFETCH_GROUP ahead, and with 2+ tokens into L2 GF_PREFETCH_L2 ahead
+ * too.  With 4 tokens a group is near the FMA bound, so its loads must not
+ * wait: with the per-row 4 KB of GF_PREFETCH, which on rows of 4 KB only
+ * reached the other row of the same pair, a 4-token call on 16384 x 2048
+ * F16 took 2.3x a one-token call; 1.5x with the stream distance, ~1.2x
+ * with the L2 one besides.  One token runs faster without the L2 one
+ * (2048 x 16384: 1.1 against 1.3 ms).  8 KB for L1, 32 or 64 KB for L2, or
+ * NTA hints measured no better (docs/performance.md). */
 #ifndef GF_PREFETCH_GROUP
 #define GF_PREFETCH_GROUP 4096
 #endif
 #ifndef GF_PREFETCH_L2
-#define GF_PREFETCH_L2 32768
+#define GF_PREFETCH_L2 16384
 #endif
 
-/* Where a group of nr rows (row stride n elements of `size` bytes) reads
- * `dist` bytes of its stream later: column `col` of the rows at `w`. */
+/* Where the group kernels read `dist` bytes later.  The stream: groups of
+ * nr rows (4 rows apart, row stride n elements of `size` bytes) go side by
+ * side through a slice of `seg` columns; group g of ng (a block of rows),
+ * then g + 1, ...; after the last group, the first one's next slice. */
 typedef struct pf_cursor {
-    const char *w;
-    int64_t col, n, nr, size;
+    const char *w; /* row 0 of the current group, at the slice's first column */
+    int64_t col, seg, n, size, left, ng;
 } pf_cursor;
-INLINE pf_cursor pf_start(const void *w, int64_t n, int64_t nr, int64_t size, int64_t dist)
+INLINE pf_cursor pf_start(const void *w, int64_t n, int64_t seg, int64_t g, int64_t ng, int64_t nr,
+                          int64_t size, int64_t dist)
 {
-    int64_t ahead = dist / (nr * size);
-    return (pf_cursor){(const char *)w + ahead / n * nr * n * size, ahead % n, n, nr, size};
+    int64_t ahead = dist / (nr * size), k = g + ahead / seg;
+    const char *p = (const char *)w + ((k % ng - g) * 4 * n + k / ng * seg) * size;
+    return (pf_cursor){p, ahead % seg, seg, n, size, ng - k % ng, ng};
 }
 INLINE const char *pf_at(const pf_cursor *p, int i) { return p->w + (i * p->n + p->col) * p->size; }
 INLINE void pf_next(pf_cursor *p, int64_t cols)
 {
     p->col += cols;
-    if (p->col >= p->n) {
-        p->col -= p->n;
-        p->w += p->nr * p->n * p->size;
+    if (p->col >= p->seg) {
+        p->col -= p->seg;
+        p->w += 4 * p->n * p->size;
+        if (--p->left == 0) { /* the block's first group, next slice */
+            p->left = p->ng;
+            p->w += (p->seg - p->ng * 4 * p->n) * p->size;
+        }
     }
 }
+
+/* With 2..4 tokens, rows wider than GF_BLOCK_MIN_COLS go in blocks of
+ * GF_BLOCK_ROWS rows through GF_COL_BLOCK columns at a time (the chains
+ * wait in memory between slices, which keeps every sum's order), so that
+ * the slice of x (16 KB for 4 tokens) stays in L1 instead of x (256 KB at
+ * 16384 columns) coming from L2: one core, weights in L2, 4 tokens on
+ * 16 x 16384: F16 42 -> 54 GB/s, BF16 43 -> 47.  Weights from memory: no
+ * clear change (the FMA pipes have time to spare there); rows of 2048 in
+ * two slices were slower, hence the minimum. */
+#ifndef GF_COL_BLOCK
+#define GF_COL_BLOCK 1024
+#endif
+#ifndef GF_BLOCK_ROWS
+#define GF_BLOCK_ROWS 32
+#endif
+#ifndef GF_BLOCK_MIN_COLS
+#define GF_BLOCK_MIN_COLS 4096
+#endif
 
 /* nr (1..4) rows against nt (1..4) tokens, both constants after inlining:
  * the rows share every load of x, each x register serves nr FMAs.  One
@@ -130,27 +160,32 @@ INLINE void pf_next(pf_cursor *p, int64_t cols)
  * own chain.  The chains depend on nt only, so a row sums in the same order
  * whatever group it is in (and so whatever thread chunk). */
 #define DEFINE_GROUP(NAME, ELEM, W32, W32T, X32T)                                             \
+    /* columns [c0, c1) (c0 a multiple of 32); the chains start from zero at \
+     * c0 = 0, else from `state`, and go back there unless c1 = n */          \
     INLINE void NAME##_group(const ELEM *w, int64_t n, int nr, const float *x, int64_t ldx,   \
-                             int nt, float out[4][MAX_NT])                                    \
+                             int nt, int64_t c0, int64_t c1, int64_t g, int64_t ng,           \
+                             __m512 *state,                                                   \
+                             float out[4][MAX_NT])                                            \
     {                                                                                         \
         const int K = nt <= 2 ? 2 : 1; /* chains per row and token */                          \
         __m512 acc[2][4][MAX_NT];                                                             \
         for (int k = 0; k < K; k++)                                                           \
             for (int i = 0; i < nr; i++)                                                      \
                 for (int t = 0; t < nt; t++)                                                  \
-                    acc[k][i][t] = _mm512_setzero_ps();                                       \
-        pf_cursor near = pf_start(w, n, nr, sizeof(ELEM), GF_PREFETCH_GROUP);                 \
-        pf_cursor far = pf_start(w, n, nr, sizeof(ELEM), GF_PREFETCH_L2);                     \
-        int64_t c = 0;                                                                        \
-        for (; c + 32 <= n; c += 32) {                                                        \
+                    acc[k][i][t] = c0 == 0 ? _mm512_setzero_ps() : state[(k * 4 + i) * MAX_NT + t]; \
+        const int pf_l2 = nt > 1 && GF_PREFETCH_L2 > 0;                                       \
+        pf_cursor near = pf_start(w + c0, n, c1 - c0, g, ng, nr, sizeof(ELEM), GF_PREFETCH_GROUP); \
+        pf_cursor far = pf_start(w + c0, n, c1 - c0, g, ng, nr, sizeof(ELEM), GF_PREFETCH_L2); \
+        int64_t c = c0;                                                                       \
+        for (; c + 32 <= c1; c += 32) {                                                       \
             for (int i = 0; i < nr; i++)                                                      \
                 for (int b = 0; b < 32 * (int)sizeof(ELEM); b += 64) {                        \
                     _mm_prefetch(pf_at(&near, i) + b, _MM_HINT_T0);                           \
-                    if (GF_PREFETCH_L2)                                                       \
+                    if (pf_l2)                                                                \
                         _mm_prefetch(pf_at(&far, i) + b, _MM_HINT_T1);                        \
                 }                                                                             \
             pf_next(&near, 32);                                                               \
-            if (GF_PREFETCH_L2)                                                               \
+            if (pf_l2)                                                                        \
                 pf_next(&far, 32);                                                            \
             __m512 lo[4], hi[4];                                                              \
             for (int i = 0; i < nr; i++)                                                      \
@@ -164,7 +199,7 @@ INLINE void pf_next(pf_cursor *p, int64_t cols)
                 }                                                                             \
             }                                                                                 \
         }                                                                                     \
-        if (c < n) {                                                                          \
+        if (c < c1) {                                                                         \
             __m512 lo[4], hi[4];                                                              \
             for (int i = 0; i < nr; i++)                                                      \
                 W32T(w + i * n, c, n, &lo[i], &hi[i]);                                        \
@@ -177,43 +212,75 @@ INLINE void pf_next(pf_cursor *p, int64_t cols)
                 }                                                                             \
             }                                                                                 \
         }                                                                                     \
+        if (c1 < n) {                                                                         \
+            for (int k = 0; k < K; k++)                                                       \
+                for (int i = 0; i < nr; i++)                                                  \
+                    for (int t = 0; t < nt; t++)                                              \
+                        state[(k * 4 + i) * MAX_NT + t] = acc[k][i][t];                       \
+            return;                                                                           \
+        }                                                                                     \
         for (int i = 0; i < nr; i++)                                                          \
             for (int t = 0; t < nt; t++)                                                      \
                 out[i][t] = _mm512_reduce_add_ps(K == 2 ? _mm512_add_ps(acc[0][i][t], acc[1][i][t]) \
                                                         : acc[0][i][t]);                      \
     }                                                                                         \
-    /* all rows [r0, r1) in groups of 4 (the last one 1..4), tokens 4 at a time */            \
+    INLINE void NAME##_group_any(const ELEM *w, int64_t n, int64_t nr, const float *x,        \
+                                 int64_t ldx, int64_t nt, int64_t c0, int64_t c1, int64_t g,  \
+                                 int64_t ng,                                                  \
+                                 __m512 *state, float out[4][MAX_NT])                         \
+    {                                                                                         \
+        switch ((nr - 1) * 4 + (nt - 1)) {                                                    \
+        case 0: NAME##_group(w, n, 1, x, ldx, 1, c0, c1, g, ng, state, out); break;\
+        case 1: NAME##_group(w, n, 1, x, ldx, 2, c0, c1, g, ng, state, out); break;\
+        case 2: NAME##_group(w, n, 1, x, ldx, 3, c0, c1, g, ng, state, out); break;\
+        case 3: NAME##_group(w, n, 1, x, ldx, 4, c0, c1, g, ng, state, out); break;\
+        case 4: NAME##_group(w, n, 2, x, ldx, 1, c0, c1, g, ng, state, out); break;\
+        case 5: NAME##_group(w, n, 2, x, ldx, 2, c0, c1, g, ng, state, out); break;\
+        case 6: NAME##_group(w, n, 2, x, ldx, 3, c0, c1, g, ng, state, out); break;\
+        case 7: NAME##_group(w, n, 2, x, ldx, 4, c0, c1, g, ng, state, out); break;\
+        case 8: NAME##_group(w, n, 3, x, ldx, 1, c0, c1, g, ng, state, out); break;\
+        case 9: NAME##_group(w, n, 3, x, ldx, 2, c0, c1, g, ng, state, out); break;\
+        case 10: NAME##_group(w, n, 3, x, ldx, 3, c0, c1, g, ng, state, out); break;\
+        case 11: NAME##_group(w, n, 3, x, ldx, 4, c0, c1, g, ng, state, out); break;\
+        case 12: NAME##_group(w, n, 4, x, ldx, 1, c0, c1, g, ng, state, out); break;\
+        case 13: NAME##_group(w, n, 4, x, ldx, 2, c0, c1, g, ng, state, out); break;\
+        case 14: NAME##_group(w, n, 4, x, ldx, 3, c0, c1, g, ng, state, out); break;\
+        default: NAME##_group(w, n, 4, x, ldx, 4, c0, c1, g, ng, state, out); break;\
+        }                                                                                     \
+    }                                                                                         \
+    /* all rows [r0, r1) in groups of 4 (the last one 1..4), tokens 4 at a    \
+     * time; with 2..4 tokens, rows wider than GF_BLOCK_MIN_COLS in blocks of  \
+     * GF_BLOCK_ROWS rows that go through GF_COL_BLOCK columns at a time (more \
+     * tokens would read a block's weights again from L3 for each 4) */       \
     INLINE void NAME##_groups(const ELEM *base, int64_t n, const float *x, int64_t ldx,       \
                               int64_t n_tokens, int64_t r0, int64_t r1, int64_t ldy, float *y) \
     {                                                                                         \
         float out[4][MAX_NT];                                                                 \
-        for (int64_t r = r0, nr; r < r1; r += nr) {                                           \
-            const ELEM *w = base + r * n;                                                     \
-            nr = r1 - r < 4 ? r1 - r : 4;                                                     \
+        const int64_t cb = GF_COL_BLOCK > 0 && n > GF_BLOCK_MIN_COLS && n_tokens > 1 &&       \
+                                   n_tokens <= MAX_NT                                         \
+                               ? GF_COL_BLOCK                                                 \
+                               : n;                                                           \
+        const int64_t rb = cb < n ? GF_BLOCK_ROWS : 4;                                        \
+        __m512 state[GF_BLOCK_ROWS / 4][2 * 4 * MAX_NT];                                      \
+        for (int64_t b0 = r0; b0 < r1; b0 += rb) {                                            \
+            const int64_t b1 = r1 - b0 < rb ? r1 : b0 + rb;                                   \
+            /* groups in the block, for the prefetch (unblocked: one stream) */                \
+            const int64_t ng = cb < n ? (b1 - b0 + 3) / 4 : (int64_t)1 << 40;                 \
             for (int64_t t0 = 0; t0 < n_tokens; t0 += MAX_NT) {                               \
                 const float *xt = x + t0 * ldx;                                               \
                 int64_t nt = n_tokens - t0 < MAX_NT ? n_tokens - t0 : MAX_NT;                 \
-                switch ((nr - 1) * 4 + (nt - 1)) {                                            \
-                case 0: NAME##_group(w, n, 1, xt, ldx, 1, out); break;                        \
-                case 1: NAME##_group(w, n, 1, xt, ldx, 2, out); break;                        \
-                case 2: NAME##_group(w, n, 1, xt, ldx, 3, out); break;                        \
-                case 3: NAME##_group(w, n, 1, xt, ldx, 4, out); break;                        \
-                case 4: NAME##_group(w, n, 2, xt, ldx, 1, out); break;                        \
-                case 5: NAME##_group(w, n, 2, xt, ldx, 2, out); break;                        \
-                case 6: NAME##_group(w, n, 2, xt, ldx, 3, out); break;                        \
-                case 7: NAME##_group(w, n, 2, xt, ldx, 4, out); break;                        \
-                case 8: NAME##_group(w, n, 3, xt, ldx, 1, out); break;                        \
-                case 9: NAME##_group(w, n, 3, xt, ldx, 2, out); break;                        \
-                case 10: NAME##_group(w, n, 3, xt, ldx, 3, out); break;                       \
-                case 11: NAME##_group(w, n, 3, xt, ldx, 4, out); break;                       \
-                case 12: NAME##_group(w, n, 4, xt, ldx, 1, out); break;                       \
-                case 13: NAME##_group(w, n, 4, xt, ldx, 2, out); break;                       \
-                case 14: NAME##_group(w, n, 4, xt, ldx, 3, out); break;                       \
-                default: NAME##_group(w, n, 4, xt, ldx, 4, out); break;                       \
+                for (int64_t c0 = 0; c0 < n; c0 += cb) {                                      \
+                    const int64_t c1 = n - c0 < cb ? n : c0 + cb;                             \
+                    for (int64_t r = b0, g = 0; r < b1; r += 4, g++) {                        \
+                        const int64_t nr = b1 - r < 4 ? b1 - r : 4;                           \
+                        NAME##_group_any(base + r * n, n, nr, xt, ldx, nt, c0, c1, g, ng,     \
+                                         state[g], out);                                      \
+                        if (c1 == n)                                                          \
+                            for (int64_t i = 0; i < nr; i++)                                  \
+                                for (int64_t t = 0; t < nt; t++)                              \
+                                    y[(t0 + t) * ldy + r + i] = out[i][t];                    \
+                    }                                                                         \
                 }                                                                             \
-                for (int64_t i = 0; i < nr; i++)                                              \
-                    for (int64_t t = 0; t < nt; t++)                                          \
-                        y[(t0 + t) * ldy + r + i] = out[i][t];                                \
             }                                                                                 \
         }                                                                                     \
     }

@@ -222,11 +222,14 @@ Test(kernels, q8_random_against_scalar_and_float)
 /* A row's sum does not depend on the rows computed with it: the kernel on
  * the whole matrix, on every row alone, and on uneven pieces give the same
  * bits (gf_linear's chunks, and so the thread count, then cannot change a
- * result; the int8 batch kernel groups 16 rows and is left out). */
+ * result; the int8 batch kernel groups 16 rows and is left out).  8225
+ * columns and 37 rows: the AVX-512 kernels' column blocks (wide rows, 2+
+ * tokens) in blocks of 32 rows, with tails; there the sums are also checked
+ * against the double reference. */
 Test(kernels, row_results_do_not_depend_on_grouping)
 {
-    static const int64_t cols[] = {33, 100, 1029, 8225};
-    const int64_t R = 11;
+    static const int64_t cols[] = {33, 100, 1029, 8225, 8225};
+    static const int64_t rows[] = {11, 11, 11, 11, 37};
     for (int level = 0; level < GF_LEVEL_COUNT; level++) {
         const gf_kernel_table *k = gf_kernels_for_level((gf_kernel_level)level);
         if (!k)
@@ -234,7 +237,7 @@ Test(kernels, row_results_do_not_depend_on_grouping)
         for (int dt = 0; dt < 3; dt++)
             for (int ci = 0; ci < N_ELEMS(cols); ci++)
                 for (int64_t T = 1; T <= 6; T++) {
-                    const int64_t C = cols[ci];
+                    const int64_t C = cols[ci], R = rows[ci];
                     float *src = malloc((size_t)(R * C) * sizeof(float));
                     float *x = malloc((size_t)(T * C) * sizeof(float));
                     for (int64_t i = 0; i < R * C; i++)
@@ -256,9 +259,21 @@ Test(kernels, row_results_do_not_depend_on_grouping)
                     k->rows[dt](&tm.m, &a, 0, R, whole);
                     for (int64_t r = 0; r < R; r++)
                         k->rows[dt](&tm.m, &a, r, r + 1, alone);
-                    static const int64_t cuts[] = {0, 3, 5, 6, 11};
+                    const int64_t cuts[] = {0, 3, 5, 6, R};
                     for (int i = 0; i + 1 < N_ELEMS(cuts); i++)
                         k->rows[dt](&tm.m, &a, cuts[i], cuts[i + 1], pieces);
+                    if (C > 4096) {
+                        double *ref = malloc((size_t)(T * R) * sizeof(double));
+                        double *mag = malloc((size_t)(T * R) * sizeof(double));
+                        test_reference(&tm, x, T, ref, mag);
+                        for (int64_t i = 0; i < T * R; i++)
+                            cr_assert_leq(fabs(whole[i] - ref[i]), test_gamma(C) * mag[i],
+                                          "%s dtype %d C=%lld T=%lld: y[%lld] = %g, want %g",
+                                          k->name, dt, (long long)C, (long long)T, (long long)i,
+                                          whole[i], ref[i]);
+                        free(ref);
+                        free(mag);
+                    }
                     cr_assert_arr_eq(whole, alone, (size_t)(T * R) * sizeof(float),
                                      "%s dtype %d C=%lld T=%lld: rows alone", k->name, dt,
                                      (long long)C, (long long)T);
