@@ -2,8 +2,8 @@
  * (F, BW, VL, DQ); the int8 ones are in kernels_avx512_q8.c.  Like the AVX2
  * kernels with 16-float vectors and masked tails, plus: one token streams a
  * row in four chains; batches (and one token on wide rows) take 4 rows at a
- * time (shared x loads), wide rows with 2+ tokens in column blocks; BF16
- * splits 64-byte loads into even/odd lanes against paired x. */
+ * time (shared x loads); BF16 splits 64-byte loads into even/odd lanes
+ * against paired x. */
 #if defined(__x86_64__)
 #include <float.h>
 #include <immintrin.h>
@@ -89,7 +89,7 @@ INLINE void x32t_pairs(const float *x, int64_t c, int64_t n, __m512 *lo, __m512 
 
 /* Software prefetch of the group kernels, in bytes of the weight stream as
  * the group reads it (nr rows side by side, so per row the distance / nr,
- * continued into the next groups' rows where a row or slice ends): into L1
+ * continued into the next groups' rows where a row ends): into L1
  * GF_PREFETCH_GROUP ahead, and with 2+ tokens into L2 GF_PREFETCH_L2 ahead
  * too.  With 4 tokens a group is near the FMA bound, so its loads must not
  * wait: with the per-row 4 KB of GF_PREFETCH, which on rows of 4 KB only
@@ -104,53 +104,34 @@ INLINE void x32t_pairs(const float *x, int64_t c, int64_t n, __m512 *lo, __m512 
 #ifndef GF_PREFETCH_L2
 #define GF_PREFETCH_L2 16384
 #endif
+#ifndef GF_PREFETCH_L2_TOKENS
+#define GF_PREFETCH_L2_TOKENS 3
+#endif
+#ifndef GF_PREFETCH_L2_MAX_COLS
+#define GF_PREFETCH_L2_MAX_COLS 0
+#endif
 
-/* Where the group kernels read `dist` bytes later.  The stream: groups of
- * nr rows (4 rows apart, row stride n elements of `size` bytes) go side by
- * side through a slice of `seg` columns; group g of ng (a block of rows),
- * then g + 1, ...; after the last group, the first one's next slice. */
+/* Where a group of nr rows (row stride n elements of `size` bytes) reads
+ * `dist` bytes of its stream later: column `col` of the rows at `w`; past
+ * the end of its rows the stream goes on in the next group's (4 rows on). */
 typedef struct pf_cursor {
-    const char *w; /* row 0 of the current group, at the slice's first column */
-    int64_t col, seg, n, size, left, ng;
+    const char *w;
+    int64_t col, n, size;
 } pf_cursor;
-INLINE pf_cursor pf_start(const void *w, int64_t n, int64_t seg, int64_t g, int64_t ng, int64_t nr,
-                          int64_t size, int64_t dist)
+INLINE pf_cursor pf_start(const void *w, int64_t n, int64_t nr, int64_t size, int64_t dist)
 {
-    int64_t ahead = dist / (nr * size), k = g + ahead / seg;
-    const char *p = (const char *)w + ((k % ng - g) * 4 * n + k / ng * seg) * size;
-    return (pf_cursor){p, ahead % seg, seg, n, size, ng - k % ng, ng};
+    int64_t ahead = dist / (nr * size);
+    return (pf_cursor){(const char *)w + ahead / n * 4 * n * size, ahead % n, n, size};
 }
 INLINE const char *pf_at(const pf_cursor *p, int i) { return p->w + (i * p->n + p->col) * p->size; }
 INLINE void pf_next(pf_cursor *p, int64_t cols)
 {
     p->col += cols;
-    if (p->col >= p->seg) {
-        p->col -= p->seg;
+    if (p->col >= p->n) {
+        p->col -= p->n;
         p->w += 4 * p->n * p->size;
-        if (--p->left == 0) { /* the block's first group, next slice */
-            p->left = p->ng;
-            p->w += (p->seg - p->ng * 4 * p->n) * p->size;
-        }
     }
 }
-
-/* With 2..4 tokens, rows wider than GF_BLOCK_MIN_COLS go in blocks of
- * GF_BLOCK_ROWS rows through GF_COL_BLOCK columns at a time (the chains
- * wait in memory between slices, which keeps every sum's order), so that
- * the slice of x (16 KB for 4 tokens) stays in L1 instead of x (256 KB at
- * 16384 columns) coming from L2: one core, weights in L2, 4 tokens on
- * 16 x 16384: F16 42 -> 54 GB/s, BF16 43 -> 47.  Weights from memory: no
- * clear change (the FMA pipes have time to spare there); rows of 2048 in
- * two slices were slower, hence the minimum. */
-#ifndef GF_COL_BLOCK
-#define GF_COL_BLOCK 1024
-#endif
-#ifndef GF_BLOCK_ROWS
-#define GF_BLOCK_ROWS 32
-#endif
-#ifndef GF_BLOCK_MIN_COLS
-#define GF_BLOCK_MIN_COLS 4096
-#endif
 
 /* nr (1..4) rows against nt (1..4) tokens, both constants after inlining:
  * the rows share every load of x, each x register serves nr FMAs.  One
@@ -158,26 +139,28 @@ INLINE void pf_next(pf_cursor *p, int64_t cols)
  * FMAs in a row: 4 rows x 4 tokens = 16 chains keep the FMA pipes busy with
  * 8 weight and 2 x registers beside them); with nt <= 2 each half has its
  * own chain.  The chains depend on nt only, so a row sums in the same order
- * whatever group it is in (and so whatever thread chunk). */
+ * whatever group it is in (and so whatever thread chunk).
+ * Tried and dropped: blocks of 8..32 rows going through 1024..4096 columns
+ * at a time, so that the slice of x stays in L1 on wide rows.  With the
+ * weights in L2 that gave +30 % (F16, 4 tokens, 16384 columns), but from
+ * memory, the case that matters, 2 tokens lost ~6 % and 4 tokens 1..3 %
+ * (8..32 row streams at once instead of 4). */
 #define DEFINE_GROUP(NAME, ELEM, W32, W32T, X32T)                                             \
-    /* columns [c0, c1) (c0 a multiple of 32); the chains start from zero at \
-     * c0 = 0, else from `state`, and go back there unless c1 = n */          \
     INLINE void NAME##_group(const ELEM *w, int64_t n, int nr, const float *x, int64_t ldx,   \
-                             int nt, int64_t c0, int64_t c1, int64_t g, int64_t ng,           \
-                             __m512 *state,                                                   \
-                             float out[4][MAX_NT])                                            \
+                             int nt, float out[4][MAX_NT])                                    \
     {                                                                                         \
         const int K = nt <= 2 ? 2 : 1; /* chains per row and token */                          \
         __m512 acc[2][4][MAX_NT];                                                             \
         for (int k = 0; k < K; k++)                                                           \
             for (int i = 0; i < nr; i++)                                                      \
                 for (int t = 0; t < nt; t++)                                                  \
-                    acc[k][i][t] = c0 == 0 ? _mm512_setzero_ps() : state[(k * 4 + i) * MAX_NT + t]; \
-        const int pf_l2 = nt > 1 && GF_PREFETCH_L2 > 0;                                       \
-        pf_cursor near = pf_start(w + c0, n, c1 - c0, g, ng, nr, sizeof(ELEM), GF_PREFETCH_GROUP); \
-        pf_cursor far = pf_start(w + c0, n, c1 - c0, g, ng, nr, sizeof(ELEM), GF_PREFETCH_L2); \
-        int64_t c = c0;                                                                       \
-        for (; c + 32 <= c1; c += 32) {                                                       \
+                    acc[k][i][t] = _mm512_setzero_ps();                                       \
+        const int pf_l2 = nt >= GF_PREFETCH_L2_TOKENS && sizeof(ELEM) == 2 &&                 \
+                          (GF_PREFETCH_L2_MAX_COLS == 0 || n <= GF_PREFETCH_L2_MAX_COLS);     \
+        pf_cursor near = pf_start(w, n, nr, sizeof(ELEM), GF_PREFETCH_GROUP);                 \
+        pf_cursor far = pf_start(w, n, nr, sizeof(ELEM), GF_PREFETCH_L2);                     \
+        int64_t c = 0;                                                                        \
+        for (; c + 32 <= n; c += 32) {                                                        \
             for (int i = 0; i < nr; i++)                                                      \
                 for (int b = 0; b < 32 * (int)sizeof(ELEM); b += 64) {                        \
                     _mm_prefetch(pf_at(&near, i) + b, _MM_HINT_T0);                           \
@@ -199,7 +182,7 @@ INLINE void pf_next(pf_cursor *p, int64_t cols)
                 }                                                                             \
             }                                                                                 \
         }                                                                                     \
-        if (c < c1) {                                                                         \
+        if (c < n) {                                                                          \
             __m512 lo[4], hi[4];                                                              \
             for (int i = 0; i < nr; i++)                                                      \
                 W32T(w + i * n, c, n, &lo[i], &hi[i]);                                        \
@@ -212,75 +195,47 @@ INLINE void pf_next(pf_cursor *p, int64_t cols)
                 }                                                                             \
             }                                                                                 \
         }                                                                                     \
-        if (c1 < n) {                                                                         \
-            for (int k = 0; k < K; k++)                                                       \
-                for (int i = 0; i < nr; i++)                                                  \
-                    for (int t = 0; t < nt; t++)                                              \
-                        state[(k * 4 + i) * MAX_NT + t] = acc[k][i][t];                       \
-            return;                                                                           \
-        }                                                                                     \
         for (int i = 0; i < nr; i++)                                                          \
             for (int t = 0; t < nt; t++)                                                      \
                 out[i][t] = _mm512_reduce_add_ps(K == 2 ? _mm512_add_ps(acc[0][i][t], acc[1][i][t]) \
                                                         : acc[0][i][t]);                      \
     }                                                                                         \
     INLINE void NAME##_group_any(const ELEM *w, int64_t n, int64_t nr, const float *x,        \
-                                 int64_t ldx, int64_t nt, int64_t c0, int64_t c1, int64_t g,  \
-                                 int64_t ng,                                                  \
-                                 __m512 *state, float out[4][MAX_NT])                         \
+                                 int64_t ldx, int64_t nt, float out[4][MAX_NT])               \
     {                                                                                         \
         switch ((nr - 1) * 4 + (nt - 1)) {                                                    \
-        case 0: NAME##_group(w, n, 1, x, ldx, 1, c0, c1, g, ng, state, out); break;\
-        case 1: NAME##_group(w, n, 1, x, ldx, 2, c0, c1, g, ng, state, out); break;\
-        case 2: NAME##_group(w, n, 1, x, ldx, 3, c0, c1, g, ng, state, out); break;\
-        case 3: NAME##_group(w, n, 1, x, ldx, 4, c0, c1, g, ng, state, out); break;\
-        case 4: NAME##_group(w, n, 2, x, ldx, 1, c0, c1, g, ng, state, out); break;\
-        case 5: NAME##_group(w, n, 2, x, ldx, 2, c0, c1, g, ng, state, out); break;\
-        case 6: NAME##_group(w, n, 2, x, ldx, 3, c0, c1, g, ng, state, out); break;\
-        case 7: NAME##_group(w, n, 2, x, ldx, 4, c0, c1, g, ng, state, out); break;\
-        case 8: NAME##_group(w, n, 3, x, ldx, 1, c0, c1, g, ng, state, out); break;\
-        case 9: NAME##_group(w, n, 3, x, ldx, 2, c0, c1, g, ng, state, out); break;\
-        case 10: NAME##_group(w, n, 3, x, ldx, 3, c0, c1, g, ng, state, out); break;\
-        case 11: NAME##_group(w, n, 3, x, ldx, 4, c0, c1, g, ng, state, out); break;\
-        case 12: NAME##_group(w, n, 4, x, ldx, 1, c0, c1, g, ng, state, out); break;\
-        case 13: NAME##_group(w, n, 4, x, ldx, 2, c0, c1, g, ng, state, out); break;\
-        case 14: NAME##_group(w, n, 4, x, ldx, 3, c0, c1, g, ng, state, out); break;\
-        default: NAME##_group(w, n, 4, x, ldx, 4, c0, c1, g, ng, state, out); break;\
+        case 0: NAME##_group(w, n, 1, x, ldx, 1, out); break;\
+        case 1: NAME##_group(w, n, 1, x, ldx, 2, out); break;\
+        case 2: NAME##_group(w, n, 1, x, ldx, 3, out); break;\
+        case 3: NAME##_group(w, n, 1, x, ldx, 4, out); break;\
+        case 4: NAME##_group(w, n, 2, x, ldx, 1, out); break;\
+        case 5: NAME##_group(w, n, 2, x, ldx, 2, out); break;\
+        case 6: NAME##_group(w, n, 2, x, ldx, 3, out); break;\
+        case 7: NAME##_group(w, n, 2, x, ldx, 4, out); break;\
+        case 8: NAME##_group(w, n, 3, x, ldx, 1, out); break;\
+        case 9: NAME##_group(w, n, 3, x, ldx, 2, out); break;\
+        case 10: NAME##_group(w, n, 3, x, ldx, 3, out); break;\
+        case 11: NAME##_group(w, n, 3, x, ldx, 4, out); break;\
+        case 12: NAME##_group(w, n, 4, x, ldx, 1, out); break;\
+        case 13: NAME##_group(w, n, 4, x, ldx, 2, out); break;\
+        case 14: NAME##_group(w, n, 4, x, ldx, 3, out); break;\
+        default: NAME##_group(w, n, 4, x, ldx, 4, out); break;\
         }                                                                                     \
     }                                                                                         \
     /* all rows [r0, r1) in groups of 4 (the last one 1..4), tokens 4 at a    \
-     * time; with 2..4 tokens, rows wider than GF_BLOCK_MIN_COLS in blocks of  \
-     * GF_BLOCK_ROWS rows that go through GF_COL_BLOCK columns at a time (more \
-     * tokens would read a block's weights again from L3 for each 4) */       \
+     * time */                                                                \
     INLINE void NAME##_groups(const ELEM *base, int64_t n, const float *x, int64_t ldx,       \
                               int64_t n_tokens, int64_t r0, int64_t r1, int64_t ldy, float *y) \
     {                                                                                         \
         float out[4][MAX_NT];                                                                 \
-        const int64_t cb = GF_COL_BLOCK > 0 && n > GF_BLOCK_MIN_COLS && n_tokens > 1 &&       \
-                                   n_tokens <= MAX_NT                                         \
-                               ? GF_COL_BLOCK                                                 \
-                               : n;                                                           \
-        const int64_t rb = cb < n ? GF_BLOCK_ROWS : 4;                                        \
-        __m512 state[GF_BLOCK_ROWS / 4][2 * 4 * MAX_NT];                                      \
-        for (int64_t b0 = r0; b0 < r1; b0 += rb) {                                            \
-            const int64_t b1 = r1 - b0 < rb ? r1 : b0 + rb;                                   \
-            /* groups in the block, for the prefetch (unblocked: one stream) */                \
-            const int64_t ng = cb < n ? (b1 - b0 + 3) / 4 : (int64_t)1 << 40;                 \
+        for (int64_t r = r0, nr; r < r1; r += nr) {                                           \
+            nr = r1 - r < 4 ? r1 - r : 4;                                                     \
             for (int64_t t0 = 0; t0 < n_tokens; t0 += MAX_NT) {                               \
-                const float *xt = x + t0 * ldx;                                               \
                 int64_t nt = n_tokens - t0 < MAX_NT ? n_tokens - t0 : MAX_NT;                 \
-                for (int64_t c0 = 0; c0 < n; c0 += cb) {                                      \
-                    const int64_t c1 = n - c0 < cb ? n : c0 + cb;                             \
-                    for (int64_t r = b0, g = 0; r < b1; r += 4, g++) {                        \
-                        const int64_t nr = b1 - r < 4 ? b1 - r : 4;                           \
-                        NAME##_group_any(base + r * n, n, nr, xt, ldx, nt, c0, c1, g, ng,     \
-                                         state[g], out);                                      \
-                        if (c1 == n)                                                          \
-                            for (int64_t i = 0; i < nr; i++)                                  \
-                                for (int64_t t = 0; t < nt; t++)                              \
-                                    y[(t0 + t) * ldy + r + i] = out[i][t];                    \
-                    }                                                                         \
-                }                                                                             \
+                NAME##_group_any(base + r * n, n, nr, x + t0 * ldx, ldx, nt, out);            \
+                for (int64_t i = 0; i < nr; i++)                                              \
+                    for (int64_t t = 0; t < nt; t++)                                          \
+                        y[(t0 + t) * ldy + r + i] = out[i][t];                                \
             }                                                                                 \
         }                                                                                     \
     }

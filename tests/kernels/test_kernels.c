@@ -223,9 +223,8 @@ Test(kernels, q8_random_against_scalar_and_float)
  * the whole matrix, on every row alone, and on uneven pieces give the same
  * bits (gf_linear's chunks, and so the thread count, then cannot change a
  * result; the int8 batch kernel groups 16 rows and is left out).  8225
- * columns and 37 rows: the AVX-512 kernels' column blocks (wide rows, 2+
- * tokens) in blocks of 32 rows, with tails; there the sums are also checked
- * against the double reference. */
+ * columns: one token also in row groups on AVX-512; there the sums are also
+ * checked against the double reference. */
 Test(kernels, row_results_do_not_depend_on_grouping)
 {
     static const int64_t cols[] = {33, 100, 1029, 8225, 8225};
