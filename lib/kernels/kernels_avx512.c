@@ -90,14 +90,17 @@ INLINE void x32t_pairs(const float *x, int64_t c, int64_t n, __m512 *lo, __m512 
 /* Software prefetch of the group kernels, in bytes of the weight stream as
  * the group reads it (nr rows side by side, so per row the distance / nr,
  * continued into the next groups' rows where a row ends): into L1
- * GF_PREFETCH_GROUP ahead, and with 2+ tokens into L2 GF_PREFETCH_L2 ahead
- * too.  With 4 tokens a group is near the FMA bound, so its loads must not
- * wait: with the per-row 4 KB of GF_PREFETCH, which on rows of 4 KB only
- * reached the other row of the same pair, a 4-token call on 16384 x 2048
- * F16 took 2.3x a one-token call; 1.5x with the stream distance, ~1.2x
- * with the L2 one besides.  One token runs faster without the L2 one
- * (2048 x 16384: 1.1 against 1.3 ms).  8 KB for L1, 32 or 64 KB for L2, or
- * NTA hints measured no better (docs/performance.md). */
+ * GF_PREFETCH_GROUP ahead; for 16-bit weights with GF_PREFETCH_L2_TOKENS+
+ * tokens on rows up to GF_PREFETCH_L2_MAX_COLS, into L2 GF_PREFETCH_L2
+ * ahead too.  With 3-4 tokens a group is near the FMA bound, so its loads
+ * must not wait.  The old per-row 4 KB (GF_PREFETCH) on rows of 4 KB only
+ * reached the other row of the same pair: a 4-token call on 16384 x 2048
+ * F16 took 2.35x a one-token call; 1.38x with the stream distance, 1.18x
+ * with the L2 one besides (quiet machine).  The L2 one made f32, 2 tokens,
+ * one token and wide rows slower (2048 x 16384, one token: 1.1 against
+ * 1.3 ms), and all of them when the neighbours load the memory; 6 or 8 KB
+ * for L1, 32 or 64 KB for L2, or NTA hints measured no better
+ * (docs/performance.md). */
 #ifndef GF_PREFETCH_GROUP
 #define GF_PREFETCH_GROUP 4096
 #endif
@@ -108,7 +111,7 @@ INLINE void x32t_pairs(const float *x, int64_t c, int64_t n, __m512 *lo, __m512 
 #define GF_PREFETCH_L2_TOKENS 3
 #endif
 #ifndef GF_PREFETCH_L2_MAX_COLS
-#define GF_PREFETCH_L2_MAX_COLS 0
+#define GF_PREFETCH_L2_MAX_COLS 8192
 #endif
 
 /* Where a group of nr rows (row stride n elements of `size` bytes) reads
