@@ -1,8 +1,9 @@
 /* kernels_avx512.c — AVX-512 row kernels for f32, F16 and BF16 weights
  * (F, BW, VL, DQ); the int8 ones are in kernels_avx512_q8.c.  Like the AVX2
  * kernels with 16-float vectors and masked tails, plus: one token streams a
- * row in four chains; batches pair rows (shared x loads); BF16 splits
- * 64-byte loads into even/odd lanes against paired x. */
+ * row in four chains; batches (and one token on wide rows) take 4 rows at a
+ * time (shared x loads); BF16 splits 64-byte loads into even/odd lanes
+ * against paired x. */
 #if defined(__x86_64__)
 #include <float.h>
 #include <immintrin.h>
@@ -14,9 +15,10 @@
 
 #define MAX_NT 4
 /* One token and rows up to this wide: one row at a time (x stays in L1).
- * Wider rows go in pairs so that each load of x (then in L2) serves two
- * rows (measured on one core, 2048 x 16384: F16 ~26 -> ~30 GB/s, BF16 about
- * the same, against ~40 for the read probe; rows of 2048 reach ~38). */
+ * Wider rows go in groups so that each load of x (then in L2) serves
+ * several rows (measured with pairs on one core, 2048 x 16384: F16 ~26 ->
+ * ~30 GB/s, BF16 about the same, against ~40 for the read probe; rows of
+ * 2048 reach ~38). */
 #ifndef GF_PAIR_COLS
 #define GF_PAIR_COLS 8192
 #endif
@@ -33,53 +35,221 @@ INLINE __m512 load16m_f16(const void *p, int64_t i, __mmask16 m)
 {
     return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, (const uint16_t *)p + i));
 }
-/* nr (1 or 2) rows against nt tokens, both constants after inlining: two
- * rows share every load of x (with 4 tokens of 16k columns, x lives in L2
- * and its loads, not the weights, set the pace).  Each row's arithmetic is
- * the same whether it is paired or not. */
-#define DEFINE_ROWS(NAME, ELEM, LOAD16, LOAD16M)                                              \
-    INLINE void NAME##_dot(const ELEM *w, int64_t ldw, int nr, const float *x, int64_t n,     \
-                           int nt, float out[2][MAX_NT])                                      \
+/* Two 16-lane halves of 32 weights from column c, and the matching x:
+ * f32 and F16 widen columns c..c+15 and c+16..c+31; BF16 reads one 64-byte
+ * load as even and odd columns (`<< 16`, `& 0xffff0000`: 3 vector ops per
+ * 32 weights where vpmovzxwd takes 4) against x in the same order
+ * (gf_act.xpair).  The _tail forms read the last n - c < 32 columns, with
+ * zeros beyond (xpair is zero padded, plain x is masked). */
+INLINE void w32_f32(const float *w, int64_t c, __m512 *lo, __m512 *hi)
+{
+    *lo = _mm512_loadu_ps(w + c);
+    *hi = _mm512_loadu_ps(w + c + 16);
+}
+INLINE void w32_f16(const uint16_t *w, int64_t c, __m512 *lo, __m512 *hi)
+{
+    *lo = load16_f16(w, c);
+    *hi = load16_f16(w, c + 16);
+}
+INLINE void w32_bf16(const uint16_t *w, int64_t c, __m512 *lo, __m512 *hi)
+{
+    __m512i v = _mm512_loadu_si512(w + c);
+    *lo = _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
+    *hi = _mm512_castsi512_ps(_mm512_and_si512(v, _mm512_set1_epi32((int)0xffff0000u)));
+}
+INLINE __mmask16 mask_lo(int64_t left) { return left >= 16 ? (__mmask16)0xffff : tail_mask(left); }
+INLINE __mmask16 mask_hi(int64_t left) { return left <= 16 ? 0 : tail_mask(left - 16); }
+INLINE void w32t_f32(const float *w, int64_t c, int64_t n, __m512 *lo, __m512 *hi)
+{
+    *lo = _mm512_maskz_loadu_ps(mask_lo(n - c), w + c);
+    *hi = _mm512_maskz_loadu_ps(mask_hi(n - c), w + c + 16);
+}
+INLINE void w32t_f16(const uint16_t *w, int64_t c, int64_t n, __m512 *lo, __m512 *hi)
+{
+    *lo = load16m_f16(w, c, mask_lo(n - c));
+    *hi = load16m_f16(w, c + 16, mask_hi(n - c));
+}
+INLINE void w32t_bf16(const uint16_t *w, int64_t c, int64_t n, __m512 *lo, __m512 *hi)
+{
+    __m512i v = _mm512_maskz_loadu_epi16((__mmask32)((1ull << (n - c)) - 1), w + c);
+    *lo = _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
+    *hi = _mm512_castsi512_ps(_mm512_and_si512(v, _mm512_set1_epi32((int)0xffff0000u)));
+}
+INLINE void x32t_plain(const float *x, int64_t c, int64_t n, __m512 *lo, __m512 *hi)
+{
+    *lo = _mm512_maskz_loadu_ps(mask_lo(n - c), x + c);
+    *hi = _mm512_maskz_loadu_ps(mask_hi(n - c), x + c + 16);
+}
+INLINE void x32t_pairs(const float *x, int64_t c, int64_t n, __m512 *lo, __m512 *hi)
+{
+    (void)n;
+    *lo = _mm512_loadu_ps(x + c);
+    *hi = _mm512_loadu_ps(x + c + 16);
+}
+
+/* Software prefetch of the group kernels, in bytes of the weight stream as
+ * the group reads it (nr rows side by side, so per row the distance / nr,
+ * continued into the next groups' rows where a row ends): into L1
+ * GF_PREFETCH_GROUP ahead; for 16-bit weights with GF_PREFETCH_L2_TOKENS+
+ * tokens on rows up to GF_PREFETCH_L2_MAX_COLS, into L2 GF_PREFETCH_L2
+ * ahead too.  With 3-4 tokens a group is near the FMA bound, so its loads
+ * must not wait.  The old per-row 4 KB (GF_PREFETCH) on rows of 4 KB only
+ * reached the other row of the same pair: a 4-token call on 16384 x 2048
+ * F16 took 2.35x a one-token call; 1.38x with the stream distance, 1.18x
+ * with the L2 one besides (quiet machine).  The L2 one made f32, 2 tokens,
+ * one token and wide rows slower (2048 x 16384, one token: 1.1 against
+ * 1.3 ms), and all of them when the neighbours load the memory; 6 or 8 KB
+ * for L1, 32 or 64 KB for L2, or NTA hints measured no better
+ * (docs/performance.md). */
+#ifndef GF_PREFETCH_GROUP
+#define GF_PREFETCH_GROUP 4096
+#endif
+#ifndef GF_PREFETCH_L2
+#define GF_PREFETCH_L2 16384
+#endif
+#ifndef GF_PREFETCH_L2_TOKENS
+#define GF_PREFETCH_L2_TOKENS 3
+#endif
+#ifndef GF_PREFETCH_L2_MAX_COLS
+#define GF_PREFETCH_L2_MAX_COLS 8192
+#endif
+
+/* Where a group of nr rows (row stride n elements of `size` bytes) reads
+ * `dist` bytes of its stream later: column `col` of the rows at `w`; past
+ * the end of its rows the stream goes on in the next group's (4 rows on). */
+typedef struct pf_cursor {
+    const char *w;
+    int64_t col, n, size;
+} pf_cursor;
+INLINE pf_cursor pf_start(const void *w, int64_t n, int64_t nr, int64_t size, int64_t dist)
+{
+    int64_t ahead = dist / (nr * size);
+    return (pf_cursor){(const char *)w + ahead / n * 4 * n * size, ahead % n, n, size};
+}
+INLINE const char *pf_at(const pf_cursor *p, int i) { return p->w + (i * p->n + p->col) * p->size; }
+INLINE void pf_next(pf_cursor *p, int64_t cols)
+{
+    p->col += cols;
+    if (p->col >= p->n) {
+        p->col -= p->n;
+        p->w += 4 * p->n * p->size;
+    }
+}
+
+/* nr (1..4) rows against nt (1..4) tokens, both constants after inlining:
+ * the rows share every load of x, each x register serves nr FMAs.  One
+ * accumulator per row and token takes both halves of each 32 columns (two
+ * FMAs in a row: 4 rows x 4 tokens = 16 chains keep the FMA pipes busy with
+ * 8 weight and 2 x registers beside them); with nt <= 2 each half has its
+ * own chain.  The chains depend on nt only, so a row sums in the same order
+ * whatever group it is in (and so whatever thread chunk).
+ * Tried and dropped: blocks of 8..32 rows going through 1024..4096 columns
+ * at a time, so that the slice of x stays in L1 on wide rows.  With the
+ * weights in L2 that gave +30 % (F16, 4 tokens, 16384 columns), but from
+ * memory, the case that matters, 2 tokens lost ~6 % and 4 tokens 1..3 %
+ * (8..32 row streams at once instead of 4). */
+#define DEFINE_GROUP(NAME, ELEM, W32, W32T, X32T)                                             \
+    INLINE void NAME##_group(const ELEM *w, int64_t n, int nr, const float *x, int64_t ldx,   \
+                             int nt, float out[4][MAX_NT])                                    \
     {                                                                                         \
-        __m512 acc0[2][MAX_NT], acc1[2][MAX_NT];                                              \
-        for (int i = 0; i < nr; i++)                                                          \
-            for (int t = 0; t < nt; t++)                                                      \
-                acc0[i][t] = acc1[i][t] = _mm512_setzero_ps();                                \
+        const int K = nt <= 2 ? 2 : 1; /* chains per row and token */                          \
+        __m512 acc[2][4][MAX_NT];                                                             \
+        for (int k = 0; k < K; k++)                                                           \
+            for (int i = 0; i < nr; i++)                                                      \
+                for (int t = 0; t < nt; t++)                                                  \
+                    acc[k][i][t] = _mm512_setzero_ps();                                       \
+        const int pf_l2 = nt >= GF_PREFETCH_L2_TOKENS && sizeof(ELEM) == 2 &&                 \
+                          (GF_PREFETCH_L2_MAX_COLS == 0 || n <= GF_PREFETCH_L2_MAX_COLS);     \
+        pf_cursor near = pf_start(w, n, nr, sizeof(ELEM), GF_PREFETCH_GROUP);                 \
+        pf_cursor far = pf_start(w, n, nr, sizeof(ELEM), GF_PREFETCH_L2);                     \
         int64_t c = 0;                                                                        \
         for (; c + 32 <= n; c += 32) {                                                        \
             for (int i = 0; i < nr; i++)                                                      \
-                for (int pf = 0; pf < 32 * (int)sizeof(ELEM); pf += 64)                       \
-                    _mm_prefetch((const char *)(w + i * ldw + c) + GF_PREFETCH + pf, _MM_HINT_T0); \
-            __m512 w0[2], w1[2];                                                              \
-            for (int i = 0; i < nr; i++) {                                                    \
-                w0[i] = LOAD16(w + i * ldw, c);                                               \
-                w1[i] = LOAD16(w + i * ldw, c + 16);                                          \
-            }                                                                                 \
+                for (int b = 0; b < 32 * (int)sizeof(ELEM); b += 64) {                        \
+                    _mm_prefetch(pf_at(&near, i) + b, _MM_HINT_T0);                           \
+                    if (pf_l2)                                                                \
+                        _mm_prefetch(pf_at(&far, i) + b, _MM_HINT_T1);                        \
+                }                                                                             \
+            pf_next(&near, 32);                                                               \
+            if (pf_l2)                                                                        \
+                pf_next(&far, 32);                                                            \
+            __m512 lo[4], hi[4];                                                              \
+            for (int i = 0; i < nr; i++)                                                      \
+                W32(w + i * n, c, &lo[i], &hi[i]);                                            \
             for (int t = 0; t < nt; t++) {                                                    \
-                __m512 x0 = _mm512_loadu_ps(x + t * n + c), x1 = _mm512_loadu_ps(x + t * n + c + 16); \
+                __m512 x0 = _mm512_loadu_ps(x + t * ldx + c);                                 \
+                __m512 x1 = _mm512_loadu_ps(x + t * ldx + c + 16);                            \
                 for (int i = 0; i < nr; i++) {                                                \
-                    acc0[i][t] = _mm512_fmadd_ps(w0[i], x0, acc0[i][t]);                      \
-                    acc1[i][t] = _mm512_fmadd_ps(w1[i], x1, acc1[i][t]);                      \
+                    acc[0][i][t] = _mm512_fmadd_ps(lo[i], x0, acc[0][i][t]);                  \
+                    acc[K - 1][i][t] = _mm512_fmadd_ps(hi[i], x1, acc[K - 1][i][t]);          \
                 }                                                                             \
             }                                                                                 \
         }                                                                                     \
-        for (; c < n; c += 16) {                                                              \
-            __mmask16 m = n - c >= 16 ? (__mmask16)0xffff : tail_mask(n - c);                 \
-            __m512 w0[2];                                                                     \
+        if (c < n) {                                                                          \
+            __m512 lo[4], hi[4];                                                              \
             for (int i = 0; i < nr; i++)                                                      \
-                w0[i] = LOAD16M(w + i * ldw, c, m);                                           \
+                W32T(w + i * n, c, n, &lo[i], &hi[i]);                                        \
             for (int t = 0; t < nt; t++) {                                                    \
-                __m512 x0 = _mm512_maskz_loadu_ps(m, x + t * n + c);                          \
-                for (int i = 0; i < nr; i++)                                                  \
-                    acc0[i][t] = _mm512_fmadd_ps(w0[i], x0, acc0[i][t]);                      \
+                __m512 x0, x1;                                                                \
+                X32T(x + t * ldx, c, n, &x0, &x1);                                            \
+                for (int i = 0; i < nr; i++) {                                                \
+                    acc[0][i][t] = _mm512_fmadd_ps(lo[i], x0, acc[0][i][t]);                  \
+                    acc[K - 1][i][t] = _mm512_fmadd_ps(hi[i], x1, acc[K - 1][i][t]);          \
+                }                                                                             \
             }                                                                                 \
         }                                                                                     \
         for (int i = 0; i < nr; i++)                                                          \
             for (int t = 0; t < nt; t++)                                                      \
-                out[i][t] = _mm512_reduce_add_ps(_mm512_add_ps(acc0[i][t], acc1[i][t]));      \
+                out[i][t] = _mm512_reduce_add_ps(K == 2 ? _mm512_add_ps(acc[0][i][t], acc[1][i][t]) \
+                                                        : acc[0][i][t]);                      \
     }                                                                                         \
-    /* one row, one token: 64 columns per step in four chains, so that more   \
-     * loads are in flight per core (decode is memory bound) */               \
+    INLINE void NAME##_group_any(const ELEM *w, int64_t n, int64_t nr, const float *x,        \
+                                 int64_t ldx, int64_t nt, float out[4][MAX_NT])               \
+    {                                                                                         \
+        switch ((nr - 1) * 4 + (nt - 1)) {                                                    \
+        case 0: NAME##_group(w, n, 1, x, ldx, 1, out); break;\
+        case 1: NAME##_group(w, n, 1, x, ldx, 2, out); break;\
+        case 2: NAME##_group(w, n, 1, x, ldx, 3, out); break;\
+        case 3: NAME##_group(w, n, 1, x, ldx, 4, out); break;\
+        case 4: NAME##_group(w, n, 2, x, ldx, 1, out); break;\
+        case 5: NAME##_group(w, n, 2, x, ldx, 2, out); break;\
+        case 6: NAME##_group(w, n, 2, x, ldx, 3, out); break;\
+        case 7: NAME##_group(w, n, 2, x, ldx, 4, out); break;\
+        case 8: NAME##_group(w, n, 3, x, ldx, 1, out); break;\
+        case 9: NAME##_group(w, n, 3, x, ldx, 2, out); break;\
+        case 10: NAME##_group(w, n, 3, x, ldx, 3, out); break;\
+        case 11: NAME##_group(w, n, 3, x, ldx, 4, out); break;\
+        case 12: NAME##_group(w, n, 4, x, ldx, 1, out); break;\
+        case 13: NAME##_group(w, n, 4, x, ldx, 2, out); break;\
+        case 14: NAME##_group(w, n, 4, x, ldx, 3, out); break;\
+        default: NAME##_group(w, n, 4, x, ldx, 4, out); break;\
+        }                                                                                     \
+    }                                                                                         \
+    /* all rows [r0, r1) in groups of 4 (the last one 1..4), tokens 4 at a    \
+     * time */                                                                \
+    INLINE void NAME##_groups(const ELEM *base, int64_t n, const float *x, int64_t ldx,       \
+                              int64_t n_tokens, int64_t r0, int64_t r1, int64_t ldy, float *y) \
+    {                                                                                         \
+        float out[4][MAX_NT];                                                                 \
+        for (int64_t r = r0, nr; r < r1; r += nr) {                                           \
+            nr = r1 - r < 4 ? r1 - r : 4;                                                     \
+            for (int64_t t0 = 0; t0 < n_tokens; t0 += MAX_NT) {                               \
+                int64_t nt = n_tokens - t0 < MAX_NT ? n_tokens - t0 : MAX_NT;                 \
+                NAME##_group_any(base + r * n, n, nr, x + t0 * ldx, ldx, nt, out);            \
+                for (int64_t i = 0; i < nr; i++)                                              \
+                    for (int64_t t = 0; t < nt; t++)                                          \
+                        y[(t0 + t) * ldy + r + i] = out[i][t];                                \
+            }                                                                                 \
+        }                                                                                     \
+    }
+
+DEFINE_GROUP(f32, float, w32_f32, w32t_f32, x32t_plain)
+DEFINE_GROUP(f16, uint16_t, w32_f16, w32t_f16, x32t_plain)
+DEFINE_GROUP(bf16, uint16_t, w32_bf16, w32t_bf16, x32t_pairs)
+
+/* One row, one token: 64 columns per step in four chains, so that more
+ * loads are in flight per core (decode is memory bound). */
+#define DEFINE_DOT1(NAME, ELEM, LOAD16, LOAD16M)                                              \
     INLINE float NAME##_dot1(const ELEM *w, const float *x, int64_t n)                        \
     {                                                                                         \
         __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;                           \
@@ -98,89 +268,23 @@ INLINE __m512 load16m_f16(const void *p, int64_t i, __mmask16 m)
         }                                                                                     \
         return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3))); \
     }                                                                                         \
-    TARGET static void NAME(const gf_matrix *W, const gf_act *a, int64_t r0, int64_t r1,      \
-                            float *y)                                                         \
+    TARGET static void rows_##NAME(const gf_matrix *W, const gf_act *a, int64_t r0, int64_t r1, \
+                                   float *y)                                                  \
     {                                                                                         \
         const int64_t n = W->cols;                                                            \
-        float out[2][MAX_NT];                                                                 \
+        const ELEM *base = (const ELEM *)W->data;                                             \
         if (a->n_tokens == 1 && n <= GF_PAIR_COLS) {                                          \
             for (int64_t r = r0; r < r1; r++)                                                 \
-                y[r] = NAME##_dot1((const ELEM *)W->data + r * n, a->x, n);                   \
+                y[r] = NAME##_dot1(base + r * n, a->x, n);                                    \
             return;                                                                           \
         }                                                                                     \
-        for (int64_t r = r0, nr; r < r1; r += nr) {                                           \
-            const ELEM *w = (const ELEM *)W->data + r * n;                                    \
-            nr = r + 1 < r1 ? 2 : 1;                                                          \
-            for (int64_t t0 = 0; t0 < a->n_tokens; t0 += MAX_NT) {                            \
-                const float *x = a->x + t0 * n;                                               \
-                int64_t nt = a->n_tokens - t0 < MAX_NT ? a->n_tokens - t0 : MAX_NT;           \
-                if (nr == 2) {                                                                \
-                    switch (nt) {                                                             \
-                    case 1: NAME##_dot(w, n, 2, x, n, 1, out); break;                         \
-                    case 2: NAME##_dot(w, n, 2, x, n, 2, out); break;                         \
-                    case 3: NAME##_dot(w, n, 2, x, n, 3, out); break;                         \
-                    default: NAME##_dot(w, n, 2, x, n, 4, out); break;                        \
-                    }                                                                         \
-                } else {                                                                      \
-                    switch (nt) {                                                             \
-                    case 1: NAME##_dot(w, n, 1, x, n, 1, out); break;                         \
-                    case 2: NAME##_dot(w, n, 1, x, n, 2, out); break;                         \
-                    case 3: NAME##_dot(w, n, 1, x, n, 3, out); break;                         \
-                    default: NAME##_dot(w, n, 1, x, n, 4, out); break;                        \
-                    }                                                                         \
-                }                                                                             \
-                for (int i = 0; i < nr; i++)                                                  \
-                    for (int64_t t = 0; t < nt; t++)                                          \
-                        y[(t0 + t) * W->rows + r + i] = out[i][t];                            \
-            }                                                                                 \
-        }                                                                                     \
+        NAME##_groups(base, n, a->x, n, a->n_tokens, r0, r1, W->rows, y);                     \
     }
 
-DEFINE_ROWS(rows_f32, float, load16_f32, load16m_f32)
-DEFINE_ROWS(rows_f16, uint16_t, load16_f16, load16m_f16)
+DEFINE_DOT1(f32, float, load16_f32, load16m_f32)
+DEFINE_DOT1(f16, uint16_t, load16_f16, load16m_f16)
 
-/* BF16 with paired activations (gf_act.xpair): one 64-byte load holds 32
- * weights; `<< 16` gives the even ones as f32, `& 0xffff0000` the odd ones,
- * against x reordered the same way: 3 vector ops per 32 weights where
- * widening with vpmovzxwd takes 4 (decode on a busy core is not only
- * memory bound). */
-INLINE __m512i load32_bf16(const uint16_t *w, int64_t c, int64_t n)
-{
-    if (c + 32 <= n)
-        return _mm512_loadu_si512(w + c);
-    return _mm512_maskz_loadu_epi16((__mmask32)((1ull << (n - c)) - 1), w + c);
-}
-
-INLINE void bf16p_dot(const uint16_t *w, int64_t ldw, int nr, const float *xp, int64_t np,
-                      int64_t n, int nt, float out[2][MAX_NT])
-{
-    const __m512i hi = _mm512_set1_epi32((int)0xffff0000u);
-    __m512 ae[2][MAX_NT], ao[2][MAX_NT];
-    for (int i = 0; i < nr; i++)
-        for (int t = 0; t < nt; t++)
-            ae[i][t] = ao[i][t] = _mm512_setzero_ps();
-    for (int64_t c = 0; c < n; c += 32) {
-        __m512 we[2], wo[2];
-        for (int i = 0; i < nr; i++) {
-            _mm_prefetch((const char *)(w + i * ldw + c) + GF_PREFETCH, _MM_HINT_T0);
-            __m512i v = load32_bf16(w + i * ldw, c, n);
-            we[i] = _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
-            wo[i] = _mm512_castsi512_ps(_mm512_and_si512(v, hi));
-        }
-        for (int t = 0; t < nt; t++) {
-            __m512 xe = _mm512_loadu_ps(xp + t * np + c), xo = _mm512_loadu_ps(xp + t * np + c + 16);
-            for (int i = 0; i < nr; i++) {
-                ae[i][t] = _mm512_fmadd_ps(we[i], xe, ae[i][t]);
-                ao[i][t] = _mm512_fmadd_ps(wo[i], xo, ao[i][t]);
-            }
-        }
-    }
-    for (int i = 0; i < nr; i++)
-        for (int t = 0; t < nt; t++)
-            out[i][t] = _mm512_reduce_add_ps(_mm512_add_ps(ae[i][t], ao[i][t]));
-}
-
-/* One token: 64 columns per step in four chains. */
+/* BF16, one token: as above against the paired x, 64 columns per step. */
 INLINE float bf16p_dot1(const uint16_t *w, const float *xp, int64_t n)
 {
     const __m512i hi = _mm512_set1_epi32((int)0xffff0000u);
@@ -196,50 +300,27 @@ INLINE float bf16p_dot1(const uint16_t *w, const float *xp, int64_t n)
         a3 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_and_si512(v1, hi)), _mm512_loadu_ps(xp + c + 48), a3);
     }
     for (; c < n; c += 32) {
-        __m512i v = load32_bf16(w, c, n);
-        a0 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(v, 16)), _mm512_loadu_ps(xp + c), a0);
-        a1 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_and_si512(v, hi)), _mm512_loadu_ps(xp + c + 16), a1);
+        __m512 lo, hi2;
+        if (c + 32 <= n)
+            w32_bf16(w, c, &lo, &hi2);
+        else
+            w32t_bf16(w, c, n, &lo, &hi2);
+        a0 = _mm512_fmadd_ps(lo, _mm512_loadu_ps(xp + c), a0);
+        a1 = _mm512_fmadd_ps(hi2, _mm512_loadu_ps(xp + c + 16), a1);
     }
     return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
 }
 
 TARGET static void rows_bf16(const gf_matrix *W, const gf_act *a, int64_t r0, int64_t r1, float *y)
 {
-    const int64_t n = W->cols, np = gf_bf16_pairs_cols(n);
+    const int64_t n = W->cols;
     const uint16_t *base = (const uint16_t *)W->data;
-    float out[2][MAX_NT];
     if (a->n_tokens == 1 && n <= GF_PAIR_COLS) {
         for (int64_t r = r0; r < r1; r++)
             y[r] = bf16p_dot1(base + r * n, a->xpair, n);
         return;
     }
-    for (int64_t r = r0, nr; r < r1; r += nr) {
-        const uint16_t *w = base + r * n;
-        nr = r + 1 < r1 ? 2 : 1;
-        for (int64_t t0 = 0; t0 < a->n_tokens; t0 += MAX_NT) {
-            const float *xp = a->xpair + t0 * np;
-            int64_t nt = a->n_tokens - t0 < MAX_NT ? a->n_tokens - t0 : MAX_NT;
-#define BF16P_CASE(NR, NT) bf16p_dot(w, n, NR, xp, np, n, NT, out)
-            if (nr == 2) {
-                switch (nt) {
-                case 1: BF16P_CASE(2, 1); break;
-                case 2: BF16P_CASE(2, 2); break;
-                case 3: BF16P_CASE(2, 3); break;
-                default: BF16P_CASE(2, 4); break;
-                }
-            } else {
-                switch (nt) {
-                case 1: BF16P_CASE(1, 1); break;
-                case 2: BF16P_CASE(1, 2); break;
-                case 3: BF16P_CASE(1, 3); break;
-                default: BF16P_CASE(1, 4); break;
-                }
-            }
-            for (int i = 0; i < nr; i++)
-                for (int64_t t = 0; t < nt; t++)
-                    y[(t0 + t) * W->rows + r + i] = out[i][t];
-        }
-    }
+    bf16_groups(base, n, a->xpair, gf_bf16_pairs_cols(n), a->n_tokens, r0, r1, W->rows, y);
 }
 
 void gf_kernels_fill_avx512(gf_kernel_table *t, int has_vnni, int has_bf16)

@@ -2,6 +2,8 @@
  *
  *   bench_kernels [-t THREADS] [-r ROWS] [-c COLS] [-n TOKENS,...] [-d DTYPES] [-s SECONDS]
  *                 [-g auto|own|blas|rows] [-x]   (-x: BF16 prompt GEMM with vdpbf16ps)
+ *                 [-m MB] (-m: rotate over matrices filling MB instead of 256; a small
+ *                         value keeps the weights in cache, to see the compute bound)
  *                 [-b]   (-b: also measure the read bandwidth as membw.c does, with the
  *                         same threads, interleaved with the kernel runs (this machine's
  *                         bandwidth moves with its neighbours), and print the ratio)
@@ -10,7 +12,7 @@
  *                         speed of the kernels with weights in cache)
  *
  * For each weight dtype (f32,f16,bf16,q8) and batch size it runs gf_linear
- * on a set of ROWS x COLS matrices whose total size is >= 256 MB (so that
+ * on a set of ROWS x COLS matrices whose total size is >= 256 MB (-m; so that
  * every call streams its weights from memory, not from the L3 cache) and
  * prints GB/s of weights read and GFLOP/s (2 * rows * cols * tokens per
  * call).  Compare the GB/s of a matvec (-n 1) with the read bandwidth of
@@ -180,6 +182,7 @@ int main(int argc, char **argv)
     double seconds = 1.0;
     const char *backend = "auto";
     int measure_bw = 0, in_cache = 0;
+    int64_t set_mb = 256;
     for (int i = 1; i < argc; i++)
         if (!strcmp(argv[i], "-x") || !strcmp(argv[i], "-b") || !strcmp(argv[i], "-i")) {
             if (argv[i][1] == 'x')
@@ -200,13 +203,14 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "-d")) dtypes_arg = argv[i + 1];
         else if (!strcmp(argv[i], "-s")) seconds = atof(argv[i + 1]);
         else if (!strcmp(argv[i], "-g")) backend = argv[i + 1];
+        else if (!strcmp(argv[i], "-m")) set_mb = atoll(argv[i + 1]);
         else {
             fprintf(stderr, "usage: bench_kernels [-t N] [-r ROWS] [-c COLS] [-n T1,T2..] "
-                            "[-d f32,f16,bf16,q8] [-s SECONDS] [-g auto|own|blas|rows] [-x] [-b] [-i]\n");
+                            "[-d f32,f16,bf16,q8] [-s SECONDS] [-g auto|own|blas|rows] [-m MB] [-x] [-b] [-i]\n");
             return 2;
         }
     }
-    if (rows < 1 || cols < 32 || cols % 32 || threads < 1) {
+    if (rows < 1 || cols < 32 || cols % 32 || threads < 1 || set_mb < 0) {
         fprintf(stderr, "bench_kernels: need rows >= 1, cols a multiple of 32, threads >= 1\n");
         return 2;
     }
@@ -245,7 +249,7 @@ int main(int argc, char **argv)
         probe.cols = cols;
         probe.dtype = (gf_dtype)dt;
         size_t one = matrix_bytes(&probe);
-        int n_mats = in_cache ? 1 : (int)((256u << 20) / one) + 1;
+        int n_mats = in_cache ? 1 : (int)(((size_t)set_mb << 20) / one) + 1;
         gf_matrix *mats = calloc((size_t)n_mats, sizeof *mats);
         for (int i = 0; i < n_mats; i++)
             fill(&mats[i], (gf_dtype)dt, rows, cols);

@@ -10,9 +10,13 @@
 #include "core/alloc.h"
 #include "kernel_util.h"
 
-static const int64_t odd_cols[] = {1, 3, 7, 15, 16, 17, 31, 33, 47, 63, 65, 100, 255, 257, 1029};
+/* 48: a last step of exactly 16 columns; 8225: past GF_PAIR_COLS, where the
+ * AVX-512 kernels take one token in row groups too */
+static const int64_t odd_cols[] = {1,  3,  7,   15,  16,  17,   31,  33,
+                                   47, 48, 63, 65, 100, 255, 257, 1029, 8225};
 static const int64_t q8_cols[] = {32, 64, 96, 160, 480, 512, 544, 1056};
-static const int64_t row_counts[] = {1, 5, 17};
+/* the AVX-512 f32/F16/BF16 kernels take rows 4 at a time: tails of 1..3 */
+static const int64_t row_counts[] = {1, 2, 3, 5, 6, 7, 17};
 static const int64_t batch_sizes[] = {1, 2, 3, 4, 5, 7, 9};
 #define N_ELEMS(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
@@ -212,6 +216,77 @@ Test(kernels, q8_random_against_scalar_and_float)
                 free(ref);
                 free(mag);
             }
+    }
+}
+
+/* A row's sum does not depend on the rows computed with it: the kernel on
+ * the whole matrix, on every row alone, and on uneven pieces give the same
+ * bits (gf_linear's chunks, and so the thread count, then cannot change a
+ * result; the int8 batch kernel groups 16 rows and is left out).  8225
+ * columns: one token also in row groups on AVX-512; there the sums are also
+ * checked against the double reference. */
+Test(kernels, row_results_do_not_depend_on_grouping)
+{
+    static const int64_t cols[] = {33, 100, 1029, 8225, 8225};
+    static const int64_t rows[] = {11, 11, 11, 11, 37};
+    for (int level = 0; level < GF_LEVEL_COUNT; level++) {
+        const gf_kernel_table *k = gf_kernels_for_level((gf_kernel_level)level);
+        if (!k)
+            continue;
+        for (int dt = 0; dt < 3; dt++)
+            for (int ci = 0; ci < N_ELEMS(cols); ci++)
+                for (int64_t T = 1; T <= 6; T++) {
+                    const int64_t C = cols[ci], R = rows[ci];
+                    float *src = malloc((size_t)(R * C) * sizeof(float));
+                    float *x = malloc((size_t)(T * C) * sizeof(float));
+                    for (int64_t i = 0; i < R * C; i++)
+                        src[i] = test_randf();
+                    for (int64_t i = 0; i < T * C; i++)
+                        x[i] = test_randf();
+                    test_matrix tm;
+                    test_matrix_init(&tm, (gf_dtype)dt, R, C, src);
+                    gf_act a = {.x = x, .n_tokens = T, .cols = C};
+                    float *pairs = NULL;
+                    if (dt == GF_DTYPE_BF16 && k->bf16_pairs) {
+                        pairs = malloc((size_t)(T * gf_bf16_pairs_cols(C)) * sizeof(float));
+                        gf_bf16_pairs(x, T, C, pairs);
+                        a.xpair = pairs;
+                    }
+                    float *whole = malloc((size_t)(T * R) * sizeof(float));
+                    float *alone = malloc((size_t)(T * R) * sizeof(float));
+                    float *pieces = malloc((size_t)(T * R) * sizeof(float));
+                    k->rows[dt](&tm.m, &a, 0, R, whole);
+                    for (int64_t r = 0; r < R; r++)
+                        k->rows[dt](&tm.m, &a, r, r + 1, alone);
+                    const int64_t cuts[] = {0, 3, 5, 6, R};
+                    for (int i = 0; i + 1 < N_ELEMS(cuts); i++)
+                        k->rows[dt](&tm.m, &a, cuts[i], cuts[i + 1], pieces);
+                    if (C > 4096) {
+                        double *ref = malloc((size_t)(T * R) * sizeof(double));
+                        double *mag = malloc((size_t)(T * R) * sizeof(double));
+                        test_reference(&tm, x, T, ref, mag);
+                        for (int64_t i = 0; i < T * R; i++)
+                            cr_assert_leq(fabs(whole[i] - ref[i]), test_gamma(C) * mag[i],
+                                          "%s dtype %d C=%lld T=%lld: y[%lld] = %g, want %g",
+                                          k->name, dt, (long long)C, (long long)T, (long long)i,
+                                          whole[i], ref[i]);
+                        free(ref);
+                        free(mag);
+                    }
+                    cr_assert_arr_eq(whole, alone, (size_t)(T * R) * sizeof(float),
+                                     "%s dtype %d C=%lld T=%lld: rows alone", k->name, dt,
+                                     (long long)C, (long long)T);
+                    cr_assert_arr_eq(whole, pieces, (size_t)(T * R) * sizeof(float),
+                                     "%s dtype %d C=%lld T=%lld: pieces", k->name, dt,
+                                     (long long)C, (long long)T);
+                    test_matrix_free(&tm);
+                    free(pairs);
+                    free(src);
+                    free(x);
+                    free(whole);
+                    free(alone);
+                    free(pieces);
+                }
     }
 }
 
