@@ -149,6 +149,8 @@ static gemfa_status place_matrix(binder *b, const gf_st_tensor *t, role r, gf_dt
             *out = (gf_matrix){t->data, NULL, stored, rows, cols};
         if (!b->dry && r == ROLE_TABLE)
             gf_st_advise_random(t);
+        else if (!b->dry)
+            gf_st_advise_stream(t);
         b->m->weight_bytes += (int64_t)(n * align);
         return GEMFA_OK;
     }
@@ -229,8 +231,12 @@ static gemfa_status place_q8(binder *b, const gf_st_tensor *t, role r, int64_t r
     const int interleaved = scheme == Q8_INTERLEAVED;
     if (interleaved && (uintptr_t)s->data % 2 == 0) {
         *out = (gf_matrix){t->data, s->data, GF_DTYPE_Q8, rows, cols};
-        if (r == ROLE_TABLE)
+        if (r == ROLE_TABLE) {
             gf_st_advise_random(t);
+        } else {
+            gf_st_advise_stream(t);
+            gf_st_advise_stream(s);
+        }
         return GEMFA_OK;
     }
     /* copied: scales at an odd address, or plain rows to interleave */

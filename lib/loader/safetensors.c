@@ -369,6 +369,15 @@ void gf_st_advise_random(const gf_st_tensor *t)
     madvise((void *)a, b - a, MADV_RANDOM);
 }
 
+void gf_st_advise_stream(const gf_st_tensor *t)
+{
+    if (!t->file || !t->file->map || t->end == t->begin)
+        return;
+    uintptr_t ps = page_size(), a = (uintptr_t)t->data & ~(ps - 1);
+    uintptr_t b = (uintptr_t)t->data + (t->end - t->begin);
+    madvise((void *)a, b - a, MADV_HUGEPAGE); /* a hint: failure changes nothing */
+}
+
 void gf_st_advise_done(const gf_st_tensor *t)
 {
     if (!t->file || !t->file->map)
