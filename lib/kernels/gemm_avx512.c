@@ -332,16 +332,16 @@ TARGET void gf_gemm_rows(const gf_matrix *W, const gf_gemm_x *px, int64_t r0, in
     float *dwf = (float *)(wc + MR_Q8 * (KC / 32));
 #define NV(tb) (px->n_tokens - (tb) * NR > 16 ? 2 : 1)
     const size_t elem = W->dtype == GF_DTYPE_F32 ? 4 : W->dtype == GF_DTYPE_Q8 ? 1 : 2;
-    for (int64_t rb = r0, mr; rb < r1; rb += mr) { /* the first k block of the chunk */
+    int mr;
+    for (int64_t rb = r0; rb < r1; rb += mr) { /* the first k block of the chunk */
         mr = tile_rows(W, px->kind, rb, r1);
-        prefetch_next_k(W, rb, (int)mr, -KC, elem);
+        prefetch_next_k(W, rb, mr, -KC, elem);
     }
     for (int64_t k0 = 0; k0 < K; k0 += KC) {
         const int64_t kc = K - k0 < KC ? K - k0 : KC;
         const int acc = k0 > 0;
-        for (int64_t rb = r0, mr_step; rb < r1; rb += mr_step) {
-            const int mr = tile_rows(W, px->kind, rb, r1);
-            mr_step = mr;
+        for (int64_t rb = r0; rb < r1; rb += mr) {
+            mr = tile_rows(W, px->kind, rb, r1);
             float *c = yt + (rb - r0) * n_pad;
             prefetch_next_k(W, rb, mr, k0, elem);
             switch (px->kind) {

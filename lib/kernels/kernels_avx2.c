@@ -199,15 +199,14 @@ TARGET static void widen_row(const gf_matrix *W, int64_t r, float *out)
             out[c] = load1_bf16((const uint16_t *)W->data + r * n, c);
         return;
     case GF_DTYPE_Q8: { /* two quads (interleaved layout) per step */
-        const int64_t h = gf_q8_group_rows(W->rows, r - r % GF_Q8_GROUP);
-        const int8_t *q = (const int8_t *)W->data + gf_q8_index(W->rows, n, r, 0);
-        const uint16_t *d = W->scales + gf_q8_scale_index(W->rows, n, r, 0);
+        const gf_q8_row q = gf_q8_row_of(W, r);
         for (; c < n; c += 8) {
             int32_t lo, hi;
-            memcpy(&lo, q + (c / 4) * 4 * h, 4);
-            memcpy(&hi, q + (c / 4 + 1) * 4 * h, 4);
+            memcpy(&lo, q.q + (c / 4) * 4 * q.h, 4);
+            memcpy(&hi, q.q + (c / 4 + 1) * 4 * q.h, 4);
             __m256 v = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_setr_epi32(lo, hi, 0, 0)));
-            _mm256_storeu_ps(out + c, _mm256_mul_ps(v, _mm256_set1_ps(_cvtsh_ss(d[(c / GF_Q8_BLOCK) * h]))));
+            float d = _cvtsh_ss(gf_q8_row_scale(q, c / GF_Q8_BLOCK));
+            _mm256_storeu_ps(out + c, _mm256_mul_ps(v, _mm256_set1_ps(d)));
         }
         return;
     }

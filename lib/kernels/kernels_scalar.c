@@ -51,20 +51,16 @@ static void rows_q8(const gf_matrix *W, const gf_act *a, int64_t r0, int64_t r1,
 {
     const int64_t n = W->cols, nb = n / GF_Q8_BLOCK;
     for (int64_t r = r0; r < r1; r++) {
-        const int64_t h = gf_q8_group_rows(W->rows, r - r % GF_Q8_GROUP);
-        const int8_t *w = (const int8_t *)W->data + gf_q8_index(W->rows, n, r, 0);
-        const uint16_t *sw = W->scales + gf_q8_scale_index(W->rows, n, r, 0);
+        const gf_q8_row w = gf_q8_row_of(W, r);
         for (int64_t t = 0; t < a->n_tokens; t++) {
             const int8_t *q = a->q8.q + t * n;
             const float *d = a->q8.d + t * nb;
             float acc = 0;
             for (int64_t b = 0; b < nb; b++) {
                 int32_t isum = 0;
-                for (int c = 0; c < GF_Q8_BLOCK; c++) {
-                    const int64_t col = b * GF_Q8_BLOCK + c;
-                    isum += (int32_t)w[(col / 4) * 4 * h + col % 4] * q[col];
-                }
-                acc = fmaf((float)isum, gf_f16_to_f32(sw[b * h]) * d[b], acc);
+                for (int64_t c = b * GF_Q8_BLOCK; c < (b + 1) * GF_Q8_BLOCK; c++)
+                    isum += (int32_t)gf_q8_row_weight(w, c) * q[c];
+                acc = fmaf((float)isum, gf_f16_to_f32(gf_q8_row_scale(w, b)) * d[b], acc);
             }
             y[t * W->rows + r] = acc;
         }
@@ -118,11 +114,9 @@ static void widen_row(const gf_matrix *W, int64_t r, float *out)
         break;
     }
     case GF_DTYPE_Q8: {
-        const int64_t h = gf_q8_group_rows(W->rows, r - r % GF_Q8_GROUP);
-        const int8_t *q = (const int8_t *)W->data + gf_q8_index(W->rows, n, r, 0);
-        const uint16_t *d = W->scales + gf_q8_scale_index(W->rows, n, r, 0);
+        const gf_q8_row q = gf_q8_row_of(W, r);
         for (int64_t c = 0; c < n; c++)
-            out[c] = gf_f16_to_f32(d[(c / GF_Q8_BLOCK) * h]) * (float)q[(c / 4) * 4 * h + c % 4];
+            out[c] = gf_f16_to_f32(gf_q8_row_scale(q, c / GF_Q8_BLOCK)) * (float)gf_q8_row_weight(q, c);
         break;
     }
     }

@@ -74,9 +74,7 @@ static void rows_q8_unbuffered(const gf_matrix *W, const float *x, int64_t n_tok
     const gf_kernel_table *k = gf_kernels_for_level(GF_LEVEL_SCALAR);
     const int64_t n = W->cols, nb = n / GF_Q8_BLOCK;
     for (int64_t r = 0; r < W->rows; r++) {
-        const int64_t h = gf_q8_group_rows(W->rows, r - r % GF_Q8_GROUP);
-        const int8_t *w = (const int8_t *)W->data + gf_q8_index(W->rows, n, r, 0);
-        const uint16_t *sw = W->scales + gf_q8_scale_index(W->rows, n, r, 0);
+        const gf_q8_row w = gf_q8_row_of(W, r);
         for (int64_t t = 0; t < n_tokens; t++) {
             float acc = 0;
             for (int64_t b = 0; b < nb; b++) {
@@ -85,11 +83,9 @@ static void rows_q8_unbuffered(const gf_matrix *W, const float *x, int64_t n_tok
                 int32_t corr[8];
                 k->quantize_q8(x + t * n + b * GF_Q8_BLOCK, GF_Q8_BLOCK, q, &d, corr);
                 int32_t isum = 0;
-                for (int c = 0; c < GF_Q8_BLOCK; c++) {
-                    const int64_t col = b * GF_Q8_BLOCK + c; /* interleaved layout */
-                    isum += (int32_t)w[(col / 4) * 4 * h + col % 4] * q[c];
-                }
-                acc = fmaf((float)isum, gf_f16_to_f32(sw[b * h]) * d, acc);
+                for (int c = 0; c < GF_Q8_BLOCK; c++)
+                    isum += (int32_t)gf_q8_row_weight(w, b * GF_Q8_BLOCK + c) * q[c];
+                acc = fmaf((float)isum, gf_f16_to_f32(gf_q8_row_scale(w, b)) * d, acc);
             }
             y[t * W->rows + r] = acc;
         }

@@ -80,6 +80,13 @@ static int claim(gf_threadpool *p, int i, unsigned long long g)
     return 0;
 }
 
+/* Runs a claimed index of the current run and counts it done. */
+static void run_index(gf_threadpool *p, int i)
+{
+    p->fn(p->arg, i, p->n);
+    atomic_fetch_sub_explicit(&p->pending, 1, memory_order_release);
+}
+
 /* Waits until the generation differs from `seen`; returns the new one. */
 static unsigned long long wait_for_work(gf_threadpool *p, unsigned long long seen)
 {
@@ -117,10 +124,8 @@ static void *worker_main(void *opaque)
         seen = wait_for_work(p, seen);
         if (atomic_load_explicit(&p->stop, memory_order_acquire))
             break;
-        if (!claim(p, start.index, seen))
-            continue; /* the caller ran it, or this generation is long over */
-        p->fn(p->arg, start.index, p->n);
-        atomic_fetch_sub_explicit(&p->pending, 1, memory_order_release);
+        if (claim(p, start.index, seen)) /* else the caller ran it, or the run is over */
+            run_index(p, start.index);
     }
     return NULL;
 }
@@ -242,10 +247,8 @@ void gf_threadpool_run(gf_threadpool *pool, gf_task_fn fn, void *arg)
     publish(pool); /* seq_cst: also releases fn, arg and pending */
     fn(arg, 0, pool->n);
     for (int i = 1; i < pool->n; i++) /* indices whose worker has not come yet */
-        if (claim(pool, i, g)) {
-            fn(arg, i, pool->n);
-            atomic_fetch_sub_explicit(&pool->pending, 1, memory_order_relaxed);
-        }
+        if (claim(pool, i, g))
+            run_index(pool, i);
     for (unsigned spins = 0; atomic_load_explicit(&pool->pending, memory_order_acquire) != 0;
          spins++) {
         cpu_relax();

@@ -137,6 +137,16 @@ static gemfa_status report(binder *b)
                               b->work_total ? "convert" : "bind");
 }
 
+/* Tells the kernel how a tensor used in place will be read: rows gathered
+ * (the per-layer table) or streamed whole on every token (the rest). */
+static void advise_in_place(const gf_st_tensor *t, role r)
+{
+    if (r == ROLE_TABLE)
+        gf_st_advise_random(t);
+    else
+        gf_st_advise_stream(t);
+}
+
 /* Binds a validated [rows][cols] tensor as `target` into *out. */
 static gemfa_status place_matrix(binder *b, const gf_st_tensor *t, role r, gf_dtype stored,
                                  gf_dtype target, int64_t rows, int64_t cols, gf_matrix *out)
@@ -147,10 +157,8 @@ static gemfa_status place_matrix(binder *b, const gf_st_tensor *t, role r, gf_dt
     if (target == stored && aligned) {
         if (!b->dry)
             *out = (gf_matrix){t->data, NULL, stored, rows, cols};
-        if (!b->dry && r == ROLE_TABLE)
-            gf_st_advise_random(t);
-        else if (!b->dry)
-            gf_st_advise_stream(t);
+        if (!b->dry)
+            advise_in_place(t, r);
         b->m->weight_bytes += (int64_t)(n * align);
         return GEMFA_OK;
     }
@@ -231,32 +239,28 @@ static gemfa_status place_q8(binder *b, const gf_st_tensor *t, role r, int64_t r
     const int interleaved = scheme == Q8_INTERLEAVED;
     if (interleaved && (uintptr_t)s->data % 2 == 0) {
         *out = (gf_matrix){t->data, s->data, GF_DTYPE_Q8, rows, cols};
-        if (r == ROLE_TABLE) {
-            gf_st_advise_random(t);
-        } else {
-            gf_st_advise_stream(t);
-            gf_st_advise_stream(s);
-        }
+        advise_in_place(t, r);
+        advise_in_place(s, r);
         return GEMFA_OK;
     }
     /* copied: scales at an odd address, or plain rows to interleave */
     const size_t off = gf_q8_scales_offset(rows, cols), sb = (size_t)(n / GF_Q8_BLOCK * 2);
     uint8_t *buf = gf_model_alloc(b->m, off + sb);
-    uint16_t *scales = gf_malloc(sb ? sb : 1);
-    if (!buf || !scales) {
-        gf_free(scales);
+    if (!buf)
         return gf_error(GEMFA_ERR_OUT_OF_MEMORY, "tensor '%s': out of memory", t->name);
-    }
-    memcpy(scales, s->data, sb);
+    memcpy(buf + off, s->data, sb); /* aligned now, and in place if already interleaved */
     if (interleaved) {
         memcpy(buf, t->data, (size_t)n);
-        memcpy(buf + off, scales, sb);
     } else {
-        gf_q8_interleave((const int8_t *)t->data, scales, rows, cols, (int8_t *)buf,
+        uint16_t *plain = gf_malloc(sb ? sb : 1);
+        if (!plain)
+            return gf_error(GEMFA_ERR_OUT_OF_MEMORY, "tensor '%s': out of memory", t->name);
+        memcpy(plain, buf + off, sb);
+        gf_q8_interleave((const int8_t *)t->data, plain, rows, cols, (int8_t *)buf,
                          (uint16_t *)(buf + off));
+        gf_free(plain);
         gf_st_advise_done(t);
     }
-    gf_free(scales);
     *out = (gf_matrix){buf, (const uint16_t *)(buf + off), GF_DTYPE_Q8, rows, cols};
     return GEMFA_OK;
 }

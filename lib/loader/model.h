@@ -61,6 +61,27 @@ typedef struct gf_matrix {
 /* Bytes one row of `m` occupies in `data` (not counting Q8 scales). */
 size_t gf_matrix_row_bytes(const gf_matrix *m);
 
+/* One row of a Q8 matrix, read through the interleaved layout: weight c and
+ * the scale of block b (quads 4h bytes apart, scales h apart). */
+typedef struct gf_q8_row {
+    const int8_t *q;
+    const uint16_t *s;
+    int64_t h;
+} gf_q8_row;
+
+static inline gf_q8_row gf_q8_row_of(const gf_matrix *W, int64_t r)
+{
+    const gf_q8_row row = {(const int8_t *)W->data + gf_q8_index(W->rows, W->cols, r, 0),
+                           W->scales + gf_q8_scale_index(W->rows, W->cols, r, 0),
+                           gf_q8_group_rows(W->rows, r - r % GF_Q8_GROUP)};
+    return row;
+}
+static inline int8_t gf_q8_row_weight(gf_q8_row row, int64_t c)
+{
+    return row.q[(c / 4) * 4 * row.h + c % 4];
+}
+static inline uint16_t gf_q8_row_scale(gf_q8_row row, int64_t b) { return row.s[b * row.h]; }
+
 typedef struct gf_layer {
     /* attention */
     gf_matrix q_proj, k_proj, v_proj, o_proj; /* k/v .data NULL when KV-shared (unused) */

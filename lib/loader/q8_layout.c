@@ -7,7 +7,7 @@
 void gf_q8_put_row(int8_t *data, uint16_t *scales, int64_t rows, int64_t cols, int64_t r,
                    int64_t c0, int64_t n, const int8_t *q, const uint16_t *s)
 {
-    const int64_t g0 = r - r % GF_Q8_GROUP, h = gf_q8_group_rows(rows, g0);
+    const int64_t h = gf_q8_group_rows(rows, r - r % GF_Q8_GROUP);
     int8_t *dst = data + gf_q8_index(rows, cols, r, c0);
     for (int64_t c = 0; c < n; c += 4)
         memcpy(dst + (c / 4) * 4 * h, q + c, 4);
@@ -18,18 +18,13 @@ void gf_q8_put_row(int8_t *data, uint16_t *scales, int64_t rows, int64_t cols, i
 
 void gf_q8_get_row(const gf_matrix *W, int64_t r, int8_t *q, uint16_t *s)
 {
-    const int64_t rows = W->rows, cols = W->cols;
-    const int64_t g0 = r - r % GF_Q8_GROUP, h = gf_q8_group_rows(rows, g0);
-    if (q) {
-        const int8_t *src = (const int8_t *)W->data + gf_q8_index(rows, cols, r, 0);
-        for (int64_t c = 0; c < cols; c += 4)
-            memcpy(q + c, src + (c / 4) * 4 * h, 4);
-    }
-    if (s) {
-        const uint16_t *src = W->scales + gf_q8_scale_index(rows, cols, r, 0);
-        for (int64_t b = 0; b < cols / GF_Q8_BLOCK; b++)
-            s[b] = src[b * h];
-    }
+    const gf_q8_row row = gf_q8_row_of(W, r);
+    if (q)
+        for (int64_t c = 0; c < W->cols; c += 4)
+            memcpy(q + c, row.q + (c / 4) * 4 * row.h, 4);
+    if (s)
+        for (int64_t b = 0; b < W->cols / GF_Q8_BLOCK; b++)
+            s[b] = gf_q8_row_scale(row, b);
 }
 
 void gf_q8_interleave(const int8_t *q, const uint16_t *s, int64_t rows, int64_t cols,
