@@ -94,6 +94,30 @@ static inline void test_matrix_init(test_matrix *t, gf_dtype dt, int64_t rows, i
     t->m.scales = t->scales;
 }
 
+/* Activations for level k's Q8 kernel: x (T tokens of C) quantized per
+ * block by k's own quantizer.  Free with test_q8_act_free. */
+static inline void test_q8_act_init(const gf_kernel_table *k, const float *x, int64_t T, int64_t C,
+                                    gf_act *a)
+{
+    const int64_t nb = C / 32;
+    memset(a, 0, sizeof *a);
+    a->x = x;
+    a->n_tokens = T;
+    a->cols = C;
+    a->q8.q = malloc((size_t)(T * C));
+    a->q8.d = malloc((size_t)(T * nb) * sizeof(float));
+    a->q8.corr = malloc((size_t)(T * nb * 8) * sizeof(int32_t));
+    for (int64_t t = 0; t < T; t++)
+        k->quantize_q8(x + t * C, C, a->q8.q + t * C, a->q8.d + t * nb, a->q8.corr + t * nb * 8);
+}
+
+static inline void test_q8_act_free(gf_act *a)
+{
+    free(a->q8.q);
+    free(a->q8.d);
+    free(a->q8.corr);
+}
+
 static inline void test_matrix_free(test_matrix *t)
 {
     free(t->data);

@@ -25,15 +25,8 @@ static void run_kernel(const gf_kernel_table *k, const gf_matrix *W, const float
                        int64_t n_tokens, float *y)
 {
     gf_act a = {.x = x, .n_tokens = n_tokens, .cols = W->cols};
-    int64_t nb = W->cols / 32;
-    if (W->dtype == GF_DTYPE_Q8) {
-        a.q8.q = malloc((size_t)(n_tokens * W->cols));
-        a.q8.d = malloc((size_t)(n_tokens * nb) * sizeof(float));
-        a.q8.corr = malloc((size_t)(n_tokens * nb * 8) * sizeof(int32_t));
-        for (int64_t t = 0; t < n_tokens; t++)
-            k->quantize_q8(x + t * W->cols, W->cols, a.q8.q + t * W->cols, a.q8.d + t * nb,
-                           a.q8.corr + t * nb * 8);
-    }
+    if (W->dtype == GF_DTYPE_Q8)
+        test_q8_act_init(k, x, n_tokens, W->cols, &a);
     float *pairs = NULL;
     if (W->dtype == GF_DTYPE_BF16 && k->bf16_pairs) {
         pairs = malloc((size_t)(n_tokens * gf_bf16_pairs_cols(W->cols)) * sizeof(float));
@@ -46,9 +39,7 @@ static void run_kernel(const gf_kernel_table *k, const gf_matrix *W, const float
     k->rows[W->dtype](W, &a, 0, split, y);
     k->rows[W->dtype](W, &a, split, W->rows, y);
     free(pairs);
-    free(a.q8.q);
-    free(a.q8.d);
-    free(a.q8.corr);
+    test_q8_act_free(&a);
 }
 
 static void fill_int(float *v, int64_t n, int k)

@@ -63,27 +63,6 @@ Test(q8_layout, index_is_a_bijection_and_round_trips)
         }
 }
 
-static void quantize_act(const gf_kernel_table *k, const float *x, int64_t T, int64_t C, gf_act *a)
-{
-    const int64_t nb = C / 32;
-    memset(a, 0, sizeof *a);
-    a->x = x;
-    a->n_tokens = T;
-    a->cols = C;
-    a->q8.q = malloc((size_t)(T * C));
-    a->q8.d = malloc((size_t)(T * nb) * sizeof(float));
-    a->q8.corr = malloc((size_t)(T * nb * 8) * sizeof(int32_t));
-    for (int64_t t = 0; t < T; t++)
-        k->quantize_q8(x + t * C, C, a->q8.q + t * C, a->q8.d + t * nb, a->q8.corr + t * nb * 8);
-}
-
-static void free_act(gf_act *a)
-{
-    free(a->q8.q);
-    free(a->q8.d);
-    free(a->q8.corr);
-}
-
 Test(q8_layout, every_level_equals_scalar_on_any_row_range)
 {
     const gf_kernel_table *ref = gf_kernels_for_level(GF_LEVEL_SCALAR);
@@ -104,8 +83,8 @@ Test(q8_layout, every_level_equals_scalar_on_any_row_range)
                     test_matrix tm;
                     test_matrix_init(&tm, GF_DTYPE_Q8, R, C, src);
                     gf_act a, a0;
-                    quantize_act(k, x, T, C, &a);
-                    quantize_act(ref, x, T, C, &a0);
+                    test_q8_act_init(k, x, T, C, &a);
+                    test_q8_act_init(ref, x, T, C, &a0);
                     float *y = malloc((size_t)(T * R) * sizeof(float));
                     float *y0 = malloc((size_t)(T * R) * sizeof(float));
                     ref->rows[GF_DTYPE_Q8](&tm.m, &a0, 0, R, y0);
@@ -132,8 +111,8 @@ Test(q8_layout, every_level_equals_scalar_on_any_row_range)
                                              k->name, (long long)R, (long long)C, (long long)T,
                                              (long long)r, (long long)t, got, y0[t * R + r]);
                         }
-                    free_act(&a);
-                    free_act(&a0);
+                    test_q8_act_free(&a);
+                    test_q8_act_free(&a0);
                     test_matrix_free(&tm);
                     free(src);
                     free(x);
