@@ -50,6 +50,8 @@ GEMFA_API gemfa_status gemfa_constraint_new_json(const gemfa_model *model, const
     gemfa_status st = gf_schema_compile(schema, len, &c->m);
     if (st == GEMFA_OK)
         st = gf_vtrie_build(model->text, (size_t)n_vocab, &c->trie);
+    if (st == GEMFA_OK)
+        st = gf_mask_warm(&c->cache, &c->m, &c->trie);
     if (st == GEMFA_OK) {
         size_t words = gf_mask_words((size_t)n_vocab);
         c->bits = gf_malloc(words * sizeof *c->bits);

@@ -439,9 +439,18 @@ int gf_jsm_cache_frame(const gf_jframe *f, uint32_t clamp, uint32_t depth, gf_jf
     *key = *f;
     if (f->kind != GF_JF_STR)
         key->y = depth;
+    else
+        key->node = 0; /* a string's node matters only through its counts */
     if (f->kind == GF_JF_STR || f->kind == GF_JF_ARR) {
         key->a = clamp_u32(f->a, clamp);
         key->b = clamp_u32(f->b, clamp);
     }
     return 1;
+}
+
+int gf_jsm_str_between(const gf_jframe *f) { return f->kind == GF_JF_STR && f->sub == S_NORMAL; }
+
+uint32_t gf_jsm_str_started(const gf_jframe *f, uint32_t a0)
+{
+    return a0 - f->a + (f->sub != S_NORMAL);
 }

@@ -121,6 +121,13 @@ void gf_jsm_pop_closed(const gf_jsm *m, gf_jstate *s);
  * returns 0 when the frame is not worth caching (numbers, literals). */
 int gf_jsm_cache_frame(const gf_jframe *f, uint32_t clamp, uint32_t depth, gf_jframe *key);
 
+/* Strings: nonzero when f is a string frame between characters (not in an
+ * escape or a UTF-8 sequence); and how many characters a string frame that
+ * had a == a0 between characters has started since (a character counts from
+ * its first byte). */
+int gf_jsm_str_between(const gf_jframe *f);
+uint32_t gf_jsm_str_started(const gf_jframe *f, uint32_t a0);
+
 void gf_jsm_free(gf_jsm *m);
 
 /* ---- num.c ---- */

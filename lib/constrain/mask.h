@@ -10,7 +10,14 @@
  * trie nodes; they are walked again in the real state, below the element,
  * each time the entry is used.  Inside a string nearly every token is
  * allowed; the entry then costs a copy of the bitset plus the few hundred
- * deferred continuations. */
+ * deferred continuations.
+ *
+ * Strings between characters share one counted entry whatever their node,
+ * room or required length: the walk runs with unlimited room and records
+ * how many characters each token starts; the tokens that stay inside go to
+ * cumulative sets by that count, the tokens that close the string (and the
+ * deferred nodes) keep their count.  The mask for room r and minimum m is
+ * then the set for r plus the closing tokens with m <= count <= r. */
 #ifndef GF_MASK_H
 #define GF_MASK_H
 
@@ -25,6 +32,14 @@ typedef struct gf_mask_entry {
     uint64_t *bits;
     uint32_t *deferred;
     size_t n_deferred;
+    /* The counted string entry: cum + k * words holds the tokens that stay
+     * inside the string and start at most k characters (k < n_counts); the
+     * closing tokens and deferred nodes come with their counts. */
+    uint64_t *cum;
+    uint32_t n_counts;
+    int32_t *close_ids;
+    uint8_t *close_count, *def_count;
+    size_t n_close;
 } gf_mask_entry;
 
 typedef struct gf_mask_cache {
@@ -44,6 +59,10 @@ gemfa_status gf_mask_compute(gf_mask_cache *cache, const gf_jsm *m, const gf_vtr
 
 /* Reference for tests: the same set by stepping every token separately. */
 void gf_mask_slow(const gf_jsm *m, const gf_vtrie *t, const gf_jstate *s, uint64_t *bits);
+
+/* Computes the shared string entry now (creation time rather than the
+ * first string of a generation).  Errors: OUT_OF_MEMORY. */
+gemfa_status gf_mask_warm(gf_mask_cache *cache, const gf_jsm *m, const gf_vtrie *t);
 
 void gf_mask_cache_free(gf_mask_cache *cache);
 
