@@ -41,14 +41,16 @@ libdir=$(dirname "$so")
 
 # gemfa.pc alone answers (PKG_CONFIG_LIBDIR hides the system's .pc files): public
 # flags only, no private cflags (-DUTF8PROC_EXPORTS, yajl/OpenBLAS include dirs).
-flags=$(PKG_CONFIG_LIBDIR=$(dirname "$pc") pkg-config --cflags --libs gemfa) ||
+pcdir=$(dirname "$pc")
+flags=$(PKG_CONFIG_LIBDIR=$pcdir pkg-config --cflags --libs gemfa) ||
     { echo "pkg-config gemfa fails with only the prefix's .pc files visible"; exit 1; }
-flags=$(echo $flags)
+flags=${flags% }  # pkg-config ends its output with a space
 want="-I$prefix/include -L$libdir -lgemfa"
 [ "$flags" = "$want" ] || { echo "pkg-config --cflags --libs gemfa: '$flags', want '$want'"; exit 1; }
 # the same with the system's .pc files also visible
-export PKG_CONFIG_PATH="$(dirname "$pc")"
-flags=$(echo $(pkg-config --cflags --libs gemfa))
+export PKG_CONFIG_PATH="$pcdir"
+flags=$(pkg-config --cflags --libs gemfa)
+flags=${flags% }
 [ "$flags" = "$want" ] || { echo "with PKG_CONFIG_PATH: '$flags', want '$want'"; exit 1; }
 # --static adds what libgemfa.a needs
 static=$(pkg-config --static --libs gemfa)
