@@ -163,8 +163,20 @@ static gemfa_status fit_context(chat_state *cs, conversation *conv, int32_t **id
                                 size_t *n, size_t reserve)
 {
     size_t max = gemfa_session_max_context(cs->session), dropped = 0;
-    gemfa_status st = render_ids(cs->model, conv, ids, cap, n);
     size_t first = conv->has_system ? 1 : 0;
+    /* A message that cannot fit even alone (with the system prompt) is
+     * refused before any turn is dropped: the conversation stays as it was. */
+    gemfa_message alone[2];
+    conversation minimal = {alone, 0, 2, conv->has_system};
+    if (first)
+        alone[minimal.n++] = conv->msgs[0];
+    alone[minimal.n++] = conv->msgs[conv->n - 1];
+    gemfa_status st = render_ids(cs->model, &minimal, ids, cap, n);
+    cs->dropped = 0;
+    if (st == GEMFA_OK && *n >= max)
+        return GEMFA_ERR_CONTEXT_FULL;
+    if (st == GEMFA_OK)
+        st = render_ids(cs->model, conv, ids, cap, n);
     while (st == GEMFA_OK && *n + reserve > max && conv->n - first >= 3) {
         conv_remove(conv, first, 2);
         dropped++;
