@@ -63,10 +63,13 @@ static size_t utf8_encode(uint32_t cp, char *p)
 #define LIGATURE_FILL 0xFEFFu
 
 /* Columns a character takes: none for combining marks, invisible format
- * characters (ZWNJ, bidi marks) and ligature fill, one otherwise (Persian
- * has no double-width characters). */
+ * and control characters (ZWNJ, bidi marks) and ligature fill; at most 8
+ * for a tab (to the next tab stop); one otherwise (Persian has no
+ * double-width characters). */
 static int columns(FriBidiCharType t, FriBidiChar c)
 {
+    if (c == '\t')
+        return 8;
     return t == FRIBIDI_TYPE_NSM || t == FRIBIDI_TYPE_BN || c == LIGATURE_FILL ? 0 : 1;
 }
 
