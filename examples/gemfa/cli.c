@@ -50,18 +50,29 @@ int cli_parse_int(const char *opt, const char *s, long long min, long long max, 
     return 0;
 }
 
-int cli_parse_float(const char *opt, const char *s, double min, double max, double *out)
+static int parse_float(const char *opt, const char *s, double min, int open_min, double max,
+                       double *out)
 {
     char *end;
     errno = 0;
     double v = strtod(s, &end);
-    if (errno || end == s || *end || isnan(v) || v < min || v > max) {
-        fprintf(stderr, "gemfa: %s: expected a number in [%g, %g], got '%s'\n(see --help)\n", opt,
-                min, max, s);
+    if (errno || end == s || *end || isnan(v) || v < min || (open_min && v == min) || v > max) {
+        fprintf(stderr, "gemfa: %s: expected a number in %c%g, %g], got '%s'\n(see --help)\n", opt,
+                open_min ? '(' : '[', min, max, s);
         return -1;
     }
     *out = v;
     return 0;
+}
+
+int cli_parse_float(const char *opt, const char *s, double min, double max, double *out)
+{
+    return parse_float(opt, s, min, 0, max, out);
+}
+
+int cli_parse_positive(const char *opt, const char *s, double max, double *out)
+{
+    return parse_float(opt, s, 0, 1, max, out);
 }
 
 static int parse_weights(const char *s, gemfa_weight_type *out)

@@ -35,6 +35,8 @@ const char *cli_value(int argc, char **argv, int *i);
  * exits with CLI_USAGE). */
 int cli_parse_int(const char *opt, const char *s, long long min, long long max, long long *out);
 int cli_parse_float(const char *opt, const char *s, double min, double max, double *out);
+/* A number in (0, max]. */
+int cli_parse_positive(const char *opt, const char *s, double max, double *out);
 
 /* 1 when the argument is the option's short form (may be NULL) or long form. */
 int cli_opt(const char *arg, const char *short_form, const char *long_form);

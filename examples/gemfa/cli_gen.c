@@ -133,7 +133,8 @@ gemfa_status cli_generate(const gemfa_model *model, gemfa_session *session, gemf
     res->decode_s = cli_now() - t0;
     if (st == GEMFA_OK)
         st = feed(res, full, shown, out, 0, 1);
-    if (st == GEMFA_OK && out && cli_out_finish(out) != 0) {
+    /* the unfinished bidi line is shown even after a failure */
+    if (out && cli_out_finish(out) != 0 && st == GEMFA_OK) {
         res->write_failed = 1;
         st = GEMFA_ERR_IO;
     }

@@ -23,7 +23,7 @@ int cli_sampling_option(cli_sampling *s, int argc, char **argv, int *i)
             return -1;
         s->has_top_k = 1;
     } else if (strcmp(a, "--top-p") == 0) {
-        if (!(v = cli_value(argc, argv, i)) || cli_parse_float(a, v, 1e-9, 1, &s->top_p) != 0)
+        if (!(v = cli_value(argc, argv, i)) || cli_parse_positive(a, v, 1, &s->top_p) != 0)
             return -1;
         s->has_top_p = 1;
     } else if (strcmp(a, "--min-p") == 0) {
@@ -31,7 +31,7 @@ int cli_sampling_option(cli_sampling *s, int argc, char **argv, int *i)
             return -1;
         s->has_min_p = 1;
     } else if (strcmp(a, "--repeat-penalty") == 0) {
-        if (!(v = cli_value(argc, argv, i)) || cli_parse_float(a, v, 1e-6, 100, &s->repeat) != 0)
+        if (!(v = cli_value(argc, argv, i)) || cli_parse_positive(a, v, 100, &s->repeat) != 0)
             return -1;
         s->has_penalties = 1;
     } else if (strcmp(a, "--frequency-penalty") == 0) {
