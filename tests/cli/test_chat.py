@@ -99,6 +99,11 @@ class Lines(unittest.TestCase):
                          "-n", "4")
         self.assertEqual(spaced, plain)
 
+    def test_crlf_line_ends(self):
+        plain, _ = chat([MESSAGES[0], MESSAGES[1]], "-n", "4")
+        crlf, _ = chat([MESSAGES[0] + "\r", "\r", MESSAGES[1] + "\r"], "-n", "4")
+        self.assertEqual(crlf, plain)
+
     def test_unanswerable_lines_get_error_records_in_place(self):
         too_long = ("سلام " * 300).encode()
         turns, _ = chat_bytes([MESSAGES[0].encode(), b"caf\xe9 \xff", too_long,
