@@ -30,7 +30,7 @@ gemfa_sampler *cli_make_sampler(const gemfa_model *model, cli_sampling *s);
     "  --temp T               temperature, 0-100 (0 = greedy)\n" \
     "  --top-k K              keep the K most likely tokens, 0-1073741824 (0 = off)\n" \
     "  --top-p P              nucleus threshold, above 0 up to 1 (1 = off)\n" \
-    "  --min-p M              drop tokens below M x the top probability, 0-1 (0 = off)\n" \
+    "  --min-p M              drop tokens under M x the top probability, 0-1 (0: off)\n" \
     "  --repeat-penalty R     repetition penalty, above 0 up to 100 (1 = off)\n" \
     "  --frequency-penalty F  subtract F x count from a seen token's logit, -2 to 2\n" \
     "  --presence-penalty P   subtract P from a seen token's logit, -2 to 2\n" \

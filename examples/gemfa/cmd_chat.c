@@ -26,8 +26,9 @@ static const char usage[] =
     "decoded again.\n\n"
     "options:\n"
     "  --system TEXT          system prompt\n"
-    "  -n, --max-tokens N     at most N new tokens per answer, 1-1073741824 (default 512)\n"
-    "  -c, --ctx N            session context in tokens, 1 to the model's context length\n"
+    "  -n, --max-tokens N     at most N new tokens per answer, 1-1073741824\n"
+    "                         (default 512)\n"
+    "  -c, --ctx N            tokens of context, 1 to the model's context length\n"
     "                         (default: min(4096, the model's))\n"
     "  --special              show special tokens (<end_of_image>, ...) in answers\n"
     "  --bidi                 show each finished line in visual order (right-to-left\n"
@@ -192,10 +193,10 @@ static gemfa_status fit_context(chat_state *cs, conversation *conv, int32_t **id
 }
 
 /* A line of whitespace only (or nothing) is no message. */
-static int blank(const char *line)
+static int blank(const char *line, size_t len)
 {
-    for (; *line; line++)
-        if (!strchr(" \t\r\v\f", *line))
+    for (size_t i = 0; i < len; i++)
+        if (!line[i] || !strchr(" \t\r\v\f", line[i]))
             return 0;
     return 1;
 }
@@ -356,7 +357,7 @@ int cmd_chat(int argc, char **argv)
             free(line);
             continue;
         }
-        if (blank(line)) {
+        if (blank(line, line_len)) {
             free(line);
             continue;
         }
