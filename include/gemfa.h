@@ -68,14 +68,25 @@ GEMFA_API const char *gemfa_version_string(void);
 
 /* ---------------------------------------------------------------------------
  * Status codes and errors
- * Numeric values are part of the ABI and never change.
+ * Numeric values are part of the ABI and never change; new codes are only
+ * appended, so treat a value you do not know as a generic failure.
+ *
+ * Missing files: the library reports them with a status, not through errno
+ * (errno is not part of the API: libgemfa makes many system calls and may
+ * change them).  GEMFA_ERR_NOT_FOUND means a path the call needs does not
+ * exist (the OS said ENOENT or ENOTDIR, or the model path is not a
+ * directory); every other failure to open, read or map a file that exists
+ * is GEMFA_ERR_IO.  Compatibility: GEMFA_ERR_NOT_FOUND was appended after
+ * libgemfa 0.1.0, which returned GEMFA_ERR_IO for a missing model directory
+ * or file; a caller that must work with both should treat IO and NOT_FOUND
+ * alike where it only needs "could not read the checkpoint".
  * ------------------------------------------------------------------------- */
 
 typedef enum gemfa_status {
     GEMFA_OK = 0,
     GEMFA_ERR_INVALID_ARGUMENT = 1, /* NULL handle/pointer, bad value or option */
     GEMFA_ERR_OUT_OF_MEMORY = 2,    /* an allocation failed */
-    GEMFA_ERR_IO = 3,               /* a file could not be opened, read or mapped */
+    GEMFA_ERR_IO = 3,               /* an existing file could not be opened, read or mapped */
     GEMFA_ERR_FORMAT = 4,           /* a file is malformed: JSON, safetensors header, ranges */
     GEMFA_ERR_CONFIG = 5,           /* config.json values missing, out of range or inconsistent */
     GEMFA_ERR_TENSOR_MISSING = 6,   /* a tensor the config implies is not in the checkpoint */
@@ -89,7 +100,8 @@ typedef enum gemfa_status {
     GEMFA_ERR_BUFFER_TOO_SMALL = 14,/* output buffer too small; needed size reported */
     GEMFA_ERR_CONTEXT_FULL = 15,    /* the decode would pass the session's context limit */
     GEMFA_ERR_CANCELLED = 16,       /* a callback asked to stop */
-    GEMFA_ERR_INTERNAL = 17         /* a bug in libgemfa; please report it */
+    GEMFA_ERR_INTERNAL = 17,        /* a bug in libgemfa; please report it */
+    GEMFA_ERR_NOT_FOUND = 18        /* a path does not exist (ENOENT/ENOTDIR); was IO in 0.1.0 */
 } gemfa_status;
 
 /* Stable name of a status, e.g. "GEMFA_ERR_IO"; "GEMFA_ERR_UNKNOWN" for a
@@ -171,8 +183,14 @@ GEMFA_API gemfa_status gemfa_model_options_set_threads(gemfa_model_options *opts
  * Thread-safety: any thread; the returned model is immutable and shareable.
  * Errors (the message names the file, the tensor and expected vs found):
  *   INVALID_ARGUMENT  NULL path/out, bad options;
- *   IO                directory, config.json or a shard missing or unreadable
- *                     (also an index naming a shard that is not there);
+ *   NOT_FOUND         the directory does not exist or is not a directory,
+ *                     or a file it needs does not: config.json, the weights
+ *                     (model.safetensors or model.safetensors.index.json), a
+ *                     shard the index names, tokenizer.json for a
+ *                     vocabulary-only load without config.json; the message
+ *                     names the missing path (0.1.0 returned IO here);
+ *   IO                one of those files exists but cannot be opened, read
+ *                     or mapped (permissions, not a regular file, I/O error);
  *   FORMAT            malformed JSON, index or safetensors header: header
  *                     length beyond the file, unknown dtype, shape that does
  *                     not match its byte range, data past the end of the file

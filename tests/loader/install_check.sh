@@ -50,7 +50,7 @@ LD_LIBRARY_PATH=$(dirname "$so") ldd "$tmp/app" | grep -q "$(dirname "$so")/libg
 if LD_LIBRARY_PATH=$(dirname "$so") "$tmp/app" /nonexistent 2>"$tmp/err"; then
     echo "loading /nonexistent succeeded"; exit 1
 fi
-grep -q "GEMFA_ERR_IO" "$tmp/err" || { echo "no error message: $(cat "$tmp/err")"; exit 1; }
+grep -q "GEMFA_ERR_NOT_FOUND" "$tmp/err" || { echo "no error message: $(cat "$tmp/err")"; exit 1; }
 
 LD_LIBRARY_PATH=$(dirname "$so") "$cli" info -m "$tiny" --json | /usr/bin/python3 -c '
 import json, sys
