@@ -207,8 +207,10 @@ GEMFA_API gemfa_status gemfa_model_options_set_threads(gemfa_model_options *opts
 GEMFA_API gemfa_status gemfa_model_load(const char *path, const gemfa_model_options *opts,
                                         gemfa_model **out);
 
-/* Frees a model; NULL is a no-op.  Every context, session, sampler and
- * detokenizer stream made from it must be freed first. */
+/* Frees a model; NULL is a no-op.  Every context, session and detokenizer
+ * stream made from it must be freed first.  Samplers are independent: a
+ * sampler copies its defaults at gemfa_sampler_new and may outlive the
+ * model. */
 GEMFA_API void gemfa_model_free(gemfa_model *model);
 
 /* Integer facts about a loaded model, read with gemfa_model_get(). */
@@ -545,8 +547,10 @@ typedef struct gemfa_sampler gemfa_sampler;
  * top_p 1, temperature 1, no min_p, repetition_penalty 1); E4B gives top_k
  * 64, top_p 0.95, temperature 1.  With NULL, neutral defaults (temperature
  * 1, no top-k/top-p/min-p, no penalties).  Penalties see the whole history
- * (last_n 0), no logit bias, seed 0.  The sampler keeps no pointer to the
- * model.  Ownership: *out is the caller's, freed with gemfa_sampler_free().
+ * (last_n 0), no logit bias, seed 0.  The sampler copies these values and
+ * keeps no pointer to the model: it may outlive the model, and the two are
+ * freed in any order.  Ownership: *out is the caller's, freed with
+ * gemfa_sampler_free().
  * Errors: INVALID_ARGUMENT (out NULL), CONFIG (a generation_config value
  * out of range), OUT_OF_MEMORY; *out is then untouched. */
 GEMFA_API gemfa_status gemfa_sampler_new(const gemfa_model *model, gemfa_sampler **out);
