@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"regexp"
 	"testing"
 )
@@ -26,17 +27,25 @@ func TestSentinelsCoverEveryStatus(t *testing.T) {
 	sentinels := []*Error{ErrInvalidArgument, ErrOutOfMemory, ErrIO, ErrFormat, ErrConfig,
 		ErrTensorMissing, ErrTensorShape, ErrUnsupported, ErrNoTokenizer, ErrNoWeights,
 		ErrInvalidUTF8, ErrInvalidToken, ErrTemplate, ErrBufferTooSmall, ErrContextFull,
-		ErrCancelled, ErrInternal}
+		ErrCancelled, ErrInternal, ErrNotFound}
 	for i, s := range sentinels {
 		code := Status(i + 1)
 		if s.Code != code {
 			t.Errorf("sentinel %d has code %d", i, s.Code)
 		}
+		if name := code.String(); name == "GEMFA_ERR_UNKNOWN" {
+			t.Errorf("status %d has no name in the library", code)
+		}
 		err := error(&Error{Code: code, Message: "detail"})
 		for j, other := range sentinels {
-			if got := errors.Is(err, other); got != (i == j) {
+			// NOT_FOUND also matches ErrIO (what 0.1.0 returned for it)
+			want := i == j || (code == StatusNotFound && other == ErrIO)
+			if got := errors.Is(err, other); got != want {
 				t.Errorf("errors.Is(%v, sentinel %d) = %v", err, j, got)
 			}
+		}
+		if got := errors.Is(err, fs.ErrNotExist); got != (code == StatusNotFound) {
+			t.Errorf("errors.Is(%v, fs.ErrNotExist) = %v", err, got)
 		}
 		wrapped := fmt.Errorf("context: %w", err)
 		if !errors.Is(wrapped, s) {
