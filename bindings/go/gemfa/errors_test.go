@@ -5,7 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
+	"path/filepath"
 	"regexp"
+	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -50,6 +54,39 @@ func TestSentinelsCoverEveryStatus(t *testing.T) {
 		wrapped := fmt.Errorf("context: %w", err)
 		if !errors.Is(wrapped, s) {
 			t.Errorf("wrapped %v does not match its sentinel", err)
+		}
+	}
+}
+
+// Every status of gemfa.h has a Go constant with its value and a sentinel
+// (a code appended to the header must be added here too).
+func TestStatusesCoverTheHeader(t *testing.T) {
+	root := os.Getenv("GEMFA_SOURCE_ROOT")
+	if root == "" {
+		root = filepath.Join("..", "..", "..")
+	}
+	text, err := os.ReadFile(filepath.Join(root, "include", "gemfa.h"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := string(text)
+	body = body[strings.Index(body, "typedef enum gemfa_status"):strings.Index(body, "} gemfa_status;")]
+	found := regexp.MustCompile(`GEMFA_(?:ERR_)?(\w+) = (\d+)`).FindAllStringSubmatch(body, -1)
+	if len(found) < 19 {
+		t.Fatalf("parsed %d statuses from gemfa.h", len(found))
+	}
+	sentinels := map[Status]*Error{StatusNotFound: ErrNotFound, StatusIO: ErrIO,
+		StatusInternal: ErrInternal}
+	for _, f := range found {
+		v, _ := strconv.Atoi(f[2])
+		if name := Status(v).String(); name != "GEMFA_OK" && name != "GEMFA_ERR_"+f[1] {
+			t.Errorf("status %d: library name %s, header %s", v, name, f[1])
+		}
+		if Status(v) > StatusNotFound {
+			t.Errorf("gemfa.h has GEMFA_ERR_%s = %d: add its Status constant and sentinel", f[1], v)
+		}
+		if s, ok := sentinels[Status(v)]; ok && s.Code != Status(v) {
+			t.Errorf("sentinel of %s has code %d", f[1], s.Code)
 		}
 	}
 }
