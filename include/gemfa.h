@@ -75,8 +75,9 @@ GEMFA_API const char *gemfa_version_string(void);
  * (errno is not part of the API: libgemfa makes many system calls and may
  * change them).  GEMFA_ERR_NOT_FOUND means a path the call needs does not
  * exist (the OS said ENOENT or ENOTDIR, or the model path is not a
- * directory); every other failure to open, read or map a file that exists
- * is GEMFA_ERR_IO.  Compatibility: GEMFA_ERR_NOT_FOUND was appended after
+ * directory); every other failure to open, read or map a file (permission
+ * denied, a directory or FIFO where a file should be, a name too long, a
+ * read error) is GEMFA_ERR_IO.  Compatibility: GEMFA_ERR_NOT_FOUND was appended after
  * libgemfa 0.1.0, which returned GEMFA_ERR_IO for a missing model directory
  * or file; a caller that must work with both should treat IO and NOT_FOUND
  * alike where it only needs "could not read the checkpoint".
@@ -189,8 +190,9 @@ GEMFA_API gemfa_status gemfa_model_options_set_threads(gemfa_model_options *opts
  *                     shard the index names, tokenizer.json for a
  *                     vocabulary-only load without config.json; the message
  *                     names the missing path (0.1.0 returned IO here);
- *   IO                one of those files exists but cannot be opened, read
- *                     or mapped (permissions, not a regular file, I/O error);
+ *   IO                any other failure to open, read or map one of those
+ *                     (permissions, not a regular file, name too long, read
+ *                     error);
  *   FORMAT            malformed JSON, index or safetensors header: header
  *                     length beyond the file, unknown dtype, shape that does
  *                     not match its byte range, data past the end of the file
