@@ -87,7 +87,7 @@ if ldd "$tmp/app-static" | grep -q libgemfa; then echo "the static example needs
 if env -u LD_LIBRARY_PATH "$tmp/app" /nonexistent 2>"$tmp/err"; then
     echo "loading /nonexistent succeeded"; exit 1
 fi
-grep -q "GEMFA_ERR_IO" "$tmp/err" || { echo "no error message: $(cat "$tmp/err")"; exit 1; }
+grep -q "GEMFA_ERR_NOT_FOUND" "$tmp/err" || { echo "no error message: $(cat "$tmp/err")"; exit 1; }
 
 # the installed program runs from its prefix without LD_LIBRARY_PATH
 env -u LD_LIBRARY_PATH "$cli" --version | grep -q "^gemfa " || { echo "installed gemfa --version failed"; exit 1; }
