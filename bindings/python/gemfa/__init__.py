@@ -23,6 +23,7 @@ from ._errors import (BufferTooSmallError, CancelledError, ClosedError, ConfigEr
                       InvalidTokenError, InvalidUtf8Error, IoError, NoTokenizerError,
                       NotFoundError, NoWeightsError, OutOfMemoryError, Status, TemplateError,
                       TensorMissingError, TensorShapeError, UnsupportedError, error_for)
+from ._constraint import JsonConstraint
 from ._generate import Generation
 from ._lib import LibraryNotFoundError, lib, library_path, load_library
 from ._log import LogLevel, log_to_logging, set_log_callback
@@ -53,6 +54,7 @@ __all__ = [
     "BufferTooSmallError", "CancelledError", "ClosedError", "ConfigError", "Context",
     "ContextFullError", "DetokenizerStream", "Error", "FormatError", "Generation",
     "InternalError", "InvalidArgumentError", "InvalidTokenError", "InvalidUtf8Error", "IoError",
+    "JsonConstraint",
     "LayerInfo", "LayerType", "LibraryNotFoundError", "LogLevel", "Model", "NoTokenizerError",
     "NotFoundError", "NoWeightsError", "OutOfMemoryError", "Prop", "Sampler", "Session", "Status",
     "TemplateError", "TensorMissingError", "TensorShapeError", "UnsupportedError", "WeightType",

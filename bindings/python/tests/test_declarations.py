@@ -47,13 +47,14 @@ C_TYPES = {
     "const float **": POINTER(POINTER(c_float)),
     "gemfa_layer_type *": POINTER(c_int),
     "const gemfa_message *": POINTER(L.Message),
+    "uint8_t *": POINTER(ctypes.c_uint8),
 }
 for cname, pyname in [("gemfa_model", "model_p"), ("gemfa_model_options", "model_options_p"),
                       ("gemfa_detok_stream", "detok_stream_p"), ("gemfa_context", "context_p"),
                       ("gemfa_context_options", "context_options_p"),
                       ("gemfa_session", "session_p"),
                       ("gemfa_session_options", "session_options_p"),
-                      ("gemfa_sampler", "sampler_p")]:
+                      ("gemfa_sampler", "sampler_p"), ("gemfa_constraint", "constraint_p")]:
     t = getattr(L, pyname)
     C_TYPES[f"{cname} *"] = t
     C_TYPES[f"const {cname} *"] = t
