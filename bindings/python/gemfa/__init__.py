@@ -66,7 +66,7 @@ __all__ = [
 # plus dunders): importing a submodule binds it on the package, so unbind the
 # private modules and the __future__ feature.  They stay importable
 # (``from gemfa import _core``) through sys.modules.
-for _name in ("_core", "_errors", "_generate", "_handle", "_lib", "_log", "_model",
+for _name in ("_constraint", "_core", "_errors", "_generate", "_handle", "_lib", "_log", "_model",
               "_sampler", "_session", "_text"):
     globals().pop(_name, None)
 del _name, annotations
