@@ -625,7 +625,10 @@ GEMFA_API gemfa_status gemfa_sample(gemfa_sampler *s, const float *logits, size_
  * control bytes, \u escapes outside D800-DFFF; at most 64 nested
  * elements.  End-of-generation tokens (gemfa_model_eog_ids) are allowed
  * only once the value is complete; then only they and trailing whitespace
- * are.  Special tokens are never allowed otherwise.
+ * are (a top-level number may also go on with digits).  Special tokens are
+ * never allowed otherwise.  With a model that has no end-of-generation ids
+ * (a bare tokenizer), stop when gemfa_constraint_is_complete() says so:
+ * past the trailing whitespace nothing is allowed.
  *
  * JSON Schema subset: type (a name or a list), properties, required,
  * additionalProperties (extra keys are never written, so the output
