@@ -3,7 +3,6 @@
  * closes nodes along the sorted list (shared prefixes share nodes). */
 #include "constrain/vtrie.h"
 
-#include <stdlib.h>
 #include <string.h>
 
 #include "core/alloc.h"
@@ -25,20 +24,61 @@ void gf_vtrie_free(gf_vtrie *t)
     memset(t, 0, sizeof *t);
 }
 
-/* qsort has no context argument: the arena and offsets of the build. */
-static const char *sort_arena;
-static const uint32_t *sort_off;
-
-static int by_bytes(const void *pa, const void *pb)
+/* Byte d of token id, or -1 past its end (a prefix sorts first). */
+static inline int byte_at(const gf_vtrie *v, int32_t id, size_t d)
 {
-    int32_t a = *(const int32_t *)pa, b = *(const int32_t *)pb;
-    uint32_t la = sort_off[a + 1] - sort_off[a], lb = sort_off[b + 1] - sort_off[b];
-    int c = memcmp(sort_arena + sort_off[a], sort_arena + sort_off[b], la < lb ? la : lb);
-    if (c)
-        return c;
-    if (la != lb)
-        return la < lb ? -1 : 1;
-    return a < b ? -1 : a > b;
+    uint32_t len = v->off[id + 1] - v->off[id];
+    return d < len ? (unsigned char)v->arena[v->off[id] + d] : -1;
+}
+
+static int less_from(const gf_vtrie *v, int32_t a, int32_t b, size_t d)
+{
+    for (;; d++) {
+        int x = byte_at(v, a, d), y = byte_at(v, b, d);
+        if (x != y)
+            return x < y;
+        if (x < 0)
+            return 0;
+    }
+}
+
+static void swap_ids(int32_t *a, size_t i, size_t j)
+{
+    int32_t t = a[i];
+    a[i] = a[j];
+    a[j] = t;
+}
+
+/* Sorts ids by their bytes, all equal before depth d: multikey quicksort
+ * (three-way partition on byte d; the equal part moves on to byte d + 1). */
+static void sort_by_bytes(const gf_vtrie *v, int32_t *a, size_t n, size_t d)
+{
+    while (n > 1) {
+        if (n < 12) {
+            for (size_t i = 1; i < n; i++)
+                for (size_t j = i; j > 0 && less_from(v, a[j], a[j - 1], d); j--)
+                    swap_ids(a, j, j - 1);
+            return;
+        }
+        int p = byte_at(v, a[n / 2], d);
+        size_t lt = 0, i = 0, gt = n; /* [0,lt) < p, [lt,i) == p, [gt,n) > p */
+        while (i < gt) {
+            int c = byte_at(v, a[i], d);
+            if (c < p)
+                swap_ids(a, lt++, i++);
+            else if (c > p)
+                swap_ids(a, i, --gt);
+            else
+                i++;
+        }
+        sort_by_bytes(v, a, lt, d);
+        sort_by_bytes(v, a + gt, n - gt, d);
+        if (p < 0)
+            return; /* the equal part are identical strings */
+        a += lt;
+        n = gt - lt;
+        d++;
+    }
 }
 
 static gemfa_status token_bytes(const gf_text *t, size_t n_vocab, gf_vtrie *v)
@@ -100,9 +140,7 @@ gemfa_status gf_vtrie_build(const gf_text *t, size_t n_vocab, gf_vtrie *out)
     for (size_t id = 0; id < n_vocab; id++)
         if (v.off[id + 1] > v.off[id])
             v.ids[n++] = (int32_t)id;
-    sort_arena = v.arena;
-    sort_off = v.off;
-    qsort(v.ids, n, sizeof *v.ids, by_bytes);
+    sort_by_bytes(&v, v.ids, n, 0);
 
     /* preorder: path[d] is the open node at depth d */
     size_t nodes = 1, plen = 0;
