@@ -195,6 +195,21 @@ def seeds_decode():
     out("decode", "batched", chunks([2], [3], [4], [5, 6], [7], [8], [9], [10]))
 
 
+def seeds_json_schema():
+    # a schema, then NUL and a text the compiled machine steps through
+    out("json_schema", "any", b"{}")
+    out("json_schema", "object",
+        b'{"type":"object","properties":{"name":{"type":"string","maxLength":6},'
+        b'"age":{"type":"integer","minimum":0,"maximum":120},"tags":{"type":"array",'
+        b'"items":{"enum":["a",1,null]},"maxItems":2}},"required":["name"]}'
+        b'\0{"name":"abc","age":12,"tags":["a",1]}')
+    out("json_schema", "number", b'{"type":["number","null"],"exclusiveMinimum":-2.5,'
+        b'"maximum":1e3}\0-2.4')
+    out("json_schema", "unsupported", b'{"anyOf":[]}')
+    out("json_schema", "anytext",
+        b'{}\0 {"a":[1,2.5e-3,"\\u00e9' + "س".encode() + b'",true,null]}')
+
+
 if __name__ == "__main__":
     seeds_safetensors()
     seeds_index()
@@ -204,3 +219,4 @@ if __name__ == "__main__":
     seeds_detokenize()
     seeds_chat()
     seeds_decode()
+    seeds_json_schema()
