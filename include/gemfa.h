@@ -654,7 +654,8 @@ typedef struct gemfa_constraint gemfa_constraint;
 /* Compiles `schema` (UTF-8 JSON of len bytes, or GEMFA_NUL_TERMINATED) for
  * `model`'s vocabulary.  NULL (len 0), "" or "{}" mean any JSON value.
  * Creation builds a trie of the vocabulary and walks it (about 0.15 s of
- * CPU for Gemma's 262k tokens; reuse a constraint with gemfa_constraint_reset).  Ownership: *out is the caller's, freed with
+ * CPU for Gemma's 262k tokens; reuse a constraint with
+ * gemfa_constraint_reset).  Ownership: *out is the caller's, freed with
  * gemfa_constraint_free(); the model may be freed before it.
  * Errors: INVALID_ARGUMENT (NULL model or out; NULL schema with a length;
  * a keyword with a wrong value; bounds that leave nothing), FORMAT (schema

@@ -24,9 +24,10 @@ type JSONConstraint struct {
 
 // NewJSONConstraint compiles schema (JSON text; "" or "{}" = any JSON
 // value) for m's vocabulary. Creating one builds and walks a vocabulary
-// trie (~0.15 s of CPU for Gemma's 262k tokens; reuse one with Reset). Errors: ErrUnsupported (a
-// keyword outside the subset; the message names it), ErrFormat (not JSON),
-// ErrInvalidArgument (a bad value), ErrNoTokenizer, ErrClosed.
+// trie (~0.15 s of CPU for Gemma's 262k tokens; reuse one with Reset).
+// Errors: ErrUnsupported (a keyword outside the subset; the message names
+// it), ErrFormat (not JSON), ErrInvalidArgument (a bad value),
+// ErrNoTokenizer, ErrClosed.
 func NewJSONConstraint(m *Model, schema string) (*JSONConstraint, error) {
 	cm, err := m.ptr()
 	if err != nil {
