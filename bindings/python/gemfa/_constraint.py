@@ -38,8 +38,9 @@ class JsonConstraint(Owner):
     and the shape of what is written are described in docs/python.md and
     gemfa.h.  Creating one builds and walks a trie of the vocabulary
     (~0.15 s of CPU for Gemma's 262k tokens; reuse one with reset()).
-    Used by one thread at a time; it keeps no reference to the model.  Errors: UnsupportedError (a keyword outside the
-    subset), FormatError (not JSON), InvalidArgumentError (a bad value)."""
+    Used by one thread at a time; it keeps no reference to the model.
+    Errors: UnsupportedError (a keyword outside the subset), FormatError (not
+    JSON), InvalidArgumentError (a bad value)."""
 
     def __init__(self, model: "Model", schema: Schema = None):
         from ._model import Model
