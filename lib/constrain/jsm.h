@@ -61,7 +61,8 @@ typedef struct gf_jnode {
 /* Trie over literal texts (enum values, property keys with their quotes). */
 typedef struct gf_lnode {
     uint32_t first_child, next_sibling; /* GF_JSM_NONE when absent */
-    uint32_t value;                     /* a text ends here: its index (keys: property), else NONE */
+    uint32_t value;                     /* a text ends here: its index (keys: the property),
+                                           else GF_JSM_NONE */
     uint64_t below;                     /* keys: the property indexes ending in this subtree */
     uint8_t byte;
 } gf_lnode;

@@ -48,7 +48,11 @@ static inline void restore(gf_jstate *s, const snapshot *p)
     memcpy(s->f + s->depth - k, p->f + 3 - k, k * sizeof *p->f);
 }
 
-static uint8_t started(const walker *w) { return (uint8_t)gf_jsm_str_started(&w->s.f[0], COUNT_ROOM); }
+/* Characters the floor string has started in this walk. */
+static uint8_t started(const walker *w)
+{
+    return (uint8_t)gf_jsm_str_started(&w->s.f[0], COUNT_ROOM);
+}
 
 static inline void mark(walker *w, uint32_t node)
 {

@@ -483,7 +483,8 @@ static gemfa_status compile_enum(compiler *c, const gf_json *j, unsigned types, 
     gf_bytes_free(&text);
     if (kept == 0)
         return gf_error(GEMFA_ERR_INVALID_ARGUMENT,
-                        WHAT ": \"%s\" at %s has no value of the schema's type", cst ? "const" : "enum",
+                        WHAT ": \"%s\" at %s has no value of the schema's type",
+                        cst ? "const" : "enum",
                         where(c));
     uint32_t id = new_node(c->m, GF_JN_LITERAL);
     if (id == GF_JSM_NONE)
