@@ -305,6 +305,17 @@ GEMFA_API gemfa_status gemfa_detokenize(const gemfa_model *model, const int32_t 
 GEMFA_API gemfa_status gemfa_token_piece(const gemfa_model *model, int32_t id, char *buf,
                                          size_t cap, size_t *len);
 
+/* The bytes token `id` adds to generated text, as the streaming
+ * detokenizer assembles them: the single byte of a byte-fallback token
+ * ("<0xE2>" gives the byte 0xE2, so the result need not be valid UTF-8),
+ * else the piece after the decoder's replacements ("\u2581" becomes a
+ * space); special tokens give their text ("<end_of_turn>"), an id without a
+ * piece "".  What log-probabilities in OpenAI's shape report as a token's
+ * `bytes`.  Output as gemfa_detokenize (NUL terminated, *len without it;
+ * the bytes may contain U+0000).  Errors as gemfa_token_piece. */
+GEMFA_API gemfa_status gemfa_token_bytes(const gemfa_model *model, int32_t id, char *buf,
+                                         size_t cap, size_t *len);
+
 /* Looks up the id of an exact piece or added-token text (added tokens
  * first, then the vocabulary, as HF's token_to_id); *id = -1 if none.
  * `piece` may be NULL when len is 0.  Errors: INVALID_ARGUMENT, NO_TOKENIZER. */

@@ -444,3 +444,66 @@ Test(stop, tiny_tokenizer_streams)
     cr_expect_geq(spanning, 5, "stop strings spanning token boundaries (%d)", spanning);
     gemfa_model_free(model);
 }
+
+/* ---- gemfa_token_bytes ------------------------------------------------- */
+
+Test(token_bytes, concatenate_to_the_text)
+{
+    char dir[4096];
+    gemfa_model *model = tt_load(tt_tokenizer_dir(0, dir, sizeof dir));
+    const char *texts[] = {"Hello world. سلام دنیا! 😀 ژ", "a\n\n<b>x</b> \t end", "ꙮ𝄞 ok"};
+    for (size_t t = 0; t < sizeof texts / sizeof *texts; t++) {
+        int32_t ids[256];
+        size_t n_ids, len;
+        cr_assert_eq(gemfa_tokenize(model, texts[t], GEMFA_NUL_TERMINATED, 0, ids, 256, &n_ids),
+                     GEMFA_OK);
+        char joined[1024], piece[64];
+        size_t at = 0;
+        for (size_t i = 0; i < n_ids; i++) {
+            cr_assert_eq(gemfa_token_bytes(model, ids[i], piece, sizeof piece, &len), GEMFA_OK);
+            memcpy(joined + at, piece, len);
+            at += len;
+        }
+        cr_expect(at == strlen(texts[t]) && memcmp(joined, texts[t], at) == 0,
+                  "token bytes rebuild \"%s\"", texts[t]);
+    }
+    /* every id: a "<0xNN>" piece is its byte, anything else its decoded text */
+    int64_t limit;
+    cr_assert_eq(gemfa_model_get(model, GEMFA_PROP_TOKENIZER_SIZE, &limit), GEMFA_OK);
+    size_t n_bytes = 0;
+    for (int32_t id = 0; id < (int32_t)limit; id++) {
+        char piece[256], got[256], want[256];
+        size_t plen, glen, wlen;
+        unsigned byte;
+        cr_assert_eq(gemfa_token_piece(model, id, piece, sizeof piece, &plen), GEMFA_OK);
+        cr_assert_eq(gemfa_token_bytes(model, id, got, sizeof got, &glen), GEMFA_OK);
+        char tail;
+        if (plen == 6 && sscanf(piece, "<0x%2X%c", &byte, &tail) == 2 && tail == '>') {
+            cr_expect(glen == 1 && (unsigned char)got[0] == byte, "id %d", id);
+            n_bytes++;
+            continue;
+        }
+        cr_assert_eq(gemfa_detokenize(model, &id, 1, 0, want, sizeof want, &wlen), GEMFA_OK);
+        cr_expect(glen == wlen && memcmp(got, want, wlen) == 0, "id %d (%s)", id, piece);
+    }
+    cr_expect_eq(n_bytes, 256);
+    /* hostile arguments and the size query */
+    size_t len = 0;
+    char small[2];
+    int32_t b0;
+    cr_assert_eq(gemfa_token_id(model, "▁▁▁▁▁", GEMFA_NUL_TERMINATED, &b0), GEMFA_OK);
+    cr_assert_geq(b0, 0);
+    cr_expect_eq(gemfa_token_bytes(model, b0, NULL, 0, &len), GEMFA_ERR_BUFFER_TOO_SMALL);
+    cr_expect_eq(len, 5);
+    cr_expect_eq(gemfa_token_bytes(model, b0, small, sizeof small, &len),
+                 GEMFA_ERR_BUFFER_TOO_SMALL);
+    cr_expect_eq(gemfa_token_bytes(model, -1, small, sizeof small, &len),
+                 GEMFA_ERR_INVALID_TOKEN);
+    cr_expect_eq(gemfa_token_bytes(model, 1 << 30, small, sizeof small, &len),
+                 GEMFA_ERR_INVALID_TOKEN);
+    cr_expect_eq(gemfa_token_bytes(model, 1, small, sizeof small, NULL),
+                 GEMFA_ERR_INVALID_ARGUMENT);
+    cr_expect_eq(gemfa_token_bytes(model, 1, NULL, 4, &len), GEMFA_ERR_INVALID_ARGUMENT);
+    cr_expect_eq(gemfa_token_bytes(NULL, 1, small, 2, &len), GEMFA_ERR_INVALID_ARGUMENT);
+    gemfa_model_free(model);
+}
