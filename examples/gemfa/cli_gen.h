@@ -11,6 +11,25 @@
 
 #include "gemfa.h"
 
+/* Most alternatives --logprobs reports per token (OpenAI's limit). */
+#define CLI_MAX_TOP_LOGPROBS 20
+
+/* Log-probabilities of one sampled token under the raw logits. */
+typedef struct cli_logprob {
+    int32_t id;
+    float logprob;
+    size_t n_top;
+    int32_t top_ids[CLI_MAX_TOP_LOGPROBS];
+    float top_logprobs[CLI_MAX_TOP_LOGPROBS];
+} cli_logprob;
+
+/* Optional extras of a generation (a zeroed struct: none). */
+typedef struct cli_gen_opts {
+    gemfa_stop_matcher *stop; /* stop strings (NULL: none); reset by the loop */
+    int logprobs;             /* record a cli_logprob per sampled id */
+    size_t top_logprobs;      /* alternatives per token, <= CLI_MAX_TOP_LOGPROBS */
+} cli_gen_opts;
+
 typedef struct cli_gen_result {
     int32_t *ids;        /* sampled ids, the stop id included when one ended the run */
     size_t n_ids, cap_ids;
@@ -19,6 +38,9 @@ typedef struct cli_gen_result {
     size_t n_decoded;    /* tokens decoded after the prompt */
     double decode_s;     /* seconds spent sampling and decoding them */
     int hit_eog, context_full, interrupted;
+    int hit_stop;        /* a stop string ended the run (text ends before it) */
+    cli_logprob *logprobs; /* with opts->logprobs: one per entry of ids */
+    size_t n_logprobs, cap_logprobs;
 } cli_gen_result;
 
 /* Generates up to n_predict tokens after the session's last logits.  Text is
@@ -29,6 +51,11 @@ typedef struct cli_gen_result {
 gemfa_status cli_generate(const gemfa_model *model, gemfa_session *session, gemfa_sampler *smp,
                           long n_predict, FILE *out, volatile sig_atomic_t *interrupt,
                           cli_gen_result *res);
+/* cli_generate with extras (opts may be NULL). */
+gemfa_status cli_generate_opts(const gemfa_model *model, gemfa_session *session,
+                               gemfa_sampler *smp, long n_predict, FILE *out,
+                               volatile sig_atomic_t *interrupt, const cli_gen_opts *opts,
+                               cli_gen_result *res);
 void cli_gen_result_free(cli_gen_result *res);
 
 /* Seconds on a monotonic clock. */
