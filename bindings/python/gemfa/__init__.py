@@ -27,6 +27,7 @@ from ._log import LogLevel, log_to_logging, set_log_callback
 from ._model import LayerInfo, LayerType, Model, Prop, WeightType
 from ._sampler import Sampler
 from ._session import Context, Session
+from ._stop import StopMatcher, logprobs
 from ._text import DetokenizerStream
 
 __version__ = "0.1.0"
@@ -53,6 +54,7 @@ __all__ = [
     "InternalError", "InvalidArgumentError", "InvalidTokenError", "InvalidUtf8Error", "IoError",
     "LayerInfo", "LayerType", "LibraryNotFoundError", "LogLevel", "Model", "NoTokenizerError",
     "NoWeightsError", "OutOfMemoryError", "Prop", "Sampler", "Session", "Status",
+    "StopMatcher", "logprobs",
     "TemplateError", "TensorMissingError", "TensorShapeError", "UnsupportedError", "WeightType",
     "error_for", "lib", "library_path", "load_library", "log_to_logging", "set_log_callback",
     "status_name", "version", "version_number",
