@@ -402,7 +402,8 @@ static int stream_case(gemfa_model *model, const char *text, const char *const *
     /* the stop ended inside token i-1's text; did it start in an earlier token? */
     size_t stop_end = 0;
     for (size_t s = 0; s < n_stops; s++)
-        if (memcmp(text + cut, stops[s], lens[s]) == 0 && cut + lens[s] > stop_end)
+        if (cut + lens[s] <= strlen(text) && memcmp(text + cut, stops[s], lens[s]) == 0 &&
+            cut + lens[s] > stop_end)
             stop_end = cut + lens[s];
     int spans = 0;
     for (size_t t = 0; t < i; t++)
