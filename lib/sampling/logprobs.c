@@ -2,10 +2,12 @@
  * chosen token and the top n.
  *
  * Three cheap passes over the vocabulary: the maximum (gf_max), the sum of
- * exp(x - max) (the sampler's vectorized exp pass, run over a small stack
- * buffer chunk by chunk, summed in double: 262k terms in [0, 1] lose nothing
- * that matters in a double), and a filtered scan for the top n
- * (gf_select_top).  No state, no allocation for n <= 32. */
+ * exp(x - max) (sum_exp.c, summed in double: 262k terms in [0, 1] lose
+ * nothing that matters in a double), and a filtered scan for the top n
+ * (gf_select_top).  The maximum first keeps every exp in [0, 1]; an online
+ * one-pass max-and-sum would need a second exp per entry to rescale, which
+ * costs more than reading the (cache-resident) logits twice.  No state, no
+ * allocation for n <= 32. */
 #include "sampling/fp.h"
 
 #include <math.h>
@@ -14,27 +16,11 @@
 #include "core/alloc.h"
 #include "core/status.h"
 #include "gemfa.h"
-#include "sampling/sampler.h"
 #include "sampling/select.h"
-#include "sampling/weights.h"
+#include "sampling/sum_exp.h"
 
-/* Ids per chunk of the exp pass: a multiple of GF_DRAW_BLOCK, 16 KiB. */
-#define CHUNK 4096
 /* top_n up to this uses a stack buffer of twice as many candidates. */
 #define STACK_TOP 32
-
-/* log(sum_i exp(score_i - max)), >= 0 since the maximum contributes 1. */
-static double log_sum_exp(const float *logits, size_t n, float max)
-{
-    float w[CHUNK];
-    double block_sum[CHUNK / GF_DRAW_BLOCK];
-    double z = 0.0;
-    for (size_t i = 0; i < n; i += CHUNK) {
-        size_t m = n - i < CHUNK ? n - i : CHUNK;
-        z += gf_weights_exp(logits + i, w, m, max, 1.0f, block_sum);
-    }
-    return log(z);
-}
 
 static float logprob_of(float score, float max, double lse)
 {
@@ -72,7 +58,7 @@ GEMFA_API gemfa_status gemfa_logprobs(const float *logits, size_t n_vocab, int32
         if (!cand)
             return gf_error(GEMFA_ERR_OUT_OF_MEMORY, "gemfa_logprobs: out of memory");
     }
-    double lse = log_sum_exp(logits, n_vocab, max);
+    double lse = log(gf_sum_exp(logits, n_vocab, max));
     if (chosen_logprob)
         *chosen_logprob = logprob_of(gf_score(logits[chosen]), max, lse);
     if (top_n > 0) {

@@ -243,3 +243,51 @@ Test(logprobs, hostile_arguments)
     cr_expect_eq(st, GEMFA_ERR_OUT_OF_MEMORY);
     cr_expect_eq(n_top, 99);
 }
+
+/* ---- the normalizer: every variant against long double ----------------- */
+
+#include "sampling/select.h"
+#include "sampling/sum_exp.h"
+
+Test(logprobs, sum_exp_variants_agree)
+{
+    gf_rng r;
+    gf_rng_seed(&r, 99);
+    size_t sizes[] = {1, 7, 15, 16, 17, 31, 32, 33, 100, 4095, 4096, 4097, 262144, 262400};
+    gf_sum_exp_variant variants[] = {GF_SUM_EXP_SCALAR, GF_SUM_EXP_PORTABLE, GF_SUM_EXP_AVX512};
+    int have_avx512 = gf_sum_exp_best_isa() == GF_SUM_EXP_AVX512;
+    float *l = malloc(262400 * sizeof *l);
+    int checked_avx512 = 0;
+    for (size_t s = 0; s < sizeof sizes / sizeof *sizes; s++) {
+        size_t n = sizes[s];
+        fill_normal(l, n, s % 2 ? 8.0 : 2.0, 0.0, &r);
+        if (n > 20) { /* the special values, at odd places */
+            l[3] = NAN;
+            l[n - 2] = -INFINITY;
+            l[n / 2] = -100.0f; /* below e^-87 of the maximum */
+        }
+        float max = -INFINITY;
+        for (size_t i = 0; i < n; i++)
+            max = gf_score(l[i]) > max ? gf_score(l[i]) : max;
+        long double want = 0;
+        for (size_t i = 0; i < n; i++)
+            if (gf_score(l[i]) - max >= -87.0f)
+                want += expl((long double)gf_score(l[i]) - max);
+        for (size_t v = 0; v < 3; v++) {
+            if (variants[v] == GF_SUM_EXP_AVX512 && !have_avx512)
+                continue;
+            checked_avx512 += variants[v] == GF_SUM_EXP_AVX512;
+            double got = gf_sum_exp_isa(variants[v], l, n, max);
+            cr_expect(fabsl(got - want) <= 2e-7L * want, "variant %d, n %zu: %.12g vs %.12Lg",
+                      (int)variants[v], n, got, want);
+        }
+    }
+    /* +inf: counts as FLT_MAX, so it takes all the mass */
+    l[0] = INFINITY;
+    l[1] = INFINITY;
+    for (size_t v = 0; v < 3; v++)
+        if (variants[v] != GF_SUM_EXP_AVX512 || have_avx512)
+            cr_expect_eq(gf_sum_exp_isa(variants[v], l, 100, FLT_MAX), 2.0);
+    cr_log_info("AVX-512 variant checked %d times", checked_avx512);
+    free(l);
+}
