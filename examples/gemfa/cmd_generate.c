@@ -5,40 +5,50 @@
 #include <string.h>
 
 #include "cli.h"
+#include "cli_bidi.h"
 #include "cli_gen.h"
 #include "cli_json.h"
 #include "cli_sampling.h"
 #include "commands.h"
 
 static const char usage[] =
-    "usage: gemfa generate [-m DIR] -p TEXT [--chat] [--system TEXT] [-n N] [-c CONTEXT]\n"
-    "                      [--stop TEXT]... [--logprobs N] [sampling options] [--json]\n"
+    "usage: gemfa generate -p TEXT [-m DIR] [--chat] [--system TEXT] [-n N] [-c N]\n"
+    "                      [sampling options] [--special] [--bidi] [--stop TEXT]...\n"
+    "                      [--logprobs N] [--json]\n"
     "Streams the model's continuation of TEXT to stdout, then prints prompt and decode\n"
     "speed on stderr.\n\n"
-    "  -p, --prompt TEXT  the prompt\n"
-    "  --chat             wrap the prompt in the model's chat template\n"
-    "  --system TEXT      a system prompt (needs --chat)\n"
-    "  -n N               at most N new tokens (default 128)\n"
-    "  -c CONTEXT         session context size (default: min(4096, the model's))\n"
-    "  --stop TEXT        end the answer before TEXT (repeatable; matched across tokens;\n"
-    "                     the text shown never includes it)\n"
-    "  --logprobs N       with --json: each token's log-probability under the raw logits\n"
-    "                     and its N most likely alternatives (0..20)\n"
-    CLI_SAMPLING_HELP CLI_COMMON_HELP
+    "options:\n"
+    "  -p, --prompt TEXT      the prompt (required)\n"
+    "  --chat                 wrap the prompt in the model's chat template\n"
+    "  --system TEXT          a system prompt (needs --chat)\n"
+    "  -n, --max-tokens N     at most N new tokens, 0-1073741824 (default 128)\n"
+    "  -c, --ctx N            tokens of context, 1 to the model's context length\n"
+    "                         (default: min(4096, the model's))\n"
+    "  --special              show special tokens (<end_of_image>, ...) in the text\n"
+    "                         (default: hidden, as HF's skip_special_tokens=True)\n"
+    "  --bidi                 show each finished line in visual order (right-to-left\n"
+    "                         text reordered and joined) for terminals without\n"
+    "                         bidirectional support; see docs/cli.md\n"
+    "  --stop TEXT            end the answer before TEXT (repeatable; matched across\n"
+    "                         tokens; the text shown never includes it)\n"
+    "  --logprobs N           with --json: each token's log-probability under the raw\n"
+    "                         logits and its N most likely alternatives, 0-20\n"
+    CLI_SAMPLING_HELP
+    "common options:\n" CLI_COMMON_HELP
     "With --json, prints one object at the end instead of streaming:\n"
     "  {\"prompt_ids\": [...], \"ids\": [...], \"text\": \"...\", \"prompt_tok_s\": x,\n"
     "   \"decode_tok_s\": y, \"seed\": s,\n"
     "   \"stop\": \"eog\"|\"length\"|\"context_full\"|\"stop_string\"}\n"
     "(ids include the stop id when one ended the run; text leaves it out, and a stop\n"
-    "string with what followed it).  With --logprobs, also \"logprobs\": one entry per id,\n"
-    "in OpenAI's shape: {\"token\", \"logprob\", \"bytes\", \"top_logprobs\": [{\"token\",\n"
-    "\"logprob\", \"bytes\"}]}.\n";
+    "string with what followed it).  With --logprobs, also \"logprobs\": one entry per\n"
+    "id, in OpenAI's shape: {\"token\", \"logprob\", \"bytes\", \"top_logprobs\":\n"
+    "[{\"token\", \"logprob\", \"bytes\"}]}.\n";
 
 typedef struct gen_args {
     cli_common common;
     cli_sampling sampling;
     const char *prompt, *system;
-    int chat;
+    int chat, special, bidi;
     long long n_predict, context;
     const char **stops; /* --stop values (argv strings) */
     size_t n_stops;
@@ -49,6 +59,7 @@ static int parse_args(gen_args *a, int argc, char **argv)
 {
     a->n_predict = 128;
     a->logprobs = -1;
+    cli_sampling_init(&a->sampling);
     for (int i = 1; i < argc;) {
         int r = cli_common_option(&a->common, argc, argv, &i);
         if (r == 0)
@@ -58,7 +69,7 @@ static int parse_args(gen_args *a, int argc, char **argv)
         if (r > 0)
             continue;
         const char *opt = argv[i];
-        if (strcmp(opt, "-p") == 0 || strcmp(opt, "--prompt") == 0) {
+        if (cli_opt(opt, "-p", "--prompt")) {
             if (!(a->prompt = cli_value(argc, argv, &i)))
                 return CLI_USAGE;
         } else if (strcmp(opt, "--system") == 0) {
@@ -79,11 +90,15 @@ static int parse_args(gen_args *a, int argc, char **argv)
                 return CLI_USAGE;
         } else if (strcmp(opt, "--chat") == 0) {
             a->chat = 1;
-        } else if (strcmp(opt, "-n") == 0) {
+        } else if (strcmp(opt, "--special") == 0) {
+            a->special = 1;
+        } else if (strcmp(opt, "--bidi") == 0) {
+            a->bidi = 1;
+        } else if (cli_opt(opt, "-n", "--max-tokens")) {
             const char *v = cli_value(argc, argv, &i);
             if (!v || cli_parse_int(opt, v, 0, 1 << 30, &a->n_predict) != 0)
                 return CLI_USAGE;
-        } else if (strcmp(opt, "-c") == 0) {
+        } else if (cli_opt(opt, "-c", "--ctx")) {
             const char *v = cli_value(argc, argv, &i);
             if (!v || cli_parse_int(opt, v, 1, 1 << 30, &a->context) != 0)
                 return CLI_USAGE;
@@ -100,6 +115,11 @@ static int parse_args(gen_args *a, int argc, char **argv)
         return cli_usage_error(argv[0], "--system requires --chat");
     if (a->logprobs >= 0 && !a->common.json)
         return cli_usage_error(argv[0], "--logprobs needs --json");
+    if (a->bidi && a->common.json)
+        return cli_usage_error(argv[0], "--bidi is a display mode: it does not go with --json");
+    if (a->bidi && !cli_bidi_available())
+        return cli_usage_error(argv[0], "--bidi: this build of gemfa lacks GNU FriBidi "
+                                        "(rebuild with libfribidi-dev installed, -Dbidi=enabled)");
     return CLI_OK;
 }
 
@@ -139,7 +159,7 @@ static void print_token_members(const gemfa_model *m, int32_t id, float logprob)
     printf("\"token\": ");
     cli_json_string(stdout, buf, len);
     /* JSON has no infinity: -inf (a token the model rules out) is written as
-     * -9999.0, OpenAI's convention for tokens it cannot rank */
+     * -9999.0, OpenAI's value for tokens it cannot rank */
     printf(", \"logprob\": %.9g, \"bytes\": [", logprob == -INFINITY ? -9999.0 : (double)logprob);
     for (size_t i = 0; i < len; i++)
         printf(i ? ", %u" : "%u", (unsigned)(unsigned char)buf[i]);
@@ -206,9 +226,9 @@ int cmd_generate(int argc, char **argv)
 
     if (a.n_stops &&
         (st = gemfa_stop_matcher_new(a.stops, NULL, a.n_stops, &gopts.stop)) != GEMFA_OK) {
-        cli_report("bad --stop", st);
+        rc = cli_usage_error(argv[0], "--stop: %s", gemfa_last_error());
         free(a.stops);
-        return CLI_USAGE;
+        return rc;
     }
     if ((rc = cli_load_model(&a.common, 0, &m)) != CLI_OK)
         goto done;
@@ -218,6 +238,9 @@ int cmd_generate(int argc, char **argv)
         cli_report("cannot tokenize the prompt", st);
         goto done;
     }
+    if ((rc = cli_check_context(argv[0], m, a.context)) != CLI_OK)
+        goto done;
+    rc = CLI_ERROR;
     if ((st = cli_open_session(&a.common, m, a.context, NULL, NULL, &ctx, &s)) != GEMFA_OK)
         goto done;
     if (!(smp = cli_make_sampler(m, &a.sampling)))
@@ -229,10 +252,14 @@ int cmd_generate(int argc, char **argv)
         goto done;
     }
     double prompt_s = cli_now() - t0;
-    st = cli_generate_opts(m, s, smp, (long)a.n_predict, a.common.json ? NULL : stdout, NULL,
-                           &gopts, &res);
+    cli_out out;
+    cli_out_init(&out, stdout, a.bidi);
+    st = cli_generate_opts(m, s, smp, (long)a.n_predict, a.special, a.common.json ? NULL : &out,
+                           NULL, &gopts, &res);
+    int newline = !out.at_line_start;
+    cli_out_free(&out);
     if (st != GEMFA_OK) {
-        cli_report("generation failed", st);
+        cli_gen_report(&res, st);
         goto done;
     }
     double prompt_tps = prompt_s > 0 ? (double)n_p / prompt_s : 0;
@@ -240,7 +267,9 @@ int cmd_generate(int argc, char **argv)
     if (a.common.json) {
         print_json(m, &a, pids, n_p, &res, prompt_tps, decode_tps);
     } else {
-        printf("\n");
+        if (newline) /* the statistics on stderr start on a line of their own */
+            printf("\n");
+        fflush(stdout);
         if (res.hit_stop)
             fprintf(stderr, "note: stopped at a stop string\n");
         if (res.context_full)
