@@ -67,6 +67,6 @@ __all__ = [
 # private modules and the __future__ feature.  They stay importable
 # (``from gemfa import _core``) through sys.modules.
 for _name in ("_core", "_errors", "_generate", "_handle", "_lib", "_log", "_model",
-              "_sampler", "_session", "_text"):
+              "_sampler", "_session", "_stop", "_text"):
     globals().pop(_name, None)
 del _name, annotations
