@@ -512,6 +512,9 @@ Test(hostile, infallible_calls_take_null_and_junk)
     gemfa_session_free(NULL);
     gemfa_session_reset(NULL);
     gemfa_sampler_free(NULL);
+    gemfa_stop_matcher_free(NULL);
+    gemfa_stop_matcher_reset(NULL);
+    cr_expect_eq(gemfa_stop_matcher_held(NULL), 0u);
     cr_expect_eq(gemfa_session_n_tokens(NULL), 0u);
     cr_expect_eq(gemfa_session_max_context(NULL), 0u);
     cr_expect_eq(gemfa_session_memory_bytes(NULL), 0u);
