@@ -48,13 +48,17 @@ C_TYPES = {
     "gemfa_layer_type *": POINTER(c_int),
     "const gemfa_message *": POINTER(L.Message),
     "uint8_t *": POINTER(ctypes.c_uint8),
+    "const char *const *": POINTER(c_char_p),
+    "const size_t *": POINTER(c_size_t),
 }
 for cname, pyname in [("gemfa_model", "model_p"), ("gemfa_model_options", "model_options_p"),
                       ("gemfa_detok_stream", "detok_stream_p"), ("gemfa_context", "context_p"),
                       ("gemfa_context_options", "context_options_p"),
                       ("gemfa_session", "session_p"),
                       ("gemfa_session_options", "session_options_p"),
-                      ("gemfa_sampler", "sampler_p"), ("gemfa_constraint", "constraint_p")]:
+                      ("gemfa_sampler", "sampler_p"),
+                      ("gemfa_stop_matcher", "stop_matcher_p"),
+                      ("gemfa_constraint", "constraint_p")]:
     t = getattr(L, pyname)
     C_TYPES[f"{cname} *"] = t
     C_TYPES[f"const {cname} *"] = t
