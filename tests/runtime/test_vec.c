@@ -86,6 +86,26 @@ Test(vec, elementwise)
             v->axpy(y, -1.5f, x, n);
             for (int64_t i = 0; i < n; i++)
                 cr_expect_float_eq(y[i], w[i] - 1.5 * x[i], 1e-5, "%s axpy", v->name);
+            /* mix: b + Σ c_q·x_q within the bound of a sum formed first and
+             * added to b last: |err| <= (k + 1)·eps·(|b| + Σ|c_q·x_q|) */
+            for (int k = 1; k <= 4; k++) {
+                const float c[4] = {0.75f, -1.25f, 0.5f, 2.0f};
+                const float *xs[4] = {x, w, y, x};
+                memcpy(y, w, (size_t)n * sizeof *y);
+                v->mix(g, w, c, xs, k, n);
+                for (int64_t i = 0; i < n; i++) {
+                    double want = w[i], mag = fabs(w[i]);
+                    for (int q = 0; q < k; q++) {
+                        want += (double)c[q] * xs[q][i];
+                        mag += fabs((double)c[q] * xs[q][i]);
+                    }
+                    cr_expect_leq(fabs(g[i] - want), (k + 1) * FLT_EPSILON * mag, "%s mix k=%d",
+                                  v->name, k);
+                }
+                v->mix(y, y, c, xs, k, n); /* in place on the base */
+                for (int64_t i = 0; i < n; i++)
+                    cr_expect_eq(y[i], g[i], "%s mix in place k=%d", v->name, k);
+            }
             /* GELU(x)·w against the tanh formula in double, relative: a few
              * float ulps, plus the condition of e^(-2u) for negative x (its
              * relative error is |2u| times that of u), on random values and
