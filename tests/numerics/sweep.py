@@ -23,7 +23,7 @@ plus the median over sequences of e_gemfa / e_f32 next to the peers' median
 
   /usr/bin/python3 tests/numerics/sweep.py [--gemfa build/examples/gemfa/gemfa]
         [--seqs 200] [--max-len 64] [--levels scalar,avx2,avx512]
-        [--configs NAME,...] [--peers 4] [--workdir DIR] [--json OUT]
+        [--configs NAME,...] [--peers 8] [--workdir DIR] [--json OUT]
         [--keep-worst K --keep-dir tests/data/numerics]
 
 Configurations: `fixture:tiny`, `fixture:tiny10` (tests/data) and the generated
@@ -201,7 +201,7 @@ def keep_worst(name, model, cfg, rows, levels, k, keep_dir, a, n_pos=3):
         e32 = [float(np.abs(m.logits_full(ids)[pos] - r64[pos]).max()) for m in m32]
         r64[pos].astype("<f4").tofile(os.path.join(keep_dir, case + ".logits.f32.bin"))
         entry = {"name": case, "ids": ids, "positions": pos, "logits_file": case + ".logits.f32.bin",
-                 "e_f32": e32[0], "e_env": max(e32),
+                 "e_f32": e32[0], "e_env": max(e32), "peers": a.peers,
                  "gemfa_when_kept": {lv: float(eg[lv][pos].max()) for lv in levels}}
         if name.startswith("fixture:"):
             entry["model"] = os.path.relpath(model, os.path.join(ROOT, "tests", "data"))
@@ -222,7 +222,7 @@ def main():
     ap.add_argument("--seqs", type=int, default=200)
     ap.add_argument("--max-len", type=int, default=64)
     ap.add_argument("--seed", type=int, default=12)
-    ap.add_argument("--peers", type=int, default=4,
+    ap.add_argument("--peers", type=int, default=8,
                     help="float32 references summing in other orders (gemma3n_ref.py --permute 1..N)")
     ap.add_argument("--levels", default=",".join(LEVELS))
     ap.add_argument("--configs", default=",".join(["fixture:" + k for k in FIXTURES] + list(GENERATED)))
