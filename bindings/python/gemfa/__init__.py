@@ -18,7 +18,8 @@ from __future__ import annotations
 
 from ._errors import (BufferTooSmallError, CancelledError, ClosedError, ConfigError,
                       ContextFullError, Error, FormatError, InternalError, InvalidArgumentError,
-                      InvalidTokenError, InvalidUtf8Error, IoError, NoTokenizerError,
+                      InvalidTokenError, InvalidUtf8Error, IoError, ModelMismatchError,
+                      NoTokenizerError,
                       NoWeightsError, OutOfMemoryError, Status, TemplateError, TensorMissingError,
                       TensorShapeError, UnsupportedError, error_for)
 from ._generate import Generation
@@ -51,7 +52,8 @@ __all__ = [
     "BufferTooSmallError", "CancelledError", "ClosedError", "ConfigError", "Context",
     "ContextFullError", "DetokenizerStream", "Error", "FormatError", "Generation",
     "InternalError", "InvalidArgumentError", "InvalidTokenError", "InvalidUtf8Error", "IoError",
-    "LayerInfo", "LayerType", "LibraryNotFoundError", "LogLevel", "Model", "NoTokenizerError",
+    "LayerInfo", "LayerType", "LibraryNotFoundError", "LogLevel", "Model", "ModelMismatchError",
+    "NoTokenizerError",
     "NoWeightsError", "OutOfMemoryError", "Prop", "Sampler", "Session", "Status",
     "TemplateError", "TensorMissingError", "TensorShapeError", "UnsupportedError", "WeightType",
     "error_for", "lib", "library_path", "load_library", "log_to_logging", "set_log_callback",
