@@ -31,6 +31,7 @@ const (
 	StatusContextFull     Status = 15
 	StatusCancelled       Status = 16
 	StatusInternal        Status = 17
+	StatusModelMismatch   Status = 19 // saved data of another model or configuration
 )
 
 // String returns the library's stable name of the status, e.g.
@@ -97,6 +98,7 @@ var (
 	ErrContextFull     = &Error{Code: StatusContextFull}
 	ErrCancelled       = &Error{Code: StatusCancelled}
 	ErrInternal        = &Error{Code: StatusInternal}
+	ErrModelMismatch   = &Error{Code: StatusModelMismatch}
 
 	// ErrClosed matches errors from calls on a closed Model, Context,
 	// Session, Sampler or DetokStream; they also match ErrInvalidArgument.
