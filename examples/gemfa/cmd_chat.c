@@ -10,15 +10,18 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "cli_cache.h"
 #include "cli_gen.h"
 #include "cli_json.h"
 #include "cli_sampling.h"
 #include "commands.h"
 
 static const char usage[] =
-    "usage: gemfa chat [-m DIR] [--system TEXT] [-n N] [-c CONTEXT] [sampling options]\n"
+    "usage: gemfa chat [-m DIR] [--system TEXT] [-n N] [-c CONTEXT] [--prompt-cache FILE]\n"
+    "                  [sampling options]\n"
     "An interactive chat (or one message per line on piped stdin; answers on stdout).\n"
-    "Commands: /reset forgets the conversation, /exit quits (so does end of input).\n"
+    "Commands: /undo removes the last exchange, /retry answers the last message again,\n"
+    "/reset forgets the conversation, /exit quits (so does end of input).\n"
     "Ctrl-C stops the current answer.  When the context fills, the oldest turns are\n"
     "dropped (the system prompt is kept) and the rest is decoded again.\n"
     "With --json, prints one object per turn instead of the answer:\n"
@@ -27,6 +30,9 @@ static const char usage[] =
     "  --system TEXT     system prompt\n"
     "  -n N              at most N new tokens per answer (default 512)\n"
     "  -c CONTEXT        session context size (default: min(4096, the model's))\n"
+    "  --prompt-cache FILE  start from the session state saved in FILE (its common\n"
+    "                    prefix with the first prompt, e.g. a long system prompt, is not\n"
+    "                    decoded again) and save the state there after every prompt\n"
     CLI_SAMPLING_HELP CLI_COMMON_HELP;
 
 static volatile sig_atomic_t interrupted;
@@ -99,17 +105,6 @@ static gemfa_status render_ids(const gemfa_model *m, const conversation *c, int3
     return st;
 }
 
-static size_t common_prefix(const gemfa_session *s, const int32_t *ids, size_t n)
-{
-    const int32_t *have;
-    size_t n_have, i = 0;
-    if (gemfa_session_tokens(s, &have, &n_have) != GEMFA_OK)
-        return 0;
-    while (i < n_have && i < n && have[i] == ids[i])
-        i++;
-    return i;
-}
-
 typedef struct chat_state {
     const gemfa_model *model;
     gemfa_session *session; /* the live conversation */
@@ -118,32 +113,30 @@ typedef struct chat_state {
     size_t dropped;         /* turns dropped by the last fit_context */
 } chat_state;
 
-/* Brings the session to exactly ids[0..n): appends when it holds a prefix,
- * else restarts from the anchor or from scratch. */
+/* Brings the session to exactly ids[0..n): keeps its common prefix with ids
+ * (truncating the rest), or restarts from the anchor when that holds more of
+ * it, and decodes what is missing. */
 static gemfa_status sync_session(chat_state *cs, const int32_t *ids, size_t n)
 {
-    size_t have = gemfa_session_n_tokens(cs->session);
-    size_t common = common_prefix(cs->session, ids, n);
-    if (common < have) {
-        if (cs->anchor && common_prefix(cs->anchor, ids, n) == gemfa_session_n_tokens(cs->anchor)) {
-            gemfa_session *copy = NULL;
+    size_t common = cli_common_prefix(cs->session, ids, n);
+    if (cs->anchor && common < gemfa_session_n_tokens(cs->session)) {
+        size_t n_anchor = gemfa_session_n_tokens(cs->anchor);
+        if (n_anchor > common && cli_common_prefix(cs->anchor, ids, n) == n_anchor) {
+            gemfa_session *copy = NULL; /* a longer answer than the ring keeps: no re-decode */
             gemfa_status st = gemfa_session_fork(cs->anchor, &copy);
             if (st != GEMFA_OK)
                 return st;
             gemfa_session_free(cs->session);
             cs->session = copy;
-        } else {
-            gemfa_session_reset(cs->session);
         }
-        have = gemfa_session_n_tokens(cs->session);
     }
-    if (have == n) { /* nothing new: re-decode the last id to get fresh logits */
-        gemfa_session_reset(cs->session);
-        have = 0;
+    size_t reused = 0;
+    gemfa_status st = cli_sync_prefix(cs->session, ids, n, &reused);
+    if (st == GEMFA_OK) {
+        cs->reused = reused;
+        cs->decoded = n - reused;
     }
-    cs->reused = have;
-    cs->decoded = n - have;
-    return gemfa_decode(cs->session, ids + have, n - have, NULL);
+    return st;
 }
 
 /* Drops the oldest user/model pairs until ids + reserve fit the context. */
@@ -205,7 +198,7 @@ int cmd_chat(int argc, char **argv)
 {
     cli_common common = {0};
     cli_sampling sampling = {0};
-    const char *system = NULL;
+    const char *system = NULL, *prompt_cache = NULL;
     long long n_predict = 512, context = 0;
     for (int i = 1; i < argc;) {
         int r = cli_common_option(&common, argc, argv, &i);
@@ -218,6 +211,9 @@ int cmd_chat(int argc, char **argv)
         const char *opt = argv[i], *v;
         if (strcmp(opt, "--system") == 0) {
             if (!(system = cli_value(argc, argv, &i)))
+                return CLI_USAGE;
+        } else if (strcmp(opt, "--prompt-cache") == 0) {
+            if (!(prompt_cache = cli_value(argc, argv, &i)))
                 return CLI_USAGE;
         } else if (strcmp(opt, "-n") == 0) {
             if (!(v = cli_value(argc, argv, &i)) || cli_parse_int(opt, v, 1, 1 << 30, &n_predict))
@@ -248,6 +244,8 @@ int cmd_chat(int argc, char **argv)
     cs.model = m;
     if (cli_open_session(&common, m, context, cancel_cb, NULL, &ctx, &cs.session) != GEMFA_OK)
         goto done;
+    if (prompt_cache)
+        cli_cache_load(ctx, &cs.session, prompt_cache);
     if (!(smp = cli_make_sampler(m, &sampling)))
         goto done;
     if (system) {
@@ -263,7 +261,8 @@ int cmd_chat(int argc, char **argv)
     size_t max_ctx = gemfa_session_max_context(cs.session);
     size_t reserve = (size_t)n_predict < max_ctx / 4 ? (size_t)n_predict : max_ctx / 4;
     if (tty)
-        fprintf(stderr, "chat: type a message; /reset forgets, /exit quits, Ctrl-C stops an answer\n");
+        fprintf(stderr, "chat: type a message; /undo, /retry, /reset forgets, /exit quits, "
+                        "Ctrl-C stops an answer\n");
 
     for (;;) {
         if (tty)
@@ -294,10 +293,31 @@ int cmd_chat(int argc, char **argv)
             free(line);
             continue;
         }
-        int add = conv_add(&conv, "user", line, strlen(line));
-        free(line);
-        if (add != 0)
-            goto done;
+        const size_t first = conv.has_system ? 1 : 0;
+        if (strcmp(line, "/undo") == 0 || strcmp(line, "/retry") == 0) {
+            const int retry = line[1] == 'r';
+            free(line);
+            if (conv.n < first + 2) {
+                fprintf(stderr, "(nothing to %s)\n", retry ? "retry" : "undo");
+                continue;
+            }
+            conv_remove(&conv, conv.n - (retry ? 1 : 2), retry ? 1 : 2);
+            if (!retry) { /* drop the exchange from the cache now; the next turn reuses the rest */
+                size_t n_keep = 0;
+                if (conv.n > 0 && render_ids(m, &conv, &ids, &ids_cap, &n_ids) == GEMFA_OK)
+                    n_keep = cli_common_prefix(cs.session, ids, n_ids);
+                gemfa_status ust = gemfa_session_truncate(cs.session, n_keep);
+                if (ust != GEMFA_OK)
+                    cli_report("cannot undo", ust);
+                fprintf(stderr, "(last exchange removed)\n");
+                continue;
+            }
+        } else {
+            int add = conv_add(&conv, "user", line, strlen(line));
+            free(line);
+            if (add != 0)
+                goto done;
+        }
 
         gemfa_status st = fit_context(&cs, &conv, &ids, &ids_cap, &n_ids, reserve);
         if (st == GEMFA_OK)
@@ -310,6 +330,8 @@ int cmd_chat(int argc, char **argv)
             conv_remove(&conv, conv.n - 1, 1); /* forget the message; the session is unchanged */
             continue;
         }
+        if (prompt_cache)
+            cli_cache_save(cs.session, prompt_cache);
         gemfa_session_free(cs.anchor);
         cs.anchor = NULL;
         if (gemfa_session_fork(cs.session, &cs.anchor) != GEMFA_OK)

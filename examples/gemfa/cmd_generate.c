@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "cli_cache.h"
 #include "cli_gen.h"
 #include "cli_json.h"
 #include "cli_sampling.h"
@@ -11,7 +12,7 @@
 
 static const char usage[] =
     "usage: gemfa generate [-m DIR] -p TEXT [--chat] [--system TEXT] [-n N] [-c CONTEXT]\n"
-    "                      [sampling options] [--json]\n"
+    "                      [--prompt-cache FILE] [sampling options] [--json]\n"
     "Streams the model's continuation of TEXT to stdout, then prints prompt and decode\n"
     "speed on stderr.\n\n"
     "  -p, --prompt TEXT  the prompt\n"
@@ -19,6 +20,10 @@ static const char usage[] =
     "  --system TEXT      a system prompt (needs --chat)\n"
     "  -n N               at most N new tokens (default 128)\n"
     "  -c CONTEXT         session context size (default: min(4096, the model's))\n"
+    "  --prompt-cache FILE  reuse the session state saved in FILE: keep its longest\n"
+    "                     common prefix with the prompt and decode only the rest; the\n"
+    "                     state after the prompt is saved there (a state of another\n"
+    "                     model or a damaged file is reported and rebuilt)\n"
     CLI_SAMPLING_HELP CLI_COMMON_HELP
     "With --json, prints one object at the end instead of streaming:\n"
     "  {\"prompt_ids\": [...], \"ids\": [...], \"text\": \"...\", \"prompt_tok_s\": x,\n"
@@ -28,7 +33,7 @@ static const char usage[] =
 typedef struct gen_args {
     cli_common common;
     cli_sampling sampling;
-    const char *prompt, *system;
+    const char *prompt, *system, *prompt_cache;
     int chat;
     long long n_predict, context;
 } gen_args;
@@ -53,6 +58,9 @@ static int parse_args(gen_args *a, int argc, char **argv)
                 return CLI_USAGE;
         } else if (strcmp(opt, "--chat") == 0) {
             a->chat = 1;
+        } else if (strcmp(opt, "--prompt-cache") == 0) {
+            if (!(a->prompt_cache = cli_value(argc, argv, &i)))
+                return CLI_USAGE;
         } else if (strcmp(opt, "-n") == 0) {
             const char *v = cli_value(argc, argv, &i);
             if (!v || cli_parse_int(opt, v, 0, 1 << 30, &a->n_predict) != 0)
@@ -145,18 +153,26 @@ int cmd_generate(int argc, char **argv)
     if (!(smp = cli_make_sampler(m, &a.sampling)))
         goto done;
 
+    size_t reused = 0;
+    if (a.prompt_cache && n_p > 0)
+        cli_cache_load(ctx, &s, a.prompt_cache);
     double t0 = cli_now();
-    if ((st = gemfa_decode(s, pids, n_p, NULL)) != GEMFA_OK) {
+    st = n_p > 0 ? cli_sync_prefix(s, pids, n_p, &reused) : gemfa_decode(s, pids, n_p, NULL);
+    if (st != GEMFA_OK) {
         cli_report("cannot decode the prompt", st);
         goto done;
     }
     double prompt_s = cli_now() - t0;
+    if (a.prompt_cache) {
+        cli_cache_save(s, a.prompt_cache);
+        fprintf(stderr, "prompt cache: %zu of %zu prompt tokens reused\n", reused, n_p);
+    }
     st = cli_generate(m, s, smp, (long)a.n_predict, a.common.json ? NULL : stdout, NULL, &res);
     if (st != GEMFA_OK) {
         cli_report("generation failed", st);
         goto done;
     }
-    double prompt_tps = prompt_s > 0 ? (double)n_p / prompt_s : 0;
+    double prompt_tps = prompt_s > 0 ? (double)(n_p - reused) / prompt_s : 0;
     double decode_tps = res.decode_s > 0 ? (double)res.n_ids / res.decode_s : 0;
     if (a.common.json) {
         print_json(&a, pids, n_p, &res, prompt_tps, decode_tps);

@@ -10,6 +10,8 @@
  * the payload; loading checks the header against the model and the data
  * size before it allocates anything. */
 #include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -264,13 +266,21 @@ GEMFA_API gemfa_status gemfa_session_save_file(const gemfa_session *session, con
     gemfa_status st = check_save_host("gemfa_session_save_file");
     if (st != GEMFA_OK)
         return st;
+    /* A new file next to path (mode 0666 minus the umask, like any new file),
+     * renamed over path once complete. */
     const size_t plen = strlen(path);
-    char *tmp = gf_malloc(plen + sizeof ".XXXXXX");
+    char *tmp = gf_malloc(plen + 48);
     if (!tmp)
         return gf_error(GEMFA_ERR_OUT_OF_MEMORY, "gemfa_session_save_file: out of memory");
-    memcpy(tmp, path, plen);
-    memcpy(tmp + plen, ".XXXXXX", sizeof ".XXXXXX");
-    const int fd = mkstemp(tmp);
+    static atomic_uint counter;
+    int fd = -1;
+    for (int attempt = 0; fd < 0 && attempt < 100; attempt++) {
+        snprintf(tmp, plen + 48, "%s.tmp%ld.%u", path, (long)getpid(),
+                 atomic_fetch_add(&counter, 1));
+        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+        if (fd < 0 && errno != EEXIST)
+            break;
+    }
     FILE *f = fd >= 0 ? fdopen(fd, "wb") : NULL;
     if (!f) {
         const int e = errno;
