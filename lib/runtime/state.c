@@ -519,17 +519,25 @@ GEMFA_API gemfa_status gemfa_session_load_file(gemfa_context *ctx,
                         !ctx ? "ctx" : (!path ? "path" : "out"));
     if (HOST_BIG_ENDIAN)
         return check_save_host(fn);
-    FILE *f = fopen(path, "rb");
-    if (!f)
+    /* O_NONBLOCK: opening a FIFO nobody writes must not hang; only regular
+     * files are read. */
+    const int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
         return gf_error(GEMFA_ERR_IO, "%s: cannot open %s: %s", fn, path, strerror(errno));
     struct stat sb;
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        close(fd);
+        return gf_error(GEMFA_ERR_IO, "%s: %s is not a regular file", fn, path);
+    }
+    FILE *f = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) == 0 ? fdopen(fd, "rb") : NULL;
+    if (!f) {
+        const int e = errno;
+        close(fd);
+        return gf_error(GEMFA_ERR_IO, "%s: cannot read %s: %s", fn, path, strerror(e));
+    }
     unsigned char hb[HEADER_BYTES] = {0};
-    size_t got = 0;
     gemfa_status st = GEMFA_OK;
-    if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode))
-        st = gf_error(GEMFA_ERR_IO, "%s: %s is not a regular file", fn, path);
-    else
-        got = fread(hb, 1, HEADER_BYTES, f);
+    const size_t got = fread(hb, 1, HEADER_BYTES, f);
     if (st == GEMFA_OK && got < HEADER_BYTES && ferror(f))
         st = gf_error(GEMFA_ERR_IO, "%s: cannot read %s: %s", fn, path, strerror(errno));
     header h;
