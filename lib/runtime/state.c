@@ -165,6 +165,13 @@ static void sink_put(sink *k, const void *p, size_t n)
     }
 }
 
+/* Positions stored contiguously from `slot` on: up to `left`, until the
+ * ring wraps (slots of a head are contiguous, position p in p % n_slots). */
+static int64_t slot_run(const gf_kv_layer *L, int64_t slot, int64_t left)
+{
+    return left < L->n_slots - slot ? left : L->n_slots - slot;
+}
+
 /* First position the state stores for sliding layers: every one the rings
  * still hold (so a loaded session rolls back as cheaply as the original). */
 static int64_t ring_start_of(const gemfa_session *s)
@@ -212,10 +219,11 @@ static void write_payload(const gemfa_session *s, const header *h, sink *k)
         const int64_t first = hp->is_sliding[l] ? (int64_t)h->ring_start : 0;
         for (int kind = 0; kind < 2; kind++)
             for (int64_t g = 0; g < kv->n_kv_heads; g++)
-                for (int64_t p = first; p < s->n_tokens; p++) {
+                for (int64_t p = first, run; p < s->n_tokens; p += run) {
                     const int64_t slot = gf_kv_slot(L, p);
+                    run = slot_run(L, slot, s->n_tokens - p);
                     sink_put(k, kind ? gf_kv_value(kv, L, g, slot) : gf_kv_key(kv, L, g, slot),
-                             row);
+                             row * (size_t)run);
                 }
     }
 }
@@ -442,12 +450,13 @@ static void read_payload(gemfa_session *s, const header *h, source *r)
         const int64_t first = hp->is_sliding[l] ? (int64_t)h->ring_start : 0;
         for (int kind = 0; kind < 2; kind++)
             for (int64_t g = 0; g < kv->n_kv_heads; g++)
-                for (int64_t p = first; p < n; p++) {
+                for (int64_t p = first, run; p < n; p += run) {
                     /* in a ring smaller than the stored positions, later
-                     * ones overwrite the oldest */
+                     * runs overwrite the oldest */
                     const int64_t slot = gf_kv_slot(L, p);
+                    run = slot_run(L, slot, n - p);
                     source_get(r, kind ? gf_kv_value(kv, L, g, slot) : gf_kv_key(kv, L, g, slot),
-                               row);
+                               row * (size_t)run);
                 }
     }
     int64_t lo = 0;

@@ -146,7 +146,9 @@ class Context(Owner):
         lib = _lib.lib()
         data: Any = None
         path: Optional[bytes] = None
-        if isinstance(source, (bytes, bytearray, memoryview)):
+        if isinstance(source, bytes):
+            data, size = (source or None), len(source)  # immutable: passed without a copy
+        elif isinstance(source, (bytearray, memoryview)):
             view = memoryview(source).cast("B")  # any layout, read as bytes
             data = (ctypes.c_char * view.nbytes).from_buffer_copy(view) if view.nbytes else None
             size = view.nbytes
