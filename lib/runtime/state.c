@@ -419,6 +419,7 @@ typedef struct source {
     FILE *f;
     uint32_t crc;
     int failed;
+    int crc_checked; /* a buffer's CRC was verified before: not again */
 } source;
 
 static void source_get(source *r, void *p, size_t n)
@@ -430,7 +431,8 @@ static void source_get(source *r, void *p, size_t n)
         r->failed = 1;
         memset(p, 0, n);
     }
-    r->crc = gf_crc32c(r->crc, p, n);
+    if (!r->crc_checked)
+        r->crc = gf_crc32c(r->crc, p, n);
 }
 
 /* Fills the new session s from the payload (sizes already checked). */
@@ -480,7 +482,7 @@ static gemfa_status load_into_new(gemfa_context *ctx, const header *h, int64_t m
     read_payload(s, h, r);
     if (r->failed)
         st = gf_error(GEMFA_ERR_IO, "%s: read error: %s", fn, strerror(errno));
-    else if (r->crc != h->payload_crc)
+    else if (!r->crc_checked && r->crc != h->payload_crc)
         st = gf_error(GEMFA_ERR_FORMAT, "%s: payload checksum mismatch (damaged or edited)", fn);
     for (int64_t i = 0; st == GEMFA_OK && i < (int64_t)h->n_tokens; i++) {
         st = gf_check_token(ctx->model, s->tokens[i]);
@@ -514,7 +516,7 @@ GEMFA_API gemfa_status gemfa_session_load(gemfa_context *ctx, const gemfa_sessio
     const unsigned char *payload = (const unsigned char *)data + HEADER_BYTES;
     if (gf_crc32c(0, payload, (size_t)h.payload_bytes) != h.payload_crc) /* before allocating */
         return gf_error(GEMFA_ERR_FORMAT, "%s: payload checksum mismatch (damaged or edited)", fn);
-    source r = {.buf = payload};
+    source r = {.buf = payload, .crc_checked = 1};
     return load_into_new(ctx, &h, mc, &r, out, fn);
 }
 
