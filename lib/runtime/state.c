@@ -11,6 +11,7 @@
  * size before it allocates anything. */
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -470,6 +471,58 @@ static void read_payload(gemfa_session *s, const header *h, source *r)
     s->ring_lo = lo;
 }
 
+/* Largest |key| and |value| entry layer l can produce: keys are RMS-normed
+ * per head (|x_i| / rms <= sqrt(d)), scaled by k_norm and rotated in pairs
+ * (at most sqrt(2) growth); values are RMS-normed without gain.  With 1%
+ * slack for rounding.  A state beyond these (or NaN) was not made by this
+ * model and could drive the attention to non-finite scores. */
+static void kv_bounds(const gemfa_model *m, int l, float *kmax, float *vmax)
+{
+    const int64_t d = m->hp.head_dim;
+    const float *g = m->layers[l].k_norm;
+    float gmax = g ? 0.0f : 1.0f;
+    for (int64_t i = 0; g && i < d; i++)
+        gmax = fabsf(g[i]) > gmax ? fabsf(g[i]) : gmax;
+    *kmax = sqrtf(2.0f * (float)d) * gmax * 1.01f + 1e-6f;
+    *vmax = sqrtf((float)d) * 1.01f + 1e-6f;
+}
+
+/* Checks the K/V the session now holds for positions [.., n) against
+ * kv_bounds; FORMAT naming the first offender. */
+static gemfa_status check_kv_range(const gemfa_session *s, const header *h, const char *fn)
+{
+    const gemfa_model *m = s->ctx->model;
+    const gf_hparams *hp = &m->hp;
+    const gf_kvcache *kv = &s->kv;
+    const int64_t n = (int64_t)h->n_tokens, d = kv->head_dim;
+    for (int l = 0; l < hp->n_layers; l++) {
+        if (!owns_kv(hp, l))
+            continue;
+        const gf_kv_layer *L = &kv->layers[l];
+        int64_t first = hp->is_sliding[l] ? (int64_t)h->ring_start : 0;
+        if (n - L->n_slots > first)
+            first = n - L->n_slots; /* older positions were overwritten while reading */
+        float bound[2];
+        kv_bounds(m, l, &bound[0], &bound[1]);
+        for (int kind = 0; kind < 2; kind++)
+            for (int64_t g = 0; g < kv->n_kv_heads; g++)
+                for (int64_t p = first; p < n; p++) {
+                    const int64_t slot = gf_kv_slot(L, p);
+                    const float *x = kind ? gf_kv_value(kv, L, g, slot) : gf_kv_key(kv, L, g, slot);
+                    for (int64_t i = 0; i < d; i++)
+                        if (!(fabsf(x[i]) <= bound[kind])) /* NaN fails too */
+                            return gf_error(GEMFA_ERR_FORMAT,
+                                            "%s: layer %d, KV head %lld, position %lld: a %s "
+                                            "entry of %g, beyond what the model produces "
+                                            "(|x| <= %g)",
+                                            fn, l, (long long)g, (long long)p,
+                                            kind ? "value" : "key", (double)x[i],
+                                            (double)bound[kind]);
+                }
+    }
+    return GEMFA_OK;
+}
+
 /* Creates the session of header h and fills it from r; the payload CRC
  * and the token ids are checked at the end (before anything is returned). */
 static gemfa_status load_into_new(gemfa_context *ctx, const header *h, int64_t mc, source *r,
@@ -484,6 +537,8 @@ static gemfa_status load_into_new(gemfa_context *ctx, const header *h, int64_t m
         st = gf_error(GEMFA_ERR_IO, "%s: read error: %s", fn, strerror(errno));
     else if (!r->crc_checked && r->crc != h->payload_crc)
         st = gf_error(GEMFA_ERR_FORMAT, "%s: payload checksum mismatch (damaged or edited)", fn);
+    if (st == GEMFA_OK)
+        st = check_kv_range(s, h, fn);
     for (int64_t i = 0; st == GEMFA_OK && i < (int64_t)h->n_tokens; i++) {
         st = gf_check_token(ctx->model, s->tokens[i]);
         if (st != GEMFA_OK)

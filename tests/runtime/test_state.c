@@ -6,6 +6,7 @@
  * of the same checkpoint with another weight type, or with other weights;
  * allocation failures.  On every failure *out stays untouched. */
 #include <criterion/criterion.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -333,6 +334,23 @@ Test(state_hostile, edited_fields)
     memcpy(b + 92, &crc, 4);
     cr_expect_eq(try_load(b, H.len), GEMFA_ERR_FORMAT, "%s", gemfa_last_error());
     cr_expect(strstr(gemfa_last_error(), "token 3") != NULL, "%s", gemfa_last_error());
+    b = malloc(H.len);
+    /* K/V entries the model cannot produce (NaN, huge), checksums recomputed */
+    const size_t kv_at = 96 + 10 * 4 + vocab(H.m) * 4;
+    const float odd[] = {NAN, 1e30f, -INFINITY};
+    const size_t where[] = {kv_at, kv_at + 4 * 777, H.len - 4};
+    for (size_t k = 0; k < 3; k++) {
+        memcpy(b, H.buf, H.len);
+        memcpy(b + where[k], &odd[k], 4);
+        crc = gf_crc32c(0, b + 96, H.len - 96);
+        memcpy(b + 88, &crc, 4);
+        crc = gf_crc32c(0, b, 92);
+        memcpy(b + 92, &crc, 4);
+        cr_expect_eq(try_load(b, H.len), GEMFA_ERR_FORMAT, "odd value %zu: %s", k,
+                     gemfa_last_error());
+        cr_expect(strstr(gemfa_last_error(), "beyond what the model produces") != NULL, "%s",
+                  gemfa_last_error());
+    }
     free(b);
     /* not a state at all */
     cr_expect_eq(try_load("hello world, this is not a state", 32), GEMFA_ERR_FORMAT);
