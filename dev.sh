@@ -1,26 +1,32 @@
 #!/usr/bin/env bash
 # dev.sh — set up a fresh Debian 12 machine, build libgemfa, and run things.
-#   ./dev.sh demo   install dependencies, build, and generate a Persian chat answer
-#                   with the bundled tiny model
+#   ./dev.sh demo   install what the library needs (no test tools), build the gemfa
+#                   program, and generate a Persian chat answer with the bundled tiny model
 #   ./dev.sh test   install dependencies, build (warnings are errors) and run every
 #                   test suite, then the sanitizer, fuzz, valgrind and ABI runs
 #                   (tests/run_*.sh); ends with one line 'N passed, N failed'
-#   ./dev.sh build  install dependencies and build only
+#   ./dev.sh build  install the test dependencies and build only (tests included)
 set -euo pipefail
 cd "$(dirname "$0")"
 BUILD=${GEMFA_BUILD_DIR:-build}
 
-APT_PACKAGES="build-essential meson ninja-build pkg-config libopenblas-dev libutf8proc-dev
-  libcriterion-dev libyajl-dev python3 python3-numpy binutils"
+# What the library and the demo need (libfribidi-dev: the optional --bidi display of
+# gemfa chat/generate, see docs/dependencies.md).
+DEMO_PACKAGES="build-essential meson ninja-build pkg-config libopenblas-dev libutf8proc-dev
+  libyajl-dev libfribidi-dev"
+# `test` and `build` (and so CI) install everything below as well.
+# The test suites: Criterion, and Python with numpy for the script tests.
+TEST_PACKAGES="$DEMO_PACKAGES libcriterion-dev python3 python3-numpy binutils"
 # Python and Go bindings (tests/bindings/run_bindings.sh): an offline venv install
 # with Debian's setuptools/wheel, and cgo through pkg-config.
-APT_PACKAGES="$APT_PACKAGES python3-setuptools python3-wheel python3-venv golang-go"
+TEST_PACKAGES="$TEST_PACKAGES python3-setuptools python3-wheel python3-venv golang-go"
 # Reliability runs (tests/run_*.sh): fuzzing (clang, libFuzzer), valgrind, abidiff.
-APT_PACKAGES="$APT_PACKAGES clang libclang-rt-14-dev valgrind abigail-tools"
+TEST_PACKAGES="$TEST_PACKAGES clang libclang-rt-14-dev valgrind abigail-tools"
 # Node.js and npm (tokenizer reference tests) only when the machine has none:
 # a nodesource nodejs already bundles npm and conflicts with Debian's npm.
-command -v node >/dev/null 2>&1 || APT_PACKAGES="$APT_PACKAGES nodejs"
-command -v npm >/dev/null 2>&1 || APT_PACKAGES="$APT_PACKAGES npm"
+command -v node >/dev/null 2>&1 || TEST_PACKAGES="$TEST_PACKAGES nodejs"
+command -v npm >/dev/null 2>&1 || TEST_PACKAGES="$TEST_PACKAGES npm"
+APT_PACKAGES=$TEST_PACKAGES
 
 need_install() {
     for p in $APT_PACKAGES; do
@@ -39,16 +45,19 @@ setup() {
     fi
 }
 
+# build TESTS [TARGET...]: TESTS is the meson `tests` feature (enabled for the test
+# run, so a missing Criterion fails the setup instead of silently dropping the
+# tests; empty for the demo: auto in a new build directory, unchanged in an old one).
 build() {
+    local tests=$1
+    shift
     setup
-    if [ ! -f "$BUILD/build.ninja" ]; then
-        meson setup "$BUILD" --werror >/dev/null
-    fi
-    ninja -C "$BUILD" >/dev/null
+    tests/setup_builddir.sh "$BUILD" "$tests" --werror >/dev/null
+    ninja -C "$BUILD" "$@" >/dev/null
 }
 
 run_tests() {
-    build
+    build enabled
     local results="$BUILD/test-results"
     rm -rf "$results" && mkdir -p "$results"
     local rc=0
@@ -68,12 +77,13 @@ run_tests() {
 
 case "${1:-}" in
     demo)
-        build
+        APT_PACKAGES=$DEMO_PACKAGES
+        build "" examples/gemfa/gemfa
         # The bundled tiny model has random weights: the answer is nonsense words.
         "$BUILD/examples/gemfa/gemfa" generate --chat -n 48 \
             -p "سلام! لطفاً در مورد تاریخ ایران توضیح کوتاهی بدهید."
         ;;
     test) run_tests ;;
-    build) build ;;
+    build) build enabled ;;
     *) echo "usage: ./dev.sh demo|test|build" >&2; exit 2 ;;
 esac

@@ -68,14 +68,26 @@ GEMFA_API const char *gemfa_version_string(void);
 
 /* ---------------------------------------------------------------------------
  * Status codes and errors
- * Numeric values are part of the ABI and never change.
+ * Numeric values are part of the ABI and never change; new codes are only
+ * appended, so treat a value you do not know as a generic failure.
+ *
+ * Missing files: the library reports them with a status, not through errno
+ * (errno is not part of the API: libgemfa makes many system calls and may
+ * change them).  GEMFA_ERR_NOT_FOUND means a path the call needs does not
+ * exist (the OS said ENOENT or ENOTDIR, or the model path is not a
+ * directory); every other failure to open, read or map a file (permission
+ * denied, a directory or FIFO where a file should be, a name too long, a
+ * read error) is GEMFA_ERR_IO.  Compatibility: GEMFA_ERR_NOT_FOUND was appended after
+ * libgemfa 0.1.0, which returned GEMFA_ERR_IO for a missing model directory
+ * or file; a caller that must work with both should treat IO and NOT_FOUND
+ * alike where it only needs "could not read the checkpoint".
  * ------------------------------------------------------------------------- */
 
 typedef enum gemfa_status {
     GEMFA_OK = 0,
     GEMFA_ERR_INVALID_ARGUMENT = 1, /* NULL handle/pointer, bad value or option */
     GEMFA_ERR_OUT_OF_MEMORY = 2,    /* an allocation failed */
-    GEMFA_ERR_IO = 3,               /* a file could not be opened, read or mapped */
+    GEMFA_ERR_IO = 3,               /* an existing file could not be opened, read or mapped */
     GEMFA_ERR_FORMAT = 4,           /* a file is malformed: JSON, safetensors header, ranges */
     GEMFA_ERR_CONFIG = 5,           /* config.json values missing, out of range or inconsistent */
     GEMFA_ERR_TENSOR_MISSING = 6,   /* a tensor the config implies is not in the checkpoint */
@@ -90,7 +102,7 @@ typedef enum gemfa_status {
     GEMFA_ERR_CONTEXT_FULL = 15,    /* the decode would pass the session's context limit */
     GEMFA_ERR_CANCELLED = 16,       /* a callback asked to stop */
     GEMFA_ERR_INTERNAL = 17,        /* a bug in libgemfa; please report it */
-    /* 18 is reserved */
+    GEMFA_ERR_NOT_FOUND = 18,       /* a path does not exist (ENOENT/ENOTDIR); was IO in 0.1.0 */
     GEMFA_ERR_MODEL_MISMATCH = 19   /* saved data belongs to another model or configuration */
 } gemfa_status;
 
@@ -173,8 +185,15 @@ GEMFA_API gemfa_status gemfa_model_options_set_threads(gemfa_model_options *opts
  * Thread-safety: any thread; the returned model is immutable and shareable.
  * Errors (the message names the file, the tensor and expected vs found):
  *   INVALID_ARGUMENT  NULL path/out, bad options;
- *   IO                directory, config.json or a shard missing or unreadable
- *                     (also an index naming a shard that is not there);
+ *   NOT_FOUND         the directory does not exist or is not a directory,
+ *                     or a file it needs does not: config.json, the weights
+ *                     (model.safetensors or model.safetensors.index.json), a
+ *                     shard the index names, tokenizer.json for a
+ *                     vocabulary-only load without config.json; the message
+ *                     names the missing path (0.1.0 returned IO here);
+ *   IO                any other failure to open, read or map one of those
+ *                     (permissions, not a regular file, name too long, read
+ *                     error);
  *   FORMAT            malformed JSON, index or safetensors header: header
  *                     length beyond the file, unknown dtype, shape that does
  *                     not match its byte range, data past the end of the file
@@ -191,8 +210,10 @@ GEMFA_API gemfa_status gemfa_model_options_set_threads(gemfa_model_options *opts
 GEMFA_API gemfa_status gemfa_model_load(const char *path, const gemfa_model_options *opts,
                                         gemfa_model **out);
 
-/* Frees a model; NULL is a no-op.  Every context, session, sampler and
- * detokenizer stream made from it must be freed first. */
+/* Frees a model; NULL is a no-op.  Every context, session and detokenizer
+ * stream made from it must be freed first.  Samplers are independent: a
+ * sampler copies its defaults at gemfa_sampler_new and may outlive the
+ * model. */
 GEMFA_API void gemfa_model_free(gemfa_model *model);
 
 /* Integer facts about a loaded model, read with gemfa_model_get(). */
@@ -540,8 +561,8 @@ GEMFA_API gemfa_status gemfa_session_save(const gemfa_session *session, void *bu
 
 /* As gemfa_session_save, to the file at `path`, written to a temporary
  * file in the same directory and renamed over `path`, so a reader never
- * sees a partial state.  Errors: INVALID_ARGUMENT, IO (message names the
- * file), OUT_OF_MEMORY, UNSUPPORTED. */
+ * sees a partial state.  Errors: INVALID_ARGUMENT, NOT_FOUND (the directory
+ * does not exist), IO (message names the file), OUT_OF_MEMORY, UNSUPPORTED. */
 GEMFA_API gemfa_status gemfa_session_save_file(const gemfa_session *session, const char *path);
 
 /* Creates a new session on `ctx` holding the state in data[0..size) (made
@@ -564,7 +585,8 @@ GEMFA_API gemfa_status gemfa_session_load(gemfa_context *ctx, const gemfa_sessio
 
 /* As gemfa_session_load, from the file at `path` (read in pieces straight
  * into the new session, after the header has been checked against the
- * file's size).  Errors as gemfa_session_load, plus IO. */
+ * file's size).  Errors as gemfa_session_load, plus NOT_FOUND (no such
+ * file) and IO (not a regular file, unreadable). */
 GEMFA_API gemfa_status gemfa_session_load_file(gemfa_context *ctx,
                                                const gemfa_session_options *opts,
                                                const char *path, gemfa_session **out);
@@ -598,8 +620,10 @@ typedef struct gemfa_sampler gemfa_sampler;
  * top_p 1, temperature 1, no min_p, repetition_penalty 1); E4B gives top_k
  * 64, top_p 0.95, temperature 1.  With NULL, neutral defaults (temperature
  * 1, no top-k/top-p/min-p, no penalties).  Penalties see the whole history
- * (last_n 0), no logit bias, seed 0.  The sampler keeps no pointer to the
- * model.  Ownership: *out is the caller's, freed with gemfa_sampler_free().
+ * (last_n 0), no logit bias, seed 0.  The sampler copies these values and
+ * keeps no pointer to the model: it may outlive the model, and the two are
+ * freed in any order.  Ownership: *out is the caller's, freed with
+ * gemfa_sampler_free().
  * Errors: INVALID_ARGUMENT (out NULL), CONFIG (a generation_config value
  * out of range), OUT_OF_MEMORY; *out is then untouched. */
 GEMFA_API gemfa_status gemfa_sampler_new(const gemfa_model *model, gemfa_sampler **out);

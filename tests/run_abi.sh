@@ -22,9 +22,7 @@ if ! command -v abidiff >/dev/null; then
     result 0 1
     exit 0
 fi
-if [ ! -f "$ABI/build.ninja" ]; then
-    meson setup "$ABI" -Dtests=false -Dbuildtype=debug >/dev/null
-fi
+tests/setup_builddir.sh "$ABI" disabled -Dbuildtype=debug >/dev/null
 so_target=$(ninja -C "$ABI" -t targets all | sed -n 's|^\(lib/libgemfa\.so\.[0-9.]*\): c_LINKER|\1|p' | head -n 1)
 if [ -z "$so_target" ] || ! ninja -C "$ABI" "$so_target" >/dev/null; then
     echo "run_abi.sh: the -g build failed" >&2

@@ -25,11 +25,9 @@ if ! command -v clang >/dev/null; then
     echo "fuzz 0 1" > "$RESULTS/fuzz.txt"
     exit 0
 fi
-if [ ! -f "$FUZZ/build.ninja" ]; then
-    CC=clang CXX=clang++ meson setup "$FUZZ" --werror -Dfuzz=true -Dtests=false \
-        -Dbuildtype=debugoptimized -Db_sanitize=address,undefined -Db_lundef=false \
-        -Dc_args=-fno-sanitize-recover=all -Dcpp_args=-fno-sanitize-recover=all >/dev/null
-fi
+CC=clang CXX=clang++ tests/setup_builddir.sh "$FUZZ" disabled --werror -Dfuzz=true \
+    -Dbuildtype=debugoptimized -Db_sanitize=address,undefined -Db_lundef=false \
+    -Dc_args=-fno-sanitize-recover=all -Dcpp_args=-fno-sanitize-recover=all >/dev/null
 if ! ninja -C "$FUZZ" >/dev/null; then
     echo "run_fuzz_smoke.sh: the fuzz build failed" >&2
     echo "fuzz 0 1" > "$RESULTS/fuzz.txt"

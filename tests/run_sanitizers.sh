@@ -24,10 +24,9 @@ export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 export LSAN_OPTIONS="suppressions=$ROOT/tests/lsan.supp:print_suppressions=0"
 export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$ROOT/tests/tsan.supp"
 
-setup_dir() { # dir, sanitizers
-    [ -f "$1/build.ninja" ] && return 0
-    meson setup "$1" --werror -Dbuildtype=debugoptimized -Db_sanitize="$2" -Db_lundef=false \
-        -Dc_args="$NORECOVER" -Dcpp_args="$NORECOVER" >/dev/null
+setup_dir() { # dir, sanitizers (tests=enabled: a missing Criterion fails here)
+    tests/setup_builddir.sh "$1" enabled --werror -Dbuildtype=debugoptimized \
+        -Db_sanitize="$2" -Db_lundef=false -Dc_args="$NORECOVER" -Dcpp_args="$NORECOVER" >/dev/null
 }
 
 # --- ASan + UBSan: everything -------------------------------------------------

@@ -30,6 +30,11 @@ const char *cli_value(int argc, char **argv, int *i)
     return argv[*i];
 }
 
+int cli_opt(const char *arg, const char *short_form, const char *long_form)
+{
+    return (short_form && strcmp(arg, short_form) == 0) || strcmp(arg, long_form) == 0;
+}
+
 int cli_parse_int(const char *opt, const char *s, long long min, long long max, long long *out)
 {
     char *end;
@@ -38,6 +43,22 @@ int cli_parse_int(const char *opt, const char *s, long long min, long long max, 
     if (errno || end == s || *end || v < min || v > max) {
         fprintf(stderr, "gemfa: %s: expected an integer in [%lld, %lld], got '%s'\n", opt, min,
                 max, s);
+        fprintf(stderr, "(see --help)\n");
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+static int parse_float(const char *opt, const char *s, double min, int open_min, double max,
+                       double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || isnan(v) || v < min || (open_min && v == min) || v > max) {
+        fprintf(stderr, "gemfa: %s: expected a number in %c%g, %g], got '%s'\n(see --help)\n", opt,
+                open_min ? '(' : '[', min, max, s);
         return -1;
     }
     *out = v;
@@ -46,15 +67,12 @@ int cli_parse_int(const char *opt, const char *s, long long min, long long max, 
 
 int cli_parse_float(const char *opt, const char *s, double min, double max, double *out)
 {
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || end == s || *end || isnan(v) || v < min || v > max) {
-        fprintf(stderr, "gemfa: %s: expected a number in [%g, %g], got '%s'\n", opt, min, max, s);
-        return -1;
-    }
-    *out = v;
-    return 0;
+    return parse_float(opt, s, min, 0, max, out);
+}
+
+int cli_parse_positive(const char *opt, const char *s, double max, double *out)
+{
+    return parse_float(opt, s, 0, 1, max, out);
 }
 
 static int parse_weights(const char *s, gemfa_weight_type *out)
@@ -75,11 +93,11 @@ int cli_common_option(cli_common *c, int argc, char **argv, int *i)
 {
     const char *a = argv[*i], *v;
     long long n;
-    if (strcmp(a, "-m") == 0 || strcmp(a, "--model") == 0) {
+    if (cli_opt(a, "-m", "--model")) {
         if (!(v = cli_value(argc, argv, i)))
             return -1;
         c->model_dir = v;
-    } else if (strcmp(a, "-t") == 0 || strcmp(a, "--threads") == 0) {
+    } else if (cli_opt(a, "-t", "--threads")) {
         if (!(v = cli_value(argc, argv, i)) || cli_parse_int(a, v, 0, 1024, &n) != 0)
             return -1;
         c->threads = (int)n;
@@ -87,12 +105,12 @@ int cli_common_option(cli_common *c, int argc, char **argv, int *i)
         if (!(v = cli_value(argc, argv, i)))
             return -1;
         if (parse_weights(v, &c->weights) != 0) {
-            cli_usage_error(argv[0], "--weights takes auto|f32|f16|bf16|int8, not '%s'", v);
+            cli_usage_error(argv[0], "--weights takes " CLI_WEIGHT_NAMES ", not '%s'", v);
             return -1;
         }
     } else if (strcmp(a, "--json") == 0) {
         c->json = 1;
-    } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+    } else if (cli_opt(a, "-h", "--help")) {
         c->help = 1;
     } else if (strcmp(a, "--version") == 0) {
         c->version = 1;
@@ -196,6 +214,18 @@ int cli_load_model(const cli_common *c, int vocab_only, gemfa_model **out)
         cli_report("cannot load model", st);
         return CLI_ERROR;
     }
+    return CLI_OK;
+}
+
+int cli_check_context(const char *cmd, const gemfa_model *m, long long context)
+{
+    int64_t model_ctx = 0;
+    if (context <= 0 || gemfa_model_get(m, GEMFA_PROP_CONTEXT_LENGTH, &model_ctx) != GEMFA_OK)
+        return CLI_OK;
+    if (context > model_ctx)
+        return cli_usage_error(cmd, "-c/--ctx: expected an integer in [1, %lld] (the model's "
+                                    "context length), got %lld",
+                               (long long)model_ctx, context);
     return CLI_OK;
 }
 

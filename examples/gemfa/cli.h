@@ -30,10 +30,16 @@ int cli_common_option(cli_common *c, int argc, char **argv, int *i);
  * usage error and returns NULL when it is missing. */
 const char *cli_value(int argc, char **argv, int *i);
 
-/* Strict number parsing; print a usage error naming `opt` and return -1 on
- * a malformed or out-of-range value. */
+/* Strict number parsing; print a usage error naming `opt` and the valid
+ * range and return -1 on a malformed or out-of-range value (the caller
+ * exits with CLI_USAGE). */
 int cli_parse_int(const char *opt, const char *s, long long min, long long max, long long *out);
 int cli_parse_float(const char *opt, const char *s, double min, double max, double *out);
+/* A number in (0, max]. */
+int cli_parse_positive(const char *opt, const char *s, double max, double *out);
+
+/* 1 when the argument is the option's short form (may be NULL) or long form. */
+int cli_opt(const char *arg, const char *short_form, const char *long_form);
 
 /* The model directory to use: -m, else the bundled tiny model. */
 const char *cli_model_dir(const cli_common *c);
@@ -49,6 +55,10 @@ gemfa_status cli_open_session(const cli_common *c, const gemfa_model *m, long lo
                               gemfa_cancel_fn cancel, void *cancel_user, gemfa_context **ctx,
                               gemfa_session **s);
 
+/* -c/--ctx (0: not given) against the model's context length: CLI_OK, or
+ * a usage error naming the valid range (CLI_USAGE). */
+int cli_check_context(const char *cmd, const gemfa_model *m, long long context);
+
 /* When running the bundled tiny model, says on stderr that its answers are
  * random words and how to use a real checkpoint. */
 void cli_note_if_tiny(const cli_common *c);
@@ -63,13 +73,26 @@ int cli_usage_error(const char *cmd, const char *fmt, ...);
  * returns 1 when the caller should exit 0. */
 int cli_handle_help(const cli_common *c, const char *usage);
 
-/* Help text for the common options, for inclusion in usage strings. */
+/* Help text for the common options, for inclusion in usage strings.  Every
+ * option line starts with two spaces and '-' (tests/cli/test_help_docs.py
+ * reads them and compares them with docs/cli.md). */
 #define CLI_COMMON_HELP \
-    "  -m DIR            model directory (default: the bundled tiny model)\n" \
-    "  -t THREADS        compute threads (default: all cores)\n" \
-    "  --weights TYPE    auto|f32|f16|bf16|int8 (default: auto = as stored)\n" \
-    "  --json            machine-readable output\n" \
-    "  --help            this help\n" \
-    "  --version         print the version\n"
+    "  -m, --model DIR        model directory (default: the bundled tiny model)\n" \
+    "  -t, --threads N        compute threads, 0-1024 (default 0: all cores)\n" \
+    "  --weights TYPE         auto|f32|f16|bf16|int8 (default: auto = as stored)\n" \
+    "  --json                 machine-readable output\n" \
+    "  -h, --help             this help\n" \
+    "  --version              print the version\n"
+
+/* The options that apply to the vocabulary-only subcommands (tokenize,
+ * detokenize, template): no threads or weights, and output always JSON. */
+#define CLI_VOCAB_HELP \
+    "  -m, --model DIR        model directory, or one holding just tokenizer.json\n" \
+    "                         (default: the bundled tiny model)\n" \
+    "  -h, --help             this help\n" \
+    "  --version              print the version\n"
+
+/* The weight types the library supports, for messages. */
+#define CLI_WEIGHT_NAMES "auto|f32|f16|bf16|int8"
 
 #endif

@@ -26,48 +26,69 @@ static int push_id(cli_gen_result *r, int32_t id)
     return 0;
 }
 
-static int push_text(cli_gen_result *r, const char *s, size_t n)
+static int push_text(cli_text *t, const char *s, size_t n)
 {
-    if (r->text_len + n + 1 > r->text_cap) {
-        size_t cap = r->text_cap ? r->text_cap : 256;
-        while (cap < r->text_len + n + 1)
+    if (t->len + n + 1 > t->cap) {
+        size_t cap = t->cap ? t->cap : 256;
+        while (cap < t->len + n + 1)
             cap *= 2;
-        char *p = realloc(r->text, cap);
+        char *p = realloc(t->data, cap);
         if (!p)
             return -1;
-        r->text = p;
-        r->text_cap = cap;
+        t->data = p;
+        t->cap = cap;
     }
-    memcpy(r->text + r->text_len, s, n);
-    r->text_len += n;
-    r->text[r->text_len] = '\0';
+    memcpy(t->data + t->len, s, n);
+    t->len += n;
+    t->data[t->len] = '\0';
     return 0;
 }
 
-static gemfa_status emit(cli_gen_result *r, FILE *out, const char *s, size_t n)
+/* Feeds `id` (or, with flush, ends) both detokenizer streams: the full text
+ * and the shown one, which also goes to `out`. */
+static gemfa_status feed(cli_gen_result *r, gemfa_detok_stream *full, gemfa_detok_stream *shown,
+                         cli_out *out, int32_t id, int flush)
 {
-    if (n == 0)
-        return GEMFA_OK;
-    if (push_text(r, s, n) != 0)
+    const char *piece;
+    size_t len;
+    gemfa_status st = flush ? gemfa_detok_stream_flush(full, &piece, &len)
+                            : gemfa_detok_stream_feed(full, id, &piece, &len);
+    if (st != GEMFA_OK)
+        return st;
+    if (push_text(&r->full, piece, len) != 0)
         return GEMFA_ERR_OUT_OF_MEMORY;
-    if (out) {
-        fwrite(s, 1, n, out);
-        fflush(out);
+    st = flush ? gemfa_detok_stream_flush(shown, &piece, &len)
+               : gemfa_detok_stream_feed(shown, id, &piece, &len);
+    if (st != GEMFA_OK)
+        return st;
+    if (push_text(&r->shown, piece, len) != 0)
+        return GEMFA_ERR_OUT_OF_MEMORY;
+    r->text = r->shown.data;
+    r->text_len = r->shown.len;
+    if (out && len && cli_out_write(out, piece, len) != 0) {
+        r->write_failed = 1;
+        return GEMFA_ERR_IO;
     }
     return GEMFA_OK;
 }
 
 gemfa_status cli_generate(const gemfa_model *model, gemfa_session *session, gemfa_sampler *smp,
-                          long n_predict, FILE *out, volatile sig_atomic_t *interrupt,
-                          cli_gen_result *res)
+                          long n_predict, int show_special, cli_out *out,
+                          volatile sig_atomic_t *interrupt, cli_gen_result *res)
 {
     memset(res, 0, sizeof *res);
-    if (push_text(res, "", 0) != 0)
+    if (push_text(&res->full, "", 0) != 0 || push_text(&res->shown, "", 0) != 0)
         return GEMFA_ERR_OUT_OF_MEMORY;
-    gemfa_detok_stream *stream = NULL;
-    gemfa_status st = gemfa_detok_stream_new(model, 0, &stream);
-    if (st != GEMFA_OK)
+    res->text = res->shown.data;
+    gemfa_detok_stream *full = NULL, *shown = NULL;
+    gemfa_status st = gemfa_detok_stream_new(model, 0, &full);
+    if (st == GEMFA_OK)
+        st = gemfa_detok_stream_new(model, show_special ? 0 : GEMFA_DETOKENIZE_SKIP_SPECIAL,
+                                    &shown);
+    if (st != GEMFA_OK) {
+        gemfa_detok_stream_free(full);
         return st;
+    }
 
     const float *logits = NULL;
     size_t n_vocab = 0;
@@ -94,11 +115,7 @@ gemfa_status cli_generate(const gemfa_model *model, gemfa_session *session, gemf
             res->hit_eog = 1;
             break;
         }
-        const char *piece;
-        size_t len;
-        st = gemfa_detok_stream_feed(stream, id, &piece, &len);
-        if (st == GEMFA_OK)
-            st = emit(res, out, piece, len);
+        st = feed(res, full, shown, out, id, 0);
         if (st != GEMFA_OK || i + 1 == n_predict)
             break; /* the last token needs no decode: nothing will sample after it */
         if (gemfa_session_n_tokens(session) >= gemfa_session_max_context(session)) {
@@ -114,20 +131,31 @@ gemfa_status cli_generate(const gemfa_model *model, gemfa_session *session, gemf
         res->n_decoded++;
     }
     res->decode_s = cli_now() - t0;
-    if (st == GEMFA_OK) {
-        const char *tail;
-        size_t len;
-        st = gemfa_detok_stream_flush(stream, &tail, &len);
-        if (st == GEMFA_OK)
-            st = emit(res, out, tail, len);
+    if (st == GEMFA_OK)
+        st = feed(res, full, shown, out, 0, 1);
+    /* the unfinished bidi line is shown even after a failure */
+    if (out && cli_out_finish(out) != 0 && st == GEMFA_OK) {
+        res->write_failed = 1;
+        st = GEMFA_ERR_IO;
     }
-    gemfa_detok_stream_free(stream);
+    gemfa_detok_stream_free(full);
+    gemfa_detok_stream_free(shown);
     return st;
 }
 
 void cli_gen_result_free(cli_gen_result *res)
 {
     free(res->ids);
-    free(res->text);
+    free(res->full.data);
+    free(res->shown.data);
     memset(res, 0, sizeof *res);
+}
+
+void cli_gen_report(const cli_gen_result *res, gemfa_status st)
+{
+    if (res->write_failed)
+        fprintf(stderr, "gemfa: generation failed: cannot write the output\n");
+    else
+        fprintf(stderr, "gemfa: generation failed: %s: %s\n", gemfa_status_name(st),
+                gemfa_last_error());
 }

@@ -60,3 +60,15 @@ void cli_json_ids(FILE *f, const int32_t *ids, size_t n)
         fprintf(f, i ? ",%d" : "%d", (int)ids[i]);
     fputc(']', f);
 }
+
+int cli_utf8_valid(const char *s, size_t len)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    for (size_t i = 0; i < len;) {
+        size_t n = utf8_seq_len(p + i, len - i);
+        if (n == 0)
+            return 0;
+        i += n;
+    }
+    return 1;
+}

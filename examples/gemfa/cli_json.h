@@ -12,4 +12,8 @@
 void cli_json_string(FILE *f, const char *s, size_t len);
 void cli_json_ids(FILE *f, const int32_t *ids, size_t n);
 
+/* 1 when s[0..len) is valid UTF-8 (no overlongs, surrogates or code points
+ * past U+10FFFF). */
+int cli_utf8_valid(const char *s, size_t len);
+
 #endif

@@ -23,7 +23,7 @@ int cli_sampling_option(cli_sampling *s, int argc, char **argv, int *i)
             return -1;
         s->has_top_k = 1;
     } else if (strcmp(a, "--top-p") == 0) {
-        if (!(v = cli_value(argc, argv, i)) || cli_parse_float(a, v, 1e-9, 1, &s->top_p) != 0)
+        if (!(v = cli_value(argc, argv, i)) || cli_parse_positive(a, v, 1, &s->top_p) != 0)
             return -1;
         s->has_top_p = 1;
     } else if (strcmp(a, "--min-p") == 0) {
@@ -31,9 +31,21 @@ int cli_sampling_option(cli_sampling *s, int argc, char **argv, int *i)
             return -1;
         s->has_min_p = 1;
     } else if (strcmp(a, "--repeat-penalty") == 0) {
-        if (!(v = cli_value(argc, argv, i)) || cli_parse_float(a, v, 1e-6, 100, &s->repeat) != 0)
+        if (!(v = cli_value(argc, argv, i)) || cli_parse_positive(a, v, 100, &s->repeat) != 0)
             return -1;
-        s->has_repeat = 1;
+        s->has_penalties = 1;
+    } else if (strcmp(a, "--frequency-penalty") == 0) {
+        if (!(v = cli_value(argc, argv, i)) || cli_parse_float(a, v, -2, 2, &s->frequency) != 0)
+            return -1;
+        s->has_penalties = 1;
+    } else if (strcmp(a, "--presence-penalty") == 0) {
+        if (!(v = cli_value(argc, argv, i)) || cli_parse_float(a, v, -2, 2, &s->presence) != 0)
+            return -1;
+        s->has_penalties = 1;
+    } else if (strcmp(a, "--repeat-last-n") == 0) {
+        if (!(v = cli_value(argc, argv, i)) || cli_parse_int(a, v, 0, 1 << 20, &s->last_n) != 0)
+            return -1;
+        s->has_penalties = 1;
     } else if (strcmp(a, "--seed") == 0) {
         if (!(v = cli_value(argc, argv, i)) || cli_parse_int(a, v, 0, INT64_MAX, &n) != 0)
             return -1;
@@ -44,6 +56,13 @@ int cli_sampling_option(cli_sampling *s, int argc, char **argv, int *i)
     }
     *i += 1;
     return 1;
+}
+
+void cli_sampling_init(cli_sampling *s)
+{
+    memset(s, 0, sizeof *s);
+    s->repeat = 1;
+    s->last_n = REPEAT_WINDOW;
 }
 
 static uint64_t random_seed(void)
@@ -74,8 +93,9 @@ gemfa_sampler *cli_make_sampler(const gemfa_model *model, cli_sampling *s)
         st = gemfa_sampler_set_top_p(smp, (float)s->top_p);
     if (st == GEMFA_OK && s->has_min_p)
         st = gemfa_sampler_set_min_p(smp, (float)s->min_p);
-    if (st == GEMFA_OK && s->has_repeat)
-        st = gemfa_sampler_set_penalties(smp, (float)s->repeat, 0, 0, REPEAT_WINDOW);
+    if (st == GEMFA_OK && s->has_penalties)
+        st = gemfa_sampler_set_penalties(smp, (float)s->repeat, (float)s->frequency,
+                                         (float)s->presence, (int32_t)s->last_n);
     if (st == GEMFA_OK)
         st = gemfa_sampler_set_seed(smp, s->seed);
     if (st != GEMFA_OK) {

@@ -19,20 +19,25 @@
 #include "runtime/cost.h"
 
 static const char usage[] =
-    "usage: gemfa bench [-m DIR] [-t N] [-p 128] [-n 32] [--weights TYPE] [--batch B] [--json]\n"
+    "usage: gemfa bench [-m DIR] [-t N] [-p N] [-n N] [--weights TYPE] [--batch B] [--json]\n"
     "Measures load time, prompt and decode speed, batched decode, peak memory, and\n"
     "decode speed against the memory-bandwidth ceiling: bandwidth ÷ bytes read per\n"
     "token, the bandwidth measured between the decode steps of the same run (a probe\n"
     "process reads a buffer with as many threads).  Uses fixed token ids (no tokenizer\n"
     "needed).  The first decoded token is timed apart (it maps in zero-copy weights).\n\n"
-    "  -p N              prompt tokens (default 128)\n"
-    "  -n N              decoded tokens after the prompt (default 32)\n"
-    "  --batch B         sessions decoded together with gemfa_decode_batch (default 4;\n"
-    "                    0 skips it); each is a fork of the prompt's session\n"
-    "  --repeat R        runs of prompt + decode + batch; medians are reported (default 1)\n"
-    "  --bw-mb MB        buffer of the bandwidth probe, read between decode steps (default 512)\n"
-    "  --profile         where prompts, decode and batch steps spend their time (stderr)\n"
-    CLI_COMMON_HELP
+    "options:\n"
+    "  -p, --prompt-tokens N  prompt tokens, 1-1048576 (default 128)\n"
+    "  -n, --decode-tokens N  decoded tokens after the prompt, 1-1048576 (default 32);\n"
+    "                         prompt + decoded tokens must fit the model's context\n"
+    "  --batch B              sessions decoded together with gemfa_decode_batch, 0-256\n"
+    "                         (default 4; 0 skips it); each is a fork of the prompt's\n"
+    "  --repeat R             runs of prompt + decode + batch, 1-100; medians are\n"
+    "                         reported (default 1)\n"
+    "  --bw-mb MB             buffer of the bandwidth probe, read between decode steps,\n"
+    "                         16-65536 (default 512)\n"
+    "  --profile              where prompts, decode and batch steps spend their time\n"
+    "                         (stderr)\n"
+    "common options:\n" CLI_COMMON_HELP
     "JSON keys: load_s, prompt_tok_s, decode_tok_s, batch_tok_s, peak_rss_mb,\n"
     "bytes_per_token, bandwidth_gbps, roofline_fraction, and details.\n";
 
@@ -60,9 +65,9 @@ static int parse(int argc, char **argv, cli_common *c, bench_opts *o)
             i++;
             continue;
         }
-        if (strcmp(opt, "-p") == 0) {
+        if (cli_opt(opt, "-p", "--prompt-tokens")) {
             dst = &o->prompt, lo = 1, hi = 1 << 20;
-        } else if (strcmp(opt, "-n") == 0) {
+        } else if (cli_opt(opt, "-n", "--decode-tokens")) {
             dst = &o->decode, lo = 1, hi = 1 << 20;
         } else if (strcmp(opt, "--batch") == 0) {
             dst = &o->batch, lo = 0, hi = 256;
@@ -341,8 +346,9 @@ int cmd_bench(int argc, char **argv)
     gemfa_model_get(m, GEMFA_PROP_WEIGHT_TYPE, &R.weights);
     const long long n_tokens = o->prompt + o->decode;
     if (n_tokens > model_ctx) {
-        fprintf(stderr, "gemfa bench: -p + -n = %lld exceeds the model's context length %lld\n",
-                n_tokens, (long long)model_ctx);
+        rc = cli_usage_error(argv[0], "-p + -n = %lld exceeds the model's context length: "
+                                      "expected at most %lld in all",
+                             n_tokens, (long long)model_ctx);
         goto done;
     }
     if (cli_open_session(&c, m, n_tokens, NULL, NULL, &B.ctx, &B.s) != GEMFA_OK)

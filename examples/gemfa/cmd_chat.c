@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "cli_bidi.h"
 #include "cli_cache.h"
 #include "cli_gen.h"
 #include "cli_json.h"
@@ -17,23 +18,34 @@
 #include "commands.h"
 
 static const char usage[] =
-    "usage: gemfa chat [-m DIR] [--system TEXT] [-n N] [-c CONTEXT] [--prompt-cache FILE]\n"
-    "                  [sampling options]\n"
+    "usage: gemfa chat [-m DIR] [--system TEXT] [-n N] [-c N] [--prompt-cache FILE]\n"
+    "                  [sampling options] [--special] [--bidi] [--json]\n"
     "An interactive chat (or one message per line on piped stdin; answers on stdout).\n"
     "Commands: /undo removes the last exchange, /retry answers the last message again,\n"
-    "/reset forgets the conversation, /exit quits (so does end of input).\n"
-    "Ctrl-C stops the current answer.  When the context fills, the oldest turns are\n"
-    "dropped (the system prompt is kept) and the rest is decoded again.\n"
-    "With --json, prints one object per turn instead of the answer:\n"
+    "/reset forgets the conversation, /exit quits (so does end of input); blank lines\n"
+    "are skipped.  Ctrl-C stops the current answer.  When the context fills, the oldest\n"
+    "turns are dropped (the system prompt is kept) and the rest is decoded again.\n\n"
+    "options:\n"
+    "  --system TEXT          system prompt\n"
+    "  -n, --max-tokens N     at most N new tokens per answer, 1-1073741824\n"
+    "                         (default 512)\n"
+    "  -c, --ctx N            tokens of context, 1 to the model's context length\n"
+    "                         (default: min(4096, the model's))\n"
+    "  --prompt-cache FILE    start from the session state saved in FILE (its common\n"
+    "                         prefix with the first prompt, e.g. a long system prompt,\n"
+    "                         is not decoded again); save the state there after every\n"
+    "                         prompt\n"
+    "  --special              show special tokens (<end_of_image>, ...) in answers\n"
+    "  --bidi                 show each finished line in visual order (right-to-left\n"
+    "                         text reordered and joined) for terminals without\n"
+    "                         bidirectional support; see docs/cli.md\n"
+    CLI_SAMPLING_HELP
+    "common options:\n" CLI_COMMON_HELP
+    "With --json, prints one object per message line instead of the answer:\n"
     "  {\"prompt_ids\": [the whole rendered conversation], \"ids\": [...], \"text\": \"...\",\n"
-    "   \"reused\": cached ids kept, \"decoded\": ids decoded for the prompt, \"dropped_turns\": n}\n\n"
-    "  --system TEXT     system prompt\n"
-    "  -n N              at most N new tokens per answer (default 512)\n"
-    "  -c CONTEXT        session context size (default: min(4096, the model's))\n"
-    "  --prompt-cache FILE  start from the session state saved in FILE (its common\n"
-    "                    prefix with the first prompt, e.g. a long system prompt, is not\n"
-    "                    decoded again) and save the state there after every prompt\n"
-    CLI_SAMPLING_HELP CLI_COMMON_HELP;
+    "   \"reused\": cached ids kept, \"decoded\": ids decoded for the prompt, \"dropped_turns\": n}\n"
+    "or, for a line that cannot be answered (not UTF-8, too long for the context),\n"
+    "  {\"error\": \"...\"} and the chat goes on.\n";
 
 static volatile sig_atomic_t interrupted;
 
@@ -144,8 +156,20 @@ static gemfa_status fit_context(chat_state *cs, conversation *conv, int32_t **id
                                 size_t *n, size_t reserve)
 {
     size_t max = gemfa_session_max_context(cs->session), dropped = 0;
-    gemfa_status st = render_ids(cs->model, conv, ids, cap, n);
     size_t first = conv->has_system ? 1 : 0;
+    /* A message that cannot fit even alone (with the system prompt) is
+     * refused before any turn is dropped: the conversation stays as it was. */
+    gemfa_message alone[2];
+    conversation minimal = {alone, 0, 2, conv->has_system};
+    if (first)
+        alone[minimal.n++] = conv->msgs[0];
+    alone[minimal.n++] = conv->msgs[conv->n - 1];
+    gemfa_status st = render_ids(cs->model, &minimal, ids, cap, n);
+    cs->dropped = 0;
+    if (st == GEMFA_OK && *n >= max)
+        return GEMFA_ERR_CONTEXT_FULL;
+    if (st == GEMFA_OK)
+        st = render_ids(cs->model, conv, ids, cap, n);
     while (st == GEMFA_OK && *n + reserve > max && conv->n - first >= 3) {
         conv_remove(conv, first, 2);
         dropped++;
@@ -160,7 +184,32 @@ static gemfa_status fit_context(chat_state *cs, conversation *conv, int32_t **id
     return st;
 }
 
-static char *read_line(FILE *in, int *eof)
+/* A line of whitespace only (or nothing) is no message. */
+static int blank(const char *line, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (!line[i] || !strchr(" \t\r\v\f", line[i]))
+            return 0;
+    return 1;
+}
+
+/* A message line that gets no answer: an error record with --json (one
+ * record per message line), a note on stderr otherwise. */
+static void skip_line(int json, const char *why)
+{
+    if (json) {
+        fputs("{\"error\": ", stdout);
+        cli_json_string(stdout, why, strlen(why));
+        fputs("}\n", stdout);
+        fflush(stdout);
+    } else {
+        fprintf(stderr, "gemfa chat: %s\n", why);
+    }
+}
+
+/* One line without its '\n' (and a '\r' before it); *len its length (a
+ * line may hold NUL bytes). */
+static char *read_line(FILE *in, int *eof, size_t *out_len)
 {
     size_t cap = 256, len = 0;
     char *buf = malloc(cap);
@@ -190,16 +239,21 @@ static char *read_line(FILE *in, int *eof)
         }
         buf[len++] = (char)ch;
     }
+    if (len && buf[len - 1] == '\r')
+        len--;
     buf[len] = '\0';
+    *out_len = len;
     return buf;
 }
 
 int cmd_chat(int argc, char **argv)
 {
     cli_common common = {0};
-    cli_sampling sampling = {0};
+    cli_sampling sampling;
     const char *system = NULL, *prompt_cache = NULL;
     long long n_predict = 512, context = 0;
+    int special = 0, bidi = 0;
+    cli_sampling_init(&sampling);
     for (int i = 1; i < argc;) {
         int r = cli_common_option(&common, argc, argv, &i);
         if (r == 0)
@@ -215,10 +269,14 @@ int cmd_chat(int argc, char **argv)
         } else if (strcmp(opt, "--prompt-cache") == 0) {
             if (!(prompt_cache = cli_value(argc, argv, &i)))
                 return CLI_USAGE;
-        } else if (strcmp(opt, "-n") == 0) {
+        } else if (strcmp(opt, "--special") == 0) {
+            special = 1;
+        } else if (strcmp(opt, "--bidi") == 0) {
+            bidi = 1;
+        } else if (cli_opt(opt, "-n", "--max-tokens")) {
             if (!(v = cli_value(argc, argv, &i)) || cli_parse_int(opt, v, 1, 1 << 30, &n_predict))
                 return CLI_USAGE;
-        } else if (strcmp(opt, "-c") == 0) {
+        } else if (cli_opt(opt, "-c", "--ctx")) {
             if (!(v = cli_value(argc, argv, &i)) || cli_parse_int(opt, v, 1, 1 << 30, &context))
                 return CLI_USAGE;
         } else {
@@ -228,6 +286,11 @@ int cmd_chat(int argc, char **argv)
     }
     if (cli_handle_help(&common, usage))
         return CLI_OK;
+    if (bidi && common.json)
+        return cli_usage_error(argv[0], "--bidi is a display mode: it does not go with --json");
+    if (bidi && !cli_bidi_available())
+        return cli_usage_error(argv[0], "--bidi: this build of gemfa lacks GNU FriBidi "
+                                        "(rebuild with libfribidi-dev installed, -Dbidi=enabled)");
 
     gemfa_model *m = NULL;
     gemfa_context *ctx = NULL;
@@ -240,6 +303,8 @@ int cmd_chat(int argc, char **argv)
     if (rc != CLI_OK)
         return rc;
     cli_note_if_tiny(&common);
+    if ((rc = cli_check_context(argv[0], m, context)) != CLI_OK)
+        goto done;
     rc = CLI_ERROR;
     cs.model = m;
     if (cli_open_session(&common, m, context, cancel_cb, NULL, &ctx, &cs.session) != GEMFA_OK)
@@ -269,7 +334,8 @@ int cmd_chat(int argc, char **argv)
             fprintf(stderr, "> ");
         interrupted = 0;
         int eof;
-        char *line = read_line(stdin, &eof);
+        size_t line_len = 0;
+        char *line = read_line(stdin, &eof, &line_len);
         if (!line) {
             if (eof)
                 break;
@@ -289,7 +355,7 @@ int cmd_chat(int argc, char **argv)
             free(line);
             continue;
         }
-        if (line[0] == '\0') {
+        if (blank(line, line_len)) {
             free(line);
             continue;
         }
@@ -313,7 +379,12 @@ int cmd_chat(int argc, char **argv)
                 continue;
             }
         } else {
-            int add = conv_add(&conv, "user", line, strlen(line));
+            if (!cli_utf8_valid(line, line_len)) {
+                free(line);
+                skip_line(common.json, "the line is not valid UTF-8");
+                continue;
+            }
+            int add = conv_add(&conv, "user", line, line_len);
             free(line);
             if (add != 0)
                 goto done;
@@ -323,11 +394,17 @@ int cmd_chat(int argc, char **argv)
         if (st == GEMFA_OK)
             st = sync_session(&cs, ids, n_ids);
         if (st != GEMFA_OK) {
+            char why[600];
             if (st == GEMFA_ERR_CANCELLED)
-                fprintf(stderr, "(interrupted)\n");
+                snprintf(why, sizeof why, "interrupted");
+            else if (st == GEMFA_ERR_CONTEXT_FULL)
+                snprintf(why, sizeof why, "the message does not fit in the context (%zu tokens "
+                         "rendered, context %zu tokens)", n_ids, max_ctx);
             else
-                cli_report("cannot process the message", st);
+                snprintf(why, sizeof why, "cannot process the message: %s: %s",
+                         gemfa_status_name(st), gemfa_last_error());
             conv_remove(&conv, conv.n - 1, 1); /* forget the message; the session is unchanged */
+            skip_line(common.json, why);
             continue;
         }
         if (prompt_cache)
@@ -338,8 +415,11 @@ int cmd_chat(int argc, char **argv)
             cs.anchor = NULL; /* only an optimisation */
 
         cli_gen_result res;
-        st = cli_generate(m, cs.session, smp, (long)n_predict, common.json ? NULL : stdout,
+        cli_out out;
+        cli_out_init(&out, stdout, bidi);
+        st = cli_generate(m, cs.session, smp, (long)n_predict, special, common.json ? NULL : &out,
                           &interrupted, &res);
+        cli_out_free(&out);
         if (common.json) {
             printf("{\"prompt_ids\": ");
             cli_json_ids(stdout, ids, n_ids);
@@ -357,8 +437,10 @@ int cmd_chat(int argc, char **argv)
         if (res.context_full)
             fprintf(stderr, "note: the context is full; older turns are dropped next time\n");
         if (st != GEMFA_OK)
-            cli_report("generation failed", st);
-        int ok = conv_add(&conv, "assistant", res.text ? res.text : "", res.text_len);
+            cli_gen_report(&res, st);
+        /* the model's turn is everything it said, special tokens included even
+         * when hidden, so the next render matches the cache */
+        int ok = conv_add(&conv, "assistant", res.full.data ? res.full.data : "", res.full.len);
         cli_gen_result_free(&res);
         if (ok != 0)
             goto done;

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "cli_bidi.h"
 #include "cli_cache.h"
 #include "cli_gen.h"
 #include "cli_json.h"
@@ -11,20 +12,29 @@
 #include "commands.h"
 
 static const char usage[] =
-    "usage: gemfa generate [-m DIR] -p TEXT [--chat] [--system TEXT] [-n N] [-c CONTEXT]\n"
-    "                      [--prompt-cache FILE] [sampling options] [--json]\n"
+    "usage: gemfa generate -p TEXT [-m DIR] [--chat] [--system TEXT] [-n N] [-c N]\n"
+    "                      [--prompt-cache FILE] [sampling options] [--special] [--bidi]\n"
+    "                      [--json]\n"
     "Streams the model's continuation of TEXT to stdout, then prints prompt and decode\n"
     "speed on stderr.\n\n"
-    "  -p, --prompt TEXT  the prompt\n"
-    "  --chat             wrap the prompt in the model's chat template\n"
-    "  --system TEXT      a system prompt (needs --chat)\n"
-    "  -n N               at most N new tokens (default 128)\n"
-    "  -c CONTEXT         session context size (default: min(4096, the model's))\n"
-    "  --prompt-cache FILE  reuse the session state saved in FILE: keep its longest\n"
-    "                     common prefix with the prompt and decode only the rest; the\n"
-    "                     state after the prompt is saved there (a state of another\n"
-    "                     model or a damaged file is reported and rebuilt)\n"
-    CLI_SAMPLING_HELP CLI_COMMON_HELP
+    "options:\n"
+    "  -p, --prompt TEXT      the prompt (required)\n"
+    "  --chat                 wrap the prompt in the model's chat template\n"
+    "  --system TEXT          a system prompt (needs --chat)\n"
+    "  -n, --max-tokens N     at most N new tokens, 0-1073741824 (default 128)\n"
+    "  -c, --ctx N            tokens of context, 1 to the model's context length\n"
+    "                         (default: min(4096, the model's))\n"
+    "  --prompt-cache FILE    reuse the session state saved in FILE: keep its longest\n"
+    "                         common prefix with the prompt, decode only the rest, save\n"
+    "                         the state after the prompt there (a state of another\n"
+    "                         model or a damaged file is reported and rebuilt)\n"
+    "  --special              show special tokens (<end_of_image>, ...) in the text\n"
+    "                         (default: hidden, as HF's skip_special_tokens=True)\n"
+    "  --bidi                 show each finished line in visual order (right-to-left\n"
+    "                         text reordered and joined) for terminals without\n"
+    "                         bidirectional support; see docs/cli.md\n"
+    CLI_SAMPLING_HELP
+    "common options:\n" CLI_COMMON_HELP
     "With --json, prints one object at the end instead of streaming:\n"
     "  {\"prompt_ids\": [...], \"ids\": [...], \"text\": \"...\", \"prompt_tok_s\": x,\n"
     "   \"decode_tok_s\": y, \"seed\": s, \"stop\": \"eog\"|\"length\"|\"context_full\"}\n"
@@ -34,13 +44,14 @@ typedef struct gen_args {
     cli_common common;
     cli_sampling sampling;
     const char *prompt, *system, *prompt_cache;
-    int chat;
+    int chat, special, bidi;
     long long n_predict, context;
 } gen_args;
 
 static int parse_args(gen_args *a, int argc, char **argv)
 {
     a->n_predict = 128;
+    cli_sampling_init(&a->sampling);
     for (int i = 1; i < argc;) {
         int r = cli_common_option(&a->common, argc, argv, &i);
         if (r == 0)
@@ -50,7 +61,7 @@ static int parse_args(gen_args *a, int argc, char **argv)
         if (r > 0)
             continue;
         const char *opt = argv[i];
-        if (strcmp(opt, "-p") == 0 || strcmp(opt, "--prompt") == 0) {
+        if (cli_opt(opt, "-p", "--prompt")) {
             if (!(a->prompt = cli_value(argc, argv, &i)))
                 return CLI_USAGE;
         } else if (strcmp(opt, "--system") == 0) {
@@ -61,11 +72,15 @@ static int parse_args(gen_args *a, int argc, char **argv)
         } else if (strcmp(opt, "--prompt-cache") == 0) {
             if (!(a->prompt_cache = cli_value(argc, argv, &i)))
                 return CLI_USAGE;
-        } else if (strcmp(opt, "-n") == 0) {
+        } else if (strcmp(opt, "--special") == 0) {
+            a->special = 1;
+        } else if (strcmp(opt, "--bidi") == 0) {
+            a->bidi = 1;
+        } else if (cli_opt(opt, "-n", "--max-tokens")) {
             const char *v = cli_value(argc, argv, &i);
             if (!v || cli_parse_int(opt, v, 0, 1 << 30, &a->n_predict) != 0)
                 return CLI_USAGE;
-        } else if (strcmp(opt, "-c") == 0) {
+        } else if (cli_opt(opt, "-c", "--ctx")) {
             const char *v = cli_value(argc, argv, &i);
             if (!v || cli_parse_int(opt, v, 1, 1 << 30, &a->context) != 0)
                 return CLI_USAGE;
@@ -80,6 +95,11 @@ static int parse_args(gen_args *a, int argc, char **argv)
         return cli_usage_error(argv[0], "-p TEXT is required");
     if (a->system && !a->chat)
         return cli_usage_error(argv[0], "--system requires --chat");
+    if (a->bidi && a->common.json)
+        return cli_usage_error(argv[0], "--bidi is a display mode: it does not go with --json");
+    if (a->bidi && !cli_bidi_available())
+        return cli_usage_error(argv[0], "--bidi: this build of gemfa lacks GNU FriBidi "
+                                        "(rebuild with libfribidi-dev installed, -Dbidi=enabled)");
     return CLI_OK;
 }
 
@@ -148,6 +168,9 @@ int cmd_generate(int argc, char **argv)
         cli_report("cannot tokenize the prompt", st);
         goto done;
     }
+    if ((rc = cli_check_context(argv[0], m, a.context)) != CLI_OK)
+        goto done;
+    rc = CLI_ERROR;
     if ((st = cli_open_session(&a.common, m, a.context, NULL, NULL, &ctx, &s)) != GEMFA_OK)
         goto done;
     if (!(smp = cli_make_sampler(m, &a.sampling)))
@@ -167,9 +190,14 @@ int cmd_generate(int argc, char **argv)
         cli_cache_save(s, a.prompt_cache);
         fprintf(stderr, "prompt cache: %zu of %zu prompt tokens reused\n", reused, n_p);
     }
-    st = cli_generate(m, s, smp, (long)a.n_predict, a.common.json ? NULL : stdout, NULL, &res);
+    cli_out out;
+    cli_out_init(&out, stdout, a.bidi);
+    st = cli_generate(m, s, smp, (long)a.n_predict, a.special, a.common.json ? NULL : &out, NULL,
+                      &res);
+    int newline = !out.at_line_start;
+    cli_out_free(&out);
     if (st != GEMFA_OK) {
-        cli_report("generation failed", st);
+        cli_gen_report(&res, st);
         goto done;
     }
     double prompt_tps = prompt_s > 0 ? (double)(n_p - reused) / prompt_s : 0;
@@ -177,7 +205,9 @@ int cmd_generate(int argc, char **argv)
     if (a.common.json) {
         print_json(&a, pids, n_p, &res, prompt_tps, decode_tps);
     } else {
-        printf("\n");
+        if (newline) /* the statistics on stderr start on a line of their own */
+            printf("\n");
+        fflush(stdout);
         if (res.context_full)
             fprintf(stderr, "note: the context (%zu tokens) is full\n",
                     gemfa_session_max_context(s));

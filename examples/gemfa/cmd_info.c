@@ -15,7 +15,7 @@ static const char usage[] =
     "Loads a Gemma 3n checkpoint directory and prints its shape: layers and their\n"
     "attention types, KV-cache sharing, parameter counts, bytes by dtype, special ids.\n"
     "\n"
-    "options:\n" CLI_COMMON_HELP;
+    "common options:\n" CLI_COMMON_HELP;
 
 static const char *weight_type_name(int64_t t)
 {

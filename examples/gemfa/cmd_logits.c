@@ -14,10 +14,11 @@ static const char usage[] =
     "usage: gemfa logits [-m DIR] --tokens ID,ID,... [--all] [--weights TYPE] -o FILE\n"
     "Decodes the ids as one prompt and writes raw little-endian float32 logits,\n"
     "row-major [positions][vocab] (after the final softcapping).\n\n"
-    "  --tokens IDS      comma-separated token ids, e.g. 2,105,2364\n"
-    "  --all             every position's logits (default: only the last position)\n"
-    "  -o FILE           output file; '-' writes to stdout\n"
-    CLI_COMMON_HELP
+    "options:\n"
+    "  --tokens IDS           comma-separated token ids, e.g. 2,105,2364\n"
+    "  --all                  every position's logits (default: only the last position)\n"
+    "  -o, --output FILE      output file; '-' writes to stdout\n"
+    "common options:\n" CLI_COMMON_HELP
     "With --json, prints {\"positions\": P, \"vocab\": V, \"bytes\": B, \"session_bytes\": S}\n"
     "on stderr (S: KV cache and state of the session, sized for the ids given).\n";
 
@@ -86,7 +87,7 @@ int cmd_logits(int argc, char **argv)
         if (strcmp(opt, "--tokens") == 0) {
             if (!(tokens = cli_value(argc, argv, &i)))
                 return CLI_USAGE;
-        } else if (strcmp(opt, "-o") == 0 || strcmp(opt, "--output") == 0) {
+        } else if (cli_opt(opt, "-o", "--output")) {
             if (!(out_path = cli_value(argc, argv, &i)))
                 return CLI_USAGE;
         } else if (strcmp(opt, "--all") == 0) {

@@ -18,11 +18,15 @@ static const char usage[] =
     "plus config, tokenizer and other small files.\n"
     "Loading DST maps the int8 weights instead of quantizing them.  The vision and\n"
     "audio towers are not copied.  DST is created if needed.\n\n"
-    "  -m SRC            source checkpoint directory (F32, F16 or BF16 weights)\n"
-    "  -o DST            destination directory\n"
-    "  -t THREADS        quantization threads (default: all cores)\n"
-    "  --json            print {\"tensors_quantized\", \"tensors_copied\", \"bytes\", \"seconds\"}\n"
-    "  --help            this help\n";
+    "options:\n"
+    "  -m, --model SRC        source checkpoint directory (F32, F16 or BF16 weights)\n"
+    "  -o, --output DST       destination directory\n"
+    "  -t, --threads N        quantization threads, 0-1024 (default 0: all cores)\n"
+    "  --weights TYPE         int8 or auto (the only type written)\n"
+    "  --json                 print {\"tensors_quantized\", \"tensors_copied\", \"bytes\",\n"
+    "                         \"seconds\"}\n"
+    "  -h, --help             this help\n"
+    "  --version              print the version\n";
 
 typedef struct progress {
     int tty, last;
@@ -51,7 +55,7 @@ int cmd_quantize(int argc, char **argv)
             return CLI_USAGE;
         if (r > 0)
             continue;
-        if (strcmp(argv[i], "-o") == 0 || strcmp(argv[i], "--output") == 0) {
+        if (cli_opt(argv[i], "-o", "--output")) {
             if (!(dst = cli_value(argc, argv, &i)))
                 return CLI_USAGE;
         } else {

@@ -17,6 +17,13 @@
 #include "core/json.h"
 #include "text/chat_template.h"
 
+/* Only the vocabulary is loaded and output is always JSON: -t, --weights
+ * and --json are accepted, for scripts that pass them to every subcommand,
+ * and change nothing. */
+#define CLI_VOCAB_NOTE \
+    "(-t, --weights and --json are accepted and ignored: only the vocabulary is\n" \
+    "loaded, and the output is always JSON Lines.)\n"
+
 static const char tokenize_usage[] =
     "usage: gemfa tokenize [-m DIR] [--no-bos] [--no-special]\n"
     "\n"
@@ -25,8 +32,9 @@ static const char tokenize_usage[] =
     "A bad line gets {\"error\": \"...\"} and the run goes on.\n"
     "\n"
     "options:\n"
-    "  --no-bos          do not prepend <bos>\n"
-    "  --no-special      special-token text such as <start_of_turn> stays plain text\n" CLI_COMMON_HELP;
+    "  --no-bos               do not prepend <bos>\n"
+    "  --no-special           special-token text such as <start_of_turn> stays plain text\n"
+    CLI_VOCAB_HELP CLI_VOCAB_NOTE;
 
 static const char detokenize_usage[] =
     "usage: gemfa detokenize [-m DIR] [--skip-special]\n"
@@ -35,7 +43,8 @@ static const char detokenize_usage[] =
     "A bad line (not JSON, an id outside the vocabulary) gets {\"error\": \"...\"}.\n"
     "\n"
     "options:\n"
-    "  --skip-special    leave out special tokens (<bos>, <end_of_turn>, ...)\n" CLI_COMMON_HELP;
+    "  --skip-special         leave out special tokens (<bos>, <end_of_turn>, ...)\n"
+    CLI_VOCAB_HELP CLI_VOCAB_NOTE;
 
 static const char template_usage[] =
     "usage: gemfa template [-m DIR]\n"
@@ -46,7 +55,7 @@ static const char template_usage[] =
     "string or a list of {\"type\": \"text\", \"text\": ...}, {\"type\": \"image\"} and\n"
     "{\"type\": \"audio\"} items.  Bad lines (roles out of order, ...) get {\"error\": ...}.\n"
     "\n"
-    "options:\n" CLI_COMMON_HELP;
+    "options:\n" CLI_VOCAB_HELP CLI_VOCAB_NOTE;
 
 /* What a line handler reports: 0 written, or an error message for the line. */
 typedef int (*line_fn)(const gemfa_model *m, const gf_json *rec, unsigned flags, char *err,

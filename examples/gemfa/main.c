@@ -26,8 +26,8 @@ static void usage(FILE *f)
     fprintf(f, "usage: gemfa COMMAND [options]   (gemfa COMMAND --help for details)\n\ncommands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].summary);
-    fprintf(f, "\ncommon options: -m DIR, -t THREADS, --weights auto|f32|f16|bf16|int8, --json,\n"
-               "                --help, --version\n");
+    fprintf(f, "\ncommon options: -m/--model DIR, -t/--threads N, --weights " CLI_WEIGHT_NAMES ",\n"
+               "                --json, -h/--help, --version\n");
 }
 
 int main(int argc, char **argv)

@@ -359,7 +359,7 @@ gemfa_status gf_read_file(const char *path, size_t max_bytes, char **data, size_
         int e = errno;
         if (fd >= 0)
             close(fd);
-        return gf_error(GEMFA_ERR_IO, "%s: cannot open: %s", path, strerror(e));
+        return gf_error(gf_errno_status(e), "%s: cannot open: %s", path, strerror(e));
     }
     struct stat sb;
     if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode)) {

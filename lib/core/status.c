@@ -1,6 +1,7 @@
 /* status.c — status names, the thread-local last error, and the log sink. */
 #include "status.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -34,12 +35,18 @@ GEMFA_API const char *gemfa_status_name(gemfa_status status)
     case GEMFA_ERR_CONTEXT_FULL: return "GEMFA_ERR_CONTEXT_FULL";
     case GEMFA_ERR_CANCELLED: return "GEMFA_ERR_CANCELLED";
     case GEMFA_ERR_INTERNAL: return "GEMFA_ERR_INTERNAL";
+    case GEMFA_ERR_NOT_FOUND: return "GEMFA_ERR_NOT_FOUND";
     case GEMFA_ERR_MODEL_MISMATCH: return "GEMFA_ERR_MODEL_MISMATCH";
     }
     return "GEMFA_ERR_UNKNOWN";
 }
 
 GEMFA_API const char *gemfa_last_error(void) { return tls_error; }
+
+gemfa_status gf_errno_status(int err)
+{
+    return err == ENOENT || err == ENOTDIR ? GEMFA_ERR_NOT_FOUND : GEMFA_ERR_IO;
+}
 
 void gf_error_clear(void) { tls_error[0] = '\0'; }
 

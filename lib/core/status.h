@@ -18,6 +18,10 @@ gemfa_status gf_error(gemfa_status status, const char *fmt, ...) GF_PRINTF(2, 3)
  * caller, e.g. the file name) and returns `status`. */
 gemfa_status gf_error_prefix(gemfa_status status, const char *fmt, ...) GF_PRINTF(2, 3);
 
+/* The status of a failed open/stat/opendir: NOT_FOUND when errno `err`
+ * says the path is not there (ENOENT, ENOTDIR), IO otherwise. */
+gemfa_status gf_errno_status(int err);
+
 /* Clears the thread's last error (called at the start of public calls). */
 void gf_error_clear(void);
 

@@ -169,7 +169,7 @@ static gemfa_status load(gemfa_model *m, const char *dir, const gemfa_model_opti
         int has_tok = access(tok, F_OK) == 0;
         gf_free(tok);
         if (!has_tok)
-            return gf_error(GEMFA_ERR_IO,
+            return gf_error(GEMFA_ERR_NOT_FOUND,
                             "%s: nothing to load: neither config.json nor tokenizer.json is there",
                             dir);
     }
@@ -217,10 +217,15 @@ GEMFA_API gemfa_status gemfa_model_load(const char *path, const gemfa_model_opti
         return gf_error(GEMFA_ERR_INVALID_ARGUMENT, "gemfa_model_load: invalid options");
 
     struct stat sb;
-    if (stat(path, &sb) != 0)
-        return gf_error(GEMFA_ERR_IO, "%s: cannot open model directory: %s", path, strerror(errno));
+    if (stat(path, &sb) != 0) {
+        int e = errno;
+        return gf_error(gf_errno_status(e), "%s: cannot open model directory: %s", path,
+                        strerror(e));
+    }
+    /* a file where the directory should be: no directory by that name */
     if (!S_ISDIR(sb.st_mode))
-        return gf_error(GEMFA_ERR_IO, "%s: not a directory (pass the checkpoint directory)", path);
+        return gf_error(GEMFA_ERR_NOT_FOUND,
+                        "%s: not a directory (pass the checkpoint directory)", path);
 
     gemfa_model *m = gf_calloc(1, sizeof *m);
     if (!m)

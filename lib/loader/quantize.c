@@ -276,7 +276,8 @@ static gemfa_status copy_side_files(const char *src, const char *dst)
 {
     DIR *d = opendir(src);
     if (!d)
-        return gf_error(GEMFA_ERR_IO, "quantize: cannot list %s: %s", src, strerror(errno));
+        return gf_error(gf_errno_status(errno), "quantize: cannot list %s: %s", src,
+                        strerror(errno));
     gemfa_status st = GEMFA_OK;
     struct dirent *e;
     while (st == GEMFA_OK && (e = readdir(d)) != NULL) {

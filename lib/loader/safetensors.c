@@ -310,7 +310,7 @@ gemfa_status gf_st_file_open(const char *path, gf_st_file *f)
     memset(f, 0, sizeof *f);
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* a FIFO must not block */
     if (fd < 0)
-        return gf_error(GEMFA_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+        return gf_error(gf_errno_status(errno), "%s: cannot open: %s", path, strerror(errno));
     struct stat sb;
     if (fstat(fd, &sb) != 0) {
         int e = errno;
@@ -562,7 +562,7 @@ gemfa_status gf_shard_set_open(const char *dir, gf_shard_set **out)
         else
             st = add_file(set, dir, "model.safetensors");
     } else {
-        st = gf_error(GEMFA_ERR_IO,
+        st = gf_error(GEMFA_ERR_NOT_FOUND,
                       "%s: no weights: neither model.safetensors.index.json nor model.safetensors "
                       "is there",
                       dir);

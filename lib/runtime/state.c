@@ -229,6 +229,9 @@ static void write_payload(const gemfa_session *s, const header *h, sink *k)
     }
 }
 
+/* The OS said the path does not exist (gemfa.h: NOT_FOUND, else IO). */
+static int missing(int e) { return e == ENOENT || e == ENOTDIR; }
+
 static gemfa_status check_save_host(const char *fn)
 {
     if (HOST_BIG_ENDIAN)
@@ -298,8 +301,9 @@ GEMFA_API gemfa_status gemfa_session_save_file(const gemfa_session *session, con
             unlink(tmp);
         }
         gf_free(tmp);
-        return gf_error(GEMFA_ERR_IO, "gemfa_session_save_file: cannot create a file next to %s: %s",
-                        path, strerror(e));
+        return gf_error(missing(e) ? GEMFA_ERR_NOT_FOUND : GEMFA_ERR_IO,
+                        "gemfa_session_save_file: cannot create a file next to %s: %s", path,
+                        strerror(e));
     }
     header h;
     make_header(session->ctx, session, &h);
@@ -589,7 +593,8 @@ GEMFA_API gemfa_status gemfa_session_load_file(gemfa_context *ctx,
      * files are read. */
     const int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0)
-        return gf_error(GEMFA_ERR_IO, "%s: cannot open %s: %s", fn, path, strerror(errno));
+        return gf_error(missing(errno) ? GEMFA_ERR_NOT_FOUND : GEMFA_ERR_IO,
+                        "%s: cannot open %s: %s", fn, path, strerror(errno));
     struct stat sb;
     if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
         close(fd);

@@ -11,7 +11,8 @@
 #    (offline, Debian's setuptools), runs the unittest suite with the installed
 #    package and the library found through LD_LIBRARY_PATH, then runs the
 #    example with plain PYTHONPATH use.
-# 3. Go: `go vet ./...` and `go test ./...` in bindings/go with PKG_CONFIG_PATH
+# 3. Go: `go vet ./...` and `go test ./...` in bindings/go (the module; the
+#    package is bindings/go/gemfa) with PKG_CONFIG_PATH
 #    and LD_LIBRARY_PATH pointing at the prefix (no module downloads), then
 #    builds and runs the example.
 # Writes BUILD_DIR/test-results/python.txt and go.txt ('suite passed failed')

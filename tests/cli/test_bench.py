@@ -50,6 +50,11 @@ def tiny_bytes_per_token(weights_bytes_per_param, position):
 
 
 class Json(unittest.TestCase):
+    def test_long_forms_set_the_counts(self):
+        r = bench_json("--prompt-tokens", "6", "--decode-tokens", "3", "--batch", "0",
+                       "--threads", "1")
+        self.assertEqual((r["prompt_tokens"], r["decode_tokens"], r["threads"]), (6, 3, 1))
+
     def test_keys_and_values(self):
         r = bench_json("-p", "16", "-n", "8", "--batch", "3")
         for k in KEYS:
@@ -64,7 +69,11 @@ class Json(unittest.TestCase):
         self.assertEqual(r["weights"], "bf16")  # as stored
         # the ceiling and the fraction follow from the other keys
         ceiling = r["bandwidth_gbps"] * 1e9 / r["bytes_per_token"]
-        self.assertAlmostEqual(r["roofline_fraction"], r["decode_tok_s"] / ceiling, delta=1e-3)
+        # the printed values are rounded (bandwidth to 0.01 GB/s, the speed to
+        # 0.001 tok/s): the check allows for that rounding and no more
+        rounding = 0.005 / r["bandwidth_gbps"] + 0.0005 / r["decode_tok_s"]
+        self.assertAlmostEqual(r["roofline_fraction"], r["decode_tok_s"] / ceiling,
+                               delta=r["roofline_fraction"] * rounding + 1e-4)
         self.assertAlmostEqual(r["batch_speedup"], r["batch_tok_s"] / r["decode_tok_s"], delta=1e-2)
 
     def test_bytes_per_token_from_the_config(self):
@@ -112,8 +121,19 @@ class Errors(unittest.TestCase):
 
     def test_context_too_long(self):
         rc, _, err = gemfa("bench", "-m", TINY, "--bw-mb", "16", "-p", "1000000", "-n", "1")
-        self.assertEqual(rc, 1)
+        self.assertEqual(rc, 2)  # a value out of range is a usage error
         self.assertIn("context length", err)
+        self.assertIn("at most 4096", err)  # the tiny model's max_position_embeddings
+
+    def test_out_of_range_counts_name_the_range(self):
+        for opt, bad, rng in (("-p", "0", "[1, 1048576]"), ("--prompt-tokens", "2000000", "[1, 1048576]"),
+                              ("-n", "0", "[1, 1048576]"), ("--decode-tokens", "-3", "[1, 1048576]"),
+                              ("--batch", "257", "[0, 256]"), ("--repeat", "0", "[1, 100]"),
+                              ("--bw-mb", "8", "[16, 65536]"), ("-t", "-1", "[0, 1024]"),
+                              ("--threads", "1025", "[0, 1024]")):
+            rc, _, err = gemfa("bench", "-m", TINY, opt, bad)
+            self.assertEqual(rc, 2, (opt, bad, err))
+            self.assertIn(rng, err, (opt, bad))
 
     def test_missing_model(self):
         rc, _, err = gemfa("bench", "-m", "/nonexistent", "--bw-mb", "16")
@@ -123,7 +143,8 @@ class Errors(unittest.TestCase):
     def test_help(self):
         rc, out, _ = gemfa("bench", "--help")
         self.assertEqual(rc, 0)
-        for k in ["-p N", "-n N", "--batch", "--weights"]:
+        for k in ["-p, --prompt-tokens N", "-n, --decode-tokens N", "--batch", "--weights",
+                  "-m, --model DIR", "-t, --threads N"]:
             self.assertIn(k, out)
 
 

@@ -27,6 +27,14 @@ def chat(lines, *args):
     return [json.loads(l) for l in out.splitlines() if l.strip()], err
 
 
+def chat_bytes(lines, *args):
+    """Like chat, for input lines given as bytes (not necessarily UTF-8)."""
+    p = subprocess.run([CLI, "chat", "-m", TINY, "--json", "--temp", "0", *args],
+                       input=b"".join(l + b"\n" for l in lines), capture_output=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    return [json.loads(l) for l in p.stdout.decode().splitlines()], p.stderr.decode()
+
+
 def template_ids(messages):
     rc, out, err = gemfa("template", "-m", TINY,
                          stdin=json.dumps({"messages": messages, "add_generation_prompt": True}) + "\n")
@@ -52,7 +60,9 @@ def logits_argmax(ids):
 class Turns(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.turns, cls.err = chat(MESSAGES, "-n", "12")
+        # --special: the text is then the whole answer, the assistant turn the
+        # conversation holds (special tokens included even when hidden)
+        cls.turns, cls.err = chat(MESSAGES, "-n", "12", "--special")
 
     def test_one_answer_per_message(self):
         self.assertEqual(len(self.turns), len(MESSAGES))
@@ -80,6 +90,66 @@ class Turns(unittest.TestCase):
                 if margin < 0.05:
                     break
                 self.assertEqual(want, top, f"answer token {k}")
+
+
+class Lines(unittest.TestCase):
+    def test_blank_lines_are_skipped(self):
+        plain, _ = chat([MESSAGES[0], MESSAGES[1]], "-n", "4")
+        spaced, _ = chat(["", "   ", MESSAGES[0], "\t \t", " ", MESSAGES[1], ""],
+                         "-n", "4")
+        self.assertEqual(spaced, plain)
+
+    def test_crlf_line_ends(self):
+        plain, _ = chat([MESSAGES[0], MESSAGES[1]], "-n", "4")
+        crlf, _ = chat([MESSAGES[0] + "\r", "\r", MESSAGES[1] + "\r"], "-n", "4")
+        self.assertEqual(crlf, plain)
+
+    def test_unanswerable_lines_get_error_records_in_place(self):
+        too_long = ("سلام " * 300).encode()
+        turns, _ = chat_bytes([MESSAGES[0].encode(), b"caf\xe9 \xff", too_long,
+                               MESSAGES[1].encode()], "-n", "6", "-c", "256", "--special")
+        self.assertEqual(len(turns), 4)  # one record per message line
+        self.assertIn("UTF-8", turns[1]["error"])
+        self.assertIn("context", turns[2]["error"])
+        self.assertEqual(set(turns[1]), {"error"})
+        self.assertNotIn("error", turns[0])
+        self.assertNotIn("error", turns[3])
+        # the chat went on as if the bad lines had not been there
+        self.assertEqual(turns[3]["prompt_ids"], template_ids([
+            {"role": "user", "content": MESSAGES[0]},
+            {"role": "assistant", "content": turns[0]["text"]},
+            {"role": "user", "content": MESSAGES[1]}]))
+
+    def test_without_json_the_reason_goes_to_stderr(self):
+        p = subprocess.run([CLI, "chat", "-m", TINY, "-n", "3", "--seed", "1"],
+                           input=b"\xff\xfe\n" + MESSAGES[0].encode() + b"\n",
+                           capture_output=True, timeout=120)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn(b"not valid UTF-8", p.stderr)
+        self.assertNotIn(b"error", p.stdout)
+
+
+class Special(unittest.TestCase):
+    def test_hidden_unless_asked_and_kept_in_the_conversation(self):
+        with open(os.path.join(TINY, "tokenizer.json")) as f:
+            names = {t["id"]: t["content"] for t in json.load(f)["added_tokens"]
+                     if t.get("special") and t["id"] not in (1, 7)}
+        for seed in range(1, 100):
+            args = ["-n", "20", "--temp", "1", "--seed", str(seed)]
+            shown, _ = chat(MESSAGES[:2], *args, "--special")
+            if any(i in names for i in shown[0]["ids"]):
+                break
+        else:
+            self.fail("no seed in 1..99 samples a special token")
+        hidden, _ = chat(MESSAGES[:2], *args)
+        self.assertEqual([t["ids"] for t in hidden], [t["ids"] for t in shown])
+        for i in shown[0]["ids"]:
+            if i in names:
+                self.assertIn(names[i], shown[0]["text"])
+                self.assertNotIn(names[i], hidden[0]["text"])
+        # the conversation holds the whole answer either way
+        self.assertEqual(hidden[1]["prompt_ids"], shown[1]["prompt_ids"])
+        self.assertEqual(hidden[1]["reused"], shown[1]["reused"])
 
 
 class Commands(unittest.TestCase):
@@ -137,6 +207,23 @@ class Interrupt(unittest.TestCase):
 
 class Usage(unittest.TestCase):
     def test_bad_options(self):
-        for args in (["chat", "--bogus"], ["chat", "-n", "0"], ["chat", "-c", "x"]):
+        for args in (["chat", "--bogus"], ["chat", "-n", "0"], ["chat", "-c", "x"],
+                     ["chat", "--max-tokens"], ["chat", "--bidi", "--json"]):
             rc, _, err = gemfa(*args, stdin="")
             self.assertEqual(rc, 2, f"{args}: {err}")
+
+    def test_out_of_range_values_name_the_range(self):
+        for opt, bad, rng in (("-n", "0", "[1, 1073741824]"), ("--max-tokens", "-5", "[1, 1073741824]"),
+                              ("-c", "0", "[1, 1073741824]"), ("--ctx", "4097", "[1, 4096]"),
+                              ("--threads", "2000", "[0, 1024]"), ("--temp", "nan", "[0, 100]"),
+                              ("--top-k", "x", "[0, 1073741824]")):
+            rc, _, err = gemfa("chat", "-m", TINY, opt, bad, stdin="")
+            self.assertEqual(rc, 2, f"{opt} {bad}: {err}")
+            self.assertIn(rng, err, f"{opt} {bad}")
+
+    def test_long_forms(self):
+        a, _ = chat(MESSAGES[:2], "-n", "5", "-c", "200", "-t", "1")
+        b, _ = chat(MESSAGES[:2], "--max-tokens", "5", "--ctx", "200", "--threads", "1",
+                    "--model", TINY)
+        self.assertEqual(a, b)
+        self.assertTrue(all(len(t["ids"]) <= 5 for t in a))

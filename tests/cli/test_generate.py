@@ -18,6 +18,18 @@ def gemfa(*args, stdin=None):
     return p.returncode, p.stdout, p.stderr
 
 
+def detokenize(ids, skip_special=False):
+    rc, out, err = gemfa("detokenize", "-m", TINY, *(["--skip-special"] if skip_special else []),
+                         stdin=json.dumps({"ids": ids}) + "\n")
+    assert rc == 0, err
+    return json.loads(out)["text"]
+
+
+def special_ids():
+    with open(os.path.join(TINY, "tokenizer.json")) as f:
+        return {t["id"] for t in json.load(f)["added_tokens"] if t.get("special")}
+
+
 def generate_json(*args):
     rc, out, err = gemfa("generate", "-m", TINY, *args, "--json")
     assert rc == 0, err
@@ -80,9 +92,22 @@ class Sampling(unittest.TestCase):
         self.assertIsNotNone(stopped, "no seed in 1..59 reached a stop id")
         self.assertIn(stopped["ids"][-1], EOG)
         self.assertTrue(all(i not in EOG for i in stopped["ids"][:-1]))
-        rc, text, err = gemfa("detokenize", "-m", TINY, stdin=json.dumps({"ids": stopped["ids"][:-1]}) + "\n")
-        self.assertEqual(rc, 0, err)
-        self.assertEqual(json.loads(text)["text"], stopped["text"])
+        self.assertEqual(detokenize(stopped["ids"][:-1], skip_special=True), stopped["text"])
+
+    def test_statistics_start_on_a_new_line(self):
+        """stdout is the text plus a newline only when the text does not end
+        with one, so the statistics on stderr start a line of their own."""
+        endings = set()
+        for seed in range(1, 40):
+            args = ["-p", PROMPT, "-n", "3", "--seed", str(seed)]
+            text = generate_json(*args)["text"]
+            rc, out, err = gemfa("generate", "-m", TINY, *args)
+            self.assertEqual(rc, 0, err)
+            self.assertEqual(out, text if text == "" or text.endswith("\n") else text + "\n")
+            endings.add(text.endswith("\n"))
+            if endings == {True, False}:
+                break
+        self.assertEqual(endings, {True, False}, "seeds 1..39 do not give both kinds of ending")
 
     def test_context_limit_stops_generation(self):
         d = generate_json("-p", PROMPT, "-n", "100", "-c", "40", "--seed", "3")
@@ -90,11 +115,99 @@ class Sampling(unittest.TestCase):
         self.assertEqual(len(d["prompt_ids"]) + len(d["ids"]), 41)  # the last id is never decoded
 
 
+class SpecialTokens(unittest.TestCase):
+    """Special tokens (<end_of_image>...) are left out of the text as
+    Python's generate and HF's skip_special_tokens do; --special shows them.
+    The ids are the same either way."""
+
+    @classmethod
+    def setUpClass(cls):
+        """A seed whose answer holds special tokens and no invalid byte runs
+        (the stream and the batch detokenizer write those differently, as
+        gemfa.h says)."""
+        specials = special_ids() - EOG
+        for seed in range(1, 200):
+            shown = generate_json("-p", PROMPT, "-n", "20", "--seed", str(seed), "--special")
+            ids = [i for i in shown["ids"] if i not in EOG]
+            if any(i in specials for i in ids) and shown["text"] == detokenize(ids):
+                cls.seed, cls.shown, cls.ids = seed, shown, ids
+                cls.hidden = generate_json("-p", PROMPT, "-n", "20", "--seed", str(seed))
+                return
+        raise AssertionError("no seed in 1..199 samples a special token in valid text")
+
+    def test_hidden_by_default(self):
+        self.assertEqual(self.hidden["ids"], self.shown["ids"])
+        self.assertEqual(self.hidden["text"], detokenize(self.ids, skip_special=True))
+        self.assertNotEqual(self.hidden["text"], self.shown["text"])
+
+    def test_special_shows_them(self):
+        with open(os.path.join(TINY, "tokenizer.json")) as f:
+            names = {t["id"]: t["content"] for t in json.load(f)["added_tokens"]}
+        for i in self.ids:
+            if i in names:
+                self.assertIn(names[i], self.shown["text"])
+
+    def test_streamed_text_hides_them_too(self):
+        rc, out, err = gemfa("generate", "-m", TINY, "-p", PROMPT, "-n", "20", "--seed",
+                             str(self.seed))
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(out.rstrip("\n"), self.hidden["text"].rstrip("\n"))
+        for tok in ("<end_of_image>", "<start_of_image>", "<image_soft_token>", "<bos>", "<pad>"):
+            self.assertNotIn(tok, out)
+
+
+class LongForms(unittest.TestCase):
+    def test_long_and_short_forms_agree(self):
+        short = generate_json("-p", PROMPT, "-n", "7", "-c", "64", "-t", "1", "--seed", "11")
+        long = generate_json("--prompt", PROMPT, "--max-tokens", "7", "--ctx", "64",
+                             "--threads", "1", "--model", TINY, "--seed", "11")
+        self.assertEqual(short["ids"], long["ids"])
+        self.assertEqual(short["text"], long["text"])
+
+    def test_help_lists_the_long_forms(self):
+        rc, out, _ = gemfa("generate", "--help")
+        self.assertEqual(rc, 0)
+        for form in ("-p, --prompt", "-n, --max-tokens", "-c, --ctx", "-m, --model",
+                     "-t, --threads", "--special", "--bidi", "--weights", "-h, --help"):
+            self.assertIn(form, out)
+        self.assertNotIn("q4", out)  # only the weight types the library supports
+
+
 class Errors(unittest.TestCase):
+    def test_out_of_range_values_name_the_range(self):
+        for opt, bad, rng in (
+                ("-n", "-1", "[0, 1073741824]"), ("--max-tokens", "1073741825", "[0, 1073741824]"),
+                ("-c", "0", "[1, 1073741824]"), ("--ctx", "5000", "[1, 4096]"),
+                ("-t", "1025", "[0, 1024]"), ("--threads", "-2", "[0, 1024]"),
+                ("--temp", "101", "[0, 100]"), ("--temp", "-0.5", "[0, 100]"),
+                ("--top-p", "1.5", "(0, 1]"), ("--top-p", "0", "(0, 1]"),
+                ("--top-k", "-1", "[0, 1073741824]"), ("--min-p", "2", "[0, 1]"),
+                ("--repeat-penalty", "0", "(0, 100]"), ("--repeat-penalty", "1000", "(0, 100]"),
+                ("--frequency-penalty", "3", "[-2, 2]"), ("--presence-penalty", "-2.5", "[-2, 2]"),
+                ("--repeat-last-n", "-1", "[0, 1048576]"),
+                ("--seed", "-1", "[0, 9223372036854775807]"),
+                ("--seed", "9223372036854775808", "[0, 9223372036854775807]")):
+            rc, out, err = gemfa("generate", "-m", TINY, "-p", "x", opt, bad)
+            self.assertEqual(rc, 2, f"{opt} {bad}: {err}")
+            self.assertIn(rng, err, f"{opt} {bad}")
+            self.assertEqual(out, "")
+
+    def test_penalties_change_the_answer(self):
+        base = generate_json("-p", PROMPT, "-n", "30", "--temp", "0")
+        pen = generate_json("-p", PROMPT, "-n", "30", "--temp", "0", "--presence-penalty", "2",
+                            "--frequency-penalty", "2", "--repeat-last-n", "0")
+        self.assertNotEqual(base["ids"], pen["ids"])
+
+    def test_bidi_does_not_go_with_json(self):
+        rc, _, err = gemfa("generate", "-m", TINY, "-p", "x", "--bidi", "--json")
+        self.assertEqual(rc, 2)
+        self.assertIn("--bidi", err)
+
     def test_usage_errors_exit_2(self):
         for args in (["generate"], ["generate", "-p", "x", "--system", "s"],
                      ["generate", "-p", "x", "--temp", "abc"], ["generate", "-p", "x", "-n", "-1"],
                      ["generate", "-p", "x", "--weights", "q4"], ["generate", "-p", "x", "--bogus"],
+                     ["generate", "-p", "x", "--max-tokens"], ["generate", "--ctx", "8"],
                      ["generate", "-p", "x", "--top-p", "0"]):
             rc, _, err = gemfa(*args)
             self.assertEqual(rc, 2, f"{args}: {err}")

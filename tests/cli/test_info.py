@@ -110,7 +110,7 @@ class InfoErrors(unittest.TestCase):
         self.assertEqual(rc, 1)
         self.assertEqual(out, "")
         self.assertIn("/nonexistent/gemfa-model", err)
-        self.assertIn("GEMFA_ERR_IO", err)
+        self.assertIn("GEMFA_ERR_NOT_FOUND", err)
 
     def test_broken_checkpoint(self):
         with tempfile.TemporaryDirectory() as d:

@@ -1,4 +1,5 @@
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -11,9 +12,22 @@ Test(status, names_are_stable_and_unique)
     cr_assert_str_eq(gemfa_status_name(GEMFA_OK), "GEMFA_OK");
     cr_assert_str_eq(gemfa_status_name(GEMFA_ERR_CONTEXT_FULL), "GEMFA_ERR_CONTEXT_FULL");
     cr_assert_str_eq(gemfa_status_name((gemfa_status)999), "GEMFA_ERR_UNKNOWN");
-    for (int a = 0; a <= GEMFA_ERR_INTERNAL; a++)
-        for (int b = a + 1; b <= GEMFA_ERR_INTERNAL; b++)
+    cr_assert_str_eq(gemfa_status_name(GEMFA_ERR_NOT_FOUND), "GEMFA_ERR_NOT_FOUND");
+    cr_assert_eq(GEMFA_ERR_NOT_FOUND, 18, "appended after INTERNAL; values never change");
+    for (int a = 0; a <= GEMFA_ERR_NOT_FOUND; a++) {
+        cr_assert_str_neq(gemfa_status_name((gemfa_status)a), "GEMFA_ERR_UNKNOWN", "%d", a);
+        for (int b = a + 1; b <= GEMFA_ERR_NOT_FOUND; b++)
             cr_assert_str_neq(gemfa_status_name((gemfa_status)a), gemfa_status_name((gemfa_status)b));
+    }
+}
+
+Test(status, errno_maps_missing_paths_to_not_found)
+{
+    cr_assert_eq(gf_errno_status(ENOENT), GEMFA_ERR_NOT_FOUND);
+    cr_assert_eq(gf_errno_status(ENOTDIR), GEMFA_ERR_NOT_FOUND);
+    cr_assert_eq(gf_errno_status(EACCES), GEMFA_ERR_IO);
+    cr_assert_eq(gf_errno_status(ELOOP), GEMFA_ERR_IO);
+    cr_assert_eq(gf_errno_status(EIO), GEMFA_ERR_IO);
 }
 
 Test(status, version_matches_header)

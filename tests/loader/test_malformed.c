@@ -240,7 +240,18 @@ Test(malformed, config_disagrees_with_tensors)
 Test(malformed, config_file)
 {
     char *dir = copy_except(OWN("config.json"));
-    expect_load(dir, GEMFA_WEIGHTS_AUTO, GEMFA_ERR_IO, NEEDLES("config.json", "cannot open"));
+    char *cfg = tl_path(dir, "config.json");
+    expect_load(dir, GEMFA_WEIGHTS_AUTO, GEMFA_ERR_NOT_FOUND,
+                NEEDLES(cfg, "cannot open", "No such file"));
+    /* a dangling symlink: the file it names is not there */
+    cr_assert_eq(symlink("gone.json", cfg), 0);
+    expect_load(dir, GEMFA_WEIGHTS_AUTO, GEMFA_ERR_NOT_FOUND, NEEDLES(cfg, "cannot open"));
+    unlink(cfg);
+    /* other open failures stay IO: a symlink loop (ELOOP) */
+    cr_assert_eq(symlink("config.json", cfg), 0);
+    expect_load(dir, GEMFA_WEIGHTS_AUTO, GEMFA_ERR_IO, NEEDLES(cfg, "cannot open"));
+    unlink(cfg);
+    free(cfg);
     tl_write_str(dir, "config.json", "{\"text_config\": {\"hidden_size\": 64,");
     expect_load(dir, GEMFA_WEIGHTS_AUTO, GEMFA_ERR_FORMAT,
                 NEEDLES("config.json", "invalid JSON near byte"));
@@ -263,8 +274,14 @@ Test(malformed, config_file)
 Test(malformed, index_names_a_missing_shard)
 {
     char *dir = copy_except(OWN(SHARD2));
-    expect_load(dir, GEMFA_WEIGHTS_AUTO, GEMFA_ERR_IO,
-                NEEDLES(INDEX, "names shard '" SHARD2 "'", "cannot open", "No such file"));
+    char *shard = tl_path(dir, SHARD2);
+    expect_load(dir, GEMFA_WEIGHTS_AUTO, GEMFA_ERR_NOT_FOUND,
+                NEEDLES(INDEX, "names shard '" SHARD2 "'", shard, "cannot open", "No such file"));
+    /* the shard exists but cannot be opened: IO */
+    cr_assert_eq(symlink(SHARD2, shard), 0);
+    expect_load(dir, GEMFA_WEIGHTS_AUTO, GEMFA_ERR_IO, NEEDLES(shard, "cannot open"));
+    unlink(shard);
+    free(shard);
     tl_rmtree(dir);
 
     dir = copy_except(OWN(INDEX));
@@ -283,8 +300,8 @@ Test(malformed, index_names_a_missing_shard)
 
     /* no weights at all */
     dir = copy_except(OWN(INDEX, SHARD1, SHARD2));
-    expect_load(dir, GEMFA_WEIGHTS_AUTO, GEMFA_ERR_IO,
-                NEEDLES("no weights", "model.safetensors.index.json", "model.safetensors"));
+    expect_load(dir, GEMFA_WEIGHTS_AUTO, GEMFA_ERR_NOT_FOUND,
+                NEEDLES(dir, "no weights", "model.safetensors.index.json", "model.safetensors"));
     tl_rmtree(dir);
 }
 
@@ -366,8 +383,8 @@ Test(malformed, generation_config)
 Test(malformed, not_a_checkpoint)
 {
     char *dir = tl_tmpdir();
-    expect_load(dir, GEMFA_WEIGHTS_AUTO, GEMFA_ERR_IO, NEEDLES("config.json"));
     char *sub = tl_path(dir, "config.json");
+    expect_load(dir, GEMFA_WEIGHTS_AUTO, GEMFA_ERR_NOT_FOUND, NEEDLES(sub));
     cr_assert_eq(mkdir(sub, 0700), 0);
     expect_load(dir, GEMFA_WEIGHTS_AUTO, GEMFA_ERR_IO, NEEDLES("config.json", "not a regular file"));
     rmdir(sub);

@@ -643,12 +643,22 @@ Test(options, load_arguments)
     gemfa_model *m = (gemfa_model *)0x1;
     cr_assert_eq(gemfa_model_load(NULL, NULL, &m), GEMFA_ERR_INVALID_ARGUMENT);
     cr_assert_eq(gemfa_model_load(tl_tiny_dir(), NULL, NULL), GEMFA_ERR_INVALID_ARGUMENT);
-    cr_assert_eq(gemfa_model_load("/nonexistent/gemfa/model", NULL, &m), GEMFA_ERR_IO);
+    /* a missing directory (ENOENT) */
+    cr_assert_eq(gemfa_model_load("/nonexistent/gemfa/model", NULL, &m), GEMFA_ERR_NOT_FOUND,
+                 "%s", gemfa_last_error());
     cr_assert(strstr(gemfa_last_error(), "/nonexistent/gemfa/model"), "%s", gemfa_last_error());
+    cr_assert_eq(gemfa_model_load("", NULL, &m), GEMFA_ERR_NOT_FOUND);
+    /* a file where the directory should be */
     char *cfg = tl_path(tl_tiny_dir(), "config.json");
-    cr_assert_eq(gemfa_model_load(cfg, NULL, &m), GEMFA_ERR_IO);
+    cr_assert_eq(gemfa_model_load(cfg, NULL, &m), GEMFA_ERR_NOT_FOUND);
     cr_assert(strstr(gemfa_last_error(), "not a directory"), "%s", gemfa_last_error());
+    cr_assert(strstr(gemfa_last_error(), cfg), "%s", gemfa_last_error());
+    /* a path through a file (ENOTDIR) */
+    char *under = tl_path(cfg, "model");
+    cr_assert_eq(gemfa_model_load(under, NULL, &m), GEMFA_ERR_NOT_FOUND);
+    cr_assert(strstr(gemfa_last_error(), under), "%s", gemfa_last_error());
     cr_assert_eq(m, (gemfa_model *)0x1, "out untouched on failure");
+    free(under);
     free(cfg);
     /* the README's call: NULL options */
     cr_assert_eq(gemfa_model_load(tl_tiny_dir(), NULL, &m), GEMFA_OK);
@@ -781,8 +791,9 @@ Test(options, vocab_only)
     /* a directory with neither config.json nor tokenizer.json */
     char *empty = tl_tmpdir();
     m = (gemfa_model *)0x1;
-    cr_assert_eq(gemfa_model_load(empty, o, &m), GEMFA_ERR_IO);
+    cr_assert_eq(gemfa_model_load(empty, o, &m), GEMFA_ERR_NOT_FOUND);
     cr_assert(strstr(gemfa_last_error(), "tokenizer.json"), "%s", gemfa_last_error());
+    cr_assert(strstr(gemfa_last_error(), empty), "%s", gemfa_last_error());
     cr_assert_eq(m, (gemfa_model *)0x1);
     tl_rmtree(empty);
     gemfa_model_options_free(o);

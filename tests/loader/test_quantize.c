@@ -335,7 +335,7 @@ Test(quantize, errors)
     cr_expect_eq(gf_quantize_checkpoint(tl_tiny_dir(), other, 1, NULL, NULL, &stats),
                  GEMFA_ERR_INVALID_ARGUMENT, "an index would shadow the output");
     cr_expect_eq(gf_quantize_checkpoint("/nonexistent-gemfa", dir, 1, NULL, NULL, &stats),
-                 GEMFA_ERR_IO);
+                 GEMFA_ERR_NOT_FOUND);
     cr_expect_eq(gf_quantize_checkpoint(NULL, dir, 1, NULL, NULL, &stats),
                  GEMFA_ERR_INVALID_ARGUMENT);
     char *missing = tl_path(other, "model.safetensors");

@@ -198,7 +198,7 @@ Test(safetensors, overlaps_and_duplicates)
 Test(safetensors, file_errors)
 {
     gf_st_file f;
-    cr_assert_eq(gf_st_file_open("/nonexistent/x.safetensors", &f), GEMFA_ERR_IO);
+    cr_assert_eq(gf_st_file_open("/nonexistent/x.safetensors", &f), GEMFA_ERR_NOT_FOUND);
     cr_assert(strstr(gemfa_last_error(), "/nonexistent/x.safetensors"));
     char *dir = tl_tmpdir();
     cr_assert_eq(gf_st_file_open(dir, &f), GEMFA_ERR_IO); /* a directory */

@@ -236,13 +236,13 @@ Test(state_hostile, arguments)
     cr_expect_eq(gemfa_session_save(H.s, NULL, 10, &len), GEMFA_ERR_INVALID_ARGUMENT);
     cr_expect_eq(gemfa_session_save_file(NULL, "/tmp/x"), GEMFA_ERR_INVALID_ARGUMENT);
     cr_expect_eq(gemfa_session_save_file(H.s, NULL), GEMFA_ERR_INVALID_ARGUMENT);
-    cr_expect_eq(gemfa_session_save_file(H.s, "/nonexistent-dir/state"), GEMFA_ERR_IO);
+    cr_expect_eq(gemfa_session_save_file(H.s, "/nonexistent-dir/state"), GEMFA_ERR_NOT_FOUND);
     cr_expect_eq(gemfa_session_load(NULL, NULL, H.buf, H.len, &out), GEMFA_ERR_INVALID_ARGUMENT);
     cr_expect_eq(gemfa_session_load(H.ctx, NULL, NULL, H.len, &out), GEMFA_ERR_INVALID_ARGUMENT);
     cr_expect_eq(gemfa_session_load(H.ctx, NULL, H.buf, H.len, NULL), GEMFA_ERR_INVALID_ARGUMENT);
     cr_expect_eq(gemfa_session_load_file(NULL, NULL, "/tmp/x", &out), GEMFA_ERR_INVALID_ARGUMENT);
     cr_expect_eq(gemfa_session_load_file(H.ctx, NULL, NULL, &out), GEMFA_ERR_INVALID_ARGUMENT);
-    cr_expect_eq(gemfa_session_load_file(H.ctx, NULL, "/nonexistent/state", &out), GEMFA_ERR_IO);
+    cr_expect_eq(gemfa_session_load_file(H.ctx, NULL, "/nonexistent/state", &out), GEMFA_ERR_NOT_FOUND);
     cr_expect_eq(gemfa_session_load_file(H.ctx, NULL, "/tmp", &out), GEMFA_ERR_IO);
     cr_expect_eq(out, SENTINEL);
     /* max context: below the tokens held, above the model's */

@@ -651,3 +651,64 @@ Test(sampler, top_p_ties_are_ranked_by_id)
     free(l);
     gemfa_sampler_free(s);
 }
+
+/* gemfa.h: a sampler keeps no pointer to its model and may outlive it.  Under
+ * ASan (tests/run_sanitizers.sh) any read of the freed model would fail here. */
+Test(sampler, outlives_its_model)
+{
+    const char *data = getenv("GEMFA_TEST_DATA");
+    cr_assert_not_null(data, "GEMFA_TEST_DATA is not set");
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s/tiny-gemma3n", data);
+    gemfa_model *m = NULL;
+    cr_assert_eq(gemfa_model_load(dir, NULL, &m), GEMFA_OK, "%s", gemfa_last_error());
+    gemfa_sampler *s = NULL;
+    cr_assert_eq(gemfa_sampler_new(m, &s), GEMFA_OK);
+
+    gemfa_context *ctx = NULL;
+    gemfa_session *ses = NULL;
+    cr_assert_eq(gemfa_context_new(m, NULL, &ctx), GEMFA_OK, "%s", gemfa_last_error());
+    cr_assert_eq(gemfa_session_new(ctx, NULL, &ses), GEMFA_OK, "%s", gemfa_last_error());
+    const int32_t prompt[] = {2, 10, 20, 30};
+    const float *out = NULL;
+    cr_assert_eq(gemfa_decode(ses, prompt, 4, &out), GEMFA_OK, "%s", gemfa_last_error());
+    size_t n_vocab = 0;
+    cr_assert_eq(gemfa_session_logits(ses, &out, &n_vocab), GEMFA_OK);
+    float *logits = malloc(n_vocab * sizeof *logits);
+    cr_assert_not_null(logits);
+    memcpy(logits, out, n_vocab * sizeof *logits);
+    /* a twin sampler that never saw the model, given the same settings */
+    gemfa_sampler *twin = new_sampler();
+    cr_assert_eq(gemfa_sampler_set_temperature(twin, s->temperature), GEMFA_OK);
+    cr_assert_eq(gemfa_sampler_set_top_k(twin, s->top_k), GEMFA_OK);
+    cr_assert_eq(gemfa_sampler_set_top_p(twin, s->top_p), GEMFA_OK);
+
+    gemfa_session_free(ses);
+    gemfa_context_free(ctx);
+    gemfa_model_free(m); /* before the sampler: allowed */
+
+    /* every option and every stage still works, and draws as the twin does */
+    for (gemfa_sampler *x = s; x; x = x == s ? twin : NULL) {
+        cr_assert_eq(gemfa_sampler_set_temperature(x, 0.8f), GEMFA_OK);
+        cr_assert_eq(gemfa_sampler_set_min_p(x, 0.01f), GEMFA_OK);
+        cr_assert_eq(gemfa_sampler_set_penalties(x, 1.2f, 0.1f, 0.1f, 0), GEMFA_OK);
+        cr_assert_eq(gemfa_sampler_set_logit_bias(x, 5, -INFINITY), GEMFA_OK);
+        cr_assert_eq(gemfa_sampler_set_seed(x, 7), GEMFA_OK);
+    }
+    int32_t history[64];
+    size_t n_history = 0;
+    for (int i = 0; i < 4; i++)
+        history[n_history++] = prompt[i];
+    for (int step = 0; step < 32; step++) {
+        int32_t a = -1, b = -1;
+        cr_assert_eq(gemfa_sample(s, logits, n_vocab, history, n_history, &a), GEMFA_OK,
+                     "%s", gemfa_last_error());
+        cr_assert_eq(gemfa_sample(twin, logits, n_vocab, history, n_history, &b), GEMFA_OK);
+        cr_assert_eq(a, b, "step %d", step);
+        cr_assert(a >= 0 && (size_t)a < n_vocab && a != 5);
+        history[n_history++] = a;
+    }
+    free(logits);
+    gemfa_sampler_free(twin);
+    gemfa_sampler_free(s);
+}

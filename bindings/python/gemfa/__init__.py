@@ -11,7 +11,9 @@ Quick start::
 The shared library is found through ``$GEMFA_LIBRARY``, then next to this
 package, then the system loader (see :func:`load_library`).  Every libgemfa
 failure raises a subclass of :class:`gemfa.Error` carrying ``.code`` and
-``.message``.  Objects free their C handles on :meth:`close`, at the end of a
+``.message``; a path that does not exist raises :class:`gemfa.NotFoundError`,
+which is also a :class:`FileNotFoundError` (and an :class:`gemfa.IoError`,
+itself an :class:`OSError`).  Objects free their C handles on :meth:`close`, at the end of a
 ``with`` block, or when garbage collected; children keep parents alive.
 """
 from __future__ import annotations
@@ -19,9 +21,9 @@ from __future__ import annotations
 from ._errors import (BufferTooSmallError, CancelledError, ClosedError, ConfigError,
                       ContextFullError, Error, FormatError, InternalError, InvalidArgumentError,
                       InvalidTokenError, InvalidUtf8Error, IoError, ModelMismatchError,
-                      NoTokenizerError,
-                      NoWeightsError, OutOfMemoryError, Status, TemplateError, TensorMissingError,
-                      TensorShapeError, UnsupportedError, error_for)
+                      NoTokenizerError, NotFoundError, NoWeightsError, OutOfMemoryError, Status,
+                      TemplateError, TensorMissingError, TensorShapeError, UnsupportedError,
+                      error_for)
 from ._generate import Generation
 from ._lib import LibraryNotFoundError, lib, library_path, load_library
 from ._log import LogLevel, log_to_logging, set_log_callback
@@ -53,9 +55,18 @@ __all__ = [
     "ContextFullError", "DetokenizerStream", "Error", "FormatError", "Generation",
     "InternalError", "InvalidArgumentError", "InvalidTokenError", "InvalidUtf8Error", "IoError",
     "LayerInfo", "LayerType", "LibraryNotFoundError", "LogLevel", "Model", "ModelMismatchError",
-    "NoTokenizerError",
-    "NoWeightsError", "OutOfMemoryError", "Prop", "Sampler", "Session", "Status",
+    "NoTokenizerError", "NotFoundError", "NoWeightsError", "OutOfMemoryError", "Prop", "Sampler",
+    "Session", "Status",
     "TemplateError", "TensorMissingError", "TensorShapeError", "UnsupportedError", "WeightType",
     "error_for", "lib", "library_path", "load_library", "log_to_logging", "set_log_callback",
     "status_name", "version", "version_number",
 ]
+
+# Only the public names stay in the package namespace (dir(gemfa) == __all__
+# plus dunders): importing a submodule binds it on the package, so unbind the
+# private modules and the __future__ feature.  They stay importable
+# (``from gemfa import _core``) through sys.modules.
+for _name in ("_core", "_errors", "_generate", "_handle", "_lib", "_log", "_model",
+              "_sampler", "_session", "_text"):
+    globals().pop(_name, None)
+del _name, annotations

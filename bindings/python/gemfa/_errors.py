@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import enum
+import errno as _errno
+import os
 from typing import Dict, Optional, Type
 
 
@@ -25,6 +27,7 @@ class Status(enum.IntEnum):
     CONTEXT_FULL = 15
     CANCELLED = 16
     INTERNAL = 17
+    NOT_FOUND = 18
     MODEL_MISMATCH = 19
 
 
@@ -56,11 +59,11 @@ class Error(Exception):
         return f"{self.status_name}: {self.message}" if self.message else self.status_name
 
     def __reduce__(self):
-        return (_rebuild, (self.code, self.message))
+        return (_rebuild, (self.code, self.message, getattr(self, "filename", None)))
 
 
-def _rebuild(code: int, message: str) -> "Error":
-    return error_for(code, message)
+def _rebuild(code: int, message: str, filename: Optional[str] = None) -> "Error":
+    return error_for(code, message, filename)
 
 
 class InvalidArgumentError(Error, ValueError):
@@ -77,9 +80,39 @@ class OutOfMemoryError(Error, MemoryError):
     code = Status.OUT_OF_MEMORY
 
 
-class IoError(Error):
-    """A file could not be opened, read or mapped (GEMFA_ERR_IO)."""
+class IoError(Error, OSError):
+    """A file that exists could not be opened, read or mapped (GEMFA_ERR_IO).
+
+    Also an :class:`OSError`: ``filename`` is the path the failing call was
+    given (``Model(path)``: the exact file when the message names one inside
+    it), ``strerror`` the library's message, and ``errno`` None -- the
+    library reports a status, not errno.  A path that does not exist raises
+    the subclass :class:`NotFoundError`."""
     code = Status.IO
+
+    def __init__(self, message: str, code: Optional[int] = None,
+                 filename: Optional[str] = None):
+        super().__init__(message, code)
+        self.errno = None
+        self.strerror = message
+        self.filename = filename
+
+
+class NotFoundError(IoError, FileNotFoundError):
+    """A path does not exist: the model directory (or a file where it should be),
+    config.json, the weights, a shard the index names (GEMFA_ERR_NOT_FOUND).
+
+    A :class:`FileNotFoundError` (``errno.ENOENT``, ``strerror`` "No such
+    file or directory") and an :class:`IoError`, so ``except gemfa.IoError``
+    written for libgemfa 0.1.0, which reported a missing path as
+    GEMFA_ERR_IO, still catches it."""
+    code = Status.NOT_FOUND
+
+    def __init__(self, message: str, code: Optional[int] = None,
+                 filename: Optional[str] = None):
+        super().__init__(message, code, filename)
+        self.errno = _errno.ENOENT
+        self.strerror = os.strerror(_errno.ENOENT)
 
 
 class FormatError(Error):
@@ -168,12 +201,19 @@ ERROR_CLASSES: Dict[int, Type[Error]] = {
         InvalidArgumentError, OutOfMemoryError, IoError, FormatError, ConfigError,
         TensorMissingError, TensorShapeError, UnsupportedError, NoTokenizerError,
         NoWeightsError, InvalidUtf8Error, InvalidTokenError, TemplateError,
-        BufferTooSmallError, ContextFullError, CancelledError, InternalError,
+        BufferTooSmallError, ContextFullError, CancelledError, InternalError, NotFoundError,
         ModelMismatchError)
 }
 
 
-def error_for(code: int, message: str) -> Error:
-    """The exception for a status code (``Error`` itself for an unknown code)."""
+def error_for(code: int, message: str, filename: Optional[str] = None) -> Error:
+    """The exception for a status code (``Error`` itself for an unknown code).
+
+    ``filename`` becomes the ``filename`` of an :class:`IoError` or
+    :class:`NotFoundError` (the path the failing call was given)."""
     cls = ERROR_CLASSES.get(int(code))
-    return cls(message) if cls is not None else Error(message, int(code))
+    if cls is None:
+        return Error(message, int(code))
+    if issubclass(cls, IoError):
+        return cls(message, filename=filename)
+    return cls(message)

@@ -4,13 +4,14 @@ from __future__ import annotations
 import ctypes
 import enum
 import os
+import re
 from ctypes import c_float, c_int, c_int64
 from typing import (TYPE_CHECKING, Any, Callable, Dict, Iterable, List, NamedTuple, Optional,
                     Tuple, Union)
 
 from . import _lib, _text
-from ._core import as_token_id, check, encode_path, optional_str, query_ids
-from ._errors import InvalidArgumentError
+from ._core import as_token_id, check, encode_path, last_error, optional_str, query_ids
+from ._errors import InvalidArgumentError, Status, error_for
 from ._handle import Handle, Owner
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -117,6 +118,15 @@ class _Progress:
             return 1
 
 
+def _failed_path(message: str, path: str) -> str:
+    """The file a load error is about: the last "<path>[/<name>]: " in the
+    message (a shard named by the index, config.json...), else ``path``."""
+    found = path
+    for m in re.finditer(re.escape(path) + r"(?:/[^/:']+)?(?=: )", message):
+        found = m.group(0)
+    return found
+
+
 class Model(Owner):
     """A Gemma 3n checkpoint loaded from a Hugging Face directory.
 
@@ -160,7 +170,9 @@ class Model(Owner):
             if out:
                 lib.gemfa_model_free(out)
             raise prog.error
-        check(st)
+        if st != Status.OK:
+            message, shown = last_error(), os.fsdecode(raw_path)
+            raise error_for(st, message, _failed_path(message, shown))
         self._path = os.fsdecode(raw_path)
         self._own(Handle(out, lib.gemfa_model_free, "model"))
 

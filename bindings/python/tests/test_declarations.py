@@ -137,6 +137,19 @@ class TestDeclarations(unittest.TestCase):
             self.assertEqual(gemfa.status_name(st), expected)
         self.assertEqual(gemfa.status_name(999), "GEMFA_ERR_UNKNOWN")
 
+    def test_status_enum_covers_the_header(self):
+        with open(HEADER, encoding="utf-8") as f:
+            text = f.read()
+        body = text[text.index("typedef enum gemfa_status"):text.index("} gemfa_status;")]
+        in_header = {name: int(v) for name, v in
+                     re.findall(r"GEMFA_(?:ERR_)?(\w+) = (\d+)", body)}
+        self.assertIn("NOT_FOUND", in_header)
+        self.assertEqual({s.name: int(s) for s in gemfa.Status}, in_header)
+        # and one exception class per status
+        for name, v in in_header.items():
+            if v:
+                self.assertIsNot(type(gemfa.error_for(v, "")), gemfa.Error, name)
+
 
 def loaded_library_file() -> str:
     """The file of the libgemfa mapped into this process."""

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import ctypes
+import json
 import os
 import shutil
 import subprocess
@@ -23,6 +24,28 @@ def run_python(code: str, env_update: dict, pythonpath: str) -> subprocess.Compl
     # cwd: "/" so that the package in the current directory does not shadow PYTHONPATH
     return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                           timeout=60, cwd="/")
+
+
+class TestNamespace(unittest.TestCase):
+    def test_only_public_names(self):
+        # a fresh interpreter: what `import gemfa; dir(gemfa)` shows a user
+        code = ("import gemfa, json; print(json.dumps([sorted(gemfa.__all__), "
+                "[n for n in dir(gemfa) if not n.startswith('__')]]))")
+        r = run_python(code, {}, os.path.dirname(PKG_DIR))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        public, shown = json.loads(r.stdout)
+        self.assertEqual(shown, public)
+        self.assertNotIn("_core", shown)
+        self.assertNotIn("annotations", shown)
+        for name in public:
+            self.assertTrue(hasattr(gemfa, name), name)
+        self.assertIn("NotFoundError", public)
+
+    def test_private_modules_stay_importable(self):
+        from gemfa import _core, _lib  # noqa: F401 - the tests use them
+        import gemfa._errors as errors_module
+        self.assertIs(errors_module.NotFoundError, gemfa.NotFoundError)
+        self.assertTrue(callable(_core.check))
 
 
 class TestLibrary(unittest.TestCase):

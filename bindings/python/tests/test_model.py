@@ -1,8 +1,10 @@
 """Loading, properties, options, callbacks and lifetime of gemfa.Model."""
 from __future__ import annotations
 
+import errno
 import gc
 import os
+import pathlib
 import tempfile
 import unittest
 import weakref
@@ -82,11 +84,58 @@ class TestModelInfo(unittest.TestCase):
 
 
 class TestModelLoad(unittest.TestCase):
-    def test_missing_directory_is_io_error(self):
-        with self.assertRaises(gemfa.IoError) as cm:
-            gemfa.Model("/nonexistent/model/dir")
-        self.assertEqual(cm.exception.code, gemfa.Status.IO)
-        self.assertTrue(cm.exception.message)  # the library said what failed
+    def assert_not_found(self, path, missing):
+        with self.assertRaises(FileNotFoundError) as cm:
+            gemfa.Model(path)
+        e = cm.exception
+        self.assertIs(type(e), gemfa.NotFoundError)
+        self.assertIsInstance(e, gemfa.IoError)  # as 0.1.0 raised for a missing path
+        self.assertEqual(e.code, gemfa.Status.NOT_FOUND)
+        self.assertEqual(e.errno, errno.ENOENT)
+        self.assertEqual(e.filename, missing)
+        self.assertIn(missing, e.message)  # the library said what is missing
+
+    def checkpoint_copy(self, d, leave_out=()):
+        """A checkpoint directory in d: the tiny model's files as symlinks."""
+        for name in os.listdir(TINY):
+            if name not in leave_out and not os.path.isdir(os.path.join(TINY, name)):
+                os.symlink(os.path.join(TINY, name), os.path.join(d, name))
+
+    def test_missing_directory_is_not_found(self):
+        self.assert_not_found("/nonexistent/model/dir", "/nonexistent/model/dir")
+        with tempfile.TemporaryDirectory() as d:
+            gone = os.path.join(d, "gone")
+            self.assert_not_found(pathlib.Path(gone), gone)
+
+    def test_file_instead_of_directory_is_not_found(self):
+        cfg = os.path.join(TINY, "config.json")
+        self.assert_not_found(cfg, cfg)
+        self.assert_not_found(os.path.join(cfg, "sub"), os.path.join(cfg, "sub"))  # ENOTDIR
+
+    def test_missing_config_is_not_found(self):
+        with tempfile.TemporaryDirectory() as d:
+            self.checkpoint_copy(d, leave_out=("config.json",))
+            self.assert_not_found(d, os.path.join(d, "config.json"))
+
+    def test_missing_shard_is_not_found(self):
+        shard = "model-00002-of-00002.safetensors"
+        with tempfile.TemporaryDirectory() as d:
+            self.checkpoint_copy(d, leave_out=(shard,))
+            self.assert_not_found(d, os.path.join(d, shard))
+
+    def test_unreadable_file_is_io_error_not_not_found(self):
+        with tempfile.TemporaryDirectory() as d:
+            self.checkpoint_copy(d, leave_out=("config.json",))
+            os.mkdir(os.path.join(d, "config.json"))  # exists, but not a regular file
+            with self.assertRaises(gemfa.IoError) as cm:
+                gemfa.Model(d)
+            e = cm.exception
+            self.assertIs(type(e), gemfa.IoError)
+            self.assertIsInstance(e, OSError)
+            self.assertNotIsInstance(e, FileNotFoundError)
+            self.assertEqual(e.code, gemfa.Status.IO)
+            self.assertIsNone(e.errno)
+            self.assertEqual(e.filename, os.path.join(d, "config.json"))
 
     def test_malformed_config_is_format_error(self):
         with tempfile.TemporaryDirectory() as d:

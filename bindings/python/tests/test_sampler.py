@@ -26,6 +26,21 @@ class TestSampler(unittest.TestCase):
         self.assertEqual(smp.sample(logits), 1)
         smp.close()
 
+    def test_outlives_its_model(self):
+        # gemfa.h: the sampler copies the model's defaults and keeps no pointer to it
+        m = gemfa.Model(tiny_model().path, vocab_only=True)
+        smp = gemfa.Sampler(m, seed=3)
+        twin = gemfa.Sampler(m, seed=3)
+        m.close()
+        self.assertFalse(m._handle.alive)  # the C model is freed: no child holds it
+        logits = [float(i % 7) for i in range(300)]
+        picks = [smp.sample(logits, history=[1, 2]) for _ in range(20)]
+        self.assertEqual(picks, [twin.sample(logits, history=[1, 2]) for _ in range(20)])
+        smp.set_top_k(1)
+        self.assertEqual(smp.sample(logits), 6)
+        smp.close()
+        twin.close()
+
     def test_repetition_penalty_sees_history(self):
         logits = [1.0, 3.0, 2.9]
         smp = gemfa.Sampler(temperature=0, repetition_penalty=2.0)

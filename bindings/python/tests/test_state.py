@@ -79,8 +79,12 @@ class TestState(unittest.TestCase):
             ctx.load_session(damaged)
         with self.assertRaises(gemfa.ContextFullError):
             ctx.load_session(data, context=4)
-        with self.assertRaises(gemfa.IoError):
+        with self.assertRaises(gemfa.NotFoundError):
             ctx.load_session("/nonexistent/state")
+        with self.assertRaises(FileNotFoundError):
+            ctx.load_session("/nonexistent/state")
+        with self.assertRaises(gemfa.IoError):
+            ctx.load_session(os.path.dirname(__file__))  # a directory
         with self.assertRaises(TypeError):
             ctx.load_session(12)
         with self.assertRaises(TypeError):

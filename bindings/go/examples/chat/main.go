@@ -17,7 +17,7 @@ import (
 	"os/signal"
 	"strings"
 
-	gemfa "github.com/libgemfa/libgemfa/bindings/go"
+	"github.com/libgemfa/libgemfa/bindings/go/gemfa"
 )
 
 func main() {

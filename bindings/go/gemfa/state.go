@@ -51,7 +51,7 @@ func (s *Session) Save() ([]byte, error) {
 
 // SaveFile writes the session's state to path (a temporary file renamed
 // over path, so readers never see a partial state).
-// Errors: ErrIO, ErrClosed.
+// Errors: ErrNotFound (no such directory), ErrIO, ErrClosed.
 func (s *Session) SaveFile(path string) error {
 	cpath := C.CString(path)
 	defer C.free(unsafe.Pointer(cpath))
@@ -77,7 +77,8 @@ func (c *Context) LoadSession(state []byte, maxContext int) (*Session, error) {
 }
 
 // LoadSessionFile is LoadSession from a file written by Session.SaveFile.
-// Errors as LoadSession, plus ErrIO.
+// Errors as LoadSession, plus ErrNotFound (no such file; also matches
+// fs.ErrNotExist) and ErrIO.
 func (c *Context) LoadSessionFile(path string, maxContext int) (*Session, error) {
 	cpath := C.CString(path)
 	defer C.free(unsafe.Pointer(cpath))

@@ -2,10 +2,12 @@ package gemfa
 
 import (
 	"errors"
+	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync/atomic"
 	"testing"
 )
@@ -142,6 +144,63 @@ func TestLoadErrors(t *testing.T) {
 	}
 	if _, err := Load(dir, nil); !errors.Is(err, ErrFormat) {
 		t.Errorf("malformed config: %v", err)
+	}
+}
+
+// A path that is not there satisfies errors.Is(err, fs.ErrNotExist) (and
+// ErrNotFound, and ErrIO as in 0.1.0); a file that exists but cannot be
+// read does not.
+func TestLoadNotFound(t *testing.T) {
+	notFound := func(path, missing string) {
+		t.Helper()
+		_, err := Load(path, nil)
+		if !errors.Is(err, fs.ErrNotExist) || !errors.Is(err, ErrNotFound) || !errors.Is(err, ErrIO) {
+			t.Errorf("Load(%q) = %v, want a not-found error", path, err)
+			return
+		}
+		var ge *Error
+		if !errors.As(err, &ge) || ge.Code != StatusNotFound {
+			t.Errorf("Load(%q): %#v", path, err)
+		} else if !strings.Contains(ge.Message, missing) {
+			t.Errorf("Load(%q): message %q does not name %s", path, ge.Message, missing)
+		}
+	}
+	notFound("/nonexistent/model/dir", "/nonexistent/model/dir")
+	cfg := filepath.Join(tinyDir(t), "config.json")
+	notFound(cfg, cfg)                                             // a file, not a directory
+	notFound(filepath.Join(cfg, "sub"), filepath.Join(cfg, "sub")) // ENOTDIR
+
+	// a checkpoint directory of symlinks to the tiny model, minus one file
+	without := func(name string) string {
+		dir := t.TempDir()
+		entries, err := os.ReadDir(tinyDir(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range entries {
+			if e.IsDir() || e.Name() == name {
+				continue
+			}
+			if err := os.Symlink(filepath.Join(tinyDir(t), e.Name()), filepath.Join(dir, e.Name())); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return dir
+	}
+	dir := without("config.json")
+	notFound(dir, filepath.Join(dir, "config.json"))
+	shard := "model-00002-of-00002.safetensors"
+	dir = without(shard)
+	notFound(dir, filepath.Join(dir, shard))
+
+	// config.json exists but is a directory: an I/O error, not "not found"
+	dir = without("config.json")
+	if err := os.Mkdir(filepath.Join(dir, "config.json"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Load(dir, nil)
+	if !errors.Is(err, ErrIO) || errors.Is(err, fs.ErrNotExist) || errors.Is(err, ErrNotFound) {
+		t.Errorf("config.json a directory: %v", err)
 	}
 }
 

@@ -92,8 +92,10 @@ func goProgressCallback(h C.uintptr_t, fraction C.float, stage *C.char) (stop C.
 
 // Load loads a Hugging Face Gemma 3n directory (config.json, safetensors,
 // tokenizer files, chat template, generation_config.json). opts may be nil.
-// Errors: ErrIO, ErrFormat, ErrConfig, ErrTensorMissing, ErrTensorShape,
-// ErrUnsupported, ErrOutOfMemory, ErrCancelled, ErrInvalidArgument.
+// Errors: ErrNotFound (the directory, config.json, the weights or a shard
+// is not there; also matches fs.ErrNotExist and ErrIO), ErrIO, ErrFormat,
+// ErrConfig, ErrTensorMissing, ErrTensorShape, ErrUnsupported,
+// ErrOutOfMemory, ErrCancelled, ErrInvalidArgument.
 func Load(path string, opts *LoadOptions) (*Model, error) {
 	if opts == nil {
 		opts = &LoadOptions{}

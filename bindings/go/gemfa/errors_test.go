@@ -4,7 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"regexp"
+	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -26,21 +31,62 @@ func TestSentinelsCoverEveryStatus(t *testing.T) {
 	sentinels := []*Error{ErrInvalidArgument, ErrOutOfMemory, ErrIO, ErrFormat, ErrConfig,
 		ErrTensorMissing, ErrTensorShape, ErrUnsupported, ErrNoTokenizer, ErrNoWeights,
 		ErrInvalidUTF8, ErrInvalidToken, ErrTemplate, ErrBufferTooSmall, ErrContextFull,
-		ErrCancelled, ErrInternal}
+		ErrCancelled, ErrInternal, ErrNotFound}
 	for i, s := range sentinels {
 		code := Status(i + 1)
 		if s.Code != code {
 			t.Errorf("sentinel %d has code %d", i, s.Code)
 		}
+		if name := code.String(); name == "GEMFA_ERR_UNKNOWN" {
+			t.Errorf("status %d has no name in the library", code)
+		}
 		err := error(&Error{Code: code, Message: "detail"})
 		for j, other := range sentinels {
-			if got := errors.Is(err, other); got != (i == j) {
+			// NOT_FOUND also matches ErrIO (what 0.1.0 returned for it)
+			want := i == j || (code == StatusNotFound && other == ErrIO)
+			if got := errors.Is(err, other); got != want {
 				t.Errorf("errors.Is(%v, sentinel %d) = %v", err, j, got)
 			}
+		}
+		if got := errors.Is(err, fs.ErrNotExist); got != (code == StatusNotFound) {
+			t.Errorf("errors.Is(%v, fs.ErrNotExist) = %v", err, got)
 		}
 		wrapped := fmt.Errorf("context: %w", err)
 		if !errors.Is(wrapped, s) {
 			t.Errorf("wrapped %v does not match its sentinel", err)
+		}
+	}
+}
+
+// Every status of gemfa.h has a Go constant with its value and a sentinel
+// (a code appended to the header must be added here too).
+func TestStatusesCoverTheHeader(t *testing.T) {
+	root := os.Getenv("GEMFA_SOURCE_ROOT")
+	if root == "" {
+		root = filepath.Join("..", "..", "..")
+	}
+	text, err := os.ReadFile(filepath.Join(root, "include", "gemfa.h"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := string(text)
+	body = body[strings.Index(body, "typedef enum gemfa_status"):strings.Index(body, "} gemfa_status;")]
+	found := regexp.MustCompile(`GEMFA_(?:ERR_)?(\w+) = (\d+)`).FindAllStringSubmatch(body, -1)
+	if len(found) < 19 {
+		t.Fatalf("parsed %d statuses from gemfa.h", len(found))
+	}
+	sentinels := map[Status]*Error{StatusNotFound: ErrNotFound, StatusIO: ErrIO,
+		StatusInternal: ErrInternal, StatusModelMismatch: ErrModelMismatch}
+	for _, f := range found {
+		v, _ := strconv.Atoi(f[2])
+		if name := Status(v).String(); name != "GEMFA_OK" && name != "GEMFA_ERR_"+f[1] {
+			t.Errorf("status %d: library name %s, header %s", v, name, f[1])
+		}
+		if Status(v) > StatusModelMismatch {
+			t.Errorf("gemfa.h has GEMFA_ERR_%s = %d: add its Status constant and sentinel", f[1], v)
+		}
+		if s, ok := sentinels[Status(v)]; ok && s.Code != Status(v) {
+			t.Errorf("sentinel of %s has code %d", f[1], s.Code)
 		}
 	}
 }

@@ -20,7 +20,7 @@ func dataDir(t testing.TB) string {
 	if d := os.Getenv("GEMFA_TEST_DATA"); d != "" {
 		return d
 	}
-	d, err := filepath.Abs(filepath.Join("..", "..", "tests", "data"))
+	d, err := filepath.Abs(filepath.Join("..", "..", "..", "tests", "data"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -138,3 +138,43 @@ func TestLogCallback(t *testing.T) {
 	for range lines {
 	}
 }
+
+// gemfa.h: a sampler copies the model's defaults and keeps no pointer to it,
+// so it keeps working after the model is freed.
+func TestSamplerOutlivesModel(t *testing.T) {
+	m, err := Load(tinyDir(t), &LoadOptions{VocabOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := NewSampler(m, Seed(3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	twin, err := NewSampler(m, Seed(3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer twin.Close()
+	m.Close() // no child holds the model: the C model is freed here
+	logits := make([]float32, 300)
+	for i := range logits {
+		logits[i] = float32(i % 7)
+	}
+	for i := 0; i < 20; i++ {
+		a, err := s.Sample(logits, []int32{1, 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := twin.Sample(logits, []int32{1, 2})
+		if a != b {
+			t.Fatalf("draw %d: %d vs %d", i, a, b)
+		}
+	}
+	if err := s.SetTopK(1); err != nil {
+		t.Fatal(err)
+	}
+	if id, err := s.Sample(logits, nil); err != nil || id != 6 {
+		t.Errorf("top-k 1: %d, %v", id, err)
+	}
+}

@@ -5,7 +5,10 @@ package gemfa
 */
 import "C"
 
-import "fmt"
+import (
+	"fmt"
+	"io/fs"
+)
 
 // Status is a gemfa_status code. The numeric values are part of the C ABI
 // and never change.
@@ -31,6 +34,7 @@ const (
 	StatusContextFull     Status = 15
 	StatusCancelled       Status = 16
 	StatusInternal        Status = 17
+	StatusNotFound        Status = 18
 	StatusModelMismatch   Status = 19 // saved data of another model or configuration
 )
 
@@ -49,6 +53,15 @@ func (s Status) String() string {
 //
 // A cancelled call also matches the context's error (context.Canceled or
 // context.DeadlineExceeded) when a context.Context caused it.
+//
+// A path that does not exist (StatusNotFound: the model directory, or
+// config.json, the weights or a shard inside it) matches ErrNotFound and
+// fs.ErrNotExist, and also ErrIO, which libgemfa 0.1.0 returned for it:
+//
+//	if errors.Is(err, fs.ErrNotExist) { ... }
+//
+// The library reports a status, not errno; any other failure to read a file
+// that exists matches ErrIO only.
 type Error struct {
 	Code    Status
 	Message string
@@ -64,7 +77,7 @@ func (e *Error) Error() string {
 }
 
 // Is reports whether target is the sentinel of e's status code (or ErrClosed
-// for calls on closed objects).
+// for calls on closed objects). A StatusNotFound error also matches ErrIO.
 func (e *Error) Is(target error) bool {
 	t, ok := target.(*Error)
 	if !ok {
@@ -73,11 +86,20 @@ func (e *Error) Is(target error) bool {
 	if t == ErrClosed {
 		return e.closed
 	}
-	return t.Message == "" && !t.closed && t.Code == e.Code
+	if t.Message != "" || t.closed {
+		return false
+	}
+	return t.Code == e.Code || (e.Code == StatusNotFound && t.Code == StatusIO)
 }
 
-// Unwrap returns the cause of a cancellation (a context's error) or nil.
-func (e *Error) Unwrap() error { return e.cause }
+// Unwrap returns the cause of a cancellation (a context's error),
+// fs.ErrNotExist for StatusNotFound, or nil.
+func (e *Error) Unwrap() error {
+	if e.cause == nil && e.Code == StatusNotFound {
+		return fs.ErrNotExist
+	}
+	return e.cause
+}
 
 // Sentinel errors, one per status code, for errors.Is.
 var (
@@ -98,7 +120,10 @@ var (
 	ErrContextFull     = &Error{Code: StatusContextFull}
 	ErrCancelled       = &Error{Code: StatusCancelled}
 	ErrInternal        = &Error{Code: StatusInternal}
-	ErrModelMismatch   = &Error{Code: StatusModelMismatch}
+	// ErrNotFound: a path does not exist. Errors matching it also match
+	// fs.ErrNotExist and ErrIO.
+	ErrNotFound      = &Error{Code: StatusNotFound}
+	ErrModelMismatch = &Error{Code: StatusModelMismatch}
 
 	// ErrClosed matches errors from calls on a closed Model, Context,
 	// Session, Sampler or DetokStream; they also match ErrInvalidArgument.

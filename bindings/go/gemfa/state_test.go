@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"testing"
@@ -128,7 +129,7 @@ func TestLoadSessionErrors(t *testing.T) {
 	if _, err := c.LoadSession(state, -1); !errors.Is(err, ErrInvalidArgument) {
 		t.Errorf("negative context: %v", err)
 	}
-	if _, err := c.LoadSessionFile("/nonexistent/state", 0); !errors.Is(err, ErrIO) {
+	if _, err := c.LoadSessionFile("/nonexistent/state", 0); !errors.Is(err, ErrNotFound) || !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("missing file: %v", err)
 	}
 	other, err := Load(filepath.Join(dataDir(t), "runtime", "tiny10-s1"), &LoadOptions{Weights: WeightsF32})
