@@ -334,7 +334,6 @@ Test(state_hostile, edited_fields)
     memcpy(b + 92, &crc, 4);
     cr_expect_eq(try_load(b, H.len), GEMFA_ERR_FORMAT, "%s", gemfa_last_error());
     cr_expect(strstr(gemfa_last_error(), "token 3") != NULL, "%s", gemfa_last_error());
-    b = malloc(H.len);
     /* K/V entries the model cannot produce (NaN, huge), checksums recomputed */
     const size_t kv_at = 96 + 10 * 4 + vocab(H.m) * 4;
     const float odd[] = {NAN, 1e30f, -INFINITY};
