@@ -248,3 +248,42 @@ Test(truncate, hostile_arguments)
     gemfa_context_free(ctx);
     gemfa_model_free(m);
 }
+
+/* Sessions advanced by gemfa_decode_batch (one row each) keep track of
+ * their rings too: truncating them continues like a fresh session. */
+Test(truncate, after_batched_steps)
+{
+    gemfa_model *m = rt_load("tiny-gemma3n", GEMFA_WEIGHTS_F32);
+    gemfa_context *ctx = make_ctx(m, 3);
+    size_t N;
+    int32_t *ids = rt_golden_i32("tiny-gemma3n", "long.tokens.i32.bin", &N);
+    int64_t V64;
+    gemfa_model_get(m, GEMFA_PROP_VOCAB_SIZE, &V64);
+    const size_t V = (size_t)V64;
+    gemfa_session *a = rt_session(ctx, 0), *b = rt_session(ctx, 0);
+    for (size_t i = 0; i < N; i++) {
+        gemfa_session *both[2] = {a, b};
+        const int32_t two[2] = {ids[i], ids[N - 1 - i]};
+        cr_assert_eq(gemfa_decode_batch(ctx, both, two, 2), GEMFA_OK, "%s", gemfa_last_error());
+    }
+    const size_t cuts[] = {N - 2, N - 3, 20, 5};
+    for (size_t k = 0; k < sizeof cuts / sizeof cuts[0]; k++) {
+        const size_t n = cuts[k];
+        gemfa_session *t = NULL, *fresh = rt_session(ctx, 0);
+        cr_assert_eq(gemfa_session_fork(a, &t), GEMFA_OK);
+        cr_assert_eq(gemfa_session_truncate(t, n), GEMFA_OK, "%s", gemfa_last_error());
+        decode_ok(fresh, ids, n);
+        float *got = alt_logits(t, V), *want = alt_logits(fresh, V);
+        const double d = rt_max_abs_diff(got, want, N_ALT * V);
+        cr_expect(d <= SAME_TOL, "batched session truncated to %zu differs by %.3g", n, d);
+        free(got);
+        free(want);
+        gemfa_session_free(t);
+        gemfa_session_free(fresh);
+    }
+    free(ids);
+    gemfa_session_free(a);
+    gemfa_session_free(b);
+    gemfa_context_free(ctx);
+    gemfa_model_free(m);
+}
