@@ -538,8 +538,8 @@ GEMFA_API gemfa_status gemfa_session_fork(const gemfa_session *session, gemfa_se
  * position 0 (the cost of a prompt of n tokens; cancellable through the
  * context's callback) into a second KV cache that replaces the old one on
  * success, so it needs the memory of one more KV cache for its duration.
- * Models whose sliding window covers the session's whole context never
- * re-decode.
+ * Sessions whose whole context fits in the ring (max context <= W − 1 +
+ * chunk) never re-decode.
  * Errors: INVALID_ARGUMENT (NULL session, n > gemfa_session_n_tokens),
  * OUT_OF_MEMORY, CANCELLED (re-decode only).  On error the session is as
  * before.  Threads: as gemfa_decode (uses the context's scratch). */
@@ -575,7 +575,8 @@ GEMFA_API gemfa_status gemfa_session_save_file(const gemfa_session *session, con
  * describes (at most the model's context).  *out is set only on success.
  * Errors: INVALID_ARGUMENT (NULL ctx, data or out; a max context above the
  * model's), FORMAT (not a session state, truncated, trailing bytes, bad
- * checksum, inconsistent fields, invalid token ids), UNSUPPORTED (a newer
+ * checksum, inconsistent fields, invalid token ids, keys or values outside
+ * the range the model's norms produce), UNSUPPORTED (a newer
  * format version, a KV type or flag this libgemfa does not know),
  * MODEL_MISMATCH (saved for another model, other weights or another weight
  * type), CONTEXT_FULL (the state holds more tokens than opts allows),
@@ -583,10 +584,12 @@ GEMFA_API gemfa_status gemfa_session_save_file(const gemfa_session *session, con
 GEMFA_API gemfa_status gemfa_session_load(gemfa_context *ctx, const gemfa_session_options *opts,
                                           const void *data, size_t size, gemfa_session **out);
 
-/* As gemfa_session_load, from the file at `path` (read in pieces straight
- * into the new session, after the header has been checked against the
- * file's size).  Errors as gemfa_session_load, plus NOT_FOUND (no such
- * file) and IO (not a regular file, unreadable). */
+/* As gemfa_session_load, from the file at `path`: read in pieces straight
+ * into the new session after the header has been checked against the
+ * file's size; the checksum is verified as it is read and the session
+ * freed on a mismatch (it is never returned).  Errors as
+ * gemfa_session_load, plus NOT_FOUND (no such file) and IO (not a regular
+ * file, unreadable). */
 GEMFA_API gemfa_status gemfa_session_load_file(gemfa_context *ctx,
                                                const gemfa_session_options *opts,
                                                const char *path, gemfa_session **out);
