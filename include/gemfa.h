@@ -102,7 +102,8 @@ typedef enum gemfa_status {
     GEMFA_ERR_CONTEXT_FULL = 15,    /* the decode would pass the session's context limit */
     GEMFA_ERR_CANCELLED = 16,       /* a callback asked to stop */
     GEMFA_ERR_INTERNAL = 17,        /* a bug in libgemfa; please report it */
-    GEMFA_ERR_NOT_FOUND = 18        /* a path does not exist (ENOENT/ENOTDIR); was IO in 0.1.0 */
+    GEMFA_ERR_NOT_FOUND = 18,       /* a path does not exist (ENOENT/ENOTDIR); was IO in 0.1.0 */
+    GEMFA_ERR_MODEL_MISMATCH = 19   /* saved data belongs to another model or configuration */
 } gemfa_status;
 
 /* Stable name of a status, e.g. "GEMFA_ERR_IO"; "GEMFA_ERR_UNKNOWN" for a
@@ -596,6 +597,79 @@ GEMFA_API size_t gemfa_session_memory_bytes(const gemfa_session *session);
 /* A deep copy sharing nothing mutable (same context), e.g. to reuse a
  * decoded system prompt.  Errors: INVALID_ARGUMENT, OUT_OF_MEMORY. */
 GEMFA_API gemfa_status gemfa_session_fork(const gemfa_session *session, gemfa_session **out);
+
+/* ---------------------------------------------------------------------------
+ * Session state: rollback, save and restore (docs/session-state.md)
+ * ------------------------------------------------------------------------- */
+
+/* Keeps the first n tokens and drops the rest: the next decode continues
+ * at position n, exactly as in a session that decoded only those n tokens.
+ * The logits are cleared (gemfa_session_logits gives NULL) unless n equals
+ * the token count (then nothing changes); to get the logits of position
+ * n − 1 again, truncate to n − 1 and decode that token.
+ * Cost: sliding-window layers keep a ring of W − 1 + chunk positions (W the
+ * model's sliding window, chunk the context's rows per pass, 256), so
+ * dropping up to `chunk` tokens decoded since the most recent decodes
+ * (more precisely: whenever the W − 1 positions before n are still in
+ * every ring) costs O(1).  A longer rollback re-decodes the n kept ids from
+ * position 0 (the cost of a prompt of n tokens; cancellable through the
+ * context's callback) into a second KV cache that replaces the old one on
+ * success, so it needs the memory of one more KV cache for its duration.
+ * Sessions whose whole context fits in the ring (max context <= W − 1 +
+ * chunk) never re-decode.
+ * Errors: INVALID_ARGUMENT (NULL session, n > gemfa_session_n_tokens),
+ * OUT_OF_MEMORY, CANCELLED (re-decode only).  On error the session is as
+ * before.  Threads: as gemfa_decode (uses the context's scratch). */
+GEMFA_API gemfa_status gemfa_session_truncate(gemfa_session *session, size_t n);
+
+/* Serialises the session -- token ids, positions, the KV cache of every
+ * layer that owns one (sliding rings: the positions they still hold), the
+ * last logits -- with a fingerprint of the model and a checksum, into
+ * buf[0..cap).  *len receives the bytes written, or the bytes needed with
+ * BUFFER_TOO_SMALL (call with buf NULL and cap 0 to query).  The size is
+ * about 4 * (n_kv_layers * 2 * n_kv_heads * head_dim * positions + vocab)
+ * bytes.  The session is not changed.
+ * Errors: INVALID_ARGUMENT (NULL session or len, NULL buf with cap > 0),
+ * BUFFER_TOO_SMALL, UNSUPPORTED (big-endian host).  Threads: reads the
+ * session only (not while it decodes); the first save or load on a context
+ * computes the model's fingerprint (reads samples of every tensor). */
+GEMFA_API gemfa_status gemfa_session_save(const gemfa_session *session, void *buf, size_t cap,
+                                          size_t *len);
+
+/* As gemfa_session_save, to the file at `path`, written to a temporary
+ * file in the same directory and renamed over `path`, so a reader never
+ * sees a partial state.  Errors: INVALID_ARGUMENT, NOT_FOUND (the directory
+ * does not exist), IO (message names the file), OUT_OF_MEMORY, UNSUPPORTED. */
+GEMFA_API gemfa_status gemfa_session_save_file(const gemfa_session *session, const char *path);
+
+/* Creates a new session on `ctx` holding the state in data[0..size) (made
+ * by gemfa_session_save / _save_file, possibly in another process): it
+ * continues exactly as the saved session would have -- the same logits, bit
+ * for bit, for the same later decodes.  opts (may be NULL) sets the new
+ * session's max context; 0 or NULL keeps the saved session's.  Every field
+ * and length is checked before use, the checksum before anything is
+ * allocated, and nothing is allocated beyond the session the header
+ * describes (at most the model's context).  *out is set only on success.
+ * Errors: INVALID_ARGUMENT (NULL ctx, data or out; a max context above the
+ * model's), FORMAT (not a session state, truncated, trailing bytes, bad
+ * checksum, inconsistent fields, invalid token ids, keys or values outside
+ * the range the model's norms produce), UNSUPPORTED (a newer
+ * format version, a KV type or flag this libgemfa does not know),
+ * MODEL_MISMATCH (saved for another model, other weights or another weight
+ * type), CONTEXT_FULL (the state holds more tokens than opts allows),
+ * OUT_OF_MEMORY.  Threads: as gemfa_session_new. */
+GEMFA_API gemfa_status gemfa_session_load(gemfa_context *ctx, const gemfa_session_options *opts,
+                                          const void *data, size_t size, gemfa_session **out);
+
+/* As gemfa_session_load, from the file at `path`: read in pieces straight
+ * into the new session after the header has been checked against the
+ * file's size; the checksum is verified as it is read and the session
+ * freed on a mismatch (it is never returned).  Errors as
+ * gemfa_session_load, plus NOT_FOUND (no such file) and IO (not a regular
+ * file, unreadable). */
+GEMFA_API gemfa_status gemfa_session_load_file(gemfa_context *ctx,
+                                               const gemfa_session_options *opts,
+                                               const char *path, gemfa_session **out);
 
 /* ---------------------------------------------------------------------------
  * Sampler

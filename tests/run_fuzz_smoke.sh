@@ -13,7 +13,7 @@ FUZZ=${GEMFA_FUZZ_BUILD_DIR:-build-fuzz}
 SECONDS_EACH=${GEMFA_FUZZ_SECONDS:-20}
 RESULTS="$BUILD/test-results"
 mkdir -p "$RESULTS"
-TARGETS="safetensors index config tokenizer_load tokenize detokenize chat decode stop json_schema"
+TARGETS="safetensors index config tokenizer_load tokenize detokenize chat decode stop json_schema state"
 
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:strict_string_checks=1"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
@@ -43,6 +43,7 @@ for t in $TARGETS; do
     case $t in # inputs up to the seeds' size (a tokenizer.json seed is 77 kB)
         tokenizer_load) max_len=100000 ;;
         decode) max_len=128 ;; # a decode is slow under ASan: short id lists
+        state) max_len=70000 ;; # a seed state of 12 tokens is 65 kB
         *) max_len=4096 ;;
     esac
     if "$FUZZ/tests/fuzz/fuzz_$t" -max_total_time="$SECONDS_EACH" -timeout=10 \

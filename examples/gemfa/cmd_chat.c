@@ -11,25 +11,30 @@
 
 #include "cli.h"
 #include "cli_bidi.h"
+#include "cli_cache.h"
 #include "cli_gen.h"
 #include "cli_json.h"
 #include "cli_sampling.h"
 #include "commands.h"
 
 static const char usage[] =
-    "usage: gemfa chat [-m DIR] [--system TEXT] [-n N] [-c N] [sampling options]\n"
-    "                  [--special] [--bidi] [--json]\n"
+    "usage: gemfa chat [-m DIR] [--system TEXT] [-n N] [-c N] [--prompt-cache FILE]\n"
+    "                  [sampling options] [--special] [--bidi] [--json]\n"
     "An interactive chat (or one message per line on piped stdin; answers on stdout).\n"
-    "Commands: /reset forgets the conversation, /exit quits (so does end of input);\n"
-    "blank lines are skipped.  Ctrl-C stops the current answer.  When the context\n"
-    "fills, the oldest turns are dropped (the system prompt is kept) and the rest is\n"
-    "decoded again.\n\n"
+    "Commands: /undo removes the last exchange, /retry answers the last message again,\n"
+    "/reset forgets the conversation, /exit quits (so does end of input); blank lines\n"
+    "are skipped.  Ctrl-C stops the current answer.  When the context fills, the oldest\n"
+    "turns are dropped (the system prompt is kept) and the rest is decoded again.\n\n"
     "options:\n"
     "  --system TEXT          system prompt\n"
     "  -n, --max-tokens N     at most N new tokens per answer, 1-1073741824\n"
     "                         (default 512)\n"
     "  -c, --ctx N            tokens of context, 1 to the model's context length\n"
     "                         (default: min(4096, the model's))\n"
+    "  --prompt-cache FILE    start from the session state saved in FILE (its common\n"
+    "                         prefix with the first prompt, e.g. a long system prompt,\n"
+    "                         is not decoded again); save the state there after every\n"
+    "                         prompt\n"
     "  --special              show special tokens (<end_of_image>, ...) in answers\n"
     "  --bidi                 show each finished line in visual order (right-to-left\n"
     "                         text reordered and joined) for terminals without\n"
@@ -112,17 +117,6 @@ static gemfa_status render_ids(const gemfa_model *m, const conversation *c, int3
     return st;
 }
 
-static size_t common_prefix(const gemfa_session *s, const int32_t *ids, size_t n)
-{
-    const int32_t *have;
-    size_t n_have, i = 0;
-    if (gemfa_session_tokens(s, &have, &n_have) != GEMFA_OK)
-        return 0;
-    while (i < n_have && i < n && have[i] == ids[i])
-        i++;
-    return i;
-}
-
 typedef struct chat_state {
     const gemfa_model *model;
     gemfa_session *session; /* the live conversation */
@@ -131,32 +125,30 @@ typedef struct chat_state {
     size_t dropped;         /* turns dropped by the last fit_context */
 } chat_state;
 
-/* Brings the session to exactly ids[0..n): appends when it holds a prefix,
- * else restarts from the anchor or from scratch. */
+/* Brings the session to exactly ids[0..n): keeps its common prefix with ids
+ * (truncating the rest), or restarts from the anchor when that holds more of
+ * it, and decodes what is missing. */
 static gemfa_status sync_session(chat_state *cs, const int32_t *ids, size_t n)
 {
-    size_t have = gemfa_session_n_tokens(cs->session);
-    size_t common = common_prefix(cs->session, ids, n);
-    if (common < have) {
-        if (cs->anchor && common_prefix(cs->anchor, ids, n) == gemfa_session_n_tokens(cs->anchor)) {
-            gemfa_session *copy = NULL;
+    size_t common = cli_common_prefix(cs->session, ids, n);
+    if (cs->anchor && common < gemfa_session_n_tokens(cs->session)) {
+        size_t n_anchor = gemfa_session_n_tokens(cs->anchor);
+        if (n_anchor > common && cli_common_prefix(cs->anchor, ids, n) == n_anchor) {
+            gemfa_session *copy = NULL; /* a longer answer than the ring keeps: no re-decode */
             gemfa_status st = gemfa_session_fork(cs->anchor, &copy);
             if (st != GEMFA_OK)
                 return st;
             gemfa_session_free(cs->session);
             cs->session = copy;
-        } else {
-            gemfa_session_reset(cs->session);
         }
-        have = gemfa_session_n_tokens(cs->session);
     }
-    if (have == n) { /* nothing new: re-decode the last id to get fresh logits */
-        gemfa_session_reset(cs->session);
-        have = 0;
+    size_t reused = 0;
+    gemfa_status st = cli_sync_prefix(cs->session, ids, n, &reused);
+    if (st == GEMFA_OK) {
+        cs->reused = reused;
+        cs->decoded = n - reused;
     }
-    cs->reused = have;
-    cs->decoded = n - have;
-    return gemfa_decode(cs->session, ids + have, n - have, NULL);
+    return st;
 }
 
 /* Drops the oldest user/model pairs until ids + reserve fit the context. */
@@ -258,7 +250,7 @@ int cmd_chat(int argc, char **argv)
 {
     cli_common common = {0};
     cli_sampling sampling;
-    const char *system = NULL;
+    const char *system = NULL, *prompt_cache = NULL;
     long long n_predict = 512, context = 0;
     int special = 0, bidi = 0;
     cli_sampling_init(&sampling);
@@ -273,6 +265,9 @@ int cmd_chat(int argc, char **argv)
         const char *opt = argv[i], *v;
         if (strcmp(opt, "--system") == 0) {
             if (!(system = cli_value(argc, argv, &i)))
+                return CLI_USAGE;
+        } else if (strcmp(opt, "--prompt-cache") == 0) {
+            if (!(prompt_cache = cli_value(argc, argv, &i)))
                 return CLI_USAGE;
         } else if (strcmp(opt, "--special") == 0) {
             special = 1;
@@ -314,6 +309,8 @@ int cmd_chat(int argc, char **argv)
     cs.model = m;
     if (cli_open_session(&common, m, context, cancel_cb, NULL, &ctx, &cs.session) != GEMFA_OK)
         goto done;
+    if (prompt_cache)
+        cli_cache_load(ctx, &cs.session, prompt_cache);
     if (!(smp = cli_make_sampler(m, &sampling)))
         goto done;
     if (system) {
@@ -329,7 +326,8 @@ int cmd_chat(int argc, char **argv)
     size_t max_ctx = gemfa_session_max_context(cs.session);
     size_t reserve = (size_t)n_predict < max_ctx / 4 ? (size_t)n_predict : max_ctx / 4;
     if (tty)
-        fprintf(stderr, "chat: type a message; /reset forgets, /exit quits, Ctrl-C stops an answer\n");
+        fprintf(stderr, "chat: type a message; /undo, /retry, /reset forgets, /exit quits, "
+                        "Ctrl-C stops an answer\n");
 
     for (;;) {
         if (tty)
@@ -361,15 +359,36 @@ int cmd_chat(int argc, char **argv)
             free(line);
             continue;
         }
-        if (!cli_utf8_valid(line, line_len)) {
+        const size_t first = conv.has_system ? 1 : 0;
+        if (strcmp(line, "/undo") == 0 || strcmp(line, "/retry") == 0) {
+            const int retry = line[1] == 'r';
             free(line);
-            skip_line(common.json, "the line is not valid UTF-8");
-            continue;
+            if (conv.n < first + 2) {
+                fprintf(stderr, "(nothing to %s)\n", retry ? "retry" : "undo");
+                continue;
+            }
+            conv_remove(&conv, conv.n - (retry ? 1 : 2), retry ? 1 : 2);
+            if (!retry) { /* drop the exchange from the cache now; the next turn reuses the rest */
+                size_t n_keep = 0;
+                if (conv.n > 0 && render_ids(m, &conv, &ids, &ids_cap, &n_ids) == GEMFA_OK)
+                    n_keep = cli_common_prefix(cs.session, ids, n_ids);
+                gemfa_status ust = gemfa_session_truncate(cs.session, n_keep);
+                if (ust != GEMFA_OK)
+                    cli_report("cannot undo", ust);
+                fprintf(stderr, "(last exchange removed)\n");
+                continue;
+            }
+        } else {
+            if (!cli_utf8_valid(line, line_len)) {
+                free(line);
+                skip_line(common.json, "the line is not valid UTF-8");
+                continue;
+            }
+            int add = conv_add(&conv, "user", line, line_len);
+            free(line);
+            if (add != 0)
+                goto done;
         }
-        int add = conv_add(&conv, "user", line, line_len);
-        free(line);
-        if (add != 0)
-            goto done;
 
         gemfa_status st = fit_context(&cs, &conv, &ids, &ids_cap, &n_ids, reserve);
         if (st == GEMFA_OK)
@@ -388,6 +407,8 @@ int cmd_chat(int argc, char **argv)
             skip_line(common.json, why);
             continue;
         }
+        if (prompt_cache)
+            cli_cache_save(cs.session, prompt_cache);
         gemfa_session_free(cs.anchor);
         cs.anchor = NULL;
         if (gemfa_session_fork(cs.session, &cs.anchor) != GEMFA_OK)

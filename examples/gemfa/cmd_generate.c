@@ -6,6 +6,7 @@
 
 #include "cli.h"
 #include "cli_bidi.h"
+#include "cli_cache.h"
 #include "cli_gen.h"
 #include "cli_json.h"
 #include "cli_sampling.h"
@@ -13,8 +14,9 @@
 
 static const char usage[] =
     "usage: gemfa generate -p TEXT [-m DIR] [--chat] [--system TEXT] [-n N] [-c N]\n"
-    "                      [sampling options] [--json-schema FILE | --json-mode]\n"
-    "                      [--special] [--bidi] [--stop TEXT]... [--logprobs N] [--json]\n"
+    "                      [--prompt-cache FILE] [sampling options]\n"
+    "                      [--json-schema FILE | --json-mode] [--special] [--bidi]\n"
+    "                      [--stop TEXT]... [--logprobs N] [--json]\n"
     "Streams the model's continuation of TEXT to stdout, then prints prompt and decode\n"
     "speed on stderr.\n\n"
     "options:\n"
@@ -27,6 +29,10 @@ static const char usage[] =
     "  --json-schema FILE     the answer is JSON valid for the JSON Schema in FILE\n"
     "                         (a subset: see docs/cli.md); ends when the value does\n"
     "  --json-mode            the answer is any JSON value\n"
+    "  --prompt-cache FILE    reuse the session state saved in FILE: keep its longest\n"
+    "                         common prefix with the prompt, decode only the rest, save\n"
+    "                         the state after the prompt there (a state of another\n"
+    "                         model or a damaged file is reported and rebuilt)\n"
     "  --special              show special tokens (<end_of_image>, ...) in the text\n"
     "                         (default: hidden, as HF's skip_special_tokens=True)\n"
     "  --bidi                 show each finished line in visual order (right-to-left\n"
@@ -51,7 +57,7 @@ static const char usage[] =
 typedef struct gen_args {
     cli_common common;
     cli_sampling sampling;
-    const char *prompt, *system;
+    const char *prompt, *system, *prompt_cache;
     const char *json_schema; /* a file, or NULL */
     int chat, special, bidi, json_mode;
     long long n_predict, context;
@@ -100,6 +106,9 @@ static int parse_args(gen_args *a, int argc, char **argv)
                 return CLI_USAGE;
         } else if (strcmp(opt, "--chat") == 0) {
             a->chat = 1;
+        } else if (strcmp(opt, "--prompt-cache") == 0) {
+            if (!(a->prompt_cache = cli_value(argc, argv, &i)))
+                return CLI_USAGE;
         } else if (strcmp(opt, "--special") == 0) {
             a->special = 1;
         } else if (strcmp(opt, "--bidi") == 0) {
@@ -308,12 +317,20 @@ int cmd_generate(int argc, char **argv)
         goto done;
     gemfa_sampler_set_constraint(smp, json); /* the sampler applies and advances it */
 
+    size_t reused = 0;
+    if (a.prompt_cache && n_p > 0)
+        cli_cache_load(ctx, &s, a.prompt_cache);
     double t0 = cli_now();
-    if ((st = gemfa_decode(s, pids, n_p, NULL)) != GEMFA_OK) {
+    st = n_p > 0 ? cli_sync_prefix(s, pids, n_p, &reused) : gemfa_decode(s, pids, n_p, NULL);
+    if (st != GEMFA_OK) {
         cli_report("cannot decode the prompt", st);
         goto done;
     }
     double prompt_s = cli_now() - t0;
+    if (a.prompt_cache) {
+        cli_cache_save(s, a.prompt_cache);
+        fprintf(stderr, "prompt cache: %zu of %zu prompt tokens reused\n", reused, n_p);
+    }
     cli_out out;
     cli_out_init(&out, stdout, a.bidi);
     st = cli_generate_opts(m, s, smp, (long)a.n_predict, a.special, a.common.json ? NULL : &out,
@@ -324,7 +341,7 @@ int cmd_generate(int argc, char **argv)
         cli_gen_report(&res, st);
         goto done;
     }
-    double prompt_tps = prompt_s > 0 ? (double)n_p / prompt_s : 0;
+    double prompt_tps = prompt_s > 0 ? (double)(n_p - reused) / prompt_s : 0;
     double decode_tps = res.decode_s > 0 ? (double)res.n_ids / res.decode_s : 0;
     if (a.common.json) {
         print_json(m, &a, pids, n_p, &res, prompt_tps, decode_tps);

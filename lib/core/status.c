@@ -36,6 +36,7 @@ GEMFA_API const char *gemfa_status_name(gemfa_status status)
     case GEMFA_ERR_CANCELLED: return "GEMFA_ERR_CANCELLED";
     case GEMFA_ERR_INTERNAL: return "GEMFA_ERR_INTERNAL";
     case GEMFA_ERR_NOT_FOUND: return "GEMFA_ERR_NOT_FOUND";
+    case GEMFA_ERR_MODEL_MISMATCH: return "GEMFA_ERR_MODEL_MISMATCH";
     }
     return "GEMFA_ERR_UNKNOWN";
 }

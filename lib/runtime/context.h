@@ -71,6 +71,8 @@ struct gemfa_context {
     size_t kv_backup_cap;       /* floats */
     float *logits_tmp;          /* [vocab]: last logits before they are committed */
     float *sparsity_z;          /* [n_layers] z of the gaussian top-k, 0 = dense */
+    uint64_t fingerprint;       /* gf_model_fingerprint of the model, once has_fingerprint */
+    int has_fingerprint;        /* computed by the first state save or load */
 
     gf_dump_fn dump;            /* test hook, NULL normally */
     void *dump_user;

@@ -53,7 +53,7 @@ GEMFA_API gemfa_status gemfa_session_options_set_max_context(gemfa_session_optio
  * Create, free, fork
  * ---------------------------------------------------------------------- */
 
-static void session_destroy(gemfa_session *s)
+void gf_session_destroy(gemfa_session *s)
 {
     if (!s)
         return;
@@ -74,10 +74,35 @@ static gemfa_session *session_alloc(gemfa_context *ctx, int64_t max_context)
     s->tokens = gf_malloc(gf_mul_size((size_t)max_context, sizeof(int32_t)));
     s->logits = gf_alloc_aligned(gf_mul_size((size_t)ctx->model->hp.vocab_size, sizeof(float)));
     if (!s->tokens || !s->logits) {
-        session_destroy(s);
+        gf_session_destroy(s);
         return NULL;
     }
     return s;
+}
+
+int64_t gf_session_default_ring(const gemfa_context *ctx)
+{
+    return ctx->model->hp.sliding_window - 1 + ctx->chunk;
+}
+
+gemfa_status gf_session_create(gemfa_context *ctx, int64_t max_context, int64_t ring_slots,
+                               gemfa_session **out)
+{
+    const int64_t keep = ctx->model->hp.sliding_window - 1; /* committed keys a query still sees */
+    gemfa_session *s = session_alloc(ctx, max_context);
+    if (!s)
+        return gf_error(GEMFA_ERR_OUT_OF_MEMORY, "out of memory");
+    gemfa_status st = gf_kvcache_init(&s->kv, &ctx->model->hp, max_context, ring_slots);
+    if (st == GEMFA_OK) {
+        s->max_chunk = s->kv.ring_slots < max_context ? s->kv.ring_slots - keep : INT64_MAX;
+        st = gf_context_reserve(ctx, max_context, gf_kvcache_window_floats(&s->kv, keep));
+    }
+    if (st != GEMFA_OK) {
+        gf_session_destroy(s);
+        return st;
+    }
+    *out = s;
+    return GEMFA_OK;
 }
 
 GEMFA_API gemfa_status gemfa_session_new(gemfa_context *ctx, const gemfa_session_options *opts,
@@ -95,24 +120,11 @@ GEMFA_API gemfa_status gemfa_session_new(gemfa_context *ctx, const gemfa_session
                         "gemfa_session_new: max context %lld is above the model's "
                         "max_position_embeddings %lld",
                         (long long)max_context, (long long)hp->max_position_embeddings);
-    gemfa_session *s = session_alloc(ctx, max_context);
-    if (!s)
-        return gf_error(GEMFA_ERR_OUT_OF_MEMORY, "gemfa_session_new: out of memory");
-    const int64_t keep = hp->sliding_window - 1; /* committed keys a new query still sees */
-    gemfa_status st = gf_kvcache_init(&s->kv, hp, max_context, keep + ctx->chunk);
-    if (st == GEMFA_OK) {
-        s->max_chunk = s->kv.ring_slots < max_context ? s->kv.ring_slots - keep : INT64_MAX;
-        st = gf_context_reserve(ctx, max_context, gf_kvcache_window_floats(&s->kv, keep));
-    }
-    if (st != GEMFA_OK) {
-        session_destroy(s);
-        return gf_error_prefix(st, "gemfa_session_new");
-    }
-    *out = s;
-    return GEMFA_OK;
+    gemfa_status st = gf_session_create(ctx, max_context, gf_session_default_ring(ctx), out);
+    return st == GEMFA_OK ? st : gf_error_prefix(st, "gemfa_session_new");
 }
 
-GEMFA_API void gemfa_session_free(gemfa_session *session) { session_destroy(session); }
+GEMFA_API void gemfa_session_free(gemfa_session *session) { gf_session_destroy(session); }
 
 GEMFA_API gemfa_status gemfa_session_fork(const gemfa_session *session, gemfa_session **out)
 {
@@ -124,11 +136,12 @@ GEMFA_API gemfa_status gemfa_session_fork(const gemfa_session *session, gemfa_se
         return gf_error(GEMFA_ERR_OUT_OF_MEMORY, "gemfa_session_fork: out of memory");
     gemfa_status st = gf_kvcache_clone(&s->kv, &session->kv, session->n_tokens);
     if (st != GEMFA_OK) {
-        session_destroy(s);
+        gf_session_destroy(s);
         return gf_error_prefix(st, "gemfa_session_fork");
     }
     s->n_tokens = session->n_tokens;
     s->max_chunk = session->max_chunk;
+    s->ring_lo = session->ring_lo;
     s->has_logits = session->has_logits;
     memcpy(s->tokens, session->tokens, (size_t)session->n_tokens * sizeof(int32_t));
     if (session->has_logits)
@@ -148,6 +161,7 @@ GEMFA_API void gemfa_session_reset(gemfa_session *session)
         return;
     session->n_tokens = 0; /* old cache entries are simply overwritten later */
     session->has_logits = 0;
+    session->ring_lo = 0;
 }
 
 GEMFA_API size_t gemfa_session_n_tokens(const gemfa_session *session)
@@ -215,6 +229,21 @@ static gemfa_status check_ids(const gemfa_model *m, const int32_t *ids, size_t n
     return GEMFA_OK;
 }
 
+/* Positions below `lo` may have been overwritten in the sliding rings. */
+static void ring_advance(gemfa_session *s, int64_t lo)
+{
+    if (lo > s->ring_lo && s->kv.ring_slots < s->max_context)
+        s->ring_lo = lo;
+}
+
+int gf_session_rollback_cheap(const gemfa_session *s, int64_t n)
+{
+    const int64_t keep = s->ctx->model->hp.sliding_window - 1;
+    if (n == 0 || s->kv.ring_slots >= s->max_context)
+        return 1; /* nothing needed, or no layer is a ring */
+    return (n > keep ? n - keep : 0) >= s->ring_lo;
+}
+
 /* Runs ids[0..n) (validated, room checked) in chunks, then commits.
  * all_logits: every position's logits go there; NULL: only the last. */
 static gemfa_status decode_rows(gemfa_session *s, const int32_t *ids, int64_t n,
@@ -245,6 +274,8 @@ static gemfa_status decode_rows(gemfa_session *s, const int32_t *ids, int64_t n,
         if (st != GEMFA_OK) {
             if (backup)
                 gf_kvcache_restore_window(&s->kv, s->n_tokens, keep, ctx->kv_backup);
+            /* the rows overwrote ring slots older than the committed window */
+            ring_advance(s, s->n_tokens - keep);
             return st;
         }
     }
@@ -253,6 +284,7 @@ static gemfa_status decode_rows(gemfa_session *s, const int32_t *ids, int64_t n,
            (size_t)V * sizeof(float));
     s->has_logits = 1;
     s->n_tokens += n;
+    ring_advance(s, s->n_tokens - s->kv.ring_slots);
     return GEMFA_OK;
 }
 
@@ -333,7 +365,9 @@ GEMFA_API gemfa_status gemfa_decode_batch(gemfa_context *ctx, gemfa_session *con
         gf_batch b = {.n = rows, .ids = ids + off, .pos = ctx->row_pos, .kv = ctx->row_kv,
                       .logits = logits + off * V, .logits_from = 0};
         gemfa_status st = gf_forward(ctx, &b);
-        if (st != GEMFA_OK) { /* the rows wrote only uncommitted slots */
+        if (st != GEMFA_OK) { /* the rows wrote only uncommitted slots (evicting the oldest) */
+            for (size_t i = 0; i < n; i++)
+                ring_advance(sessions[i], sessions[i]->n_tokens + 1 - sessions[i]->kv.ring_slots);
             gf_free_aligned(logits);
             return st;
         }
@@ -341,9 +375,56 @@ GEMFA_API gemfa_status gemfa_decode_batch(gemfa_context *ctx, gemfa_session *con
     for (size_t i = 0; i < n; i++) {
         gemfa_session *s = sessions[i];
         s->tokens[s->n_tokens++] = ids[i];
+        ring_advance(s, s->n_tokens - s->kv.ring_slots);
         memcpy(s->logits, logits + i * V, V * sizeof(float));
         s->has_logits = 1;
     }
     gf_free_aligned(logits);
+    return GEMFA_OK;
+}
+
+/* ------------------------------------------------------------------------
+ * Rollback
+ * ---------------------------------------------------------------------- */
+
+/* Rebuilds positions 0..n−1 from the kept ids in a new cache and swaps it
+ * in on success (so a cancelled rebuild leaves the session as it was). */
+static gemfa_status redecode_prefix(gemfa_session *s, int64_t n)
+{
+    gemfa_session *t = NULL;
+    gemfa_status st = gf_session_create(s->ctx, s->max_context, s->kv.ring_slots, &t);
+    if (st == GEMFA_OK)
+        st = decode_rows(t, s->tokens, n, NULL);
+    if (st != GEMFA_OK) {
+        gf_session_destroy(t);
+        return st;
+    }
+    gf_kvcache swap = s->kv;
+    s->kv = t->kv;
+    t->kv = swap;
+    s->ring_lo = t->ring_lo;
+    gf_session_destroy(t);
+    return GEMFA_OK;
+}
+
+GEMFA_API gemfa_status gemfa_session_truncate(gemfa_session *session, size_t n)
+{
+    if (!session)
+        return gf_error(GEMFA_ERR_INVALID_ARGUMENT, "gemfa_session_truncate: session is NULL");
+    if (n > (size_t)session->n_tokens)
+        return gf_error(GEMFA_ERR_INVALID_ARGUMENT,
+                        "gemfa_session_truncate: %zu is more than the session's %lld tokens", n,
+                        (long long)session->n_tokens);
+    if (n == (size_t)session->n_tokens)
+        return GEMFA_OK;
+    if (!gf_session_rollback_cheap(session, (int64_t)n)) {
+        gemfa_status st = redecode_prefix(session, (int64_t)n);
+        if (st != GEMFA_OK)
+            return gf_error_prefix(st, "gemfa_session_truncate: re-decoding %zu tokens", n);
+    }
+    session->n_tokens = (int64_t)n; /* later slots are overwritten by the next decodes */
+    session->has_logits = 0;
+    if (n == 0)
+        session->ring_lo = 0;
     return GEMFA_OK;
 }

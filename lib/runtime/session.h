@@ -21,6 +21,23 @@ struct gemfa_session {
     float *logits;     /* [vocab] logits of the last committed position */
     int has_logits;
     gf_kvcache kv;
+    /* Lowest position whose keys/values every sliding ring still holds
+     * (ring slots of older positions were overwritten).  A truncation to n
+     * is O(1) when the W − 1 positions before n are all at or above it
+     * (gf_session_rollback_cheap); otherwise it re-decodes from 0. */
+    int64_t ring_lo;
 };
+
+/* An empty session of max_context positions (validated by the caller)
+ * whose sliding rings hold ring_slots slots, with the context's buffers
+ * grown for it.  Errors: OUT_OF_MEMORY (nothing allocated).
+ * gf_session_destroy frees it (NULL is a no-op). */
+gemfa_status gf_session_create(gemfa_context *ctx, int64_t max_context, int64_t ring_slots,
+                               gemfa_session **out);
+void gf_session_destroy(gemfa_session *s);
+/* Ring slots a new session on ctx gets: W − 1 + the context's chunk. */
+int64_t gf_session_default_ring(const gemfa_context *ctx);
+/* 1 when truncating s to n keeps every key the next position needs. */
+int gf_session_rollback_cheap(const gemfa_session *s, int64_t n);
 
 #endif

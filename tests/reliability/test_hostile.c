@@ -383,6 +383,29 @@ WITH_CONSTRAINT(constraint_sample_wrong_vocab, sample_constrained(c, 16, f))
     X(tokens_null_out, E(INVALID_ARGUMENT), "NULL", gemfa_session_tokens(f->s, NULL, &f->sz)) \
     X(fork_null, E(INVALID_ARGUMENT), "NULL", gemfa_session_fork(NULL, &f->session_out)) \
     X(fork_null_out, E(INVALID_ARGUMENT), "NULL", gemfa_session_fork(f->s, NULL)) \
+    /* ---- session state ---- */ \
+    X(truncate_null, E(INVALID_ARGUMENT), "NULL", gemfa_session_truncate(NULL, 0)) \
+    X(truncate_past, E(INVALID_ARGUMENT), "4", gemfa_session_truncate(f->s_full, 5)) \
+    X(truncate_huge, E(INVALID_ARGUMENT), NULL, gemfa_session_truncate(f->s_full, SIZE_MAX)) \
+    X(save_null, E(INVALID_ARGUMENT), "NULL", gemfa_session_save(NULL, f->buf, sizeof f->buf, &f->sz)) \
+    X(save_null_len, E(INVALID_ARGUMENT), "NULL", gemfa_session_save(f->s, f->buf, sizeof f->buf, NULL)) \
+    X(save_null_buf, E(INVALID_ARGUMENT), "NULL", gemfa_session_save(f->s, NULL, 64, &f->sz)) \
+    X(save_small, E(BUFFER_TOO_SMALL), NULL, gemfa_session_save(f->s_full, f->buf, sizeof f->buf, &f->sz)) \
+    X(save_query, E(BUFFER_TOO_SMALL), NULL, gemfa_session_save(f->s, NULL, 0, &f->sz)) \
+    X(save_file_null, E(INVALID_ARGUMENT), "NULL", gemfa_session_save_file(NULL, "/tmp/x")) \
+    X(save_file_null_path, E(INVALID_ARGUMENT), "NULL", gemfa_session_save_file(f->s, NULL)) \
+    X(save_file_no_dir, E(NOT_FOUND), "/nonexistent-gemfa/state", gemfa_session_save_file(f->s, "/nonexistent-gemfa/state")) \
+    X(state_load_null_ctx, E(INVALID_ARGUMENT), "NULL", gemfa_session_load(NULL, NULL, f->buf, sizeof f->buf, &f->session_out)) \
+    X(state_load_null_data, E(INVALID_ARGUMENT), "NULL", gemfa_session_load(f->ctx, NULL, NULL, 64, &f->session_out)) \
+    X(state_load_null_out, E(INVALID_ARGUMENT), "NULL", gemfa_session_load(f->ctx, NULL, f->buf, sizeof f->buf, NULL)) \
+    X(state_load_junk, E(FORMAT), "not a libgemfa session state", gemfa_session_load(f->ctx, NULL, f->buf, sizeof f->buf, &f->session_out)) \
+    X(state_load_empty, E(FORMAT), NULL, gemfa_session_load(f->ctx, NULL, f->buf, 0, &f->session_out)) \
+    X(state_load_file_null_ctx, E(INVALID_ARGUMENT), "NULL", gemfa_session_load_file(NULL, NULL, "/tmp/x", &f->session_out)) \
+    X(state_load_file_null_path, E(INVALID_ARGUMENT), "NULL", gemfa_session_load_file(f->ctx, NULL, NULL, &f->session_out)) \
+    X(state_load_file_null_out, E(INVALID_ARGUMENT), "NULL", gemfa_session_load_file(f->ctx, NULL, "/tmp/x", NULL)) \
+    X(state_load_file_missing, E(NOT_FOUND), "/nonexistent-gemfa/state", gemfa_session_load_file(f->ctx, NULL, "/nonexistent-gemfa/state", &f->session_out)) \
+    X(state_load_file_dir, E(IO), "regular", gemfa_session_load_file(f->ctx, NULL, f->empty_dir, &f->session_out)) \
+    X(state_load_file_fifo, E(IO), "regular", load_fifo_state(f)) \
     /* ---- sampler ---- */ \
     X(sampler_new_null_out, E(INVALID_ARGUMENT), "NULL", gemfa_sampler_new(f->m, NULL)) \
     X(temp_null, E(INVALID_ARGUMENT), "NULL", gemfa_sampler_set_temperature(NULL, 1)) \
@@ -477,6 +500,14 @@ static gemfa_status session_new_with_max(fx *f, int64_t max)
         st = gemfa_session_new(f->ctx, o, &f->session_out);
     gemfa_session_options_free(o);
     return st;
+}
+
+/* The FIFO of fifo_dir (nobody writes it) as a state file: must not hang. */
+static gemfa_status load_fifo_state(fx *f)
+{
+    char fifo[512];
+    snprintf(fifo, sizeof fifo, "%s/config.json", f->fifo_dir);
+    return gemfa_session_load_file(f->ctx, NULL, fifo, &f->session_out);
 }
 
 static gemfa_status batch_of(fx *f, gemfa_session *a, gemfa_session *b)

@@ -35,6 +35,7 @@ const (
 	StatusCancelled       Status = 16
 	StatusInternal        Status = 17
 	StatusNotFound        Status = 18
+	StatusModelMismatch   Status = 19 // saved data of another model or configuration
 )
 
 // String returns the library's stable name of the status, e.g.
@@ -121,7 +122,8 @@ var (
 	ErrInternal        = &Error{Code: StatusInternal}
 	// ErrNotFound: a path does not exist. Errors matching it also match
 	// fs.ErrNotExist and ErrIO.
-	ErrNotFound = &Error{Code: StatusNotFound}
+	ErrNotFound      = &Error{Code: StatusNotFound}
+	ErrModelMismatch = &Error{Code: StatusModelMismatch}
 
 	// ErrClosed matches errors from calls on a closed Model, Context,
 	// Session, Sampler or DetokStream; they also match ErrInvalidArgument.

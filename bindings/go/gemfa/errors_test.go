@@ -76,13 +76,13 @@ func TestStatusesCoverTheHeader(t *testing.T) {
 		t.Fatalf("parsed %d statuses from gemfa.h", len(found))
 	}
 	sentinels := map[Status]*Error{StatusNotFound: ErrNotFound, StatusIO: ErrIO,
-		StatusInternal: ErrInternal}
+		StatusInternal: ErrInternal, StatusModelMismatch: ErrModelMismatch}
 	for _, f := range found {
 		v, _ := strconv.Atoi(f[2])
 		if name := Status(v).String(); name != "GEMFA_OK" && name != "GEMFA_ERR_"+f[1] {
 			t.Errorf("status %d: library name %s, header %s", v, name, f[1])
 		}
-		if Status(v) > StatusNotFound {
+		if Status(v) > StatusModelMismatch {
 			t.Errorf("gemfa.h has GEMFA_ERR_%s = %d: add its Status constant and sentinel", f[1], v)
 		}
 		if s, ok := sentinels[Status(v)]; ok && s.Code != Status(v) {

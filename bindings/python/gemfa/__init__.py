@@ -20,9 +20,10 @@ from __future__ import annotations
 
 from ._errors import (BufferTooSmallError, CancelledError, ClosedError, ConfigError,
                       ContextFullError, Error, FormatError, InternalError, InvalidArgumentError,
-                      InvalidTokenError, InvalidUtf8Error, IoError, NoTokenizerError,
-                      NotFoundError, NoWeightsError, OutOfMemoryError, Status, TemplateError,
-                      TensorMissingError, TensorShapeError, UnsupportedError, error_for)
+                      InvalidTokenError, InvalidUtf8Error, IoError, ModelMismatchError,
+                      NoTokenizerError, NotFoundError, NoWeightsError, OutOfMemoryError, Status,
+                      TemplateError, TensorMissingError, TensorShapeError, UnsupportedError,
+                      error_for)
 from ._constraint import JsonConstraint
 from ._generate import Generation
 from ._lib import LibraryNotFoundError, lib, library_path, load_library
@@ -56,9 +57,9 @@ __all__ = [
     "ContextFullError", "DetokenizerStream", "Error", "FormatError", "Generation",
     "InternalError", "InvalidArgumentError", "InvalidTokenError", "InvalidUtf8Error", "IoError",
     "JsonConstraint",
-    "LayerInfo", "LayerType", "LibraryNotFoundError", "LogLevel", "Model", "NoTokenizerError",
-    "NotFoundError", "NoWeightsError", "OutOfMemoryError", "Prop", "Sampler", "Session", "Status",
-    "StopMatcher", "logprobs",
+    "LayerInfo", "LayerType", "LibraryNotFoundError", "LogLevel", "Model", "ModelMismatchError",
+    "NoTokenizerError", "NotFoundError", "NoWeightsError", "OutOfMemoryError", "Prop", "Sampler",
+    "Session", "Status", "StopMatcher", "logprobs",
     "TemplateError", "TensorMissingError", "TensorShapeError", "UnsupportedError", "WeightType",
     "error_for", "lib", "library_path", "load_library", "log_to_logging", "set_log_callback",
     "status_name", "version", "version_number",

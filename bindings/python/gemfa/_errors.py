@@ -28,6 +28,7 @@ class Status(enum.IntEnum):
     CANCELLED = 16
     INTERNAL = 17
     NOT_FOUND = 18
+    MODEL_MISMATCH = 19
 
 
 class Error(Exception):
@@ -189,12 +190,19 @@ class InternalError(Error):
     code = Status.INTERNAL
 
 
+class ModelMismatchError(Error):
+    """Saved data belongs to another model, other weights or another weight type
+    (GEMFA_ERR_MODEL_MISMATCH), e.g. a session state given to another model's context."""
+    code = Status.MODEL_MISMATCH
+
+
 ERROR_CLASSES: Dict[int, Type[Error]] = {
     cls.code: cls for cls in (
         InvalidArgumentError, OutOfMemoryError, IoError, FormatError, ConfigError,
         TensorMissingError, TensorShapeError, UnsupportedError, NoTokenizerError,
         NoWeightsError, InvalidUtf8Error, InvalidTokenError, TemplateError,
-        BufferTooSmallError, ContextFullError, CancelledError, InternalError, NotFoundError)
+        BufferTooSmallError, ContextFullError, CancelledError, InternalError, NotFoundError,
+        ModelMismatchError)
 }
 
 

@@ -156,6 +156,14 @@ SIGNATURES = {
     "gemfa_session_tokens": (status_t, [session_p, P(P(c_int32)), P(c_size_t)]),
     "gemfa_session_memory_bytes": (c_size_t, [session_p]),
     "gemfa_session_fork": (status_t, [session_p, P(session_p)]),
+    # session state: rollback, save and restore
+    "gemfa_session_truncate": (status_t, [session_p, c_size_t]),
+    "gemfa_session_save": (status_t, [session_p, c_void_p, c_size_t, P(c_size_t)]),
+    "gemfa_session_save_file": (status_t, [session_p, c_char_p]),
+    "gemfa_session_load": (status_t, [context_p, session_options_p, c_void_p, c_size_t,
+                                      P(session_p)]),
+    "gemfa_session_load_file": (status_t, [context_p, session_options_p, c_char_p,
+                                           P(session_p)]),
     # sampler
     "gemfa_sampler_new": (status_t, [model_p, P(sampler_p)]),
     "gemfa_sampler_free": (None, [sampler_p]),

@@ -340,6 +340,18 @@ class Model(Owner):
         finally:
             ctx.close()  # the session holds the context now
 
+    def load_session(self, source: Any, context: int = 0, threads: int = 0,
+                     cancel: Optional[Callable[[], bool]] = None) -> "Session":
+        """A session restored from a saved state, with its own compute context:
+        :meth:`Context.load_session` on a new context (``threads``, ``cancel``
+        as in :meth:`session`)."""
+        from ._session import Context
+        ctx = Context(self, threads=threads, cancel=cancel)
+        try:
+            return ctx.load_session(source, context=context)
+        finally:
+            ctx.close()  # the session holds the context now
+
     def sampler(self, **settings: Any) -> "Sampler":
         """A :class:`gemfa.Sampler` with this model's generation_config defaults."""
         from ._sampler import Sampler

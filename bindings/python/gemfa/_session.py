@@ -5,11 +5,12 @@ import ctypes
 import functools
 import threading
 from ctypes import POINTER, c_float, c_int32, c_size_t
-from typing import TYPE_CHECKING, Any, Callable, Iterable, List, Optional, Sequence
+import os
+from typing import TYPE_CHECKING, Any, Callable, Iterable, List, Optional, Sequence, Union
 
 from . import _lib
-from ._core import (check, float_matrix_buffer, float_matrix_result, float_vector, id_array,
-                    ids_from)
+from ._core import (check, encode_path, float_matrix_buffer, float_matrix_result, float_vector,
+                    id_array, ids_from)
 from ._errors import ClosedError, InvalidArgumentError, Status, error_for
 from ._handle import Handle, Owner
 
@@ -125,6 +126,52 @@ class Context(Owner):
     def session(self, context: int = 0) -> "Session":
         """A new empty session; ``context`` = most tokens it holds (0 = model's)."""
         return Session._new(self, context)
+
+    def load_session(self, source: Union[bytes, bytearray, memoryview, str, "os.PathLike[str]"],
+                     context: int = 0) -> "Session":
+        """A new session holding a state saved by :meth:`Session.save`.
+
+        ``source``: the state itself (bytes, bytearray or memoryview) or the
+        path of a file holding it (str or os.PathLike).  ``context``: most
+        tokens the new session holds; 0 keeps the saved session's.  The
+        session continues exactly like the saved one (same logits, bit for
+        bit).  Raises ModelMismatchError (a state of another model, other
+        weights or weight type), FormatError (not a state, truncated,
+        damaged), UnsupportedError (a newer format), ContextFullError,
+        IoError; nothing is created then."""
+        if isinstance(context, bool) or not isinstance(context, int):
+            raise TypeError(f"context must be an int, not {type(context).__name__}")
+        if not 0 <= context < 2 ** 63:
+            raise InvalidArgumentError(f"context {context} is out of range")
+        lib = _lib.lib()
+        data: Any = None
+        path: Optional[bytes] = None
+        if isinstance(source, bytes):
+            data, size = (source or None), len(source)  # immutable: passed without a copy
+        elif isinstance(source, (bytearray, memoryview)):
+            view = memoryview(source).cast("B")  # any layout, read as bytes
+            data = (ctypes.c_char * view.nbytes).from_buffer_copy(view) if view.nbytes else None
+            size = view.nbytes
+        elif isinstance(source, (str, os.PathLike)):
+            path = encode_path(source)
+        else:
+            raise TypeError("source must be bytes, bytearray, memoryview (state data) or "
+                            f"str / os.PathLike (a path), not {type(source).__name__}")
+        opts = _lib.session_options_p()
+        check(lib.gemfa_session_options_new(ctypes.byref(opts)))
+        out = _lib.session_p()
+        try:
+            check(lib.gemfa_session_options_set_max_context(opts, context))
+            with self._lock, self._use() as cp:
+                if path is not None:
+                    check(lib.gemfa_session_load_file(cp, opts, path, ctypes.byref(out)))
+                else:
+                    buf = data if data is not None else ctypes.create_string_buffer(1)
+                    check(lib.gemfa_session_load(cp, opts, buf, size, ctypes.byref(out)))
+                self._handle.acquire()
+        finally:
+            lib.gemfa_session_options_free(opts)
+        return Session._wrap(self, out)
 
     def cancel(self) -> None:
         """Asks the running decode on this context (or the next one) to stop.
@@ -296,6 +343,49 @@ class Session(Owner):
             check(_lib.lib().gemfa_session_fork(p, ctypes.byref(out)))
             self._ctx._handle.acquire()
         return Session._wrap(self._ctx, out)
+
+    def truncate(self, n: int) -> None:
+        """Keeps the first ``n`` tokens; the next decode continues at position ``n``.
+
+        Afterwards :attr:`logits` is None (unless ``n`` equals the token
+        count, which changes nothing).  Cheap when at most ~256 tokens are
+        dropped since the latest decodes; longer rollbacks on models with
+        sliding-window layers re-decode the ``n`` kept tokens (docs/
+        session-state.md).  Raises InvalidArgumentError for ``n`` above
+        :attr:`n_tokens` or negative, CancelledError; the session is then
+        unchanged."""
+        if isinstance(n, bool) or not isinstance(n, int):
+            raise TypeError(f"n must be an int, not {type(n).__name__}")
+        if n < 0:
+            raise InvalidArgumentError(f"n {n} is negative")
+        if n >= 2 ** 64:
+            raise InvalidArgumentError(f"n {n} is out of range")
+        with self._ctx._lock, self._use() as p:
+            self._ctx._check_decode(_lib.lib().gemfa_session_truncate(p, n))
+
+    def save(self, path: Union[None, str, "os.PathLike[str]"] = None) -> Optional[bytes]:
+        """Saves the session's state (tokens, KV cache, last logits; docs/session-state.md).
+
+        Without ``path`` returns the state as bytes; with a path (str or
+        os.PathLike) writes it there (atomically: a temporary file renamed
+        over the path) and returns None.  Restore it with
+        :meth:`Context.load_session`, in this or another process."""
+        lib = _lib.lib()
+        if path is not None:
+            raw = encode_path(path) if isinstance(path, (str, os.PathLike)) else None
+            if raw is None:
+                raise TypeError(f"path must be str or os.PathLike, not {type(path).__name__}")
+            with self._ctx._lock, self._use() as p:
+                check(lib.gemfa_session_save_file(p, raw))
+            return None
+        need = c_size_t(0)
+        with self._ctx._lock, self._use() as p:
+            st = lib.gemfa_session_save(p, None, 0, ctypes.byref(need))
+            if st != Status.BUFFER_TOO_SMALL:
+                check(st)
+            buf = ctypes.create_string_buffer(need.value)
+            check(lib.gemfa_session_save(p, buf, need.value, ctypes.byref(need)))
+            return buf.raw[:need.value]
 
     def cancel(self) -> None:
         """Stops the running (or next) decode of this session's context; thread-safe."""

@@ -26,6 +26,7 @@ C_TYPES = {
     "uint64_t": c_uint64,
     "float": c_float,
     "void *": c_void_p,
+    "const void *": c_void_p,
     "const char *": c_char_p,
     "char *": L.char_buf,
     "const char **": POINTER(L.char_buf),
