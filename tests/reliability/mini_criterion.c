@@ -1,5 +1,5 @@
-/* mini_criterion.c — the runner of rel_criterion.h's stand-in (TSan build
- * only): each test runs with its suite's init/fini in this process and is
+/* mini_criterion.c — the runner of rel_criterion.h's stand-in (TSan build,
+ * aarch64 pass): each test runs with its suite's init/fini in this process and is
  * reported as a TAP line; exit status 1 when any failed. */
 #define REL_MINI_CRITERION 1
 #include "rel_criterion.h"
@@ -41,11 +41,11 @@ int main(int argc, char **argv)
     for (struct mc_test *t = mc_tests; t; t = t->next) {
         mc_failed = 0;
         if (!setjmp(mc_abort)) {
-            if (t->opts->init)
+            if (t->opts && t->opts->init)
                 t->opts->init();
             t->fn();
         }
-        if (t->opts->fini)
+        if (t->opts && t->opts->fini)
             t->opts->fini();
         printf("%s - %s::%s\n", mc_failed ? "not ok" : "ok", t->suite, t->name);
         fflush(stdout);

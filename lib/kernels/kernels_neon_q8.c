@@ -1,0 +1,169 @@
+/* kernels_neon_q8.c — aarch64 int8 (Q8) row kernels: SDOT (Armv8.2 dot
+ * product, compiled with target "arch=armv8.2-a+dotprod" and run only where HWCAP says
+ * so) and a plain-NEON fallback for every Armv8-A CPU.
+ *
+ * They read the interleaved Q8 layout of the x86 kernels unchanged
+ * (loader/model.h): in a group of 16 rows, column quad j is 64 contiguous
+ * bytes, 4 bytes of row 0, then of row 1, ... of row 15.  A 16-byte NEON
+ * register therefore holds 4 bytes of 4 rows: exactly what one
+ *   SDOT Vacc.4S, Vw.16B, Vx.4B[0]
+ * multiplies by the token's 4 bytes (broadcast) into the 4 row sums of
+ * those rows, as vpdpbusd does for 16 rows with one 64-byte load.  A quad
+ * is 4 registers (rows 0-3, 4-7, 8-11, 12-15), a block of 32 columns 8
+ * quads = 32 SDOTs per token for 16 rows, and the 16 scales of a block are
+ * 32 contiguous bytes.  So the same file format serves both architectures
+ * with no conversion at load (a file pre-quantized on x86 loads on ARM and
+ * the other way round), and no shuffles are needed.
+ *
+ * Plain NEON: SMULL/SMULL2 multiply the 16 bytes by the broadcast token
+ * bytes into int16 (|w|, |x| <= 128: no overflow), SADALP adds the pairs
+ * into int32, and one ADDP per block folds the pairs into the 4 row sums.
+ *
+ * Per row and token the operations are the scalar kernel's: exact int32
+ * block sums, then fma(isum, d_w * d_x, acc) block after block; results
+ * agree with kernels_scalar.c bit for bit.  A last group of h < 16 rows is
+ * copied block by block into a zero-padded buffer (the weights past its end
+ * must not be read). */
+#include "kernels/kernels.h"
+
+#if defined(__aarch64__) && defined(__ARM_NEON) && !defined(GF_SIMD_DISABLED)
+#include <arm_neon.h>
+#include <string.h>
+
+#include "kernels/convert.h"
+
+#define INLINE static inline __attribute__((always_inline))
+#define TARGET_DOT __attribute__((target("arch=armv8.2-a+dotprod")))
+#define MAX_NT 4
+#define QUAD_BYTES (4 * GF_Q8_GROUP)                /* one column quad of a full group */
+#define BLOCK_BYTES (GF_Q8_BLOCK / 4 * QUAD_BYTES) /* 512 */
+
+/* The weights of block b of a group (8 quads x 64 bytes) and its 16 scales
+ * as f32: in place for a full group, padded with zeros otherwise. */
+typedef struct q8_block {
+    const int8_t *w;
+    float32x4_t s[4];
+} q8_block;
+
+INLINE void load_block(const int8_t *wg, const uint16_t *sg, int64_t h, int64_t b,
+                       int8_t pad[BLOCK_BYTES], q8_block *out)
+{
+    uint16_t s16[GF_Q8_GROUP];
+    if (h == GF_Q8_GROUP) {
+        out->w = wg + b * BLOCK_BYTES;
+        memcpy(s16, sg + b * GF_Q8_GROUP, sizeof s16);
+    } else {
+        memset(pad, 0, BLOCK_BYTES);
+        for (int j = 0; j < GF_Q8_BLOCK / 4; j++)
+            memcpy(pad + j * QUAD_BYTES, wg + (b * (GF_Q8_BLOCK / 4) + j) * 4 * h, (size_t)(4 * h));
+        memset(s16, 0, sizeof s16);
+        memcpy(s16, sg + b * h, (size_t)h * sizeof(uint16_t));
+        out->w = pad;
+    }
+    for (int k = 0; k < 2; k++) {
+        float16x8_t v = vreinterpretq_f16_u16(vld1q_u16(s16 + 8 * k));
+        out->s[2 * k] = vcvt_f32_f16(vget_low_f16(v));
+        out->s[2 * k + 1] = vcvt_high_f32_f16(v);
+    }
+}
+
+/* The 16 row sums of one block for one token (x: its 32 quantized values). */
+TARGET_DOT INLINE void block_sums_sdot(const int8_t *w, const int8_t *x, int32x4_t is[4])
+{
+    const int8x16_t x0 = vld1q_s8(x), x1 = vld1q_s8(x + 16);
+    for (int k = 0; k < 4; k++)
+        is[k] = vdupq_n_s32(0);
+#define GF_SDOT_QUAD(j, XV, LANE)                                                         \
+    for (int k = 0; k < 4; k++)                                                          \
+        is[k] = vdotq_laneq_s32(is[k], vld1q_s8(w + (j) * QUAD_BYTES + 16 * k), XV, LANE);
+    GF_SDOT_QUAD(0, x0, 0)
+    GF_SDOT_QUAD(1, x0, 1)
+    GF_SDOT_QUAD(2, x0, 2)
+    GF_SDOT_QUAD(3, x0, 3)
+    GF_SDOT_QUAD(4, x1, 0)
+    GF_SDOT_QUAD(5, x1, 1)
+    GF_SDOT_QUAD(6, x1, 2)
+    GF_SDOT_QUAD(7, x1, 3)
+#undef GF_SDOT_QUAD
+}
+
+INLINE void block_sums_neon(const int8_t *w, const int8_t *x, int32x4_t is[4])
+{
+    int32x4_t lo[4], hi[4];
+    for (int k = 0; k < 4; k++)
+        lo[k] = hi[k] = vdupq_n_s32(0);
+    for (int j = 0; j < GF_Q8_BLOCK / 4; j++) {
+        int32_t x4;
+        memcpy(&x4, x + 4 * j, 4);
+        const int8x16_t xv = vreinterpretq_s8_s32(vdupq_n_s32(x4));
+        for (int k = 0; k < 4; k++) {
+            const int8x16_t wv = vld1q_s8(w + j * QUAD_BYTES + 16 * k);
+            /* rows 4k, 4k+1 in lo (pairs of products), rows 4k+2, 4k+3 in hi */
+            lo[k] = vpadalq_s16(lo[k], vmull_s8(vget_low_s8(wv), vget_low_s8(xv)));
+            hi[k] = vpadalq_s16(hi[k], vmull_high_s8(wv, xv));
+        }
+    }
+    for (int k = 0; k < 4; k++)
+        is[k] = vpaddq_s32(lo[k], hi[k]);
+}
+
+/* Rows [r0, r1) of W for tokens [t0, t0 + nt): one group at a time, each
+ * block's weights loaded once for all nt tokens. */
+#define DEFINE_Q8_ROWS(NAME, ATTR, BLOCK_SUMS)                                                  \
+    ATTR INLINE void NAME##_group(const gf_matrix *W, const gf_q8_act *qa, int64_t g0,          \
+                                  int64_t t0, int nt, float out[MAX_NT][GF_Q8_GROUP])           \
+    {                                                                                           \
+        const int64_t n = W->cols, nb = n / GF_Q8_BLOCK;                                        \
+        const int64_t h = gf_q8_group_rows(W->rows, g0);                                        \
+        const int8_t *wg = (const int8_t *)W->data + g0 * n;                                    \
+        const uint16_t *sg = W->scales + g0 * nb;                                               \
+        int8_t pad[BLOCK_BYTES];                                                                \
+        float32x4_t acc[MAX_NT][4];                                                             \
+        for (int t = 0; t < nt; t++)                                                            \
+            for (int k = 0; k < 4; k++)                                                         \
+                acc[t][k] = vdupq_n_f32(0.0f);                                                  \
+        for (int64_t b = 0; b < nb; b++) {                                                      \
+            q8_block blk;                                                                       \
+            load_block(wg, sg, h, b, pad, &blk);                                                \
+            __builtin_prefetch(blk.w + 4096);                                                   \
+            for (int t = 0; t < nt; t++) {                                                      \
+                int32x4_t is[4];                                                                \
+                BLOCK_SUMS(blk.w, qa->q + (t0 + t) * n + b * GF_Q8_BLOCK, is);                  \
+                const float dx = qa->d[(t0 + t) * nb + b];                                      \
+                for (int k = 0; k < 4; k++)                                                     \
+                    acc[t][k] = vfmaq_f32(acc[t][k], vcvtq_f32_s32(is[k]),                      \
+                                          vmulq_n_f32(blk.s[k], dx));                           \
+            }                                                                                   \
+        }                                                                                       \
+        for (int t = 0; t < nt; t++)                                                            \
+            for (int k = 0; k < 4; k++)                                                         \
+                vst1q_f32(out[t] + 4 * k, acc[t][k]);                                           \
+    }                                                                                           \
+    ATTR static void NAME(const gf_matrix *W, const gf_act *a, int64_t r0, int64_t r1, float *y) \
+    {                                                                                           \
+        float out[MAX_NT][GF_Q8_GROUP];                                                         \
+        for (int64_t g0 = r0 - r0 % GF_Q8_GROUP; g0 < r1; g0 += GF_Q8_GROUP) {                  \
+            const int64_t h = gf_q8_group_rows(W->rows, g0);                                    \
+            for (int64_t t0 = 0; t0 < a->n_tokens; t0 += MAX_NT) {                              \
+                int64_t nt = a->n_tokens - t0 < MAX_NT ? a->n_tokens - t0 : MAX_NT;             \
+                switch (nt) {                                                                   \
+                case 1: NAME##_group(W, &a->q8, g0, t0, 1, out); break;                         \
+                case 2: NAME##_group(W, &a->q8, g0, t0, 2, out); break;                         \
+                case 3: NAME##_group(W, &a->q8, g0, t0, 3, out); break;                         \
+                default: NAME##_group(W, &a->q8, g0, t0, 4, out); break;                        \
+                }                                                                               \
+                for (int64_t t = 0; t < nt; t++)                                                \
+                    for (int64_t i = 0; i < h; i++)                                             \
+                        if (g0 + i >= r0 && g0 + i < r1)                                        \
+                            y[(t0 + t) * W->rows + g0 + i] = out[t][i];                         \
+            }                                                                                   \
+        }                                                                                       \
+    }
+
+DEFINE_Q8_ROWS(rows_q8_neon, , block_sums_neon)
+DEFINE_Q8_ROWS(rows_q8_sdot, TARGET_DOT, block_sums_sdot)
+
+void gf_kernels_fill_neon_q8(gf_kernel_table *t) { t->rows[GF_DTYPE_Q8] = rows_q8_neon; }
+
+void gf_kernels_fill_dotprod(gf_kernel_table *t) { t->rows[GF_DTYPE_Q8] = rows_q8_sdot; }
+#endif
