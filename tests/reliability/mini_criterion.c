@@ -4,6 +4,7 @@
 #define REL_MINI_CRITERION 1
 #include "rel_criterion.h"
 
+#include <fnmatch.h>
 #include <string.h>
 
 struct mc_test *mc_tests;
@@ -29,16 +30,34 @@ void mc_check(int ok, int fatal, const char *expr, const char *file, int line,
         longjmp(mc_abort, 1);
 }
 
+/* --filter=GLOB (as Criterion's) runs only the tests whose "suite/name"
+ * matches; --exclude=GLOB (stand-in only) leaves the matching ones out. */
+static int selected(const struct mc_test *t, const char *filter, const char *exclude)
+{
+    char id[256];
+    snprintf(id, sizeof id, "%s/%s", t->suite, t->name);
+    return (!filter || fnmatch(filter, id, 0) == 0) && (!exclude || fnmatch(exclude, id, 0) != 0);
+}
+
 int main(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv; /* Criterion's options (--tap=..., --ascii) are accepted and ignored */
+    /* Criterion's other options (--tap=..., --ascii) are accepted and ignored */
+    const char *volatile filter = NULL, *volatile exclude = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (!strncmp(argv[i], "--filter=", 9))
+            filter = argv[i] + 9;
+        else if (!strncmp(argv[i], "--exclude=", 10))
+            exclude = argv[i] + 10;
+    }
     int n = 0;
     volatile int bad = 0;
     for (struct mc_test *t = mc_tests; t; t = t->next)
-        n++;
+        n += selected(t, filter, exclude);
     printf("TAP version 13\n1..%d\n", n);
+    fflush(stdout);
     for (struct mc_test *t = mc_tests; t; t = t->next) {
+        if (!selected(t, filter, exclude))
+            continue;
         mc_failed = 0;
         if (!setjmp(mc_abort)) {
             if (t->opts && t->opts->init)
