@@ -31,32 +31,40 @@ void mc_check(int ok, int fatal, const char *expr, const char *file, int line,
 }
 
 /* --filter=GLOB (as Criterion's) runs only the tests whose "suite/name"
- * matches; --exclude=GLOB (stand-in only) leaves the matching ones out. */
-static int selected(const struct mc_test *t, const char *filter, const char *exclude)
+ * matches; --exclude=GLOB (stand-in only, up to 8) leaves the matching ones out. */
+#define MC_MAX_EXCLUDE 8
+static const char *mc_filter, *mc_exclude[MC_MAX_EXCLUDE];
+
+static int selected(const struct mc_test *t)
 {
     char id[256];
     snprintf(id, sizeof id, "%s/%s", t->suite, t->name);
-    return (!filter || fnmatch(filter, id, 0) == 0) && (!exclude || fnmatch(exclude, id, 0) != 0);
+    if (mc_filter && fnmatch(mc_filter, id, 0) != 0)
+        return 0;
+    for (int i = 0; i < MC_MAX_EXCLUDE && mc_exclude[i]; i++)
+        if (fnmatch(mc_exclude[i], id, 0) == 0)
+            return 0;
+    return 1;
 }
 
 int main(int argc, char **argv)
 {
     /* Criterion's other options (--tap=..., --ascii) are accepted and ignored */
-    const char *volatile filter = NULL, *volatile exclude = NULL;
+    int n_exclude = 0;
     for (int i = 1; i < argc; i++) {
         if (!strncmp(argv[i], "--filter=", 9))
-            filter = argv[i] + 9;
-        else if (!strncmp(argv[i], "--exclude=", 10))
-            exclude = argv[i] + 10;
+            mc_filter = argv[i] + 9;
+        else if (!strncmp(argv[i], "--exclude=", 10) && n_exclude < MC_MAX_EXCLUDE)
+            mc_exclude[n_exclude++] = argv[i] + 10;
     }
     int n = 0;
     volatile int bad = 0;
     for (struct mc_test *t = mc_tests; t; t = t->next)
-        n += selected(t, filter, exclude);
+        n += selected(t);
     printf("TAP version 13\n1..%d\n", n);
     fflush(stdout);
     for (struct mc_test *t = mc_tests; t; t = t->next) {
-        if (!selected(t, filter, exclude))
+        if (!selected(t))
             continue;
         mc_failed = 0;
         if (!setjmp(mc_abort)) {
