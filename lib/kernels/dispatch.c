@@ -1,5 +1,5 @@
 /* dispatch.c — picks the kernel table once per process from CPU features
- * (x86-64: CPUID; aarch64: getauxval(AT_HWCAP)), lowered by
+ * (x86-64: CPUID; aarch64: getauxval(AT_HWCAP, AT_HWCAP2)), lowered by
  * GEMFA_KERNEL_LEVEL (valgrind does not know AVX-512; tests run every
  * level).  Built with -Dsimd=disabled (GF_SIMD_DISABLED) it stays scalar. */
 #if defined(__x86_64__) && !defined(GF_SIMD_DISABLED)
@@ -14,6 +14,9 @@
 #endif
 #ifndef HWCAP_ASIMDDP
 #define HWCAP_ASIMDDP (1UL << 20)
+#endif
+#ifndef HWCAP2_I8MM
+#define HWCAP2_I8MM (1UL << 13)
 #endif
 #endif
 #include <pthread.h>
@@ -31,8 +34,8 @@ static _Atomic(const gf_kernel_table *) current;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
 #if defined(__aarch64__)
-static const char *const level_names[GF_LEVEL_COUNT] = {"scalar", "neon", "dotprod"};
-#define LEVEL_LIST "scalar, neon or dotprod"
+static const char *const level_names[GF_LEVEL_COUNT] = {"scalar", "neon", "dotprod", "i8mm"};
+#define LEVEL_LIST "scalar, neon, dotprod or i8mm"
 #else
 static const char *const level_names[GF_LEVEL_COUNT] = {"scalar", "avx2", "avx512"};
 #define LEVEL_LIST "scalar, avx2 or avx512"
@@ -62,6 +65,8 @@ static void detect(void)
         detected = GF_LEVEL_NEON;
     if (detected == GF_LEVEL_NEON && (hw & HWCAP_ASIMDDP))
         detected = GF_LEVEL_DOTPROD;
+    if (detected == GF_LEVEL_DOTPROD && (getauxval(AT_HWCAP2) & HWCAP2_I8MM))
+        detected = GF_LEVEL_I8MM;
 #endif
 #if defined(GF_DISPATCH_X86) && defined(__GNUC__)
     __builtin_cpu_init();
@@ -94,6 +99,11 @@ static void init(void)
         tables[GF_LEVEL_DOTPROD] = tables[GF_LEVEL_NEON];
         gf_kernels_fill_dotprod(&tables[GF_LEVEL_DOTPROD]);
         tables[GF_LEVEL_DOTPROD].level = GF_LEVEL_DOTPROD;
+    }
+    if (detected >= GF_LEVEL_I8MM) {
+        tables[GF_LEVEL_I8MM] = tables[GF_LEVEL_DOTPROD];
+        gf_kernels_fill_i8mm(&tables[GF_LEVEL_I8MM]);
+        tables[GF_LEVEL_I8MM].level = GF_LEVEL_I8MM;
     }
 #endif
 #if defined(GF_DISPATCH_X86)

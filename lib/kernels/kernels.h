@@ -4,7 +4,7 @@
  * Every kernel computes y[t][r] = sum_c W[r][c] * x[t][c] for rows
  * [r0, r1) and all tokens of the prepared activations, writing y with a
  * row stride of W->rows.  Each level (scalar, AVX2, AVX-512 on x86-64;
- * scalar, NEON, dot product on aarch64) has one kernel per weight dtype; a level whose CPU lacks an optional feature (AVX512-VNNI,
+ * scalar, NEON, dot product, I8MM on aarch64) has one kernel per weight dtype; a level whose CPU lacks an optional feature (AVX512-VNNI,
  * AVX512-BF16) borrows that kernel from the level below. */
 #ifndef GF_KERNELS_H
 #define GF_KERNELS_H
@@ -20,6 +20,7 @@ typedef enum gf_kernel_level {
 #if defined(__aarch64__)
     GF_LEVEL_NEON = 1,    /* Advanced SIMD with f16 conversion (every Armv8-A CPU) */
     GF_LEVEL_DOTPROD = 2, /* + SDOT/UDOT (Armv8.2 dot product, HWCAP_ASIMDDP) */
+    GF_LEVEL_I8MM = 3,    /* + SMMLA (int8 matrix multiply, HWCAP2_I8MM) */
 #else
     GF_LEVEL_AVX2 = 1,   /* AVX2 + FMA + F16C */
     GF_LEVEL_AVX512 = 2, /* AVX-512 F/BW/VL/DQ (+ VNNI, BF16 where present) */
@@ -74,7 +75,7 @@ typedef struct gf_kernel_table {
 } gf_kernel_table;
 
 /* The table the library uses: the best level of this CPU, lowered by
- * GEMFA_KERNEL_LEVEL=scalar|avx2|avx512 (x86-64) or scalar|neon|dotprod
+ * GEMFA_KERNEL_LEVEL=scalar|avx2|avx512 (x86-64) or scalar|neon|dotprod|i8mm
  * (aarch64), never raised above the CPU. */
 const gf_kernel_table *gf_kernels(void);
 /* The table of one level; NULL if this CPU cannot run it. */
@@ -95,5 +96,6 @@ void gf_kernels_fill_avx512(gf_kernel_table *t, int has_vnni, int has_bf16);
 void gf_kernels_fill_neon(gf_kernel_table *t);    /* kernels_neon.c */
 void gf_kernels_fill_neon_q8(gf_kernel_table *t); /* kernels_neon_q8.c */
 void gf_kernels_fill_dotprod(gf_kernel_table *t); /* kernels_neon_q8.c */
+void gf_kernels_fill_i8mm(gf_kernel_table *t);    /* kernels_neon_q8.c */
 
 #endif

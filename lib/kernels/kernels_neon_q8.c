@@ -163,7 +163,98 @@ INLINE void block_sums_neon(const int8_t *w, const int8_t *x, int32x4_t is[4])
 DEFINE_Q8_ROWS(rows_q8_neon, , block_sums_neon)
 DEFINE_Q8_ROWS(rows_q8_sdot, TARGET_DOT, block_sums_sdot)
 
+/* I8MM: SMMLA Vd.4S, Vn.16B, Vm.16B adds the 2x2 products of two 8-byte
+ * rows of Vn by two 8-byte rows of Vm.  Two tokens share every instruction:
+ * Vm holds 8 columns of token a then of token b, and Vn 8 columns of two
+ * weight rows, which ZIP1/ZIP2 (32-bit lanes) make from the registers of
+ * quads j and j+1 (rows 4k..4k+3): [r0 q_j, r0 q_j+1, r1 q_j, r1 q_j+1] and
+ * the same for r2, r3.  The result lanes [r0a, r0b, r1a, r1b] are sorted
+ * back into per-token row sums by UZP1/UZP2 once per block.  For 2 tokens
+ * that is 4 ZIPs + 8 SMMLA per 2 quads where SDOT takes 16 instructions;
+ * an odd last token goes through SDOT.  The integer sums are exact, so the
+ * results are the scalar kernel's bit for bit. */
+#define TARGET_MM __attribute__((target("arch=armv8.2-a+dotprod+i8mm")))
+
+TARGET_MM INLINE void block_sums_mmla(const int8_t *w, const int8_t *xa, const int8_t *xb,
+                                      int32x4_t isa[4], int32x4_t isb[4])
+{
+    int32x4_t p[8];
+    for (int i = 0; i < 8; i++)
+        p[i] = vdupq_n_s32(0);
+    for (int j = 0; j < GF_Q8_BLOCK / 4; j += 2) {
+        const int8x16_t xv = vcombine_s8(vld1_s8(xa + 4 * j), vld1_s8(xb + 4 * j));
+        for (int k = 0; k < 4; k++) {
+            const int32x4_t a = vreinterpretq_s32_s8(vld1q_s8(w + j * QUAD_BYTES + 16 * k));
+            const int32x4_t b = vreinterpretq_s32_s8(vld1q_s8(w + (j + 1) * QUAD_BYTES + 16 * k));
+            p[2 * k] = vmmlaq_s32(p[2 * k], vreinterpretq_s8_s32(vzip1q_s32(a, b)), xv);
+            p[2 * k + 1] = vmmlaq_s32(p[2 * k + 1], vreinterpretq_s8_s32(vzip2q_s32(a, b)), xv);
+        }
+    }
+    for (int k = 0; k < 4; k++) {
+        isa[k] = vuzp1q_s32(p[2 * k], p[2 * k + 1]);
+        isb[k] = vuzp2q_s32(p[2 * k], p[2 * k + 1]);
+    }
+}
+
+TARGET_MM INLINE void rows_q8_mmla_group(const gf_matrix *W, const gf_q8_act *qa, int64_t g0,
+                                         int64_t t0, int nt, float out[MAX_NT][GF_Q8_GROUP])
+{
+    const int64_t n = W->cols, nb = n / GF_Q8_BLOCK;
+    const int64_t h = gf_q8_group_rows(W->rows, g0);
+    const int8_t *wg = (const int8_t *)W->data + g0 * n;
+    const uint16_t *sg = W->scales + g0 * nb;
+    int8_t pad[BLOCK_BYTES];
+    float32x4_t acc[MAX_NT][4];
+    for (int t = 0; t < nt; t++)
+        for (int k = 0; k < 4; k++)
+            acc[t][k] = vdupq_n_f32(0.0f);
+    for (int64_t b = 0; b < nb; b++) {
+        q8_block blk;
+        load_block(wg, sg, h, b, pad, &blk);
+        __builtin_prefetch(blk.w + 4096);
+        int32x4_t is[MAX_NT][4];
+        int t = 0;
+        for (; t + 2 <= nt; t += 2)
+            block_sums_mmla(blk.w, qa->q + (t0 + t) * n + b * GF_Q8_BLOCK,
+                            qa->q + (t0 + t + 1) * n + b * GF_Q8_BLOCK, is[t], is[t + 1]);
+        if (t < nt)
+            block_sums_sdot(blk.w, qa->q + (t0 + t) * n + b * GF_Q8_BLOCK, is[t]);
+        for (t = 0; t < nt; t++) {
+            const float dx = qa->d[(t0 + t) * nb + b];
+            for (int k = 0; k < 4; k++)
+                acc[t][k] = vfmaq_f32(acc[t][k], vcvtq_f32_s32(is[t][k]), vmulq_n_f32(blk.s[k], dx));
+        }
+    }
+    for (int t = 0; t < nt; t++)
+        for (int k = 0; k < 4; k++)
+            vst1q_f32(out[t] + 4 * k, acc[t][k]);
+}
+
+TARGET_MM static void rows_q8_mmla(const gf_matrix *W, const gf_act *a, int64_t r0, int64_t r1,
+                                   float *y)
+{
+    float out[MAX_NT][GF_Q8_GROUP];
+    for (int64_t g0 = r0 - r0 % GF_Q8_GROUP; g0 < r1; g0 += GF_Q8_GROUP) {
+        const int64_t h = gf_q8_group_rows(W->rows, g0);
+        for (int64_t t0 = 0; t0 < a->n_tokens; t0 += MAX_NT) {
+            int64_t nt = a->n_tokens - t0 < MAX_NT ? a->n_tokens - t0 : MAX_NT;
+            switch (nt) {
+            case 1: rows_q8_mmla_group(W, &a->q8, g0, t0, 1, out); break;
+            case 2: rows_q8_mmla_group(W, &a->q8, g0, t0, 2, out); break;
+            case 3: rows_q8_mmla_group(W, &a->q8, g0, t0, 3, out); break;
+            default: rows_q8_mmla_group(W, &a->q8, g0, t0, 4, out); break;
+            }
+            for (int64_t t = 0; t < nt; t++)
+                for (int64_t i = 0; i < h; i++)
+                    if (g0 + i >= r0 && g0 + i < r1)
+                        y[(t0 + t) * W->rows + g0 + i] = out[t][i];
+        }
+    }
+}
+
 void gf_kernels_fill_neon_q8(gf_kernel_table *t) { t->rows[GF_DTYPE_Q8] = rows_q8_neon; }
 
 void gf_kernels_fill_dotprod(gf_kernel_table *t) { t->rows[GF_DTYPE_Q8] = rows_q8_sdot; }
+
+void gf_kernels_fill_i8mm(gf_kernel_table *t) { t->rows[GF_DTYPE_Q8] = rows_q8_mmla; }
 #endif
