@@ -169,31 +169,41 @@ DEFINE_Q8_ROWS(rows_q8_sdot, TARGET_DOT, block_sums_sdot)
  * weight rows, which ZIP1/ZIP2 (32-bit lanes) make from the registers of
  * quads j and j+1 (rows 4k..4k+3): [r0 q_j, r0 q_j+1, r1 q_j, r1 q_j+1] and
  * the same for r2, r3.  The result lanes [r0a, r0b, r1a, r1b] are sorted
- * back into per-token row sums by UZP1/UZP2 once per block.  For 2 tokens
- * that is 4 ZIPs + 8 SMMLA per 2 quads where SDOT takes 16 instructions;
- * an odd last token goes through SDOT.  The integer sums are exact, so the
+ * back into per-token row sums by UZP1/UZP2 once per block.  Per 2 quads
+ * and 16 rows: 8 ZIPs for any number of pairs, then 8 SMMLA per pair, where
+ * SDOT takes 16 per 2 tokens; an odd last token goes through SDOT.  The integer sums are exact, so the
  * results are the scalar kernel's bit for bit. */
 #define TARGET_MM __attribute__((target("arch=armv8.2-a+dotprod+i8mm")))
 
-TARGET_MM INLINE void block_sums_mmla(const int8_t *w, const int8_t *xa, const int8_t *xb,
-                                      int32x4_t isa[4], int32x4_t isb[4])
+/* Block sums of np token pairs (np = 1 or 2, constant after inlining):
+ * each weight register pair is zipped once for all of them. */
+TARGET_MM INLINE void block_sums_mmla(const int8_t *w, const int8_t *const x[4], int np,
+                                      int32x4_t is[4][4])
 {
-    int32x4_t p[8];
-    for (int i = 0; i < 8; i++)
-        p[i] = vdupq_n_s32(0);
+    int32x4_t p[2][8];
+    for (int q = 0; q < np; q++)
+        for (int i = 0; i < 8; i++)
+            p[q][i] = vdupq_n_s32(0);
     for (int j = 0; j < GF_Q8_BLOCK / 4; j += 2) {
-        const int8x16_t xv = vcombine_s8(vld1_s8(xa + 4 * j), vld1_s8(xb + 4 * j));
+        int8x16_t xv[2];
+        for (int q = 0; q < np; q++)
+            xv[q] = vcombine_s8(vld1_s8(x[2 * q] + 4 * j), vld1_s8(x[2 * q + 1] + 4 * j));
         for (int k = 0; k < 4; k++) {
             const int32x4_t a = vreinterpretq_s32_s8(vld1q_s8(w + j * QUAD_BYTES + 16 * k));
             const int32x4_t b = vreinterpretq_s32_s8(vld1q_s8(w + (j + 1) * QUAD_BYTES + 16 * k));
-            p[2 * k] = vmmlaq_s32(p[2 * k], vreinterpretq_s8_s32(vzip1q_s32(a, b)), xv);
-            p[2 * k + 1] = vmmlaq_s32(p[2 * k + 1], vreinterpretq_s8_s32(vzip2q_s32(a, b)), xv);
+            const int8x16_t lo = vreinterpretq_s8_s32(vzip1q_s32(a, b));
+            const int8x16_t hi = vreinterpretq_s8_s32(vzip2q_s32(a, b));
+            for (int q = 0; q < np; q++) {
+                p[q][2 * k] = vmmlaq_s32(p[q][2 * k], lo, xv[q]);
+                p[q][2 * k + 1] = vmmlaq_s32(p[q][2 * k + 1], hi, xv[q]);
+            }
         }
     }
-    for (int k = 0; k < 4; k++) {
-        isa[k] = vuzp1q_s32(p[2 * k], p[2 * k + 1]);
-        isb[k] = vuzp2q_s32(p[2 * k], p[2 * k + 1]);
-    }
+    for (int q = 0; q < np; q++)
+        for (int k = 0; k < 4; k++) {
+            is[2 * q][k] = vuzp1q_s32(p[q][2 * k], p[q][2 * k + 1]);
+            is[2 * q + 1][k] = vuzp2q_s32(p[q][2 * k], p[q][2 * k + 1]);
+        }
 }
 
 TARGET_MM INLINE void rows_q8_mmla_group(const gf_matrix *W, const gf_q8_act *qa, int64_t g0,
@@ -213,13 +223,14 @@ TARGET_MM INLINE void rows_q8_mmla_group(const gf_matrix *W, const gf_q8_act *qa
         load_block(wg, sg, h, b, pad, &blk);
         __builtin_prefetch(blk.w + 4096);
         int32x4_t is[MAX_NT][4];
-        int t = 0;
-        for (; t + 2 <= nt; t += 2)
-            block_sums_mmla(blk.w, qa->q + (t0 + t) * n + b * GF_Q8_BLOCK,
-                            qa->q + (t0 + t + 1) * n + b * GF_Q8_BLOCK, is[t], is[t + 1]);
-        if (t < nt)
-            block_sums_sdot(blk.w, qa->q + (t0 + t) * n + b * GF_Q8_BLOCK, is[t]);
-        for (t = 0; t < nt; t++) {
+        const int8_t *x[MAX_NT];
+        for (int t = 0; t < nt; t++)
+            x[t] = qa->q + (t0 + t) * n + b * GF_Q8_BLOCK;
+        if (nt >= 2)
+            block_sums_mmla(blk.w, x, nt / 2, is);
+        if (nt % 2)
+            block_sums_sdot(blk.w, x[nt - 1], is[nt - 1]);
+        for (int t = 0; t < nt; t++) {
             const float dx = qa->d[(t0 + t) * nb + b];
             for (int k = 0; k < 4; k++)
                 acc[t][k] = vfmaq_f32(acc[t][k], vcvtq_f32_s32(is[t][k]), vmulq_n_f32(blk.s[k], dx));
