@@ -27,12 +27,13 @@ TEST_PACKAGES="$TEST_PACKAGES clang libclang-rt-14-dev valgrind abigail-tools"
 # a nodesource nodejs already bundles npm and conflicts with Debian's npm.
 command -v node >/dev/null 2>&1 || TEST_PACKAGES="$TEST_PACKAGES nodejs"
 command -v npm >/dev/null 2>&1 || TEST_PACKAGES="$TEST_PACKAGES npm"
-# The aarch64 pass (tests/run_aarch64.sh): Debian's cross toolchain, qemu-user
-# and the arm64 builds of the libraries (multiarch: setup adds the arm64
-# architecture to dpkg first, for `test` and `build` only).
-ARM64_PACKAGES="crossbuild-essential-arm64 qemu-user-static libopenblas-dev:arm64
-  libutf8proc-dev:arm64 libyajl-dev:arm64"
-TEST_PACKAGES="$TEST_PACKAGES $ARM64_PACKAGES"
+# The aarch64 pass (tests/run_aarch64.sh) on x86-64 machines: Debian's cross
+# toolchain, qemu-user and the arm64 builds of the libraries (multiarch: setup
+# adds the arm64 architecture to dpkg first, for `test` and `build` only).
+if [ "$(dpkg --print-architecture 2>/dev/null)" = amd64 ]; then
+    TEST_PACKAGES="$TEST_PACKAGES crossbuild-essential-arm64 qemu-user-static
+      libopenblas-dev:arm64 libutf8proc-dev:arm64 libyajl-dev:arm64"
+fi
 APT_PACKAGES=$TEST_PACKAGES
 
 need_install() {
