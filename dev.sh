@@ -3,8 +3,9 @@
 #   ./dev.sh demo   install what the library needs (no test tools), build the gemfa
 #                   program, and generate a Persian chat answer with the bundled tiny model
 #   ./dev.sh test   install dependencies, build (warnings are errors) and run every
-#                   test suite, then the sanitizer, fuzz, valgrind and ABI runs
-#                   (tests/run_*.sh); ends with one line 'N passed, N failed'
+#                   test suite, then the sanitizer, fuzz, valgrind, ABI, aarch64
+#                   (cross build + qemu-user) and scalar-only runs (tests/run_*.sh);
+#                   ends with one line 'N passed, N failed'
 #   ./dev.sh build  install the test dependencies and build only (tests included)
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -26,6 +27,13 @@ TEST_PACKAGES="$TEST_PACKAGES clang libclang-rt-14-dev valgrind abigail-tools"
 # a nodesource nodejs already bundles npm and conflicts with Debian's npm.
 command -v node >/dev/null 2>&1 || TEST_PACKAGES="$TEST_PACKAGES nodejs"
 command -v npm >/dev/null 2>&1 || TEST_PACKAGES="$TEST_PACKAGES npm"
+# The aarch64 pass (tests/run_aarch64.sh) on x86-64 machines: Debian's cross
+# toolchain, qemu-user and the arm64 builds of the libraries (multiarch: setup
+# adds the arm64 architecture to dpkg first, for `test` and `build` only).
+if [ "$(dpkg --print-architecture 2>/dev/null)" = amd64 ]; then
+    TEST_PACKAGES="$TEST_PACKAGES crossbuild-essential-arm64 qemu-user-static
+      libopenblas-dev:arm64 libutf8proc-dev:arm64 libyajl-dev:arm64"
+fi
 APT_PACKAGES=$TEST_PACKAGES
 
 need_install() {
@@ -40,6 +48,13 @@ setup() {
         echo "dev.sh: installing Debian packages" >&2
         local sudo=""
         [ "$(id -u)" -eq 0 ] || sudo=sudo
+        # :arm64 packages need the architecture known to dpkg before the update
+        case "$APT_PACKAGES" in
+        *:arm64*)
+            dpkg --print-foreign-architectures | grep -qx arm64 ||
+                $sudo dpkg --add-architecture arm64
+            ;;
+        esac
         $sudo apt-get update -qq
         DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq $APT_PACKAGES >/dev/null
     fi
@@ -71,6 +86,8 @@ run_tests() {
     tests/run_fuzz_smoke.sh "$BUILD" || rc=1  # libFuzzer, ~20 s per target
     tests/run_valgrind.sh "$BUILD" || rc=1    # memcheck: load + generate + free
     tests/run_abi.sh "$BUILD" || rc=1         # abidiff against tests/abi/libgemfa.abi
+    tests/run_aarch64.sh "$BUILD" || rc=1     # cross build for ARM64, tests under qemu-user
+    tests/run_scalar_only.sh "$BUILD" || rc=1 # -Dsimd=disabled: scalar kernels only
     /usr/bin/python3 tests/summarize.py "$BUILD/meson-logs/testlog.json" $(ls "$results"/*.txt 2>/dev/null) || rc=1
     return $rc
 }

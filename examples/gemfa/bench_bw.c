@@ -68,9 +68,11 @@ typedef struct bw_thread {
     return NULL;
 
 #pragma GCC diagnostic ignored "-Wpsabi" /* the vectors never cross a call */
+#if defined(__x86_64__)
 __attribute__((target("avx512f"))) static void *read_avx512(void *arg) { BW_BODY }
 __attribute__((target("avx2"))) static void *read_avx2(void *arg) { BW_BODY }
-static void *read_plain(void *arg) { BW_BODY }
+#endif
+static void *read_plain(void *arg) { BW_BODY } /* aarch64: NEON by default */
 
 static double now_s(void)
 {
@@ -143,11 +145,13 @@ static void child_main(int in, int out, size_t bytes, int n_threads)
     if (buf != MAP_FAILED)
         memset(buf, 1, bytes); /* real pages, not the shared zero page */
     void *(*fn)(void *) = read_plain;
+#if defined(__x86_64__)
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx512f"))
         fn = read_avx512;
     else if (__builtin_cpu_supports("avx2"))
         fn = read_avx2;
+#endif
     const size_t n_chunks = bytes / (BW_CHUNK_VECS * sizeof(v16f));
     char req;
     while (read_all(in, &req, 1) == 0) {

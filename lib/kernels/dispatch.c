@@ -1,8 +1,23 @@
-/* dispatch.c — picks the kernel table once per process from CPU features,
- * lowered by GEMFA_KERNEL_LEVEL (valgrind does not know AVX-512; tests run
- * every level). */
-#if defined(__x86_64__)
+/* dispatch.c — picks the kernel table once per process from CPU features
+ * (x86-64: CPUID; aarch64: getauxval(AT_HWCAP, AT_HWCAP2)), lowered by
+ * GEMFA_KERNEL_LEVEL (valgrind does not know AVX-512; tests run every
+ * level).  Built with -Dsimd=disabled (GF_SIMD_DISABLED) it stays scalar. */
+#if defined(__x86_64__) && !defined(GF_SIMD_DISABLED)
+#define GF_DISPATCH_X86 1
 #include <cpuid.h>
+#elif defined(__aarch64__) && defined(__linux__) && !defined(GF_SIMD_DISABLED)
+#define GF_DISPATCH_ARM 1
+#include <sys/auxv.h>
+/* From the kernel's uapi asm/hwcap.h, in case the libc headers lack them. */
+#ifndef HWCAP_ASIMD
+#define HWCAP_ASIMD (1UL << 1)
+#endif
+#ifndef HWCAP_ASIMDDP
+#define HWCAP_ASIMDDP (1UL << 20)
+#endif
+#ifndef HWCAP2_I8MM
+#define HWCAP2_I8MM (1UL << 13)
+#endif
 #endif
 #include <pthread.h>
 #include <stdatomic.h>
@@ -14,18 +29,24 @@
 
 static gf_kernel_table tables[GF_LEVEL_COUNT];
 static gf_kernel_level detected = GF_LEVEL_SCALAR;
-static int has_vnni, has_bf16;
+static int has_vnni __attribute__((unused)), has_bf16 __attribute__((unused));
 static _Atomic(const gf_kernel_table *) current;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
+#if defined(__aarch64__)
+static const char *const level_names[GF_LEVEL_COUNT] = {"scalar", "neon", "dotprod", "i8mm"};
+#define LEVEL_LIST "scalar, neon, dotprod or i8mm"
+#else
 static const char *const level_names[GF_LEVEL_COUNT] = {"scalar", "avx2", "avx512"};
+#define LEVEL_LIST "scalar, avx2 or avx512"
+#endif
 
 const char *gf_kernel_level_name(gf_kernel_level level)
 {
     return (unsigned)level < GF_LEVEL_COUNT ? level_names[level] : "unknown";
 }
 
-#if defined(__x86_64__) && defined(__GNUC__)
+#if defined(GF_DISPATCH_X86) && defined(__GNUC__)
 /* F16C through CPUID: clang's __builtin_cpu_supports does not know "f16c"
  * (and the clang build runs the fuzz targets). */
 static int cpu_has_f16c(void)
@@ -37,7 +58,17 @@ static int cpu_has_f16c(void)
 
 static void detect(void)
 {
-#if defined(__x86_64__) && defined(__GNUC__)
+#if defined(GF_DISPATCH_ARM)
+    /* NEON is part of Armv8-A; the kernel still says so in HWCAP_ASIMD. */
+    const unsigned long hw = getauxval(AT_HWCAP);
+    if (hw & HWCAP_ASIMD)
+        detected = GF_LEVEL_NEON;
+    if (detected == GF_LEVEL_NEON && (hw & HWCAP_ASIMDDP))
+        detected = GF_LEVEL_DOTPROD;
+    if (detected == GF_LEVEL_DOTPROD && (getauxval(AT_HWCAP2) & HWCAP2_I8MM))
+        detected = GF_LEVEL_I8MM;
+#endif
+#if defined(GF_DISPATCH_X86) && defined(__GNUC__)
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
         cpu_has_f16c())
@@ -58,7 +89,24 @@ static void init(void)
     /* Each level starts as a copy of the one below and overrides what it has. */
     gf_kernels_fill_scalar(&tables[GF_LEVEL_SCALAR]);
     tables[GF_LEVEL_SCALAR].level = GF_LEVEL_SCALAR;
-#if defined(__x86_64__)
+#if defined(GF_DISPATCH_ARM)
+    if (detected >= GF_LEVEL_NEON) {
+        tables[GF_LEVEL_NEON] = tables[GF_LEVEL_SCALAR];
+        gf_kernels_fill_neon(&tables[GF_LEVEL_NEON]);
+        tables[GF_LEVEL_NEON].level = GF_LEVEL_NEON;
+    }
+    if (detected >= GF_LEVEL_DOTPROD) {
+        tables[GF_LEVEL_DOTPROD] = tables[GF_LEVEL_NEON];
+        gf_kernels_fill_dotprod(&tables[GF_LEVEL_DOTPROD]);
+        tables[GF_LEVEL_DOTPROD].level = GF_LEVEL_DOTPROD;
+    }
+    if (detected >= GF_LEVEL_I8MM) {
+        tables[GF_LEVEL_I8MM] = tables[GF_LEVEL_DOTPROD];
+        gf_kernels_fill_i8mm(&tables[GF_LEVEL_I8MM]);
+        tables[GF_LEVEL_I8MM].level = GF_LEVEL_I8MM;
+    }
+#endif
+#if defined(GF_DISPATCH_X86)
     if (detected >= GF_LEVEL_AVX2) {
         tables[GF_LEVEL_AVX2] = tables[GF_LEVEL_SCALAR];
         gf_kernels_fill_avx2(&tables[GF_LEVEL_AVX2]);
@@ -85,8 +133,7 @@ static void init(void)
             }
         }
         if (!found)
-            gf_log(GEMFA_LOG_WARN, "GEMFA_KERNEL_LEVEL=%s is not scalar, avx2 or avx512; ignored",
-                   env);
+            gf_log(GEMFA_LOG_WARN, "GEMFA_KERNEL_LEVEL=%s is not " LEVEL_LIST "; ignored", env);
     }
     atomic_store(&current, &tables[use]);
 }
@@ -123,11 +170,19 @@ int gf_kernel_level_force(gf_kernel_level level)
 int gf_cpu_has_avx512_vnni(void)
 {
     pthread_once(&once, init);
+#if defined(__aarch64__)
+    return 0;
+#else
     return detected >= GF_LEVEL_AVX512 && has_vnni;
+#endif
 }
 
 int gf_cpu_has_avx512_bf16(void)
 {
     pthread_once(&once, init);
+#if defined(__aarch64__)
+    return 0;
+#else
     return detected >= GF_LEVEL_AVX512 && has_bf16;
+#endif
 }

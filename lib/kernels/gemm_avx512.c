@@ -7,7 +7,7 @@
  *   bf16dot  mr <= 14   vdpbf16ps    32
  *   q8       mr <= 6    vpdpbusd     64, plus per block of 32: the
  *            int32 sums scaled by d_w * d_x into f32 accumulators. */
-#if defined(__x86_64__)
+#if defined(__x86_64__) && !defined(GF_SIMD_DISABLED)
 #include <immintrin.h>
 #include <string.h>
 

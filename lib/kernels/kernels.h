@@ -3,8 +3,8 @@
  *
  * Every kernel computes y[t][r] = sum_c W[r][c] * x[t][c] for rows
  * [r0, r1) and all tokens of the prepared activations, writing y with a
- * row stride of W->rows.  Each level (scalar, AVX2, AVX-512) has one kernel
- * per weight dtype; a level whose CPU lacks an optional feature (AVX512-VNNI,
+ * row stride of W->rows.  Each level (scalar, AVX2, AVX-512 on x86-64;
+ * scalar, NEON, dot product, I8MM on aarch64) has one kernel per weight dtype; a level whose CPU lacks an optional feature (AVX512-VNNI,
  * AVX512-BF16) borrows that kernel from the level below. */
 #ifndef GF_KERNELS_H
 #define GF_KERNELS_H
@@ -13,10 +13,18 @@
 
 #include "loader/model.h"
 
+/* The levels of the architecture built for, each a superset of the one
+ * below (so GEMFA_KERNEL_LEVEL can lower, never raise, the level). */
 typedef enum gf_kernel_level {
     GF_LEVEL_SCALAR = 0,
+#if defined(__aarch64__)
+    GF_LEVEL_NEON = 1,    /* Advanced SIMD with f16 conversion (every Armv8-A CPU) */
+    GF_LEVEL_DOTPROD = 2, /* + SDOT/UDOT (Armv8.2 dot product, HWCAP_ASIMDDP) */
+    GF_LEVEL_I8MM = 3,    /* + SMMLA (int8 matrix multiply, HWCAP2_I8MM) */
+#else
     GF_LEVEL_AVX2 = 1,   /* AVX2 + FMA + F16C */
     GF_LEVEL_AVX512 = 2, /* AVX-512 F/BW/VL/DQ (+ VNNI, BF16 where present) */
+#endif
     GF_LEVEL_COUNT
 } gf_kernel_level;
 
@@ -67,7 +75,8 @@ typedef struct gf_kernel_table {
 } gf_kernel_table;
 
 /* The table the library uses: the best level of this CPU, lowered by
- * GEMFA_KERNEL_LEVEL=scalar|avx2|avx512 (never raised above the CPU). */
+ * GEMFA_KERNEL_LEVEL=scalar|avx2|avx512 (x86-64) or scalar|neon|dotprod|i8mm
+ * (aarch64), never raised above the CPU. */
 const gf_kernel_table *gf_kernels(void);
 /* The table of one level; NULL if this CPU cannot run it. */
 const gf_kernel_table *gf_kernels_for_level(gf_kernel_level level);
@@ -84,5 +93,9 @@ const char *gf_kernel_level_name(gf_kernel_level level);
 void gf_kernels_fill_scalar(gf_kernel_table *t);
 void gf_kernels_fill_avx2(gf_kernel_table *t);
 void gf_kernels_fill_avx512(gf_kernel_table *t, int has_vnni, int has_bf16);
+void gf_kernels_fill_neon(gf_kernel_table *t);    /* kernels_neon.c */
+void gf_kernels_fill_neon_q8(gf_kernel_table *t); /* kernels_neon_q8.c */
+void gf_kernels_fill_dotprod(gf_kernel_table *t); /* kernels_neon_q8.c */
+void gf_kernels_fill_i8mm(gf_kernel_table *t);    /* kernels_neon_q8.c */
 
 #endif

@@ -1,7 +1,7 @@
 /* kernels_avx2.c — AVX2 + FMA + F16C kernels.  Each weight row is loaded
  * and widened once and multiplied with up to 4 tokens, with two
  * accumulators per token to hide the FMA latency. */
-#if defined(__x86_64__)
+#if defined(__x86_64__) && !defined(GF_SIMD_DISABLED)
 #include <immintrin.h>
 #include <math.h>
 #include <string.h>

@@ -4,7 +4,7 @@
  * row in four chains; batches (and one token on wide rows) take 4 rows at a
  * time (shared x loads); BF16 splits 64-byte loads into even/odd lanes
  * against paired x. */
-#if defined(__x86_64__)
+#if defined(__x86_64__) && !defined(GF_SIMD_DISABLED)
 #include <float.h>
 #include <immintrin.h>
 #include <math.h>

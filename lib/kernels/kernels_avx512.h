@@ -2,7 +2,7 @@
  * lib/kernels): target attributes, the prefetch distance, small helpers. */
 #ifndef GF_KERNELS_AVX512_H
 #define GF_KERNELS_AVX512_H
-#if defined(__x86_64__)
+#if defined(__x86_64__) && !defined(GF_SIMD_DISABLED)
 #include <immintrin.h>
 #include <stdint.h>
 #include <string.h>

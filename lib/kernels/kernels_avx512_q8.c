@@ -1,7 +1,7 @@
 /* kernels_avx512_q8.c — the AVX-512 int8 (Q8) pieces: the activation
  * quantizer, the weight quantizer and the VNNI row kernels (used only where
  * the CPU has AVX512-VNNI). */
-#if defined(__x86_64__)
+#if defined(__x86_64__) && !defined(GF_SIMD_DISABLED)
 #include <float.h>
 #include <immintrin.h>
 #include <math.h>

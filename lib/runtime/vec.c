@@ -394,7 +394,7 @@ AI void accum_body(const float *p, int64_t ldp, int nq, const float *v, int64_t 
     };
 
 DEFINE_LEVEL(scalar, , 0)
-#if defined(__x86_64__)
+#if defined(__x86_64__) && !defined(GF_SIMD_DISABLED)
 DEFINE_LEVEL(avx2, __attribute__((target("avx2,fma"))), 0)
 DEFINE_LEVEL(avx512, __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma"))), 1)
 #endif
@@ -404,7 +404,7 @@ const gf_vec_ops *gf_vec_for_level(gf_kernel_level level)
     if (!gf_kernels_for_level(level))
         return NULL;
     switch (level) {
-#if defined(__x86_64__)
+#if defined(__x86_64__) && !defined(GF_SIMD_DISABLED)
     case GF_LEVEL_AVX512: return &ops_avx512;
     case GF_LEVEL_AVX2: return &ops_avx2;
 #endif
