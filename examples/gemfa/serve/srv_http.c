@@ -32,6 +32,7 @@ struct srv_http {
     srv_http_options o;
     atomic_llong by_status[N_STATUS];
     atomic_llong ids;
+    atomic_int streams;     /* streamed responses not yet finished */
     pthread_mutex_t log_mu;
 };
 
@@ -141,6 +142,7 @@ static void stream_free(void *cls)
     }
     srv_job_release(st->job);
     srv_buf_free(&st->out);
+    atomic_fetch_sub(&st->h->streams, 1);
     free(st);
 }
 
@@ -271,6 +273,7 @@ static enum MHD_Result completion(srv_http *h, struct MHD_Connection *c, conn *c
             return simple_error(c, cs, 500, "server_error", NULL, "out of memory");
         }
         st->h = h;
+        atomic_fetch_add(&h->streams, 1);
         st->job = j;
         st->c = c;
         struct MHD_Response *r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024,
@@ -521,6 +524,9 @@ void srv_http_stop(srv_http *h)
 {
     if (!h)
         return;
+    /* let the streams send their last (error) event before the sockets close */
+    for (int i = 0; i < 300 && atomic_load(&h->streams) > 0; i++)
+        usleep(10 * 1000);
     MHD_stop_daemon(h->d);
     pthread_mutex_destroy(&h->log_mu);
     free(h);

@@ -37,9 +37,37 @@ static yajl_val get(yajl_val obj, const char *key)
     return yajl_tree_get(obj, path, yajl_t_any);
 }
 
+/* Nesting depth of the JSON text (outside strings): yajl's tree builder
+ * recurses, so deep nesting is refused before parsing. */
+static int too_deep(const char *s, size_t n, int max)
+{
+    int depth = 0, in_str = 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (in_str) {
+            if (c == '\\')
+                i++;
+            else if (c == '"')
+                in_str = 0;
+        } else if (c == '"') {
+            in_str = 1;
+        } else if (c == '[' || c == '{') {
+            if (++depth > max)
+                return 1;
+        } else if (c == ']' || c == '}') {
+            depth--;
+        }
+    }
+    return 0;
+}
+
 static yajl_val parse_body(const char *body, size_t len, srv_error *e)
 {
     char errbuf[256];
+    if (too_deep(body, len, 32)) {
+        fail(e, NULL, NULL, "the JSON body is nested more than 32 levels deep");
+        return NULL;
+    }
     if (memchr(body, '\0', len)) {
         fail(e, NULL, NULL, "the body contains a NUL byte");
         return NULL;

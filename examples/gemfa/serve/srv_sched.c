@@ -167,15 +167,15 @@ static void job_logprob(srv_job *j, const float *logits, size_t n_vocab, int32_t
 
 static void slot_release(srv_sched *s, slot *sl, srv_finish f, const char *error)
 {
+    pthread_mutex_lock(&s->mu); /* before the client hears of it: /health agrees */
+    s->stats.busy--;
+    pthread_mutex_unlock(&s->mu);
     job_finish(sl->job, f, error);
     srv_job_release(sl->job);
     sl->job = NULL;
     sl->generating = 0;
     gemfa_sampler_free(sl->sampler);
     sl->sampler = NULL;
-    pthread_mutex_lock(&s->mu);
-    s->stats.busy--;
-    pthread_mutex_unlock(&s->mu);
 }
 
 /* Tokens of the slot's cache that can be kept for `j`: all of them when

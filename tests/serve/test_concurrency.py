@@ -1,0 +1,146 @@
+"""Many users at once: 8 clients against --parallel 4 all complete and, with
+greedy sampling and f32 weights, each answer equals the same request alone;
+a client that disconnects frees its slot; a full queue answers 503; a
+second turn reuses the first turn's cache."""
+import json
+import socket
+import threading
+import time
+import unittest
+
+from serve_util import Server, chat
+
+PROMPTS = ["سلام! حالت چطوره؟", "Hello there", "یک داستان کوتاه بگو", "What is 2+2?",
+           "کتاب خوب چیست؟", "Tell me a joke", "امروز هوا چطور است؟", "Write a poem"]
+
+
+def no_eog(server):
+    """logit_bias banning the end-of-turn and eos tokens: long answers."""
+    ids = []
+    for t in ("<end_of_turn>", "<eos>"):
+        st, out = server.post("/tokenize", {"text": t})
+        ids += out["ids"]
+    return {str(i): -100 for i in ids}
+
+
+class ConcurrencyTest(unittest.TestCase):
+    def run_parallel(self, server, bodies):
+        results = [None] * len(bodies)
+
+        def one(i):
+            results[i] = server.post("/v1/chat/completions", bodies[i], timeout=120)
+
+        threads = [threading.Thread(target=one, args=(i,)) for i in range(len(bodies))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        return results
+
+    def check_alone_equals_together(self, *args):
+        s = Server("--parallel", "4", "--weights", "f32", *args)
+        try:
+            bodies = [chat(p, max_tokens=40) for p in PROMPTS]
+            alone = [s.post("/v1/chat/completions", b)[1] for b in bodies]
+            together = self.run_parallel(s, bodies)
+            for a, (st, t) in zip(alone, together):
+                self.assertEqual(st, 200, t)
+                self.assertEqual(t["choices"][0]["message"]["content"],
+                                 a["choices"][0]["message"]["content"])
+            # seeded sampling too
+            bodies = [chat(p, max_tokens=30, temperature=0.8, seed=7 + i) for i, p in enumerate(PROMPTS)]
+            alone = [s.post("/v1/chat/completions", b)[1] for b in bodies]
+            together = self.run_parallel(s, bodies)
+            for a, (st, t) in zip(alone, together):
+                self.assertEqual(t["choices"][0]["message"]["content"],
+                                 a["choices"][0]["message"]["content"])
+        finally:
+            self.assertEqual(s.stop()[0], 0)
+
+    def test_batched_equals_alone(self):
+        self.check_alone_equals_together()
+
+    def test_deterministic_mode_equals_alone(self):
+        self.check_alone_equals_together("--deterministic")
+
+    def test_disconnect_frees_slot(self):
+        s = Server("--parallel", "1", "--ctx", "4096")
+        try:
+            bias = no_eog(s)
+            body = json.dumps(chat("سلام", max_tokens=4000, stream=True, logit_bias=bias)).encode()
+            sock = socket.create_connection((s.host, s.port))
+            sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                         b"application/json\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+            self.assertIn(b"data: ", sock.recv(4096))
+            sock.close()
+            t0 = time.time()
+            st, out = s.post("/v1/chat/completions", chat("Hi", max_tokens=4), timeout=30)
+            self.assertEqual(st, 200)
+            st, _, h = s.get("/health")
+            self.assertEqual(json.loads(h)["busy"], 0)
+            st, _, m = s.get("/metrics")
+            generated = [l for l in m.decode().splitlines() if l.startswith("gemfa_generated_tokens_total")]
+            self.assertLess(int(generated[0].split()[1]), 3900, "generation went on after the disconnect")
+            self.assertLess(time.time() - t0, 20)
+        finally:
+            self.assertEqual(s.stop()[0], 0)
+
+    def test_queue_limit_503(self):
+        s = Server("--parallel", "1", "--queue", "1", "--ctx", "4096")
+        try:
+            bias = no_eog(s)
+            bodies = [chat("سلام %d" % i, max_tokens=3000, logit_bias=bias) for i in range(5)]
+            results = self.run_parallel(s, bodies)
+            codes = sorted(st for st, _ in results)
+            self.assertIn(503, codes)
+            self.assertIn(200, codes)
+            busy = [out for st, out in results if st == 503][0]
+            self.assertEqual(busy["error"]["code"], "server_busy")
+            st, headers, _ = s.request("POST", "/v1/chat/completions", chat("x", max_tokens=1))
+            self.assertEqual(st, 200)
+        finally:
+            self.assertEqual(s.stop()[0], 0)
+
+    def test_prefix_reuse(self):
+        s = Server("--parallel", "2")
+        try:
+            msgs = [{"role": "system", "content": "Answer briefly. " * 20},
+                    {"role": "user", "content": "سلام"}]
+            # max_tokens 1: the slot keeps exactly the first prompt (the one sampled
+            # token is never decoded), a prefix of the second turn's prompt
+            st, first = s.post("/v1/chat/completions", {"messages": msgs, "max_tokens": 1, "temperature": 0})
+            msgs += [{"role": "assistant", "content": first["choices"][0]["message"]["content"]},
+                     {"role": "user", "content": "و بعد؟"}]
+            st, second = s.post("/v1/chat/completions", {"messages": msgs, "max_tokens": 8, "temperature": 0})
+            self.assertEqual(st, 200)
+            cached = second["usage"]["prompt_tokens_details"]["cached_tokens"]
+            self.assertEqual(cached, first["usage"]["prompt_tokens"])
+        finally:
+            self.assertEqual(s.stop()[0], 0)
+
+    def test_sigterm_ends_streams_with_error(self):
+        s = Server("--parallel", "1", "--ctx", "4096")
+        bias = no_eog(s)
+        body = json.dumps(chat("سلام", max_tokens=4000, stream=True, logit_bias=bias)).encode()
+        sock = socket.create_connection((s.host, s.port))
+        sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n"
+                     % len(body) + body)
+        self.assertIn(b"data: ", sock.recv(4096))
+        rc, err = s.stop()
+        self.assertEqual(rc, 0, err)
+        sock.settimeout(10)
+        rest = b""
+        while True:
+            try:
+                b = sock.recv(65536)
+            except OSError:
+                break
+            if not b:
+                break
+            rest += b
+        sock.close()
+        self.assertIn(b"shutting down", rest)
+
+
+if __name__ == "__main__":
+    unittest.main()
