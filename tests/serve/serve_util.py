@@ -3,6 +3,7 @@ import http.client
 import json
 import os
 import subprocess
+import sys
 import time
 
 CLI = os.environ["GEMFA_CLI"]
@@ -57,6 +58,7 @@ class Server:
                 self.proc.kill()
                 self.proc.wait()
         err = self.proc.stderr.read()
+        sys.stderr.write(err)  # sanitizer reports reach tests/sanitizer_check.sh
         self.proc.stdout.close()
         self.proc.stderr.close()
         return self.proc.returncode, err
