@@ -7,6 +7,20 @@ import sys
 import time
 
 CLI = os.environ["GEMFA_CLI"]
+with open(CLI, "rb") as _f:
+    # an AddressSanitizer build keeps freed memory in quarantine: RSS says little
+    SANITIZED = b"__asan_init" in _f.read()
+
+
+def recv_until(sock, marker, limit=1 << 20):
+    """Reads from a raw socket until `marker` arrives (or the peer closes)."""
+    data = b""
+    while marker not in data and len(data) < limit:
+        b = sock.recv(4096)
+        if not b:
+            break
+        data += b
+    return data
 
 
 class Server:

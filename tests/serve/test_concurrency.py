@@ -8,7 +8,7 @@ import threading
 import time
 import unittest
 
-from serve_util import Server, chat
+from serve_util import Server, chat, recv_until
 
 PROMPTS = ["سلام! حالت چطوره؟", "Hello there", "یک داستان کوتاه بگو", "What is 2+2?",
            "کتاب خوب چیست؟", "Tell me a joke", "امروز هوا چطور است؟", "Write a poem"]
@@ -71,7 +71,7 @@ class ConcurrencyTest(unittest.TestCase):
             sock = socket.create_connection((s.host, s.port))
             sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: "
                          b"application/json\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
-            self.assertIn(b"data: ", sock.recv(4096))
+            self.assertIn(b"data: ", recv_until(sock, b"data: "))
             sock.close()
             t0 = time.time()
             st, out = s.post("/v1/chat/completions", chat("Hi", max_tokens=4), timeout=30)
@@ -125,7 +125,7 @@ class ConcurrencyTest(unittest.TestCase):
         sock = socket.create_connection((s.host, s.port))
         sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n"
                      % len(body) + body)
-        self.assertIn(b"data: ", sock.recv(4096))
+        self.assertIn(b"data: ", recv_until(sock, b"data: "))
         rc, err = s.stop()
         self.assertEqual(rc, 0, err)
         sock.settimeout(10)
