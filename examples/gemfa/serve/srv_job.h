@@ -62,6 +62,7 @@ typedef struct srv_job {
     double t_first;         /* monotonic time of the first token, 0 before */
     srv_finish finish;
     char error[256];
+    int own_stop;           /* job_append matches p.stop itself (no library matcher) */
 
     atomic_int cancelled;   /* set by the HTTP side: client gone */
     atomic_int refs;        /* HTTP side + scheduler */

@@ -15,6 +15,9 @@ typedef struct slot {
     gemfa_session *session;
     gemfa_detok_stream *detok;
     gemfa_sampler *sampler;
+#ifdef SRV_HAVE_STOP_MATCHER
+    gemfa_stop_matcher *stop; /* the job's stop strings, NULL without any */
+#endif
     srv_job *job;           /* NULL when free */
     size_t prefilled;       /* prompt tokens in the session */
     int generating;         /* prompt done, `pending` to decode next */
@@ -89,11 +92,12 @@ static void job_finish(srv_job *j, srv_finish f, const char *error)
 static int job_append(srv_job *j, const char *piece, size_t len)
 {
     int stopped = 0;
+    int n_stop = j->own_stop ? j->p.n_stop : 0;
     pthread_mutex_lock(&j->mu);
     size_t before = j->text.len;
     srv_buf_put(&j->text, piece, len);
     size_t hold = 0;
-    for (int k = 0; k < j->p.n_stop && !stopped; k++) {
+    for (int k = 0; k < n_stop && !stopped; k++) {
         size_t sl = j->p.stop_len[k];
         /* a match can start up to sl-1 bytes before the new piece */
         size_t from = before >= sl ? before - sl + 1 : 0;
@@ -106,7 +110,7 @@ static int job_append(srv_job *j, const char *piece, size_t len)
             }
     }
     if (!stopped) /* hold back the longest tail that begins a stop string */
-        for (int k = 0; k < j->p.n_stop; k++) {
+        for (int k = 0; k < n_stop; k++) {
             size_t sl = j->p.stop_len[k];
             for (size_t t = sl - 1; t > hold; t--)
                 if (t <= j->text.len &&
@@ -124,6 +128,14 @@ static int job_append(srv_job *j, const char *piece, size_t len)
 /* log-softmax of the raw logits for the chosen id and the top n. */
 static void job_logprob(srv_job *j, const float *logits, size_t n_vocab, int32_t id)
 {
+#ifdef SRV_HAVE_LOGPROBS
+    srv_logprob lp = {.id = id};
+    size_t n_top = 0;
+    if (gemfa_logprobs(logits, n_vocab, id, &lp.logprob, (size_t)j->p.top_logprobs, lp.top_id,
+                       lp.top_lp, &n_top) != GEMFA_OK)
+        return;
+    lp.n_top = (int)n_top;
+#else
     float mx = -INFINITY;
     for (size_t i = 0; i < n_vocab; i++)
         if (logits[i] > mx)
@@ -149,6 +161,7 @@ static void job_logprob(srv_job *j, const float *logits, size_t n_vocab, int32_t
     }
     for (int t = 0; t < lp.n_top; t++)
         lp.top_lp[t] = (float)(lp.top_lp[t] - lse);
+#endif
     pthread_mutex_lock(&j->mu);
     if (j->n_lps == j->cap_lps) {
         size_t cap = j->cap_lps ? 2 * j->cap_lps : 32;
@@ -176,19 +189,34 @@ static void slot_release(srv_sched *s, slot *sl, srv_finish f, const char *error
     sl->generating = 0;
     gemfa_sampler_free(sl->sampler);
     sl->sampler = NULL;
+#ifdef SRV_HAVE_STOP_MATCHER
+    gemfa_stop_matcher_free(sl->stop);
+    sl->stop = NULL;
+#endif
 }
 
-/* Tokens of the slot's cache that can be kept for `j`: all of them when
- * they are a prefix of the prompt short of its last token (which must be
- * decoded to get logits), else 0. */
-static size_t reusable(const slot *sl, const srv_job *j)
+/* Tokens of the slot's cache that can be kept for `j`, never the prompt's
+ * last token (it must be decoded to get logits).  Without truncation only
+ * a cache that is wholly a prefix of the prompt counts; with it, the common
+ * prefix, when the tail to drop is short enough for a cheap truncate (a
+ * longer rollback would re-decode the kept tokens in one blocking pass:
+ * a reset and a chunked prefill are kinder to the running streams). */
+static size_t reusable(const slot *sl, const srv_job *j, size_t chunk)
 {
     const int32_t *have;
-    size_t n;
-    if (gemfa_session_tokens(sl->session, &have, &n) != GEMFA_OK || n == 0 ||
-        n >= j->n_prompt || memcmp(have, j->prompt, n * sizeof *have) != 0)
+    size_t n, common = 0;
+    if (gemfa_session_tokens(sl->session, &have, &n) != GEMFA_OK)
         return 0;
-    return n;
+    while (common < n && common + 1 < j->n_prompt && have[common] == j->prompt[common])
+        common++;
+    if (common == n)
+        return n;
+#ifdef SRV_HAVE_TRUNCATE
+    if (n - common <= chunk)
+        return common;
+#endif
+    (void)chunk;
+    return 0;
 }
 
 static gemfa_sampler *make_sampler(srv_sched *s, srv_job *j)
@@ -217,7 +245,7 @@ static void admit(srv_sched *s)
             slot *sl = &s->slots[i];
             if (sl->job)
                 continue;
-            size_t keep = s->o.deterministic ? 0 : reusable(sl, j);
+            size_t keep = s->o.deterministic ? 0 : reusable(sl, j, (size_t)s->o.chunk);
             if (best < 0 || keep > best_keep ||
                 (keep == best_keep && sl->last_used < s->slots[best].last_used)) {
                 best = i;
@@ -237,12 +265,50 @@ static void admit(srv_sched *s)
         sl->last_used = ++s->clock;
         if (best_keep == 0)
             gemfa_session_reset(sl->session);
+#ifdef SRV_HAVE_TRUNCATE
+        else if (best_keep < gemfa_session_n_tokens(sl->session) &&
+                 gemfa_session_truncate(sl->session, best_keep) != GEMFA_OK)
+            gemfa_session_reset(sl->session), best_keep = 0;
+#endif
         sl->prefilled = best_keep;
         sl->generating = 0;
         j->n_cached = best_keep;
         s->stats.prompt_tokens += (long long)j->n_prompt;
         s->stats.cached_tokens += (long long)best_keep;
     }
+}
+
+/* Publishes a piece of the answer; returns 1 when a stop string ended it.
+ * With the library's matcher the job only ever sees released text. */
+static int emit(slot *sl, const char *piece, size_t len)
+{
+#ifdef SRV_HAVE_STOP_MATCHER
+    if (sl->stop) {
+        const char *out;
+        size_t n;
+        int hit = 0;
+        if (gemfa_stop_matcher_feed(sl->stop, piece, len, &out, &n, &hit) != GEMFA_OK)
+            return job_append(sl->job, piece, len); /* out of memory: own matching */
+        job_append(sl->job, out, n);
+        return hit;
+    }
+#endif
+    return job_append(sl->job, piece, len);
+}
+
+/* The answer ends: what the detokenizer and the stop matcher held back. */
+static int emit_end(slot *sl)
+{
+    const char *piece;
+    size_t len;
+    int stopped = 0;
+    if (gemfa_detok_stream_flush(sl->detok, &piece, &len) == GEMFA_OK && len)
+        stopped = emit(sl, piece, len);
+#ifdef SRV_HAVE_STOP_MATCHER
+    if (sl->stop && !stopped && gemfa_stop_matcher_flush(sl->stop, &piece, &len) == GEMFA_OK && len)
+        job_append(sl->job, piece, len);
+#endif
+    return stopped;
 }
 
 /* Samples the slot's next token from its session's logits and publishes
@@ -277,10 +343,7 @@ static void sample_next(srv_sched *s, slot *sl)
     s->stats.generated_tokens++;
     pthread_mutex_unlock(&s->mu);
     if (gemfa_model_is_eog(s->model, id)) {
-        const char *piece;
-        size_t len;
-        if (gemfa_detok_stream_flush(sl->detok, &piece, &len) == GEMFA_OK && len)
-            job_append(j, piece, len);
+        emit_end(sl);
         slot_release(s, sl, SRV_STOP, NULL);
         return;
     }
@@ -288,11 +351,11 @@ static void sample_next(srv_sched *s, slot *sl)
     size_t len;
     int stopped = 0;
     if (gemfa_detok_stream_feed(sl->detok, id, &piece, &len) == GEMFA_OK && len)
-        stopped = job_append(j, piece, len);
+        stopped = emit(sl, piece, len);
     int full = gemfa_session_n_tokens(sl->session) >= s->max_ctx;
     if (stopped || (long)j->n_completion >= j->p.max_tokens || full) {
-        if (!stopped && gemfa_detok_stream_flush(sl->detok, &piece, &len) == GEMFA_OK && len)
-            stopped = job_append(j, piece, len);
+        if (!stopped)
+            stopped = emit_end(sl);
         slot_release(s, sl, stopped ? SRV_STOP : SRV_LENGTH, NULL);
         return;
     }
@@ -321,6 +384,12 @@ static int prefill_step(srv_sched *s)
             slot_release(s, sl, SRV_ERROR, "cannot create the sampler");
             return 1;
         }
+        j->own_stop = 1;
+#ifdef SRV_HAVE_STOP_MATCHER
+        if (j->p.n_stop && gemfa_stop_matcher_new((const char *const *)j->p.stop, j->p.stop_len,
+                                                  (size_t)j->p.n_stop, &sl->stop) == GEMFA_OK)
+            j->own_stop = 0;
+#endif
     }
     size_t n = j->n_prompt - sl->prefilled;
     if (n > (size_t)s->o.chunk)
