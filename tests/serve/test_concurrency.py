@@ -118,6 +118,38 @@ class ConcurrencyTest(unittest.TestCase):
         finally:
             self.assertEqual(s.stop()[0], 0)
 
+    def test_chat_second_turn_reuse(self):
+        """A chat client resends the conversation with the answer as text.
+        With session truncation (prefix_reuse common_prefix) the slot keeps
+        at least the whole first prompt even when the answer's text does not
+        tokenize back to the generated ids; without it, only a cache that is
+        wholly a prefix counts, so the reuse may be 0."""
+        s = Server("--parallel", "1")
+        try:
+            mode = json.loads(s.get("/health")[2])["prefix_reuse"]
+            msgs = [{"role": "system", "content": "Answer briefly. " * 20},
+                    {"role": "user", "content": "سلام"}]
+            st, first = s.post("/v1/chat/completions", {"messages": msgs, "max_tokens": 12, "temperature": 0})
+            msgs += [{"role": "assistant", "content": first["choices"][0]["message"]["content"]},
+                     {"role": "user", "content": "و بعد؟"}]
+            body = {"messages": msgs, "max_tokens": 12, "temperature": 0}
+            st, second = s.post("/v1/chat/completions", body)
+            cached = second["usage"]["prompt_tokens_details"]["cached_tokens"]
+            if mode == "common_prefix":
+                self.assertGreaterEqual(cached, first["usage"]["prompt_tokens"])
+            else:
+                self.assertEqual(mode, "whole_cache")
+            # the reused cache gives the answer a cold slot gives
+            cold = Server("--parallel", "1")
+            try:
+                st, ref = cold.post("/v1/chat/completions", body)
+            finally:
+                cold.stop()
+            self.assertEqual(second["choices"][0]["message"]["content"],
+                             ref["choices"][0]["message"]["content"])
+        finally:
+            self.assertEqual(s.stop()[0], 0)
+
     def test_sigterm_ends_streams_with_error(self):
         s = Server("--parallel", "1", "--ctx", "4096")
         bias = no_eog(s)

@@ -380,8 +380,13 @@ static enum MHD_Result route(srv_http *h, struct MHD_Connection *c, conn *cs, co
             srv_stats s;
             srv_sched_stats(h->sched, &s);
             srv_buf b = {0};
-            srv_buf_printf(&b, "{\"status\":\"ok\",\"slots\":%d,\"busy\":%d,\"queued\":%d}", s.slots,
-                           s.busy, s.queued);
+#ifdef SRV_HAVE_TRUNCATE
+            const char *reuse = "common_prefix";
+#else
+            const char *reuse = "whole_cache";
+#endif
+            srv_buf_printf(&b, "{\"status\":\"ok\",\"slots\":%d,\"busy\":%d,\"queued\":%d,"
+                               "\"prefix_reuse\":\"%s\"}", s.slots, s.busy, s.queued, reuse);
             return send_json(c, cs, 200, &b);
         }
         case 2:
