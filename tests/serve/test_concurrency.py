@@ -101,6 +101,27 @@ class ConcurrencyTest(unittest.TestCase):
         finally:
             self.assertEqual(s.stop()[0], 0)
 
+    def test_waiting_longer_than_timeout(self):
+        """--timeout drops idle clients, not requests that wait in the queue
+        or run long: streamed and non-streamed answers behind long jobs
+        arrive whole."""
+        s = Server("--parallel", "1", "--ctx", "4096", "--timeout", "1")
+        try:
+            bias = no_eog(s)
+            bodies = [chat("سلام %d" % i, max_tokens=4000, logit_bias=bias) for i in range(3)]
+            bodies.append(chat("stream", max_tokens=4000, logit_bias=bias, stream=True))
+            t0 = time.time()
+            results = self.run_parallel(s, bodies)
+            for st, out in results[:3]:
+                self.assertEqual(st, 200)
+                self.assertEqual(out["usage"]["completion_tokens"], 4000)
+            st, raw = results[3]
+            self.assertEqual(st, 200)
+            self.assertTrue(raw.endswith(b"data: [DONE]\n\n"), raw[-200:])
+            self.assertGreater(time.time() - t0, 1.5, "too fast to test the timeout")
+        finally:
+            self.assertEqual(s.stop()[0], 0)
+
     def test_prefix_reuse(self):
         s = Server("--parallel", "2")
         try:

@@ -214,6 +214,8 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
         }
         stream_collect(st);
         pthread_mutex_unlock(&j->mu);
+        if (st->ended) /* a client that stops reading the rest is dropped again */
+            MHD_set_connection_option(st->c, MHD_CONNECTION_OPTION_TIMEOUT, st->h->o.timeout_s);
         if (st->out.oom)
             return MHD_CONTENT_READER_END_WITH_ERROR;
     }
@@ -265,6 +267,10 @@ static enum MHD_Result completion(srv_http *h, struct MHD_Connection *c, conn *c
         return simple_error(c, cs, 503, "server_error", "server_busy",
                             "the server is busy (every slot and the queue are full); retry later");
     }
+    /* The idle timeout guards the reading of requests (slowloris); while the
+     * job waits and runs, this thread watches the socket itself, so the
+     * connection must not time out however long the queue or the answer. */
+    MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT, 0u);
     if (j->p.stream) {
         stream *st = calloc(1, sizeof *st);
         if (!st) {
@@ -295,6 +301,7 @@ static enum MHD_Result completion(srv_http *h, struct MHD_Connection *c, conn *c
         cs->status = 499; /* nginx's "client closed request", for the log */
         return MHD_NO;
     }
+    MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT, h->o.timeout_s);
     srv_buf b = {0};
     pthread_mutex_lock(&j->mu);
     int failed = j->finish == SRV_ERROR || j->finish == SRV_CANCELLED;
