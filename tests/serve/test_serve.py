@@ -139,6 +139,29 @@ class ServeTest(unittest.TestCase):
         self.assertEqual(a, b)
 
 
+class CommandLineTest(unittest.TestCase):
+    def test_exit_codes(self):
+        for args, rc in ((["--help"], 0), (["--version"], 0), (["--port", "70000"], 2),
+                         (["--parallel", "0"], 2), (["--bogus"], 2), (["--queue"], 2),
+                         (["-m", "/nonexistent/model"], 1)):
+            p = subprocess.run([CLI, "serve", *args], capture_output=True, text=True, timeout=60)
+            self.assertEqual(p.returncode, rc, (args, p.stderr))
+
+    def test_json_log_and_port_in_use(self):
+        s = Server("--json")
+        try:
+            self.assertEqual(s.get("/health")[0], 200)
+            busy = subprocess.run([CLI, "serve", "--port", str(s.port)], capture_output=True,
+                                  text=True, timeout=60)
+            self.assertEqual(busy.returncode, 1)
+        finally:
+            rc, err = s.stop()
+        self.assertEqual(rc, 0)
+        records = [json.loads(l) for l in err.splitlines() if l.startswith("{")]
+        self.assertIn({"method": "GET", "path": "/health", "status": 200},
+                      [{k: r[k] for k in ("method", "path", "status")} for r in records])
+
+
 class ApiKeyTest(unittest.TestCase):
     def test_api_key(self):
         s = Server("--api-key", "sekret")
