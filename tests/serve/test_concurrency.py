@@ -37,8 +37,8 @@ class ConcurrencyTest(unittest.TestCase):
             t.join()
         return results
 
-    def check_alone_equals_together(self, *args):
-        s = Server("--parallel", "4", "--weights", "f32", *args)
+    def check_alone_equals_together(self, weights, *args):
+        s = Server("--parallel", "4", "--weights", weights, *args)
         try:
             bodies = [chat(p, max_tokens=40) for p in PROMPTS]
             alone = [s.post("/v1/chat/completions", b)[1] for b in bodies]
@@ -58,10 +58,12 @@ class ConcurrencyTest(unittest.TestCase):
             self.assertEqual(s.stop()[0], 0)
 
     def test_batched_equals_alone(self):
-        self.check_alone_equals_together()
+        self.check_alone_equals_together("f32")
 
     def test_deterministic_mode_equals_alone(self):
-        self.check_alone_equals_together("--deterministic")
+        # int8 weights: the batched kernels' results depend on the batch (3 of
+        # 8 answers differed when measured), so only --deterministic holds
+        self.check_alone_equals_together("int8", "--deterministic")
 
     def test_disconnect_frees_slot(self):
         s = Server("--parallel", "1", "--ctx", "4096")
