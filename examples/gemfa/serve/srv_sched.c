@@ -239,6 +239,15 @@ static void admit(srv_sched *s)
 {
     while (s->head) {
         srv_job *j = s->head;
+        if (atomic_load(&j->cancelled)) { /* its client left while it waited */
+            s->head = j->next;
+            if (!s->head)
+                s->tail = NULL;
+            s->n_queued--;
+            job_finish(j, SRV_CANCELLED, "cancelled");
+            srv_job_release(j);
+            continue;
+        }
         int best = -1;
         size_t best_keep = 0;
         for (int i = 0; i < s->o.n_slots; i++) {
