@@ -327,6 +327,17 @@ GEMFA_API gemfa_status gemfa_detokenize(const gemfa_model *model, const int32_t 
 GEMFA_API gemfa_status gemfa_token_piece(const gemfa_model *model, int32_t id, char *buf,
                                          size_t cap, size_t *len);
 
+/* The bytes token `id` adds to generated text, as the streaming
+ * detokenizer assembles them: the single byte of a byte-fallback token
+ * ("<0xE2>" gives the byte 0xE2, so the result need not be valid UTF-8),
+ * else the piece after the decoder's replacements ("\u2581" becomes a
+ * space); special tokens give their text ("<end_of_turn>"), an id without a
+ * piece "".  What log-probabilities in OpenAI's shape report as a token's
+ * `bytes`.  Output as gemfa_detokenize (NUL terminated, *len without it;
+ * the bytes may contain U+0000).  Errors as gemfa_token_piece. */
+GEMFA_API gemfa_status gemfa_token_bytes(const gemfa_model *model, int32_t id, char *buf,
+                                         size_t cap, size_t *len);
+
 /* Looks up the id of an exact piece or added-token text (added tokens
  * first, then the vocabulary, as HF's token_to_id); *id = -1 if none.
  * `piece` may be NULL when len is 0.  Errors: INVALID_ARGUMENT, NO_TOKENIZER. */
@@ -362,6 +373,72 @@ GEMFA_API gemfa_status gemfa_detok_stream_feed(gemfa_detok_stream *stream, int32
  * OUT_OF_MEMORY the held bytes stay. */
 GEMFA_API gemfa_status gemfa_detok_stream_flush(gemfa_detok_stream *stream, const char **text,
                                                 size_t *len);
+
+/* ---------------------------------------------------------------------------
+ * Stop strings
+ *
+ * A stop matcher watches generated text for any of a set of stop strings,
+ * as the text arrives in pieces (typically the chunks of a detokenizer
+ * stream, so a stop string may span several tokens, byte-fallback tokens
+ * included).  Each feed releases the text that can no longer be part of a
+ * stop string and holds back exactly the longest tail of the text seen so
+ * far that is a proper prefix of some stop string (never more), so a host
+ * can show text as soon as it is safe.  Matching is on bytes, exact (no
+ * normalization).
+ *
+ * A hit is the first place where a stop string is complete: the match that
+ * ends earliest in the text, and among stop strings ending there the
+ * longest (so with "ab" and "b" the text "xab" stops after "x").  This
+ * depends only on the text, not on how it was split into pieces, and it
+ * stops generation as early as possible: with "b" and "abc", "ab..." stops
+ * at "b" without waiting to see whether "abc" follows.  The released text
+ * then ends just before the stop string; text after it is dropped.
+ *
+ * With valid UTF-8 input (what a detokenizer stream produces) every chunk
+ * released ends on a character boundary, since held text starts where a
+ * stop string (itself valid UTF-8) would start.
+ *
+ * Threads: a matcher is used by one thread at a time.  Memory: the matcher
+ * copies the stop strings; feeding allocates only when a piece is longer
+ * than any before.
+ * ------------------------------------------------------------------------- */
+
+typedef struct gemfa_stop_matcher gemfa_stop_matcher;
+
+/* Creates a matcher for stops[0..n): stops[i] has lens[i] bytes (or
+ * GEMFA_NUL_TERMINATED); `lens` may be NULL when every stop string is
+ * NUL-terminated.  The strings are copied.  Duplicates are allowed.
+ * Ownership: *out is the caller's, freed with gemfa_stop_matcher_free().
+ * Errors: INVALID_ARGUMENT (NULL out or stops with n > 0, a NULL string,
+ * an empty stop string -- it would match before any text; n == 0 is
+ * allowed and never hits), INVALID_UTF8 (a stop string that is not valid
+ * UTF-8; the message gives its index and the byte offset), OUT_OF_MEMORY. */
+GEMFA_API gemfa_status gemfa_stop_matcher_new(const char *const *stops, const size_t *lens,
+                                              size_t n, gemfa_stop_matcher **out);
+/* Frees a matcher; NULL is a no-op. */
+GEMFA_API void gemfa_stop_matcher_free(gemfa_stop_matcher *m);
+/* Forgets held text and a hit: the matcher is as new. */
+GEMFA_API void gemfa_stop_matcher_reset(gemfa_stop_matcher *m);
+
+/* Feeds the next `len` bytes of text (or GEMFA_NUL_TERMINATED; `text` may
+ * be NULL when len is 0).  *out / *out_len receive the text released by this
+ * call (never NULL on success, possibly empty), valid until the next call
+ * on this matcher.  *hit is set to 1 when a stop string is complete: the
+ * released text then ends just before it (the matcher's released text in
+ * total is the input up to the stop string), and later feeds release
+ * nothing and keep *hit = 1 until gemfa_stop_matcher_reset.  Otherwise
+ * *hit = 0.  Errors: INVALID_ARGUMENT (NULL matcher, out, out_len or hit;
+ * NULL text with len > 0), OUT_OF_MEMORY (the matcher is unchanged). */
+GEMFA_API gemfa_status gemfa_stop_matcher_feed(gemfa_stop_matcher *m, const char *text,
+                                               size_t len, const char **out, size_t *out_len,
+                                               int *hit);
+/* Ends the text: releases the held-back tail (it can no longer become a
+ * stop string; nothing after a hit) and resets the matcher.  Output rules
+ * as _feed.  Errors: INVALID_ARGUMENT (NULL argument). */
+GEMFA_API gemfa_status gemfa_stop_matcher_flush(gemfa_stop_matcher *m, const char **out,
+                                                size_t *out_len);
+/* Bytes currently held back (0 for NULL or after a hit). */
+GEMFA_API size_t gemfa_stop_matcher_held(const gemfa_stop_matcher *m);
 
 /* ---------------------------------------------------------------------------
  * Chat template (Gemma 3n instruction format)
@@ -605,6 +682,34 @@ GEMFA_API gemfa_status gemfa_sampler_set_seed(gemfa_sampler *s, uint64_t seed);
  * unchanged. */
 GEMFA_API gemfa_status gemfa_sample(gemfa_sampler *s, const float *logits, size_t n_vocab,
                                     const int32_t *history, size_t n_history, int32_t *id);
+
+/* ---------------------------------------------------------------------------
+ * Log-probabilities
+ * ------------------------------------------------------------------------- */
+
+/* Log-probabilities under the RAW logits of a decode (OpenAI's definition:
+ * log-softmax before temperature, penalties, bias and truncation):
+ * logprob(i) = logits[i] - max - log(sum_j exp(logits[j] - max)), the sum
+ * accumulated in double.  As in the sampler a NaN logit counts as -inf
+ * (logprob -inf) and +inf as the largest finite float.  Cost: two passes
+ * over the logits plus a partial selection of the top_n (docs/performance.md),
+ * small next to gemfa_sample, so it can be asked for every token.
+ *
+ * `chosen_logprob` (may be NULL: then `chosen` is not read) receives the
+ * logprob of token `chosen`.  With top_n > 0, the top_n most likely tokens,
+ * best first and ties to the lower id (the sampler's order), go to
+ * top_ids[0..*n_top) and top_logprobs[0..*n_top), where *n_top = top_n,
+ * fewer when the vocabulary is smaller or fewer logits are above -inf.
+ * `n_top` may be NULL only when top_n is 0 (then the top arrays are not
+ * read and may be NULL).  Pure function: thread-safe, no state; it
+ * allocates only for top_n above 32.
+ * Errors: INVALID_ARGUMENT (NULL logits; n_vocab 0 or above INT32_MAX;
+ * top_n > 0 with a NULL top_ids, top_logprobs or n_top; every logit -inf or
+ * NaN), INVALID_TOKEN (chosen outside [0, n_vocab) with chosen_logprob
+ * set), OUT_OF_MEMORY.  On error no output is written. */
+GEMFA_API gemfa_status gemfa_logprobs(const float *logits, size_t n_vocab, int32_t chosen,
+                                      float *chosen_logprob, size_t top_n, int32_t *top_ids,
+                                      float *top_logprobs, size_t *n_top);
 
 #ifdef __cplusplus
 }

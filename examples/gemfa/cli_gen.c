@@ -44,10 +44,66 @@ static int push_text(cli_text *t, const char *s, size_t n)
     return 0;
 }
 
+static gemfa_status push_logprob(cli_gen_result *r, const cli_gen_opts *o, const float *logits,
+                                 size_t n_vocab, int32_t id)
+{
+    if (r->n_logprobs == r->cap_logprobs) {
+        size_t cap = r->cap_logprobs ? r->cap_logprobs * 2 : 64;
+        cli_logprob *p = realloc(r->logprobs, cap * sizeof *p);
+        if (!p)
+            return GEMFA_ERR_OUT_OF_MEMORY;
+        r->logprobs = p;
+        r->cap_logprobs = cap;
+    }
+    cli_logprob *lp = &r->logprobs[r->n_logprobs];
+    lp->id = id;
+    lp->n_top = 0;
+    gemfa_status st = gemfa_logprobs(logits, n_vocab, id, &lp->logprob, o->top_logprobs,
+                                     lp->top_ids, lp->top_logprobs, &lp->n_top);
+    if (st == GEMFA_OK)
+        r->n_logprobs++;
+    return st;
+}
+
+/* Appends shown text to the result and to `out`. */
+static gemfa_status show(cli_gen_result *r, cli_out *out, const char *piece, size_t len)
+{
+    if (push_text(&r->shown, piece, len) != 0)
+        return GEMFA_ERR_OUT_OF_MEMORY;
+    r->text = r->shown.data;
+    r->text_len = r->shown.len;
+    if (out && len && cli_out_write(out, piece, len) != 0) {
+        r->write_failed = 1;
+        return GEMFA_ERR_IO;
+    }
+    return GEMFA_OK;
+}
+
+/* Shows a piece through the stop matcher, if any: only what can no longer
+ * become a stop string, nothing from a stop string on (sets hit_stop); at
+ * the end (flush) also what the matcher still holds. */
+static gemfa_status show_checked(cli_gen_result *r, const cli_gen_opts *o, cli_out *out,
+                                 const char *piece, size_t len, int flush)
+{
+    if (!o->stop)
+        return show(r, out, piece, len);
+    if (r->hit_stop)
+        return GEMFA_OK;
+    gemfa_status st = gemfa_stop_matcher_feed(o->stop, piece, len, &piece, &len, &r->hit_stop);
+    if (st == GEMFA_OK)
+        st = show(r, out, piece, len);
+    if (st == GEMFA_OK && flush && !r->hit_stop) {
+        st = gemfa_stop_matcher_flush(o->stop, &piece, &len);
+        if (st == GEMFA_OK)
+            st = show(r, out, piece, len);
+    }
+    return st;
+}
+
 /* Feeds `id` (or, with flush, ends) both detokenizer streams: the full text
- * and the shown one, which also goes to `out`. */
-static gemfa_status feed(cli_gen_result *r, gemfa_detok_stream *full, gemfa_detok_stream *shown,
-                         cli_out *out, int32_t id, int flush)
+ * and the shown one, which also goes to `out` (through the stop matcher). */
+static gemfa_status feed(cli_gen_result *r, const cli_gen_opts *o, gemfa_detok_stream *full,
+                         gemfa_detok_stream *shown, cli_out *out, int32_t id, int flush)
 {
     const char *piece;
     size_t len;
@@ -61,21 +117,25 @@ static gemfa_status feed(cli_gen_result *r, gemfa_detok_stream *full, gemfa_deto
                : gemfa_detok_stream_feed(shown, id, &piece, &len);
     if (st != GEMFA_OK)
         return st;
-    if (push_text(&r->shown, piece, len) != 0)
-        return GEMFA_ERR_OUT_OF_MEMORY;
-    r->text = r->shown.data;
-    r->text_len = r->shown.len;
-    if (out && len && cli_out_write(out, piece, len) != 0) {
-        r->write_failed = 1;
-        return GEMFA_ERR_IO;
-    }
-    return GEMFA_OK;
+    return show_checked(r, o, out, piece, len, flush);
 }
 
 gemfa_status cli_generate(const gemfa_model *model, gemfa_session *session, gemfa_sampler *smp,
                           long n_predict, int show_special, cli_out *out,
                           volatile sig_atomic_t *interrupt, cli_gen_result *res)
 {
+    return cli_generate_opts(model, session, smp, n_predict, show_special, out, interrupt, NULL,
+                             res);
+}
+
+gemfa_status cli_generate_opts(const gemfa_model *model, gemfa_session *session,
+                               gemfa_sampler *smp, long n_predict, int show_special,
+                               cli_out *out, volatile sig_atomic_t *interrupt,
+                               const cli_gen_opts *opts, cli_gen_result *res)
+{
+    static const cli_gen_opts none = {0};
+    const cli_gen_opts *o = opts ? opts : &none;
+    gemfa_stop_matcher_reset(o->stop);
     memset(res, 0, sizeof *res);
     if (push_text(&res->full, "", 0) != 0 || push_text(&res->shown, "", 0) != 0)
         return GEMFA_ERR_OUT_OF_MEMORY;
@@ -111,12 +171,14 @@ gemfa_status cli_generate(const gemfa_model *model, gemfa_session *session, gemf
             st = GEMFA_ERR_OUT_OF_MEMORY;
             break;
         }
+        if (o->logprobs && (st = push_logprob(res, o, logits, n_vocab, id)) != GEMFA_OK)
+            break;
         if (gemfa_model_is_eog(model, id)) {
             res->hit_eog = 1;
             break;
         }
-        st = feed(res, full, shown, out, id, 0);
-        if (st != GEMFA_OK || i + 1 == n_predict)
+        st = feed(res, o, full, shown, out, id, 0);
+        if (st != GEMFA_OK || res->hit_stop || i + 1 == n_predict)
             break; /* the last token needs no decode: nothing will sample after it */
         if (gemfa_session_n_tokens(session) >= gemfa_session_max_context(session)) {
             res->context_full = 1;
@@ -132,7 +194,7 @@ gemfa_status cli_generate(const gemfa_model *model, gemfa_session *session, gemf
     }
     res->decode_s = cli_now() - t0;
     if (st == GEMFA_OK)
-        st = feed(res, full, shown, out, 0, 1);
+        st = feed(res, o, full, shown, out, 0, 1);
     /* the unfinished bidi line is shown even after a failure */
     if (out && cli_out_finish(out) != 0 && st == GEMFA_OK) {
         res->write_failed = 1;
@@ -148,6 +210,7 @@ void cli_gen_result_free(cli_gen_result *res)
     free(res->ids);
     free(res->full.data);
     free(res->shown.data);
+    free(res->logprobs);
     memset(res, 0, sizeof *res);
 }
 

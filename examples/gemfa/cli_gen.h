@@ -17,6 +17,25 @@ typedef struct cli_text {
     size_t len, cap;
 } cli_text;
 
+/* Most alternatives --logprobs reports per token (OpenAI's limit). */
+#define CLI_MAX_TOP_LOGPROBS 20
+
+/* Log-probabilities of one sampled token under the raw logits. */
+typedef struct cli_logprob {
+    int32_t id;
+    float logprob;
+    size_t n_top;
+    int32_t top_ids[CLI_MAX_TOP_LOGPROBS];
+    float top_logprobs[CLI_MAX_TOP_LOGPROBS];
+} cli_logprob;
+
+/* Optional extras of a generation (a zeroed struct: none). */
+typedef struct cli_gen_opts {
+    gemfa_stop_matcher *stop; /* stop strings over the shown text (NULL: none); reset here */
+    int logprobs;             /* record a cli_logprob per sampled id */
+    size_t top_logprobs;      /* alternatives per token, <= CLI_MAX_TOP_LOGPROBS */
+} cli_gen_opts;
+
 typedef struct cli_gen_result {
     int32_t *ids;        /* sampled ids, the stop id included when one ended the run */
     size_t n_ids, cap_ids;
@@ -29,6 +48,10 @@ typedef struct cli_gen_result {
     double decode_s;     /* seconds spent sampling and decoding them */
     int hit_eog, context_full, interrupted;
     int write_failed;    /* writing `out` failed (the status is then GEMFA_ERR_IO) */
+    int hit_stop;        /* a stop string ended the run: `text` ends before it (`full`
+                            holds everything decoded) */
+    cli_logprob *logprobs; /* with opts->logprobs: one per entry of ids */
+    size_t n_logprobs, cap_logprobs;
 } cli_gen_result;
 
 /* Generates up to n_predict tokens after the session's last logits.  Text is
@@ -42,6 +65,11 @@ gemfa_status cli_generate(const gemfa_model *model, gemfa_session *session, gemf
                           long n_predict, int show_special, cli_out *out,
                           volatile sig_atomic_t *interrupt,
                           cli_gen_result *res);
+/* cli_generate with extras (opts may be NULL): stop strings, logprobs. */
+gemfa_status cli_generate_opts(const gemfa_model *model, gemfa_session *session,
+                               gemfa_sampler *smp, long n_predict, int show_special,
+                               cli_out *out, volatile sig_atomic_t *interrupt,
+                               const cli_gen_opts *opts, cli_gen_result *res);
 void cli_gen_result_free(cli_gen_result *res);
 
 /* Reports a failed cli_generate on stderr. */

@@ -1,4 +1,5 @@
 /* cmd_generate.c — `gemfa generate`: one prompt, one streamed answer. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,7 +13,8 @@
 
 static const char usage[] =
     "usage: gemfa generate -p TEXT [-m DIR] [--chat] [--system TEXT] [-n N] [-c N]\n"
-    "                      [sampling options] [--special] [--bidi] [--json]\n"
+    "                      [sampling options] [--special] [--bidi] [--stop TEXT]...\n"
+    "                      [--logprobs N] [--json]\n"
     "Streams the model's continuation of TEXT to stdout, then prints prompt and decode\n"
     "speed on stderr.\n\n"
     "options:\n"
@@ -27,12 +29,20 @@ static const char usage[] =
     "  --bidi                 show each finished line in visual order (right-to-left\n"
     "                         text reordered and joined) for terminals without\n"
     "                         bidirectional support; see docs/cli.md\n"
+    "  --stop TEXT            end the answer before TEXT (repeatable; matched across\n"
+    "                         tokens; the text shown never includes it)\n"
+    "  --logprobs N           with --json: each token's log-probability under the raw\n"
+    "                         logits and its N most likely alternatives, 0-20\n"
     CLI_SAMPLING_HELP
     "common options:\n" CLI_COMMON_HELP
     "With --json, prints one object at the end instead of streaming:\n"
     "  {\"prompt_ids\": [...], \"ids\": [...], \"text\": \"...\", \"prompt_tok_s\": x,\n"
-    "   \"decode_tok_s\": y, \"seed\": s, \"stop\": \"eog\"|\"length\"|\"context_full\"}\n"
-    "(ids include the stop id when one ended the run; text leaves it out).\n";
+    "   \"decode_tok_s\": y, \"seed\": s,\n"
+    "   \"stop\": \"eog\"|\"length\"|\"context_full\"|\"stop_string\"}\n"
+    "(ids include the stop id when one ended the run; text leaves it out, and a stop\n"
+    "string with what followed it).  With --logprobs, also \"logprobs\": one entry per\n"
+    "id, in OpenAI's shape: {\"token\", \"logprob\", \"bytes\", \"top_logprobs\":\n"
+    "[{\"token\", \"logprob\", \"bytes\"}]}.\n";
 
 typedef struct gen_args {
     cli_common common;
@@ -40,11 +50,15 @@ typedef struct gen_args {
     const char *prompt, *system;
     int chat, special, bidi;
     long long n_predict, context;
+    const char **stops; /* --stop values (argv strings) */
+    size_t n_stops;
+    long long logprobs; /* --logprobs N; -1 = off */
 } gen_args;
 
 static int parse_args(gen_args *a, int argc, char **argv)
 {
     a->n_predict = 128;
+    a->logprobs = -1;
     cli_sampling_init(&a->sampling);
     for (int i = 1; i < argc;) {
         int r = cli_common_option(&a->common, argc, argv, &i);
@@ -60,6 +74,19 @@ static int parse_args(gen_args *a, int argc, char **argv)
                 return CLI_USAGE;
         } else if (strcmp(opt, "--system") == 0) {
             if (!(a->system = cli_value(argc, argv, &i)))
+                return CLI_USAGE;
+        } else if (strcmp(opt, "--stop") == 0) {
+            const char *v = cli_value(argc, argv, &i);
+            if (!v)
+                return CLI_USAGE;
+            const char **p = realloc(a->stops, (a->n_stops + 1) * sizeof *p);
+            if (!p)
+                return cli_usage_error(argv[0], "out of memory");
+            a->stops = p;
+            a->stops[a->n_stops++] = v;
+        } else if (strcmp(opt, "--logprobs") == 0) {
+            const char *v = cli_value(argc, argv, &i);
+            if (!v || cli_parse_int(opt, v, 0, CLI_MAX_TOP_LOGPROBS, &a->logprobs) != 0)
                 return CLI_USAGE;
         } else if (strcmp(opt, "--chat") == 0) {
             a->chat = 1;
@@ -86,6 +113,8 @@ static int parse_args(gen_args *a, int argc, char **argv)
         return cli_usage_error(argv[0], "-p TEXT is required");
     if (a->system && !a->chat)
         return cli_usage_error(argv[0], "--system requires --chat");
+    if (a->logprobs >= 0 && !a->common.json)
+        return cli_usage_error(argv[0], "--logprobs needs --json");
     if (a->bidi && a->common.json)
         return cli_usage_error(argv[0], "--bidi is a display mode: it does not go with --json");
     if (a->bidi && !cli_bidi_available())
@@ -120,8 +149,43 @@ static gemfa_status prompt_ids(const gemfa_model *m, const gen_args *a, int32_t 
     return st;
 }
 
-static void print_json(const gen_args *a, const int32_t *pids, size_t n_p, const cli_gen_result *r,
-                       double prompt_tps, double decode_tps)
+/* {"token": ..., "logprob": ..., "bytes": [...]} members of one token. */
+static void print_token_members(const gemfa_model *m, int32_t id, float logprob)
+{
+    char buf[256];
+    size_t len = 0;
+    if (gemfa_token_bytes(m, id, buf, sizeof buf, &len) != GEMFA_OK)
+        len = 0; /* longer than any Gemma piece: not expected */
+    printf("\"token\": ");
+    cli_json_string(stdout, buf, len);
+    /* JSON has no infinity: -inf (a token the model rules out) is written as
+     * -9999.0, OpenAI's value for tokens it cannot rank */
+    printf(", \"logprob\": %.9g, \"bytes\": [", logprob == -INFINITY ? -9999.0 : (double)logprob);
+    for (size_t i = 0; i < len; i++)
+        printf(i ? ", %u" : "%u", (unsigned)(unsigned char)buf[i]);
+    printf("]");
+}
+
+static void print_logprobs(const gemfa_model *m, const cli_gen_result *r)
+{
+    printf(", \"logprobs\": [");
+    for (size_t i = 0; i < r->n_logprobs; i++) {
+        const cli_logprob *lp = &r->logprobs[i];
+        printf(i ? ", {" : "{");
+        print_token_members(m, lp->id, lp->logprob);
+        printf(", \"top_logprobs\": [");
+        for (size_t k = 0; k < lp->n_top; k++) {
+            printf(k ? ", {" : "{");
+            print_token_members(m, lp->top_ids[k], lp->top_logprobs[k]);
+            printf("}");
+        }
+        printf("]}");
+    }
+    printf("]");
+}
+
+static void print_json(const gemfa_model *m, const gen_args *a, const int32_t *pids, size_t n_p,
+                       const cli_gen_result *r, double prompt_tps, double decode_tps)
 {
     printf("{\"prompt_ids\": ");
     cli_json_ids(stdout, pids, n_p);
@@ -129,18 +193,25 @@ static void print_json(const gen_args *a, const int32_t *pids, size_t n_p, const
     cli_json_ids(stdout, r->ids, r->n_ids);
     printf(", \"text\": ");
     cli_json_string(stdout, r->text, r->text_len);
+    if (a->logprobs >= 0)
+        print_logprobs(m, r);
     printf(", \"prompt_tok_s\": %.3f, \"decode_tok_s\": %.3f, \"seed\": %llu, "
            "\"stop\": \"%s\"}\n",
            prompt_tps, decode_tps, (unsigned long long)a->sampling.seed,
-           r->hit_eog ? "eog" : r->context_full ? "context_full" : "length");
+           r->hit_eog        ? "eog"
+           : r->hit_stop     ? "stop_string"
+           : r->context_full ? "context_full"
+                             : "length");
 }
 
 int cmd_generate(int argc, char **argv)
 {
     gen_args a = {0};
     int rc = parse_args(&a, argc, argv);
-    if (rc != CLI_OK || cli_handle_help(&a.common, usage))
+    if (rc != CLI_OK || cli_handle_help(&a.common, usage)) {
+        free(a.stops);
         return rc;
+    }
 
     gemfa_model *m = NULL;
     gemfa_context *ctx = NULL;
@@ -149,10 +220,18 @@ int cmd_generate(int argc, char **argv)
     int32_t *pids = NULL;
     size_t n_p = 0;
     cli_gen_result res = {0};
+    cli_gen_opts gopts = {.logprobs = a.logprobs >= 0,
+                          .top_logprobs = a.logprobs > 0 ? (size_t)a.logprobs : 0};
     gemfa_status st;
 
-    if ((rc = cli_load_model(&a.common, 0, &m)) != CLI_OK)
+    if (a.n_stops &&
+        (st = gemfa_stop_matcher_new(a.stops, NULL, a.n_stops, &gopts.stop)) != GEMFA_OK) {
+        rc = cli_usage_error(argv[0], "--stop: %s", gemfa_last_error());
+        free(a.stops);
         return rc;
+    }
+    if ((rc = cli_load_model(&a.common, 0, &m)) != CLI_OK)
+        goto done;
     cli_note_if_tiny(&a.common);
     rc = CLI_ERROR;
     if ((st = prompt_ids(m, &a, &pids, &n_p)) != GEMFA_OK) {
@@ -175,8 +254,8 @@ int cmd_generate(int argc, char **argv)
     double prompt_s = cli_now() - t0;
     cli_out out;
     cli_out_init(&out, stdout, a.bidi);
-    st = cli_generate(m, s, smp, (long)a.n_predict, a.special, a.common.json ? NULL : &out, NULL,
-                      &res);
+    st = cli_generate_opts(m, s, smp, (long)a.n_predict, a.special, a.common.json ? NULL : &out,
+                           NULL, &gopts, &res);
     int newline = !out.at_line_start;
     cli_out_free(&out);
     if (st != GEMFA_OK) {
@@ -186,11 +265,13 @@ int cmd_generate(int argc, char **argv)
     double prompt_tps = prompt_s > 0 ? (double)n_p / prompt_s : 0;
     double decode_tps = res.decode_s > 0 ? (double)res.n_ids / res.decode_s : 0;
     if (a.common.json) {
-        print_json(&a, pids, n_p, &res, prompt_tps, decode_tps);
+        print_json(m, &a, pids, n_p, &res, prompt_tps, decode_tps);
     } else {
         if (newline) /* the statistics on stderr start on a line of their own */
             printf("\n");
         fflush(stdout);
+        if (res.hit_stop)
+            fprintf(stderr, "note: stopped at a stop string\n");
         if (res.context_full)
             fprintf(stderr, "note: the context (%zu tokens) is full\n",
                     gemfa_session_max_context(s));
@@ -200,6 +281,8 @@ int cmd_generate(int argc, char **argv)
     rc = CLI_OK;
 done:
     cli_gen_result_free(&res);
+    gemfa_stop_matcher_free(gopts.stop);
+    free(a.stops);
     free(pids);
     gemfa_sampler_free(smp);
     gemfa_session_free(s);

@@ -226,3 +226,102 @@ class Errors(unittest.TestCase):
         rc, out, _ = gemfa("generate", "--version")
         self.assertEqual(rc, 0)
         self.assertTrue(out.startswith("gemfa "))
+
+
+class StopStringsAndLogprobs(unittest.TestCase):
+    """--stop and --logprobs: the text ends before the first stop string (found
+    across token boundaries), and logprobs match a log-softmax of the raw logits
+    that `gemfa logits` writes, computed here in double precision."""
+
+    def greedy(self, *args):
+        return generate_json("-p", PROMPT, "--temp", "0", "-n", "24", "--weights", "f32", *args)
+
+    def test_stop_string_across_tokens(self):
+        full = self.greedy()
+        text = full["text"]
+        # two whole tokens (valid UTF-8, not just spaces) make a stop string that
+        # spans a token boundary
+        lp = self.greedy("--logprobs", "0")
+        pieces = [bytes(e["bytes"]) for e in lp["logprobs"]]
+        stop = None
+        for k in range(2, len(pieces) - 1):
+            try:
+                cand = (pieces[k] + pieces[k + 1]).decode("utf-8")
+            except UnicodeDecodeError:
+                continue
+            if cand.strip() and len(pieces[k]) and len(pieces[k + 1]) and cand in text:
+                stop = cand
+                break
+        self.assertIsNotNone(stop, "no two-token stop string in the greedy answer")
+        got = self.greedy("--stop", stop, "--stop", "never seen here")
+        self.assertEqual(got["stop"], "stop_string")
+        self.assertEqual(got["text"], text[:text.find(stop)])
+        self.assertEqual(got["ids"], full["ids"][:len(got["ids"])])
+        self.assertLess(len(got["ids"]), len(full["ids"]))
+        # streaming shows the same text
+        rc, out, err = gemfa("generate", "-m", TINY, "-p", PROMPT, "--temp", "0", "-n", "24",
+                             "--weights", "f32", "--stop", stop)
+        self.assertEqual(rc, 0, err)
+        # a newline ends the streamed text unless it already ends one
+        self.assertEqual(out, got["text"] + ("" if got["text"].endswith("\n") else "\n"))
+        self.assertIn("stopped at a stop string", err)
+
+    def test_stop_string_not_found_changes_nothing(self):
+        full = self.greedy()
+        got = self.greedy("--stop", "\u2603\u2603", "--stop", "</answer>")
+        self.assertEqual((got["text"], got["ids"], got["stop"]),
+                         (full["text"], full["ids"], full["stop"]))
+
+    def test_logprobs_match_raw_logits(self):
+        import struct
+        import tempfile
+        import math
+        got = self.greedy("--logprobs", "5", "-n", "6")
+        self.assertEqual(len(got["logprobs"]), len(got["ids"]))
+        ids = got["prompt_ids"] + got["ids"]
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "logits.f32")
+            rc, _, err = gemfa("logits", "-m", TINY, "--weights", "f32", "--all", "--tokens",
+                               ",".join(map(str, ids)), "-o", path)
+            self.assertEqual(rc, 0, err)
+            with open(path, "rb") as f:
+                data = f.read()
+        vocab = len(data) // 4 // len(ids)
+        rows = [struct.unpack_from(f"<{vocab}f", data, 4 * vocab * r) for r in range(len(ids))]
+        for step, entry in enumerate(got["logprobs"]):
+            row = rows[len(got["prompt_ids"]) - 1 + step]
+            m = max(row)
+            lse = m + math.log(sum(math.exp(x - m) for x in row))
+            self.assertAlmostEqual(entry["logprob"], row[got["ids"][step]] - lse, delta=2e-3)
+            best = sorted(range(vocab), key=lambda i: (-row[i], i))[:5]
+            tops = entry["top_logprobs"]
+            self.assertEqual(len(tops), 5)
+            for k, alt in enumerate(tops):
+                self.assertAlmostEqual(alt["logprob"], row[best[k]] - lse, delta=2e-3)
+                if k:
+                    self.assertLessEqual(alt["logprob"], tops[k - 1]["logprob"])
+            # greedy: the chosen token is the best one
+            self.assertEqual(entry["token"], tops[0]["token"])
+            self.assertEqual(entry["bytes"], tops[0]["bytes"])
+        # bytes concatenate to the text, token is their UTF-8 reading
+        raw = b"".join(bytes(e["bytes"]) for e in got["logprobs"])
+        try:
+            self.assertEqual(raw.decode("utf-8"), got["text"])
+        except UnicodeDecodeError:  # byte tokens that form no character: U+FFFD in text
+            pass
+        for e in got["logprobs"]:
+            self.assertEqual(e["token"], bytes(e["bytes"]).decode("utf-8", "replace"))
+
+    def test_logprobs_zero_gives_no_alternatives(self):
+        got = self.greedy("--logprobs", "0", "-n", "3")
+        self.assertEqual([e["top_logprobs"] for e in got["logprobs"]], [[], [], []])
+        self.assertNotIn("logprobs", self.greedy("-n", "3"))
+
+    def test_usage_errors(self):
+        for args in (["--stop", ""], ["--logprobs", "3"], ["--logprobs", "21", "--json"],
+                     ["--logprobs", "-1", "--json"], ["--stop", "\udcff"]):
+            try:
+                rc, _, err = gemfa("generate", "-m", TINY, "-p", "x", *args)
+            except UnicodeEncodeError:
+                continue  # the invalid-UTF-8 argument cannot be passed from here
+            self.assertEqual(rc, 2, (args, err))

@@ -195,6 +195,20 @@ def seeds_decode():
     out("decode", "batched", chunks([2], [3], [4], [5, 6], [7], [8], [9], [10]))
 
 
+def seeds_stop():
+    def case(header, stops, text):
+        b = bytes([header])
+        for st in stops:
+            raw = st.encode()
+            b += bytes([len(raw) - 1]) + raw
+        return b + text.encode()
+    out("stop", "answer", case(0x00, ["</a>"], "x = 1</a> tail"))
+    out("stop", "prefix_and_overlap", case(0x17, ["ab", "b", "aab", "bab"], "xaabab aab"))
+    out("stop", "persian", case(0x2D, ["دنیا", "یا"], "سلام دنیا! bye"))
+    out("stop", "none", case(0x41, ["\n\n", "zz"], "one\ntwo\n"))
+    out("stop", "bad_utf8", bytes([0x00, 1, 0xC3, 0x28]) + b"text")
+
+
 if __name__ == "__main__":
     seeds_safetensors()
     seeds_index()
@@ -204,3 +218,4 @@ if __name__ == "__main__":
     seeds_detokenize()
     seeds_chat()
     seeds_decode()
+    seeds_stop()

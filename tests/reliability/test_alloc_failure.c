@@ -1,6 +1,6 @@
 /* test_alloc_failure.c — the whole life of a program (load, chat template,
- * tokenize, context, session, decode, sample, detokenize, stream, fork,
- * free) with the N-th allocation of libgemfa failing, for every N the
+ * tokenize, context, session, decode, sample, logprobs, detokenize, stream,
+ * stop strings, fork, free) with the N-th allocation of libgemfa failing, for every N the
  * scenario makes after the model is loaded and for a spread of N inside
  * the load (whose every allocation the loader and text tests already fail
  * one by one).  Each run must end in a clean OUT_OF_MEMORY with a message,
@@ -34,6 +34,7 @@ static outcome scenario(void)
     gemfa_session *s = NULL, *fork = NULL;
     gemfa_sampler *smp = NULL;
     gemfa_detok_stream *ds = NULL;
+    gemfa_stop_matcher *stop = NULL;
     gemfa_context_options *co = NULL;
     gemfa_model_options *mo = NULL;
     int32_t ids[128];
@@ -63,16 +64,28 @@ static outcome scenario(void)
     STEP("penalties", gemfa_sampler_set_penalties(smp, 1.1f, 0.1f, 0.1f, 0));
     STEP("bias", gemfa_sampler_set_logit_bias(smp, 3, -1.0f));
     STEP("stream", gemfa_detok_stream_new(m, 0, &ds));
+    const char *stops[] = {"</answer>", "\n\n", "خداحافظ"};
+    STEP("stop matcher", gemfa_stop_matcher_new(stops, NULL, 3, &stop));
+    int32_t top_ids[40];
+    float top_lp[40], chosen_lp;
+    size_t n_top;
+    const char *released;
+    size_t n_released;
+    int hit;
     for (int i = 0; i < 4; i++) {
         const int32_t *hist;
         size_t nh;
         STEP("tokens", gemfa_session_tokens(s, &hist, &nh));
         STEP("logits", gemfa_session_logits(s, &lg, &nv));
         STEP("sample", gemfa_sample(smp, lg, nv, hist, nh, &id));
+        STEP("logprobs", gemfa_logprobs(lg, nv, id, &chosen_lp, 40, top_ids, top_lp, &n_top));
+        STEP("token bytes", gemfa_token_bytes(m, id, text, sizeof text, &len));
         STEP("feed", gemfa_detok_stream_feed(ds, id, &piece, &len));
+        STEP("stop feed", gemfa_stop_matcher_feed(stop, piece, len, &released, &n_released, &hit));
         STEP("decode token", gemfa_decode(s, &id, 1, NULL));
     }
     STEP("flush", gemfa_detok_stream_flush(ds, &piece, &len));
+    STEP("stop flush", gemfa_stop_matcher_flush(stop, &released, &n_released));
     STEP("fork", gemfa_session_fork(s, &fork));
     STEP("decode fork", gemfa_decode(fork, ids, 3, NULL));
     gemfa_session *both[2] = {s, fork};
@@ -83,6 +96,7 @@ static outcome scenario(void)
     STEP("detokenize", gemfa_detokenize(m, all, n, GEMFA_DETOKENIZE_SKIP_SPECIAL, text, sizeof text, &len));
     o.step = "done";
 out:
+    gemfa_stop_matcher_free(stop);
     gemfa_detok_stream_free(ds);
     gemfa_sampler_free(smp);
     gemfa_session_free(fork);

@@ -194,6 +194,11 @@ static const int32_t neg_id[2] = {2, -1};
 static const float nan_logits[4] = {NAN, -INFINITY, NAN, -INFINITY};
 static const float four_logits[4] = {1, 2, 3, 4};
 static const int32_t bad_history[2] = {1, 99};
+static const char *const one_stop[1] = {"a"};
+static const char *const null_stop[2] = {"a", NULL};
+static const char *const empty_stop[2] = {"a", ""};
+static const char *const bad_stop[1] = {bad_utf8};
+#define STOP_OUT(f) ((gemfa_stop_matcher **)(void *)&(f)->p)
 
 #define E(x) GEMFA_ERR_##x
 #define NO_TOK "no tokenizer"
@@ -382,7 +387,28 @@ static const int32_t bad_history[2] = {1, 99};
     X(sample_null_history, E(INVALID_ARGUMENT), "history", gemfa_sample(f->smp, four_logits, 4, NULL, 3, &f->i32)) \
     X(sample_all_nan, E(INVALID_ARGUMENT), NULL, gemfa_sample(f->smp, nan_logits, 4, NULL, 0, &f->i32)) \
     X(sample_bias_past_vocab, E(INVALID_TOKEN), "9", sample_with_bias(f, 9)) \
-    X(sample_history_past_vocab, E(INVALID_TOKEN), "99", sample_with_penalty(f, bad_history, 2))
+    X(sample_history_past_vocab, E(INVALID_TOKEN), "99", sample_with_penalty(f, bad_history, 2)) \
+    /* ---- stop strings, log-probabilities, token bytes ---- */ \
+    X(stop_new_null_out, E(INVALID_ARGUMENT), "out", gemfa_stop_matcher_new(one_stop, NULL, 1, NULL)) \
+    X(stop_new_null_stops, E(INVALID_ARGUMENT), "stops", gemfa_stop_matcher_new(NULL, NULL, 2, STOP_OUT(f))) \
+    X(stop_new_null_string, E(INVALID_ARGUMENT), "1 is NULL", gemfa_stop_matcher_new(null_stop, NULL, 2, STOP_OUT(f))) \
+    X(stop_new_empty, E(INVALID_ARGUMENT), "1 is empty", gemfa_stop_matcher_new(empty_stop, NULL, 2, STOP_OUT(f))) \
+    X(stop_new_bad_utf8, E(INVALID_UTF8), "byte 3", gemfa_stop_matcher_new(bad_stop, NULL, 1, STOP_OUT(f))) \
+    X(stop_feed_null, E(INVALID_ARGUMENT), "NULL", gemfa_stop_matcher_feed(NULL, "a", 1, (const char **)&f->p, &f->sz, &f->i)) \
+    X(stop_flush_null, E(INVALID_ARGUMENT), "NULL", gemfa_stop_matcher_flush(NULL, (const char **)&f->p, &f->sz)) \
+    X(logprobs_null_logits, E(INVALID_ARGUMENT), "NULL", gemfa_logprobs(NULL, 4, 0, &f->f, 0, NULL, NULL, NULL)) \
+    X(logprobs_zero_vocab, E(INVALID_ARGUMENT), "n_vocab", gemfa_logprobs(four_logits, 0, 0, &f->f, 0, NULL, NULL, NULL)) \
+    X(logprobs_huge_vocab, E(INVALID_ARGUMENT), "n_vocab", gemfa_logprobs(four_logits, (size_t)INT32_MAX + 1, 0, &f->f, 0, NULL, NULL, NULL)) \
+    X(logprobs_chosen_past_vocab, E(INVALID_TOKEN), "4", gemfa_logprobs(four_logits, 4, 4, &f->f, 0, NULL, NULL, NULL)) \
+    X(logprobs_chosen_negative, E(INVALID_TOKEN), "-3", gemfa_logprobs(four_logits, 4, -3, &f->f, 0, NULL, NULL, NULL)) \
+    X(logprobs_null_n_top, E(INVALID_ARGUMENT), "n_top", gemfa_logprobs(four_logits, 4, 0, &f->f, 2, f->ids, f->logits, NULL)) \
+    X(logprobs_all_nan, E(INVALID_ARGUMENT), "NaN", gemfa_logprobs(nan_logits, 4, 0, &f->f, 2, f->ids, f->logits, &f->sz)) \
+    X(token_bytes_null_model, E(INVALID_ARGUMENT), "NULL", gemfa_token_bytes(NULL, 2, f->buf, 64, &f->sz)) \
+    X(token_bytes_negative, E(INVALID_TOKEN), "-7", gemfa_token_bytes(f->m, -7, f->buf, 64, &f->sz)) \
+    X(token_bytes_past_vocab, E(INVALID_TOKEN), "5000", gemfa_token_bytes(f->m, 5000, f->buf, 64, &f->sz)) \
+    X(token_bytes_null_len, E(INVALID_ARGUMENT), "NULL", gemfa_token_bytes(f->m, 2, f->buf, 64, NULL)) \
+    X(token_bytes_too_small, E(BUFFER_TOO_SMALL), NULL, gemfa_token_bytes(f->m, 2, f->buf, 2, &f->sz)) \
+    X(token_bytes_no_tokenizer, E(NO_TOKENIZER), NULL, gemfa_token_bytes(f->notok, 2, f->buf, 64, &f->sz))
 
 static char *long_path(void)
 {
@@ -486,6 +512,9 @@ Test(hostile, infallible_calls_take_null_and_junk)
     gemfa_session_free(NULL);
     gemfa_session_reset(NULL);
     gemfa_sampler_free(NULL);
+    gemfa_stop_matcher_free(NULL);
+    gemfa_stop_matcher_reset(NULL);
+    cr_expect_eq(gemfa_stop_matcher_held(NULL), 0u);
     cr_expect_eq(gemfa_session_n_tokens(NULL), 0u);
     cr_expect_eq(gemfa_session_max_context(NULL), 0u);
     cr_expect_eq(gemfa_session_memory_bytes(NULL), 0u);

@@ -7,7 +7,8 @@
  * the logits come from memory, not from the cache of the previous call;
  * 1: the same vector, hot in cache, as right after the forward pass).  Each
  * sample is timed alone; the table gives the 10th percentile, the median
- * and the minimum in microseconds, and a checksum of the drawn ids. */
+ * and the minimum in microseconds, and a checksum of the drawn ids.  The
+ * last rows of each table time gemfa_logprobs on the same vectors. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -116,6 +117,31 @@ int main(int argc, char **argv)
             printf("  %-38s %8.1f %8.1f %8.1f   %ld\n", st->name, times[iters / 10],
                    times[iters / 2], times[0], sum);
             gemfa_sampler_free(s);
+        }
+        /* gemfa_logprobs on the same vectors: the chosen token's logprob
+         * alone and with the top 5 / 20 (OpenAI's maximum) alternatives */
+        size_t tops[] = {0, 5, 20};
+        for (size_t c = 0; c < sizeof tops / sizeof *tops; c++) {
+            int32_t ids[20];
+            float lp[20], chosen;
+            size_t n_top;
+            double sum = 0.0;
+            for (int it = 0; it < iters; it++) {
+                const float *l = logits + (size_t)(it % n_vectors) * N_VOCAB;
+                double t0 = now_us();
+                if (gemfa_logprobs(l, N_VOCAB, it % N_VOCAB, &chosen, tops[c], ids, lp,
+                                   &n_top) != GEMFA_OK) {
+                    fprintf(stderr, "%s\n", gemfa_last_error());
+                    return 1;
+                }
+                times[it] = now_us() - t0;
+                sum += chosen;
+            }
+            qsort(times, (size_t)iters, sizeof *times, cmp_double);
+            char name[64];
+            snprintf(name, sizeof name, "gemfa_logprobs, top %zu", tops[c]);
+            printf("  %-38s %8.1f %8.1f %8.1f   %.0f\n", name, times[iters / 10],
+                   times[iters / 2], times[0], sum);
         }
     }
     free(logits);

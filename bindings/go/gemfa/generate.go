@@ -53,6 +53,7 @@ const (
 	StopEOG         StopReason = "eog"          // an end-of-generation id was sampled (not appended)
 	StopLength      StopReason = "length"       // MaxNewTokens reached
 	StopContextFull StopReason = "context_full" // the session cannot hold another token
+	StopString      StopReason = "stop_string"  // one of GenerateOptions.Stop appeared in the text
 	StopCallback    StopReason = "stopped"      // the callback returned StopGeneration
 	StopError       StopReason = "error"        // an error (cancellation included) ended it
 )
@@ -65,6 +66,14 @@ type GenerateOptions struct {
 	Sampling      []SamplerOption // else a sampler with the model's defaults plus these
 	KeepSpecial   bool            // keep special tokens in the text (default: skipped)
 	InjectionSafe bool            // chat contents are plain text (see ChatTokenize)
+	// Stop ends the text just before the first of these strings to appear,
+	// even across tokens (StopString); the session keeps every token.
+	Stop []string
+	// Logprobs records each generated token's log-probability under the raw
+	// logits in Generation.Logprobs, with its TopLogprobs (0..MaxTopLogprobs)
+	// most likely alternatives.
+	Logprobs    bool
+	TopLogprobs int
 }
 
 // Generation reports what Session.Generate did.
@@ -73,6 +82,8 @@ type Generation struct {
 	IDs        []int32    // generated ids, all appended to the session
 	Text       string     // all the text passed to the callback
 	StopReason StopReason // why it ended
+	// Logprobs (with GenerateOptions.Logprobs): one entry per id of IDs.
+	Logprobs []LogprobEntry
 }
 
 // DefaultMaxNewTokens is used when GenerateOptions.MaxNewTokens is 0.
@@ -80,8 +91,10 @@ const DefaultMaxNewTokens = 256
 
 // Generate decodes the prompt, then samples and decodes one token at a
 // time, passing each completed piece of text to fn (which may be nil) as
-// soon as its token is in the session. It stops at an end-of-generation id
-// (not appended), after MaxNewTokens, when the session is full, when fn
+// soon as its token is in the session. Text that could still become a stop
+// string is passed on only once it cannot. It stops at an end-of-generation id
+// (not appended), after MaxNewTokens, when the session is full, at a stop
+// string (StopString; the text leaves it out), when fn
 // returns StopGeneration, or with an error: fn's own error, or ErrCancelled
 // (also matching ctx.Err()) when ctx is done, checked during every decode
 // and between tokens. The returned Generation is valid in every case.
@@ -102,6 +115,17 @@ func (s *Session) Generate(ctx context.Context, prompt Prompt, opts *GenerateOpt
 	}
 	if opts.Sampler != nil && len(opts.Sampling) > 0 {
 		return g, argError("set either Sampler or Sampling, not both")
+	}
+	if opts.TopLogprobs < 0 || opts.TopLogprobs > MaxTopLogprobs || (opts.TopLogprobs > 0 && !opts.Logprobs) {
+		return g, argError("TopLogprobs %d needs Logprobs and must be in [0, %d]", opts.TopLogprobs, MaxTopLogprobs)
+	}
+	var stops *StopMatcher
+	if len(opts.Stop) > 0 {
+		var err error
+		if stops, err = NewStopMatcher(opts.Stop...); err != nil {
+			return g, err
+		}
+		defer stops.Close()
 	}
 	m := s.Model()
 	ids, err := s.promptIDs(prompt, opts.InjectionSafe)
@@ -126,7 +150,14 @@ func (s *Session) Generate(ctx context.Context, prompt Prompt, opts *GenerateOpt
 		return g, err
 	}
 	defer stream.Close()
+	hit := false
 	emit := func(piece string) error {
+		if stops != nil {
+			var err error
+			if piece, hit, err = stops.Feed(piece); err != nil {
+				return err
+			}
+		}
 		if piece == "" {
 			return nil
 		}
@@ -138,6 +169,7 @@ func (s *Session) Generate(ctx context.Context, prompt Prompt, opts *GenerateOpt
 	}
 	reason := StopLength
 	maxCtx := s.MaxContext()
+	lpCache := &tokenBytesCache{m: m, cache: map[int32][]byte{}}
 	for i := 0; i < maxNew; i++ {
 		if err := ctx.Err(); err != nil {
 			return g, &Error{Code: StatusCancelled, Message: "the context.Context is done: " + err.Error(), cause: err}
@@ -154,6 +186,11 @@ func (s *Session) Generate(ctx context.Context, prompt Prompt, opts *GenerateOpt
 			reason = StopContextFull
 			break
 		}
+		if opts.Logprobs {
+			if err := lpCache.record(s, id, opts.TopLogprobs, &g.Logprobs); err != nil {
+				return g, err
+			}
+		}
 		piece, err := stream.Feed(id)
 		if err != nil {
 			return g, err
@@ -169,12 +206,34 @@ func (s *Session) Generate(ctx context.Context, prompt Prompt, opts *GenerateOpt
 			}
 			return g, err
 		}
+		if hit {
+			g.StopReason = StopString
+			return g, nil
+		}
 	}
 	tail, err := stream.Flush()
 	if err != nil {
 		return g, err
 	}
 	g.StopReason = reason
+	if stops != nil {
+		// the detokenizer's tail goes through the matcher; what the matcher
+		// still holds then can no longer become a stop string
+		if tail, hit, err = stops.Feed(tail); err != nil {
+			return g, err
+		}
+		if !hit {
+			rest, err := stops.Flush()
+			if err != nil {
+				return g, err
+			}
+			tail += rest
+		}
+		stops = nil // emit passes the tail on as it is
+	}
+	if hit {
+		g.StopReason = StopString
+	}
 	if err := emit(tail); err != nil && !errors.Is(err, StopGeneration) {
 		g.StopReason = StopError
 		return g, err

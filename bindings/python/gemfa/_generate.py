@@ -14,8 +14,12 @@ if TYPE_CHECKING:  # pragma: no cover
 STOP_EOG = "eog"                  # the model produced an end-of-generation id
 STOP_LENGTH = "length"            # max_new_tokens reached
 STOP_CONTEXT_FULL = "context_full"  # the session could not hold another token
+STOP_STRING = "stop_string"       # one of the stop strings appeared in the text
 STOP_CLOSED = "closed"            # the caller stopped iterating early
 STOP_ERROR = "error"              # an exception (CancelledError, ...) ended it
+
+# Most alternatives `logprobs=` reports per token (OpenAI's limit).
+MAX_TOP_LOGPROBS = 20
 
 
 def _is_id_list(prompt: Any) -> bool:
@@ -39,14 +43,20 @@ class Generation:
     Attributes (filled in while iterating): ``ids`` the generated ids that were
     appended to the session, ``text`` everything yielded so far,
     ``prompt_ids`` the ids decoded before generating, ``stop_reason`` one of
-    "eog", "length", "context_full", "closed", "error" (None while running).
+    "eog", "length", "context_full", "stop_string", "closed", "error" (None
+    while running), ``logprobs`` (with ``logprobs=N``, else None) one entry per
+    id in OpenAI's shape: ``{"token", "logprob", "bytes", "top_logprobs":
+    [{"token", "logprob", "bytes"}, ...]}`` (``bytes`` the UTF-8 bytes the
+    token adds to the text, ``token`` their reading as text; log-probabilities
+    under the raw logits, before temperature and penalties).
     ``close()`` stops early (the session keeps what was generated)."""
 
     def __init__(self, session: "Session", prompt: Any, *, chat: bool, max_new_tokens: int,
                  sampler: Optional["Sampler"], temperature: Optional[float],
                  top_k: Optional[int], top_p: Optional[float], min_p: Optional[float],
                  repetition_penalty: Optional[float], seed: Optional[int],
-                 skip_special: bool, injection_safe: bool):
+                 skip_special: bool, injection_safe: bool,
+                 stop: Any = None, logprobs: Optional[int] = None):
         from ._sampler import Sampler
         if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int):
             raise TypeError("max_new_tokens must be an int")
@@ -69,6 +79,8 @@ class Generation:
         self._own_sampler = sampler is None
         self._sampler = sampler if sampler is not None else Sampler(session.model, **settings)
         self._skip_special = skip_special
+        self._setup_extras(stop, logprobs)
+        self._hit = False
         self._iter: Iterator[str] = self._run()
 
     # -- prompt ---------------------------------------------------------------------
@@ -127,6 +139,37 @@ class Generation:
             return newline
         return [eot] + newline
 
+    # -- stop strings and log-probabilities ----------------------------------------
+    def _setup_extras(self, stop: Any, logprobs: Optional[int]) -> None:
+        from ._stop import StopMatcher, TokenBytes
+        if logprobs is not None and (isinstance(logprobs, bool) or not isinstance(logprobs, int)):
+            raise TypeError("logprobs must be an int (alternatives per token) or None")
+        if logprobs is not None and not 0 <= logprobs <= MAX_TOP_LOGPROBS:
+            raise InvalidArgumentError(
+                f"logprobs must be in [0, {MAX_TOP_LOGPROBS}], not {logprobs}")
+        self._top_logprobs = logprobs
+        self.logprobs: Optional[List[dict]] = [] if logprobs is not None else None
+        self._token_bytes = TokenBytes(self._session._model_handle) \
+            if logprobs is not None else None
+        self._stop = StopMatcher(stop) if stop is not None and stop != [] else None
+
+    def _record_logprobs(self, token: int) -> None:
+        """Logprobs of the token just sampled (before the next decode replaces the logits)."""
+        if self.logprobs is None:
+            return
+        from ._stop import openai_entry
+        lp, tops = self._session._logprobs(token, self._top_logprobs)
+        self.logprobs.append(openai_entry(self._token_bytes, token, lp, tops))
+
+    def _release(self, piece: str, final: bool = False) -> str:
+        """Text the stop matcher lets through; sets stop_string on a hit."""
+        if self._stop is None or self._hit:
+            return "" if self._hit else piece
+        out, self._hit = self._stop.feed(piece)
+        if final and not self._hit:
+            out += self._stop.flush()
+        return out
+
     # -- iteration ------------------------------------------------------------------
     def __iter__(self) -> "Generation":
         return self
@@ -156,13 +199,20 @@ class Generation:
                 if s.n_tokens >= s.max_context:
                     reason = STOP_CONTEXT_FULL
                     break
+                self._record_logprobs(token)
                 piece = stream.feed(token)
                 s._decode_quiet((token,))
                 self.ids.append(token)
+                piece = self._release(piece)
                 if piece:
                     self.text += piece
                     yield piece
-            tail = stream.flush()
+                if self._hit:
+                    reason = STOP_STRING
+                    break
+            tail = self._release(stream.flush(), final=True)
+            if self._hit:
+                reason = STOP_STRING
             self.stop_reason = reason
             if tail:
                 self.text += tail
@@ -178,6 +228,8 @@ class Generation:
         finally:
             if stream is not None:
                 stream.close()
+            if self._stop is not None:
+                self._stop.close()
             if self._own_sampler:
                 self._sampler.close()
 

@@ -65,6 +65,7 @@ context_options_p = _opaque("gemfa_context_options")
 session_p = _opaque("gemfa_session")
 session_options_p = _opaque("gemfa_session_options")
 sampler_p = _opaque("gemfa_sampler")
+stop_matcher_p = _opaque("gemfa_stop_matcher")
 
 
 class Message(Structure):
@@ -110,12 +111,22 @@ SIGNATURES = {
     "gemfa_detokenize": (status_t, [model_p, P(c_int32), c_size_t, c_uint, char_buf, c_size_t,
                                     P(c_size_t)]),
     "gemfa_token_piece": (status_t, [model_p, c_int32, char_buf, c_size_t, P(c_size_t)]),
+    "gemfa_token_bytes": (status_t, [model_p, c_int32, char_buf, c_size_t, P(c_size_t)]),
     "gemfa_token_id": (status_t, [model_p, c_char_p, c_size_t, P(c_int32)]),
     "gemfa_detok_stream_new": (status_t, [model_p, c_uint, P(detok_stream_p)]),
     "gemfa_detok_stream_free": (None, [detok_stream_p]),
     "gemfa_detok_stream_reset": (None, [detok_stream_p]),
     "gemfa_detok_stream_feed": (status_t, [detok_stream_p, c_int32, P(char_buf), P(c_size_t)]),
     "gemfa_detok_stream_flush": (status_t, [detok_stream_p, P(char_buf), P(c_size_t)]),
+    # stop strings
+    "gemfa_stop_matcher_new": (status_t, [P(c_char_p), P(c_size_t), c_size_t,
+                                          P(stop_matcher_p)]),
+    "gemfa_stop_matcher_free": (None, [stop_matcher_p]),
+    "gemfa_stop_matcher_reset": (None, [stop_matcher_p]),
+    "gemfa_stop_matcher_feed": (status_t, [stop_matcher_p, c_char_p, c_size_t, P(char_buf),
+                                           P(c_size_t), P(c_int)]),
+    "gemfa_stop_matcher_flush": (status_t, [stop_matcher_p, P(char_buf), P(c_size_t)]),
+    "gemfa_stop_matcher_held": (c_size_t, [stop_matcher_p]),
     # chat template
     "gemfa_apply_chat_template": (status_t, [model_p, P(Message), c_size_t, c_int, char_buf,
                                              c_size_t, P(c_size_t)]),
@@ -157,6 +168,9 @@ SIGNATURES = {
     "gemfa_sampler_set_seed": (status_t, [sampler_p, c_uint64]),
     "gemfa_sample": (status_t, [sampler_p, P(c_float), c_size_t, P(c_int32), c_size_t,
                                 P(c_int32)]),
+    # log-probabilities
+    "gemfa_logprobs": (status_t, [P(c_float), c_size_t, c_int32, P(c_float), c_size_t,
+                                  P(c_int32), P(c_float), P(c_size_t)]),
 }
 
 _lock = threading.Lock()

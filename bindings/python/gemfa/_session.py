@@ -357,6 +357,17 @@ class Session(Owner):
             check(lib.gemfa_session_tokens(p, ctypes.byref(hist), ctypes.byref(n_hist)))
             return sampler._sample_raw(logits, n_vocab.value, hist, n_hist.value)
 
+    def _logprobs(self, token: int, top: int) -> Any:
+        """gemfa_logprobs on this session's last logits (no copies)."""
+        from ._stop import logprobs_raw
+        logits = POINTER(c_float)()
+        n_vocab = c_size_t(0)
+        with self._ctx._lock, self._use() as p:
+            check(_lib.lib().gemfa_session_logits(p, ctypes.byref(logits), ctypes.byref(n_vocab)))
+            if not logits:
+                raise InvalidArgumentError("the session is empty: decode a prompt first")
+            return logprobs_raw(logits, n_vocab.value, token, top)
+
     def sample(self, sampler: "Sampler") -> int:
         """The next token drawn by ``sampler`` from this session's logits."""
         return sampler.sample(self)
@@ -366,7 +377,9 @@ class Session(Owner):
                  top_k: Optional[int] = None, top_p: Optional[float] = None,
                  min_p: Optional[float] = None, repetition_penalty: Optional[float] = None,
                  seed: Optional[int] = None, skip_special: bool = True,
-                 injection_safe: bool = False) -> "Generation":
+                 injection_safe: bool = False,
+                 stop: Optional[Sequence[str]] = None,
+                 logprobs: Optional[int] = None) -> "Generation":
         """Generates text, yielding pieces as they complete.
 
         ``prompt``: a user message (str) or a list of chat messages when
@@ -382,16 +395,24 @@ class Session(Owner):
         the model's generation_config defaults.
 
         Generation stops at an end-of-generation id (not appended), after
-        ``max_new_tokens`` tokens, or when the session is full.  Every yielded
+        ``max_new_tokens`` tokens, when the session is full, or at a stop
+        string: ``stop`` (a str or a list of str) ends the text just before the
+        first one to appear, even across tokens (stop_reason "stop_string"; the
+        text held back while it could still become a stop string is yielded
+        later, and never the stop string itself; the session keeps every token
+        generated, the stop string's included).  Every yielded
         piece's tokens are already decoded into the session.  The returned
         :class:`gemfa.Generation` iterator also records ``ids``, ``text`` and
-        ``stop_reason``.  The prompt is checked and tokenized at once; the model
+        ``stop_reason``, and with ``logprobs=N`` (0..20) ``logprobs``: per id,
+        its log-probability under the raw logits and the N most likely
+        alternatives, in OpenAI's shape.  The prompt is checked and tokenized at once; the model
         runs while iterating."""
         from ._generate import Generation
         return Generation(self, prompt, chat=chat, max_new_tokens=max_new_tokens,
                           sampler=sampler, temperature=temperature, top_k=top_k, top_p=top_p,
                           min_p=min_p, repetition_penalty=repetition_penalty, seed=seed,
-                          skip_special=skip_special, injection_safe=injection_safe)
+                          skip_special=skip_special, injection_safe=injection_safe,
+                          stop=stop, logprobs=logprobs)
 
     def __repr__(self) -> str:
         if self.closed:
