@@ -127,6 +127,8 @@ class ServeTest(unittest.TestCase):
         self.assertEqual(len(content), 3)
         self.assertTrue(out["choices"][0]["message"]["content"].startswith("سلام"))
         for entry in content:
+            if "\ufffd" not in entry["token"]:
+                self.assertEqual(entry["bytes"], list(entry["token"].encode()))
             self.assertEqual(len(entry["top_logprobs"]), 3)
             self.assertLessEqual(entry["logprob"], 0)
             tops = [t["logprob"] for t in entry["top_logprobs"]]

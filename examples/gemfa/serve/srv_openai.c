@@ -38,6 +38,19 @@ const char *srv_finish_name(srv_finish f)
  * is the byte itself, shown as text only when it is a whole character). */
 static void token_fields(srv_buf *b, const gemfa_model *m, int32_t id)
 {
+#ifdef SRV_HAVE_TOKEN_BYTES
+    char raw[256];
+    size_t rl = 0;
+    if (gemfa_token_bytes(m, id, raw, sizeof raw, &rl) == GEMFA_OK) {
+        srv_buf_puts(b, "\"token\":");
+        srv_buf_json_str(b, raw, rl); /* a lone byte of a character shows as U+FFFD */
+        srv_buf_puts(b, ",\"bytes\":[");
+        for (size_t i = 0; i < rl; i++)
+            srv_buf_printf(b, i ? ",%u" : "%u", (unsigned char)raw[i]);
+        srv_buf_puts(b, "]");
+        return;
+    }
+#endif
     char piece[256], text[256];
     size_t pl = 0, tl = 0;
     unsigned byte;
