@@ -711,6 +711,97 @@ GEMFA_API gemfa_status gemfa_logprobs(const float *logits, size_t n_vocab, int32
                                       float *chosen_logprob, size_t top_n, int32_t *top_ids,
                                       float *top_logprobs, size_t *n_top);
 
+/* ---------------------------------------------------------------------------
+ * Constrained output: JSON and JSON Schema
+ *
+ * A constraint restricts generation to the tokens that can continue a JSON
+ * text, optionally one that validates against a JSON Schema.  Attach it to
+ * a sampler with gemfa_sampler_set_constraint(): gemfa_sample() then never
+ * returns a token the constraint refuses (whatever the temperature, top-k,
+ * top-p, min-p, penalties or biases) and advances the constraint by the
+ * token it returns.  The grammar runs over bytes, so tokens that span
+ * several JSON elements (`",`) or hold part of a UTF-8 character
+ * (byte-fallback tokens such as <0xD8>) are handled exactly.
+ *
+ * What is written (a subset of JSON, so that every generation can end):
+ * at most 1 + 2 * depth whitespace bytes between two elements (the document
+ * is depth 0, capped at 15); numbers with at most 19 integer and 19
+ * fraction digits and a 3-digit exponent; strings as valid UTF-8 without raw
+ * control bytes, \u escapes outside D800-DFFF; at most 64 nested
+ * elements.  End-of-generation tokens (gemfa_model_eog_ids) are allowed
+ * only once the value is complete; then only they and trailing whitespace
+ * are (a top-level number may also go on with digits).  Special tokens are
+ * never allowed otherwise.  With a model that has no end-of-generation ids
+ * (a bare tokenizer), stop when gemfa_constraint_is_complete() says so:
+ * past the trailing whitespace nothing is allowed.
+ *
+ * JSON Schema subset: type (a name or a list), properties, required,
+ * additionalProperties (extra keys are never written, so the output
+ * validates whatever its value), items, enum, const, minLength, maxLength,
+ * minimum, maximum, exclusiveMinimum, exclusiveMaximum, minItems,
+ * maxItems; annotations (title, description, default, examples, $schema,
+ * $id, $comment, readOnly, writeOnly, deprecated) are ignored.  Object
+ * properties are written in the schema's order; optional ones may be
+ * skipped.  Without "type", the keywords decide (properties: object,
+ * items: array, maxLength: string, minimum: number), else any value.
+ * Bounds on strings (maxLength), arrays (maxItems) and numbers (minimum and
+ * maximum, which also rule out exponents) let a schema guarantee that a
+ * generation ends.  Any other keyword is GEMFA_ERR_UNSUPPORTED.
+ *
+ * Threads: a constraint is used by one thread at a time (it holds the
+ * state and a mask cache); it keeps no pointer to the model.  Memory: the
+ * vocabulary trie (~10 bytes per vocabulary byte) and up to 512 cached
+ * masks of vocab/8 bytes each.
+ * ------------------------------------------------------------------------- */
+
+typedef struct gemfa_constraint gemfa_constraint;
+
+/* Compiles `schema` (UTF-8 JSON of len bytes, or GEMFA_NUL_TERMINATED) for
+ * `model`'s vocabulary.  NULL (len 0), "" or "{}" mean any JSON value.
+ * Creation builds a trie of the vocabulary and walks it (about 0.15 s of
+ * CPU for Gemma's 262k tokens; reuse a constraint with
+ * gemfa_constraint_reset).  Ownership: *out is the caller's, freed with
+ * gemfa_constraint_free(); the model may be freed before it.
+ * Errors: INVALID_ARGUMENT (NULL model or out; NULL schema with a length;
+ * a keyword with a wrong value; bounds that leave nothing), FORMAT (schema
+ * is not JSON), UNSUPPORTED (a keyword outside the subset, the message
+ * names it and where), NO_TOKENIZER, OUT_OF_MEMORY.  *out untouched. */
+GEMFA_API gemfa_status gemfa_constraint_new_json(const gemfa_model *model, const char *schema,
+                                                 size_t len, gemfa_constraint **out);
+/* Frees a constraint; NULL is a no-op.  Detach it from samplers first. */
+GEMFA_API void gemfa_constraint_free(gemfa_constraint *c);
+/* Back to the start of a document (cached masks are kept).
+ * Errors: INVALID_ARGUMENT. */
+GEMFA_API gemfa_status gemfa_constraint_reset(gemfa_constraint *c);
+/* Advances by one token, e.g. a token the caller forces.  gemfa_sample()
+ * calls this itself for a sampler the constraint is attached to: do not
+ * call it again for sampled tokens.  An end-of-generation token is accepted
+ * when the value is complete and ends the document (then only
+ * end-of-generation tokens are allowed).  Errors: INVALID_ARGUMENT (NULL),
+ * INVALID_TOKEN (id outside the vocabulary, or a token that cannot continue
+ * the text here; the message says which); the constraint is then
+ * unchanged. */
+GEMFA_API gemfa_status gemfa_constraint_accept(gemfa_constraint *c, int32_t id);
+/* Nonzero when the text so far is a complete JSON value (valid for the
+ * schema), i.e. an end-of-generation token is allowed; 0 for NULL. */
+GEMFA_API int gemfa_constraint_is_complete(const gemfa_constraint *c);
+/* Writes allowed[id] = 1 for every token allowed next and 0 for the others,
+ * for every id of the vocabulary (GEMFA_PROP_VOCAB_SIZE entries); *n
+ * receives that count.  Errors: INVALID_ARGUMENT, BUFFER_TOO_SMALL (*n =
+ * needed entries), OUT_OF_MEMORY. */
+GEMFA_API gemfa_status gemfa_constraint_mask(gemfa_constraint *c, uint8_t *allowed, size_t cap,
+                                             size_t *n);
+
+/* Attaches `c` to the sampler (NULL detaches).  The sampler does not own
+ * it: keep it alive while attached.  While attached, gemfa_sample() and
+ * the sampler's logits must be over the constraint's vocabulary (n_vocab
+ * equal to GEMFA_PROP_VOCAB_SIZE), refused tokens count as -inf before any
+ * other stage, and each successful call advances the constraint by the
+ * returned token; if every allowed token has logit -inf (or NaN) after bias
+ * and penalties, gemfa_sample() fails with INVALID_ARGUMENT and nothing
+ * changes.  Errors: INVALID_ARGUMENT (NULL sampler). */
+GEMFA_API gemfa_status gemfa_sampler_set_constraint(gemfa_sampler *s, gemfa_constraint *c);
+
 #ifdef __cplusplus
 }
 #endif

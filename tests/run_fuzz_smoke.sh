@@ -13,7 +13,7 @@ FUZZ=${GEMFA_FUZZ_BUILD_DIR:-build-fuzz}
 SECONDS_EACH=${GEMFA_FUZZ_SECONDS:-20}
 RESULTS="$BUILD/test-results"
 mkdir -p "$RESULTS"
-TARGETS="safetensors index config tokenizer_load tokenize detokenize chat decode stop"
+TARGETS="safetensors index config tokenizer_load tokenize detokenize chat decode stop json_schema"
 
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:strict_string_checks=1"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"

@@ -13,8 +13,8 @@
 
 static const char usage[] =
     "usage: gemfa generate -p TEXT [-m DIR] [--chat] [--system TEXT] [-n N] [-c N]\n"
-    "                      [sampling options] [--special] [--bidi] [--stop TEXT]...\n"
-    "                      [--logprobs N] [--json]\n"
+    "                      [sampling options] [--json-schema FILE | --json-mode]\n"
+    "                      [--special] [--bidi] [--stop TEXT]... [--logprobs N] [--json]\n"
     "Streams the model's continuation of TEXT to stdout, then prints prompt and decode\n"
     "speed on stderr.\n\n"
     "options:\n"
@@ -24,6 +24,9 @@ static const char usage[] =
     "  -n, --max-tokens N     at most N new tokens, 0-1073741824 (default 128)\n"
     "  -c, --ctx N            tokens of context, 1 to the model's context length\n"
     "                         (default: min(4096, the model's))\n"
+    "  --json-schema FILE     the answer is JSON valid for the JSON Schema in FILE\n"
+    "                         (a subset: see docs/cli.md); ends when the value does\n"
+    "  --json-mode            the answer is any JSON value\n"
     "  --special              show special tokens (<end_of_image>, ...) in the text\n"
     "                         (default: hidden, as HF's skip_special_tokens=True)\n"
     "  --bidi                 show each finished line in visual order (right-to-left\n"
@@ -42,13 +45,15 @@ static const char usage[] =
     "(ids include the stop id when one ended the run; text leaves it out, and a stop\n"
     "string with what followed it).  With --logprobs, also \"logprobs\": one entry per\n"
     "id, in OpenAI's shape: {\"token\", \"logprob\", \"bytes\", \"top_logprobs\":\n"
-    "[{\"token\", \"logprob\", \"bytes\"}]}.\n";
+    "[{\"token\", \"logprob\", \"bytes\"}]}.  With --json-schema/--json-mode, a stop\n"
+    "other than \"eog\" means the JSON was cut.\n";
 
 typedef struct gen_args {
     cli_common common;
     cli_sampling sampling;
     const char *prompt, *system;
-    int chat, special, bidi;
+    const char *json_schema; /* a file, or NULL */
+    int chat, special, bidi, json_mode;
     long long n_predict, context;
     const char **stops; /* --stop values (argv strings) */
     size_t n_stops;
@@ -75,6 +80,11 @@ static int parse_args(gen_args *a, int argc, char **argv)
         } else if (strcmp(opt, "--system") == 0) {
             if (!(a->system = cli_value(argc, argv, &i)))
                 return CLI_USAGE;
+        } else if (strcmp(opt, "--json-schema") == 0) {
+            if (!(a->json_schema = cli_value(argc, argv, &i)))
+                return CLI_USAGE;
+        } else if (strcmp(opt, "--json-mode") == 0) {
+            a->json_mode = 1;
         } else if (strcmp(opt, "--stop") == 0) {
             const char *v = cli_value(argc, argv, &i);
             if (!v)
@@ -113,6 +123,8 @@ static int parse_args(gen_args *a, int argc, char **argv)
         return cli_usage_error(argv[0], "-p TEXT is required");
     if (a->system && !a->chat)
         return cli_usage_error(argv[0], "--system requires --chat");
+    if (a->json_schema && a->json_mode)
+        return cli_usage_error(argv[0], "--json-schema and --json-mode exclude each other");
     if (a->logprobs >= 0 && !a->common.json)
         return cli_usage_error(argv[0], "--logprobs needs --json");
     if (a->bidi && a->common.json)
@@ -147,6 +159,50 @@ static gemfa_status prompt_ids(const gemfa_model *m, const gen_args *a, int32_t 
     }
     *n = need;
     return st;
+}
+
+/* The constraint of --json-schema FILE / --json-mode; NULL without either
+ * (*ok stays 1) or after an error (reported, *ok = 0). */
+static gemfa_constraint *make_constraint(const gemfa_model *m, const gen_args *a, int *ok)
+{
+    *ok = 1;
+    if (!a->json_schema && !a->json_mode)
+        return NULL;
+    char *text = NULL;
+    size_t len = 0;
+    if (a->json_schema) {
+        FILE *f = fopen(a->json_schema, "rb");
+        size_t cap = 0, got;
+        char buf[4096];
+        while (f && (got = fread(buf, 1, sizeof buf, f)) > 0) {
+            if (len + got > cap) {
+                cap = 2 * (len + got);
+                char *t = realloc(text, cap);
+                if (!t)
+                    break;
+                text = t;
+            }
+            memcpy(text + len, buf, got);
+            len += got;
+        }
+        if (!f || ferror(f)) {
+            fprintf(stderr, "gemfa: cannot read the JSON schema %s\n", a->json_schema);
+            if (f)
+                fclose(f);
+            free(text);
+            *ok = 0;
+            return NULL;
+        }
+        fclose(f);
+    }
+    gemfa_constraint *c = NULL;
+    gemfa_status st = gemfa_constraint_new_json(m, text, len, &c);
+    free(text);
+    if (st != GEMFA_OK) {
+        cli_report(a->json_schema ? "unusable JSON schema" : "cannot set up --json-mode", st);
+        *ok = 0;
+    }
+    return c;
 }
 
 /* {"token": ..., "logprob": ..., "bytes": [...]} members of one token. */
@@ -217,6 +273,7 @@ int cmd_generate(int argc, char **argv)
     gemfa_context *ctx = NULL;
     gemfa_session *s = NULL;
     gemfa_sampler *smp = NULL;
+    gemfa_constraint *json = NULL;
     int32_t *pids = NULL;
     size_t n_p = 0;
     cli_gen_result res = {0};
@@ -245,6 +302,11 @@ int cmd_generate(int argc, char **argv)
         goto done;
     if (!(smp = cli_make_sampler(m, &a.sampling)))
         goto done;
+    int json_ok;
+    json = make_constraint(m, &a, &json_ok);
+    if (!json_ok)
+        goto done;
+    gemfa_sampler_set_constraint(smp, json); /* the sampler applies and advances it */
 
     double t0 = cli_now();
     if ((st = gemfa_decode(s, pids, n_p, NULL)) != GEMFA_OK) {
@@ -275,6 +337,10 @@ int cmd_generate(int argc, char **argv)
         if (res.context_full)
             fprintf(stderr, "note: the context (%zu tokens) is full\n",
                     gemfa_session_max_context(s));
+        if (json && !res.hit_eog)
+            fprintf(stderr, "note: the JSON answer was cut before its end (%s)\n",
+                    res.hit_stop ? "stop string" : res.context_full ? "context full"
+                                                                    : "token limit");
         fprintf(stderr, "prompt: %zu tokens, %.1f tok/s; generated: %zu tokens, %.1f tok/s\n", n_p,
                 prompt_tps, res.n_ids, decode_tps);
     }
@@ -285,6 +351,7 @@ done:
     free(a.stops);
     free(pids);
     gemfa_sampler_free(smp);
+    gemfa_constraint_free(json);
     gemfa_session_free(s);
     gemfa_context_free(ctx);
     gemfa_model_free(m);

@@ -14,6 +14,26 @@ static void copy_scores(float *restrict dst, const float *restrict src, size_t n
         dst[i] = gf_score(src[i]);
 }
 
+/* copy_scores with the tokens a constraint refuses at -inf (they stay there:
+ * every later change keeps -inf). */
+static void copy_allowed(float *restrict dst, const float *restrict src,
+                         const uint64_t *allowed, size_t n)
+{
+    for (size_t w = 0, base = 0; base < n; w++, base += 64) {
+        size_t len = n - base < 64 ? n - base : 64;
+        uint64_t bits = allowed[w];
+        if (bits == ~0ull) {
+            copy_scores(dst + base, src + base, len);
+        } else if (bits == 0) {
+            for (size_t i = 0; i < len; i++)
+                dst[base + i] = -INFINITY;
+        } else {
+            for (size_t i = 0; i < len; i++)
+                dst[base + i] = (bits >> i) & 1 ? gf_score(src[base + i]) : -INFINITY;
+        }
+    }
+}
+
 static int penalties_active(const gemfa_sampler *s)
 {
     return s->repetition != 1.0f || s->frequency != 0.0f || s->presence != 0.0f;
@@ -54,11 +74,14 @@ gemfa_status gf_adjust_logits(gemfa_sampler *s, const float *logits, size_t n,
             return st;
     }
 
-    if (s->n_biases == 0 && window == 0) {
+    if (s->n_biases == 0 && window == 0 && !s->allowed) {
         *scores = logits; /* nothing to change: read in place */
         return GEMFA_OK;
     }
-    copy_scores(s->work, logits, n);
+    if (s->allowed)
+        copy_allowed(s->work, logits, s->allowed, n);
+    else
+        copy_scores(s->work, logits, n);
     *scores = s->work;
 
     for (size_t b = 0; b < s->n_biases; b++) {

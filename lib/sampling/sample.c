@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "constrain/constraint.h"
 #include "core/status.h"
 #include "sampling/adjust.h"
 #include "sampling/sampler.h"
@@ -40,6 +41,16 @@ gemfa_status gf_sampler_prepare(gemfa_sampler *s, const float *logits, size_t n_
         return gf_error(GEMFA_ERR_INVALID_ARGUMENT,
                         "gemfa_sample: history is NULL but n_history is %zu", n_history);
 
+    s->allowed = NULL;
+    if (s->constraint) {
+        if (n_vocab != gf_constraint_n_vocab(s->constraint))
+            return gf_error(GEMFA_ERR_INVALID_ARGUMENT,
+                            "gemfa_sample: n_vocab is %zu but the attached constraint is for a "
+                            "vocabulary of %zu", n_vocab, gf_constraint_n_vocab(s->constraint));
+        gemfa_status st = gf_constraint_bits(s->constraint, &s->allowed);
+        if (st != GEMFA_OK)
+            return st;
+    }
     gemfa_status st = gf_scratch_reserve((void **)&s->work, &s->work_cap, n_vocab,
                                          sizeof *s->work);
     if (st != GEMFA_OK)
@@ -120,8 +131,17 @@ GEMFA_API gemfa_status gemfa_sample(gemfa_sampler *s, const float *logits, size_
         return st;
     /* the generator advances only here, after every check passed, and only
      * when there is something to draw */
-    double u = choice.greedy_id >= 0 ? 0.0 : gf_rng_uniform(&s->rng);
-    *id = gf_choice_draw(&choice, u);
+    gf_rng rng = s->rng;
+    double u = choice.greedy_id >= 0 ? 0.0 : gf_rng_uniform(&rng);
+    int32_t pick = gf_choice_draw(&choice, u);
+    if (s->constraint) {
+        /* the mask made every refused token -inf, so this cannot fail */
+        st = gemfa_constraint_accept(s->constraint, pick);
+        if (st != GEMFA_OK)
+            return gf_error_prefix(GEMFA_ERR_INTERNAL, "gemfa_sample: sampled a refused token");
+    }
+    s->rng = rng;
+    *id = pick;
     return GEMFA_OK;
 }
 

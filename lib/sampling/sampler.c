@@ -220,3 +220,10 @@ GEMFA_API gemfa_status gemfa_sampler_set_seed(gemfa_sampler *s, uint64_t seed)
     gf_rng_seed(&s->rng, seed);
     return GEMFA_OK;
 }
+
+GEMFA_API gemfa_status gemfa_sampler_set_constraint(gemfa_sampler *s, gemfa_constraint *c)
+{
+    REQUIRE_SAMPLER(__func__);
+    s->constraint = c;
+    return GEMFA_OK;
+}

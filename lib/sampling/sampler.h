@@ -33,6 +33,8 @@ struct gemfa_sampler {
     gf_bias *biases;   /* sorted by id, ids unique */
     size_t n_biases, cap_biases;
     gf_rng rng;
+    gemfa_constraint *constraint; /* not owned; NULL = none */
+    const uint64_t *allowed;      /* during a call: the constraint's mask */
 
     /* scratch */
     float *work;          /* [work_cap] adjusted logits, then weights */

@@ -209,6 +209,21 @@ def seeds_stop():
     out("stop", "bad_utf8", bytes([0x00, 1, 0xC3, 0x28]) + b"text")
 
 
+def seeds_json_schema():
+    # a schema, then NUL and a text the compiled machine steps through
+    out("json_schema", "any", b"{}")
+    out("json_schema", "object",
+        b'{"type":"object","properties":{"name":{"type":"string","maxLength":6},'
+        b'"age":{"type":"integer","minimum":0,"maximum":120},"tags":{"type":"array",'
+        b'"items":{"enum":["a",1,null]},"maxItems":2}},"required":["name"]}'
+        b'\0{"name":"abc","age":12,"tags":["a",1]}')
+    out("json_schema", "number", b'{"type":["number","null"],"exclusiveMinimum":-2.5,'
+        b'"maximum":1e3}\0-2.4')
+    out("json_schema", "unsupported", b'{"anyOf":[]}')
+    out("json_schema", "anytext",
+        b'{}\0 {"a":[1,2.5e-3,"\\u00e9' + "س".encode() + b'",true,null]}')
+
+
 if __name__ == "__main__":
     seeds_safetensors()
     seeds_index()
@@ -219,3 +234,4 @@ if __name__ == "__main__":
     seeds_chat()
     seeds_decode()
     seeds_stop()
+    seeds_json_schema()

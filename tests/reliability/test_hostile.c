@@ -199,6 +199,36 @@ static const char *const null_stop[2] = {"a", NULL};
 static const char *const empty_stop[2] = {"a", ""};
 static const char *const bad_stop[1] = {bad_utf8};
 #define STOP_OUT(f) ((gemfa_stop_matcher **)(void *)&(f)->p)
+#define CON_OUT(f) ((gemfa_constraint **)(void *)&(f)->p)
+
+/* A call on a fresh "any JSON" constraint of the tiny model. */
+#define WITH_CONSTRAINT(name, expr)                                                   \
+    static gemfa_status name(fx *f)                                                   \
+    {                                                                                 \
+        gemfa_constraint *c;                                                          \
+        cr_assert_eq(gemfa_constraint_new_json(f->m, NULL, 0, &c), GEMFA_OK);         \
+        gemfa_status st = (expr);                                                     \
+        cr_assert_eq(gemfa_constraint_is_complete(c), 0, "the constraint moved");    \
+        gemfa_constraint_free(c);                                                     \
+        return st;                                                                    \
+    }
+static gemfa_status sample_constrained(gemfa_constraint *c, size_t n_vocab, fx *f)
+{
+    gemfa_sampler *s;
+    cr_assert_eq(gemfa_sampler_new(NULL, &s), GEMFA_OK);
+    cr_assert_eq(gemfa_sampler_set_constraint(s, c), GEMFA_OK);
+    float *l = calloc(n_vocab, sizeof *l);
+    gemfa_status st = gemfa_sample(s, l, n_vocab, NULL, 0, &f->i32);
+    free(l);
+    gemfa_sampler_free(s);
+    return st;
+}
+WITH_CONSTRAINT(constraint_accept_past, gemfa_constraint_accept(c, 1024))
+WITH_CONSTRAINT(constraint_accept_negative, gemfa_constraint_accept(c, -2))
+WITH_CONSTRAINT(constraint_accept_eog_early, gemfa_constraint_accept(c, 1))
+WITH_CONSTRAINT(constraint_mask_small, gemfa_constraint_mask(c, (uint8_t *)f->buf, 64, &f->sz))
+WITH_CONSTRAINT(constraint_mask_null_n, gemfa_constraint_mask(c, (uint8_t *)f->buf, 64, NULL))
+WITH_CONSTRAINT(constraint_sample_wrong_vocab, sample_constrained(c, 16, f))
 
 #define E(x) GEMFA_ERR_##x
 #define NO_TOK "no tokenizer"
@@ -408,7 +438,26 @@ static const char *const bad_stop[1] = {bad_utf8};
     X(token_bytes_past_vocab, E(INVALID_TOKEN), "5000", gemfa_token_bytes(f->m, 5000, f->buf, 64, &f->sz)) \
     X(token_bytes_null_len, E(INVALID_ARGUMENT), "NULL", gemfa_token_bytes(f->m, 2, f->buf, 64, NULL)) \
     X(token_bytes_too_small, E(BUFFER_TOO_SMALL), NULL, gemfa_token_bytes(f->m, 2, f->buf, 2, &f->sz)) \
-    X(token_bytes_no_tokenizer, E(NO_TOKENIZER), NULL, gemfa_token_bytes(f->notok, 2, f->buf, 64, &f->sz))
+    X(token_bytes_no_tokenizer, E(NO_TOKENIZER), NULL, gemfa_token_bytes(f->notok, 2, f->buf, 64, &f->sz)) \
+    /* ---- JSON constraint ---- */ \
+    X(constraint_new_null_model, E(INVALID_ARGUMENT), "model", gemfa_constraint_new_json(NULL, NULL, 0, CON_OUT(f))) \
+    X(constraint_new_null_out, E(INVALID_ARGUMENT), "out", gemfa_constraint_new_json(f->m, NULL, 0, NULL)) \
+    X(constraint_new_null_schema, E(INVALID_ARGUMENT), "len", gemfa_constraint_new_json(f->m, NULL, 3, CON_OUT(f))) \
+    X(constraint_new_malformed, E(FORMAT), "schema", gemfa_constraint_new_json(f->m, "{\"type\"", GEMFA_NUL_TERMINATED, CON_OUT(f))) \
+    X(constraint_new_unsupported, E(UNSUPPORTED), "pattern", gemfa_constraint_new_json(f->m, "{\"pattern\":\"a\"}", GEMFA_NUL_TERMINATED, CON_OUT(f))) \
+    X(constraint_new_bad_value, E(INVALID_ARGUMENT), "maxItems", gemfa_constraint_new_json(f->m, "{\"maxItems\":-1}", GEMFA_NUL_TERMINATED, CON_OUT(f))) \
+    X(constraint_new_bad_utf8, E(FORMAT), NULL, gemfa_constraint_new_json(f->m, "{\"enum\":[\"\xff\"]}", GEMFA_NUL_TERMINATED, CON_OUT(f))) \
+    X(constraint_new_no_tokenizer, E(NO_TOKENIZER), NULL, gemfa_constraint_new_json(f->notok, NULL, 0, CON_OUT(f))) \
+    X(constraint_reset_null, E(INVALID_ARGUMENT), "NULL", gemfa_constraint_reset(NULL)) \
+    X(constraint_accept_null, E(INVALID_ARGUMENT), "NULL", gemfa_constraint_accept(NULL, 0)) \
+    X(constraint_accept_past_vocab, E(INVALID_TOKEN), "1024", constraint_accept_past(f)) \
+    X(constraint_accept_negative_id, E(INVALID_TOKEN), "-2", constraint_accept_negative(f)) \
+    X(constraint_accept_eog_early, E(INVALID_TOKEN), "complete", constraint_accept_eog_early(f)) \
+    X(constraint_mask_null, E(INVALID_ARGUMENT), "NULL", gemfa_constraint_mask(NULL, NULL, 0, &f->sz)) \
+    X(constraint_mask_null_n, E(INVALID_ARGUMENT), "NULL", constraint_mask_null_n(f)) \
+    X(constraint_mask_too_small, E(BUFFER_TOO_SMALL), "1024", constraint_mask_small(f)) \
+    X(constraint_sample_wrong_vocab, E(INVALID_ARGUMENT), "vocabulary", constraint_sample_wrong_vocab(f)) \
+    X(sampler_set_constraint_null, E(INVALID_ARGUMENT), "NULL", gemfa_sampler_set_constraint(NULL, NULL))
 
 static char *long_path(void)
 {

@@ -74,6 +74,13 @@ type GenerateOptions struct {
 	// most likely alternatives.
 	Logprobs    bool
 	TopLogprobs int
+	// JSONSchema, when not "", is a JSON Schema (JSON text; "{}" = any JSON
+	// value) the answer must validate against: only tokens that continue such
+	// a value are sampled and the end token only once it is complete, so
+	// StopEOG means Text parses and validates; StopLength or StopContextFull
+	// mean the value was cut. With Sampler set, the constraint is attached to
+	// it for this generation only.
+	JSONSchema string
 }
 
 // Generation reports what Session.Generate did.
@@ -133,12 +140,26 @@ func (s *Session) Generate(ctx context.Context, prompt Prompt, opts *GenerateOpt
 		return g, err
 	}
 	g.PromptIDs = ids
+	var constraint *JSONConstraint
+	if opts.JSONSchema != "" { // compiled first: a bad schema fails before anything runs
+		if constraint, err = NewJSONConstraint(m, opts.JSONSchema); err != nil {
+			return g, err
+		}
+		defer constraint.Close()
+	}
 	smp := opts.Sampler
 	if smp == nil {
 		if smp, err = NewSampler(m, opts.Sampling...); err != nil {
 			return g, err
 		}
 		defer smp.Close()
+	}
+	if constraint != nil {
+		previous := smp.Constraint()
+		if err := smp.SetConstraint(constraint); err != nil {
+			return g, err
+		}
+		defer smp.SetConstraint(previous)
 	}
 	if len(ids) > 0 {
 		if err := s.decodeQuiet(ctx, ids); err != nil {

@@ -18,7 +18,8 @@ import (
 // reference to a model.
 type Sampler struct {
 	owner
-	mu sync.Mutex
+	mu         sync.Mutex
+	constraint *JSONConstraint // attached; holds a reference on its handle
 }
 
 // SamplerOption is a setting applied by NewSampler or Sampler.Apply.
@@ -80,13 +81,54 @@ func NewSampler(m *Model, opts ...SamplerOption) (*Sampler, error) {
 	return s, nil
 }
 
-// Close frees the sampler; idempotent.
+// Close frees the sampler (detaching its constraint); idempotent.
 func (s *Sampler) Close() error {
 	if s == nil {
 		return nil
 	}
+	if !s.closed.Load() {
+		_ = s.SetConstraint(nil)
+	}
 	s.close()
 	return nil
+}
+
+// SetConstraint attaches c (nil detaches): every sampled token then
+// continues c's JSON text, and the sampler advances c by each token it
+// returns. The sampler keeps c alive while attached.
+func (s *Sampler) SetConstraint(c *JSONConstraint) error {
+	var cp unsafe.Pointer
+	if c != nil {
+		p, err := c.use()
+		if err != nil {
+			return err
+		}
+		cp = p // the reference is kept while attached
+	}
+	err := s.set(func(cs *C.gemfa_sampler) C.gemfa_status {
+		return C.gemfa_sampler_set_constraint(cs, (*C.gemfa_constraint)(cp))
+	})
+	if err != nil {
+		if c != nil {
+			c.h.release()
+		}
+		return err
+	}
+	s.mu.Lock()
+	old := s.constraint
+	s.constraint = c
+	s.mu.Unlock()
+	if old != nil {
+		old.h.release()
+	}
+	return nil
+}
+
+// Constraint returns the attached constraint, or nil.
+func (s *Sampler) Constraint() *JSONConstraint {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.constraint
 }
 
 // Apply applies options in order, stopping at the first error.

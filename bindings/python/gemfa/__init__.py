@@ -23,6 +23,7 @@ from ._errors import (BufferTooSmallError, CancelledError, ClosedError, ConfigEr
                       InvalidTokenError, InvalidUtf8Error, IoError, NoTokenizerError,
                       NotFoundError, NoWeightsError, OutOfMemoryError, Status, TemplateError,
                       TensorMissingError, TensorShapeError, UnsupportedError, error_for)
+from ._constraint import JsonConstraint
 from ._generate import Generation
 from ._lib import LibraryNotFoundError, lib, library_path, load_library
 from ._log import LogLevel, log_to_logging, set_log_callback
@@ -54,6 +55,7 @@ __all__ = [
     "BufferTooSmallError", "CancelledError", "ClosedError", "ConfigError", "Context",
     "ContextFullError", "DetokenizerStream", "Error", "FormatError", "Generation",
     "InternalError", "InvalidArgumentError", "InvalidTokenError", "InvalidUtf8Error", "IoError",
+    "JsonConstraint",
     "LayerInfo", "LayerType", "LibraryNotFoundError", "LogLevel", "Model", "NoTokenizerError",
     "NotFoundError", "NoWeightsError", "OutOfMemoryError", "Prop", "Sampler", "Session", "Status",
     "StopMatcher", "logprobs",
@@ -66,7 +68,7 @@ __all__ = [
 # plus dunders): importing a submodule binds it on the package, so unbind the
 # private modules and the __future__ feature.  They stay importable
 # (``from gemfa import _core``) through sys.modules.
-for _name in ("_core", "_errors", "_generate", "_handle", "_lib", "_log", "_model",
-              "_sampler", "_session", "_stop", "_text"):
+for _name in ("_constraint", "_core", "_errors", "_generate", "_handle", "_lib", "_log",
+              "_model", "_sampler", "_session", "_stop", "_text"):
     globals().pop(_name, None)
 del _name, annotations

@@ -56,7 +56,8 @@ class Generation:
                  top_k: Optional[int], top_p: Optional[float], min_p: Optional[float],
                  repetition_penalty: Optional[float], seed: Optional[int],
                  skip_special: bool, injection_safe: bool,
-                 stop: Any = None, logprobs: Optional[int] = None):
+                 stop: Any = None, logprobs: Optional[int] = None, json_schema: Any = None):
+        from ._constraint import JsonConstraint
         from ._sampler import Sampler
         if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int):
             raise TypeError("max_new_tokens must be an int")
@@ -81,6 +82,17 @@ class Generation:
         self._skip_special = skip_special
         self._setup_extras(stop, logprobs)
         self._hit = False
+        # the schema is compiled now, so a bad one fails before anything runs
+        self._constraint: Optional[JsonConstraint] = None
+        if json_schema is not None:
+            try:
+                self._constraint = JsonConstraint(session.model, json_schema)
+            except BaseException:
+                if self._stop is not None:
+                    self._stop.close()
+                if self._own_sampler:
+                    self._sampler.close()
+                raise
         self._iter: Iterator[str] = self._run()
 
     # -- prompt ---------------------------------------------------------------------
@@ -184,6 +196,9 @@ class Generation:
     def _run(self) -> Iterator[str]:
         s = self._session
         stream = None
+        previous = self._sampler.constraint
+        if self._constraint is not None:
+            self._sampler.set_constraint(self._constraint)
         try:
             if self.prompt_ids:
                 s._decode_quiet(self.prompt_ids)
@@ -230,6 +245,10 @@ class Generation:
                 stream.close()
             if self._stop is not None:
                 self._stop.close()
+            if self._constraint is not None:
+                if not self._sampler.closed:
+                    self._sampler.set_constraint(previous)
+                self._constraint.close()
             if self._own_sampler:
                 self._sampler.close()
 

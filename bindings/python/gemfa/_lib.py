@@ -23,7 +23,7 @@ import ctypes.util
 import os
 import threading
 from ctypes import (CFUNCTYPE, POINTER, Structure, c_char, c_char_p, c_float, c_int,
-                    c_int32, c_int64, c_size_t, c_uint, c_uint64, c_void_p)
+                    c_int32, c_int64, c_size_t, c_uint, c_uint8, c_uint64, c_void_p)
 from typing import List, Optional, Tuple
 
 # The major version this binding speaks; a library with another major has
@@ -66,6 +66,7 @@ session_p = _opaque("gemfa_session")
 session_options_p = _opaque("gemfa_session_options")
 sampler_p = _opaque("gemfa_sampler")
 stop_matcher_p = _opaque("gemfa_stop_matcher")
+constraint_p = _opaque("gemfa_constraint")
 
 
 class Message(Structure):
@@ -171,6 +172,14 @@ SIGNATURES = {
     # log-probabilities
     "gemfa_logprobs": (status_t, [P(c_float), c_size_t, c_int32, P(c_float), c_size_t,
                                   P(c_int32), P(c_float), P(c_size_t)]),
+    # constrained output (JSON)
+    "gemfa_constraint_new_json": (status_t, [model_p, c_char_p, c_size_t, P(constraint_p)]),
+    "gemfa_constraint_free": (None, [constraint_p]),
+    "gemfa_constraint_reset": (status_t, [constraint_p]),
+    "gemfa_constraint_accept": (status_t, [constraint_p, c_int32]),
+    "gemfa_constraint_is_complete": (c_int, [constraint_p]),
+    "gemfa_constraint_mask": (status_t, [constraint_p, P(c_uint8), c_size_t, P(c_size_t)]),
+    "gemfa_sampler_set_constraint": (status_t, [sampler_p, constraint_p]),
 }
 
 _lock = threading.Lock()

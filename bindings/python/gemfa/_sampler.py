@@ -168,6 +168,38 @@ class Sampler(Owner):
                                           ctypes.byref(out)))
         return out.value
 
+    def set_constraint(self, constraint: Any) -> "Sampler":
+        """Attaches a :class:`gemfa.JsonConstraint` (None detaches): every
+        sampled token then continues its JSON text, and the sampler advances
+        it by each token it returns.  The sampler keeps the constraint alive
+        while attached."""
+        from ._constraint import JsonConstraint
+        if constraint is not None and not isinstance(constraint, JsonConstraint):
+            raise TypeError("constraint must be a gemfa.JsonConstraint or None, not "
+                            f"{type(constraint).__name__}")
+        with self._lock, self._use() as p:
+            ptr = constraint._handle.acquire() if constraint is not None else None
+            try:
+                check(_lib.lib().gemfa_sampler_set_constraint(p, ptr))
+            except BaseException:
+                if constraint is not None:
+                    constraint._handle.release()
+                raise
+            old, self._constraint = getattr(self, "_constraint", None), constraint
+        if old is not None:
+            old._handle.release()
+        return self
+
+    @property
+    def constraint(self) -> Any:
+        """The attached :class:`gemfa.JsonConstraint`, or None."""
+        return getattr(self, "_constraint", None)
+
+    def close(self) -> None:
+        if not self.closed and getattr(self, "_constraint", None) is not None:
+            self.set_constraint(None)
+        super().close()
+
     def _sample_raw(self, logits: Any, n_vocab: int, history: Any, n_history: int) -> int:
         out = c_int32(0)
         with self._lock, self._use() as p:

@@ -379,7 +379,7 @@ class Session(Owner):
                  seed: Optional[int] = None, skip_special: bool = True,
                  injection_safe: bool = False,
                  stop: Optional[Sequence[str]] = None,
-                 logprobs: Optional[int] = None) -> "Generation":
+                 logprobs: Optional[int] = None, json_schema: Any = None) -> "Generation":
         """Generates text, yielding pieces as they complete.
 
         ``prompt``: a user message (str) or a list of chat messages when
@@ -406,13 +406,23 @@ class Session(Owner):
         ``stop_reason``, and with ``logprobs=N`` (0..20) ``logprobs``: per id,
         its log-probability under the raw logits and the N most likely
         alternatives, in OpenAI's shape.  The prompt is checked and tokenized at once; the model
-        runs while iterating."""
+        runs while iterating.
+
+        ``json_schema``: a JSON Schema (dict, or its JSON text) the answer must
+        validate against; ``{}`` for any JSON value; None (default) for free
+        text.  Only tokens that continue such a value are sampled and the end
+        token only once it is complete, so ``stop_reason == "eog"`` means
+        ``json.loads(gen.text)`` succeeds and validates; "length" or
+        "context_full" mean the value was cut.  The schema is compiled at once
+        (UnsupportedError for keywords outside the subset, see docs/python.md);
+        with a ``sampler`` the constraint is attached to it for this
+        generation only."""
         from ._generate import Generation
         return Generation(self, prompt, chat=chat, max_new_tokens=max_new_tokens,
                           sampler=sampler, temperature=temperature, top_k=top_k, top_p=top_p,
                           min_p=min_p, repetition_penalty=repetition_penalty, seed=seed,
                           skip_special=skip_special, injection_safe=injection_safe,
-                          stop=stop, logprobs=logprobs)
+                          stop=stop, logprobs=logprobs, json_schema=json_schema)
 
     def __repr__(self) -> str:
         if self.closed:

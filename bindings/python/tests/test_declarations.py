@@ -47,6 +47,7 @@ C_TYPES = {
     "const float **": POINTER(POINTER(c_float)),
     "gemfa_layer_type *": POINTER(c_int),
     "const gemfa_message *": POINTER(L.Message),
+    "uint8_t *": POINTER(ctypes.c_uint8),
     "const char *const *": POINTER(c_char_p),
     "const size_t *": POINTER(c_size_t),
 }
@@ -56,7 +57,8 @@ for cname, pyname in [("gemfa_model", "model_p"), ("gemfa_model_options", "model
                       ("gemfa_session", "session_p"),
                       ("gemfa_session_options", "session_options_p"),
                       ("gemfa_sampler", "sampler_p"),
-                      ("gemfa_stop_matcher", "stop_matcher_p")]:
+                      ("gemfa_stop_matcher", "stop_matcher_p"),
+                      ("gemfa_constraint", "constraint_p")]:
     t = getattr(L, pyname)
     C_TYPES[f"{cname} *"] = t
     C_TYPES[f"const {cname} *"] = t
