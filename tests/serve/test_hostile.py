@@ -62,7 +62,10 @@ BAD = [  # (path, body bytes or object, expected status, expected param or None)
     ("/v1/chat/completions", {"messages": U, "top_logprobs": 50, "logprobs": True}, 400, "top_logprobs"),
     ("/v1/chat/completions", {"messages": U, "stream": "yes"}, 400, "stream"),
     ("/v1/chat/completions", {"messages": U, "stream_options": {"include_usage": True}}, 400, "stream_options"),
-    ("/v1/chat/completions", {"messages": U, "response_format": {"type": "json_object"}}, 400, "response_format"),
+    ("/v1/chat/completions", {"messages": U, "response_format": {"type": "xml"}}, 400, "response_format"),
+    ("/v1/chat/completions", {"messages": U, "response_format": {"type": "json_schema", "json_schema":
+                              {"schema": {"type": "object", "patternProperties": {}}}}}, 400, "response_format"),
+    ("/v1/chat/completions", {"messages": U, "response_format": {"type": "json_schema"}}, 400, "response_format"),
     ("/v1/chat/completions", {"messages": U, "model": 7}, 400, "model"),
     ("/v1/chat/completions", {"messages": [{"role": "user", "content": "word " * 3000}]}, 400, "messages"),
     ("/v1/completions", {}, 400, "prompt"),

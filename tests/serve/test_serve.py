@@ -134,6 +134,36 @@ class ServeTest(unittest.TestCase):
             tops = [t["logprob"] for t in entry["top_logprobs"]]
             self.assertEqual(tops, sorted(tops, reverse=True))
 
+    def test_response_format_json(self):
+        finished = 0
+        for seed in range(4):  # JSON mode has no bound on length: some samples run out
+            st, out = self.s.post("/v1/chat/completions",
+                                  chat("JSON please", max_tokens=200, temperature=0.9, seed=seed,
+                                       response_format={"type": "json_object"}))
+            self.assertEqual(st, 200, out)
+            text = out["choices"][0]["message"]["content"]
+            self.assertTrue(text.lstrip().startswith("{"), text)
+            if out["choices"][0]["finish_reason"] == "stop":
+                self.assertIsInstance(json.loads(text), dict)
+                finished += 1
+        self.assertGreater(finished, 0)
+        schema = {"type": "object", "required": ["name", "age"],
+                  "properties": {"name": {"type": "string", "maxLength": 10},
+                                 "age": {"type": "integer", "minimum": 0, "maximum": 120}}}
+        fmt = {"type": "json_schema", "json_schema": {"name": "person", "schema": schema}}
+        for stream in (False, True):
+            body = chat("سلام", max_tokens=200, temperature=0.9, seed=3, response_format=fmt, stream=stream)
+            if stream:
+                raw = self.s.request("POST", "/v1/chat/completions", body)[2]
+                text = "".join(json.loads(e)["choices"][0]["delta"].get("content", "")
+                               for e in sse_events(raw)[:-1])
+            else:
+                text = self.s.post("/v1/chat/completions", body)[1]["choices"][0]["message"]["content"]
+            value = json.loads(text)
+            self.assertEqual(sorted(value), ["age", "name"])
+            self.assertLessEqual(len(value["name"]), 10)
+            self.assertTrue(isinstance(value["age"], int) and 0 <= value["age"] <= 120)
+
     def test_seeded_sampling_repeats(self):
         body = chat("سلام", max_tokens=16, temperature=0.9, top_p=0.9, top_k=20, seed=42)
         a = self.s.post("/v1/chat/completions", body)[1]["choices"][0]["message"]["content"]

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "../cli_sampling.h"
+#include "gemfa.h"
 #include "srv_buf.h"
 
 #define SRV_MAX_STOP 4
@@ -36,6 +37,7 @@ typedef struct srv_params {
     int logprobs;           /* record srv_logprob per token */
     int top_logprobs;       /* 0..SRV_MAX_TOP_LOGPROBS */
     int stream, include_usage;
+    void *constraint;       /* gemfa_constraint * (response_format json), owned by the job */
 } srv_params;
 
 typedef enum srv_finish { SRV_RUNNING = 0, SRV_STOP, SRV_LENGTH, SRV_ERROR, SRV_CANCELLED } srv_finish;

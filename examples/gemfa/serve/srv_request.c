@@ -159,12 +159,14 @@ static int refuse_unsupported(yajl_val root, int chat, srv_error *e)
             !(YAJL_IS_STRING(v) && strcmp(v->u.string, "none") == 0))
             return fail(e, tool_choice[i], "unsupported_parameter",
                         "'%s' (tool calling) is not supported", tool_choice[i]);
+#ifndef SRV_HAVE_CONSTRAINT
     if ((v = get(root, "response_format")) && !YAJL_IS_NULL(v)) {
         yajl_val t = YAJL_IS_OBJECT(v) ? get(v, "type") : NULL;
         if (!YAJL_IS_STRING(t) || strcmp(t->u.string, "text") != 0)
             return fail(e, "response_format", "unsupported_parameter",
                         "'response_format' other than {\"type\": \"text\"} is not supported");
     }
+#endif
     if ((v = get(root, "audio")) && !YAJL_IS_NULL(v))
         return fail(e, "audio", "unsupported_parameter", "audio output is not supported");
     if ((v = get(root, "modalities")) && YAJL_IS_ARRAY(v))
@@ -188,6 +190,76 @@ static int refuse_unsupported(yajl_val root, int chat, srv_error *e)
     }
     return 0;
 }
+
+#ifdef SRV_HAVE_CONSTRAINT
+/* Writes a parsed value back as JSON text (numbers as they were written). */
+static void to_json(srv_buf *b, yajl_val v)
+{
+    if (YAJL_IS_STRING(v)) {
+        srv_buf_json_str(b, v->u.string, strlen(v->u.string));
+    } else if (YAJL_IS_NUMBER(v)) {
+        srv_buf_puts(b, v->u.number.r);
+    } else if (YAJL_IS_OBJECT(v)) {
+        srv_buf_puts(b, "{");
+        for (size_t i = 0; i < v->u.object.len; i++) {
+            if (i)
+                srv_buf_puts(b, ",");
+            srv_buf_json_str(b, v->u.object.keys[i], strlen(v->u.object.keys[i]));
+            srv_buf_puts(b, ":");
+            to_json(b, v->u.object.values[i]);
+        }
+        srv_buf_puts(b, "}");
+    } else if (YAJL_IS_ARRAY(v)) {
+        srv_buf_puts(b, "[");
+        for (size_t i = 0; i < v->u.array.len; i++) {
+            if (i)
+                srv_buf_puts(b, ",");
+            to_json(b, v->u.array.values[i]);
+        }
+        srv_buf_puts(b, "]");
+    } else {
+        srv_buf_puts(b, YAJL_IS_TRUE(v) ? "true" : YAJL_IS_FALSE(v) ? "false" : "null");
+    }
+}
+
+/* response_format: text, json_object (any JSON value... an object, as
+ * OpenAI's JSON mode), json_schema ({"json_schema": {"schema": {...}}}). */
+static int parse_response_format(const gemfa_model *m, yajl_val root, srv_params *p, srv_error *e)
+{
+    yajl_val v = get(root, "response_format");
+    if (!v || YAJL_IS_NULL(v))
+        return 0;
+    yajl_val t = YAJL_IS_OBJECT(v) ? get(v, "type") : NULL;
+    if (!YAJL_IS_STRING(t))
+        return fail(e, "response_format", "invalid_type", "'response_format' must be an object with a 'type'");
+    const char *type = t->u.string;
+    srv_buf schema = {0};
+    if (strcmp(type, "text") == 0)
+        return 0;
+    if (strcmp(type, "json_object") == 0) {
+        srv_buf_puts(&schema, "{\"type\":\"object\"}");
+    } else if (strcmp(type, "json_schema") == 0) {
+        yajl_val js = get(v, "json_schema");
+        yajl_val sc = YAJL_IS_OBJECT(js) ? get(js, "schema") : NULL;
+        if (!YAJL_IS_OBJECT(sc))
+            return fail(e, "response_format", "invalid_value",
+                        "'response_format.json_schema.schema' must be a JSON Schema object");
+        to_json(&schema, sc);
+    } else {
+        return fail(e, "response_format", "invalid_value",
+                    "'response_format.type' must be text, json_object or json_schema");
+    }
+    gemfa_constraint *c = NULL;
+    gemfa_status st = schema.oom ? GEMFA_ERR_OUT_OF_MEMORY
+                                 : gemfa_constraint_new_json(m, schema.data, schema.len, &c);
+    srv_buf_free(&schema);
+    if (st != GEMFA_OK)
+        return fail(e, "response_format", st == GEMFA_ERR_UNSUPPORTED ? "unsupported_schema" : "invalid_value",
+                    "cannot use this schema: %s", gemfa_last_error());
+    p->constraint = c;
+    return 0;
+}
+#endif
 
 static int parse_sampling(const gemfa_model *m, yajl_val root, int chat, srv_params *p, srv_error *e)
 {
@@ -309,6 +381,10 @@ static int parse_sampling(const gemfa_model *m, yajl_val root, int chat, srv_par
             return fail(e, "stream_options", "invalid_value", "'stream_options' needs 'stream': true");
     }
     p->include_usage = usage;
+#ifdef SRV_HAVE_CONSTRAINT
+    if (parse_response_format(m, root, p, e) != 0)
+        return -1;
+#endif
     return 0;
 }
 

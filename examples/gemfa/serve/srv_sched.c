@@ -60,6 +60,9 @@ void srv_job_release(srv_job *j)
 {
     if (!j || atomic_fetch_sub(&j->refs, 1) != 1)
         return;
+#ifdef SRV_HAVE_CONSTRAINT
+    gemfa_constraint_free(j->p.constraint);
+#endif
     free(j->prompt);
     free(j->p.bias_ids);
     free(j->p.bias_vals);
@@ -183,12 +186,12 @@ static void slot_release(srv_sched *s, slot *sl, srv_finish f, const char *error
     pthread_mutex_lock(&s->mu); /* before the client hears of it: /health agrees */
     s->stats.busy--;
     pthread_mutex_unlock(&s->mu);
+    gemfa_sampler_free(sl->sampler); /* first: it points at the job's constraint */
+    sl->sampler = NULL;
     job_finish(sl->job, f, error);
     srv_job_release(sl->job);
     sl->job = NULL;
     sl->generating = 0;
-    gemfa_sampler_free(sl->sampler);
-    sl->sampler = NULL;
 #ifdef SRV_HAVE_STOP_MATCHER
     gemfa_stop_matcher_free(sl->stop);
     sl->stop = NULL;
@@ -225,6 +228,12 @@ static gemfa_sampler *make_sampler(srv_sched *s, srv_job *j)
     cli_sampling cs = j->p.sampling;
     if (!(smp = cli_make_sampler(s->model, &cs)))
         return NULL;
+#ifdef SRV_HAVE_CONSTRAINT
+    if (j->p.constraint && gemfa_sampler_set_constraint(smp, j->p.constraint) != GEMFA_OK) {
+        gemfa_sampler_free(smp);
+        return NULL;
+    }
+#endif
     for (size_t i = 0; i < j->p.n_bias; i++)
         if (gemfa_sampler_set_logit_bias(smp, j->p.bias_ids[i], j->p.bias_vals[i]) != GEMFA_OK) {
             gemfa_sampler_free(smp);
