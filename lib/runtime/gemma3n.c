@@ -424,12 +424,11 @@ static void predict_row(const fwd *f, int64_t t)
                 c += w[q] * r[q];
             C[j][i] = c;
         }
-    for (int64_t j = 0; j < K; j++) {
-        float *p = S->pred + j * stride + t * H;
-        memcpy(p, S->streams + j * stride + t * H, (size_t)H * sizeof(float));
-        for (int64_t i = 0; i < K; i++)
-            f->vec->axpy(p, C[j][i], S->streams + i * stride + t * H, H);
-    }
+    const float *s[GF_ALTUP_MAX];
+    for (int64_t i = 0; i < K; i++)
+        s[i] = S->streams + i * stride + t * H;
+    for (int64_t j = 0; j < K; j++)
+        f->vec->mix(S->pred + j * stride + t * H, s[j], C[j], s, (int)K, H);
     gf_rmsnorm(S->pred + hp->altup_active_idx * stride + t * H, L->input_norm, H,
                hp->rms_norm_eps, S->a_n + t * H);
 }

@@ -29,8 +29,17 @@ AI v16f vsel(v16i m, v16f a, v16f b) /* m ? a : b, m all-ones or zero per lane *
 {
     return (v16f)(((v16i)a & m) | ((v16i)b & ~m));
 }
-AI v16f vmax(v16f a, v16f b) { return vsel(a > b, a, b); }
-AI v16f vmin(v16f a, v16f b) { return vsel(a < b, a, b); }
+/* a < b as a lane mask.  `nat` (a constant per level): 1 where 64-byte
+ * vectors are native (AVX-512), a real compare; 0 elsewhere, the sign of
+ * a − b spread by an arithmetic shift, because GCC lowers a comparison of
+ * 64-byte vectors lane by lane (vcomiss, cmov) on targets without one
+ * (baseline, AVX2), which made every clamp and select there ~10x slower than
+ * the arithmetic around it.  Equal zeros of opposite sign may compare either
+ * way; max/min do not care. */
+AI v16i vlt(int nat, v16f a, v16f b) { return nat ? (a < b) : (v16i)(a - b) >> 31; }
+AI v16f vmax(int nat, v16f a, v16f b) { return vsel(vlt(nat, b, a), a, b); }
+AI v16f vmin(int nat, v16f a, v16f b) { return vsel(vlt(nat, a, b), a, b); }
+AI v16f vabs(v16f a) { return (v16f)((v16i)a & 0x7fffffff); }
 typedef float v4f __attribute__((vector_size(16)));
 AI float hsum(v16f v) /* a tree: halves added, then quarters */
 {
@@ -51,9 +60,9 @@ AI float hmax(v16f v)
  * 2^n through the exponent bits.  x is clamped to [-87.3, 88.3]. */
 #define EXP_LO -87.3f
 #define EXP_HI 88.3f
-AI v16f vexp(v16f x)
+AI v16f vexp(int nat, v16f x)
 {
-    x = vmin(vmax(x, splat(EXP_LO)), splat(EXP_HI));
+    x = vmin(nat, vmax(nat, x, splat(EXP_LO)), splat(EXP_HI));
     const v16f magic = splat(12582912.0f); /* 1.5·2^23: adding it rounds to an integer */
     v16f t = x * 1.44269504088896341f + magic;
     v16f n = t - magic;
@@ -88,11 +97,46 @@ AI float sexp(float x) /* the same formula on one value */
 #define GELU_K 0.7978845608028654f /* sqrt(2/π) */
 #define GELU_C 0.044715f
 /* 0.5·x·(1 + tanh(u)) = x / (1 + e^(−2u)), u = k·(x + c·x³). */
-AI v16f vgelu(v16f x) { return x / (1.0f + vexp(-2.0f * GELU_K * (x + GELU_C * x * x * x))); }
+AI v16f vgelu(int nat, v16f x)
+{
+    return x / (1.0f + vexp(nat, -2.0f * GELU_K * (x + GELU_C * x * x * x)));
+}
 AI float sgelu(float x) { return x / (1.0f + sexp(-2.0f * GELU_K * (x + GELU_C * x * x * x))); }
-/* tanh(y) = 1 − 2 / (e^(2y) + 1). */
-AI v16f vtanh(v16f y) { return 1.0f - 2.0f / (vexp(2.0f * y) + 1.0f); }
-AI float stanh(float y) { return 1.0f - 2.0f / (sexp(2.0f * y) + 1.0f); }
+/* tanh(y) = 1 − 2 / (e^(2y) + 1) loses the low digits of small y to the
+ * cancellation (absolute error ~1 ulp of 1, so relative 6e-8/|y|); below
+ * |y| < 0.55 an odd polynomial y + y³·P(y²) takes over (P: degree 4,
+ * weighted least-squares fit of (tanh y − y)/y³ on [0, 0.55]; ~1 ulp
+ * relative in f32).  Both are computed, a mask picks one. */
+#define TANH_SMALL 0.55f
+#define TANH_P0 -0.33333319425582886f
+#define TANH_P1 0.13332617282867432f
+#define TANH_P2 -0.053855109959840775f
+#define TANH_P3 0.021082013845443726f
+#define TANH_P4 -0.0062875933945178986f
+AI v16f vtanh(int nat, v16f y)
+{
+    const v16f big = 1.0f - 2.0f / (vexp(nat, 2.0f * y) + 1.0f);
+    const v16f z = y * y;
+    v16f p = splat(TANH_P4);
+    p = p * z + TANH_P3;
+    p = p * z + TANH_P2;
+    p = p * z + TANH_P1;
+    p = p * z + TANH_P0;
+    const v16f small = y + y * z * p;
+    return vsel(vlt(nat, vabs(y), splat(TANH_SMALL)), small, big);
+}
+AI float stanh(float y)
+{
+    if (fabsf(y) >= TANH_SMALL)
+        return 1.0f - 2.0f / (sexp(2.0f * y) + 1.0f);
+    const float z = y * y;
+    float p = TANH_P4;
+    p = p * z + TANH_P3;
+    p = p * z + TANH_P2;
+    p = p * z + TANH_P1;
+    p = p * z + TANH_P0;
+    return y + y * z * p;
+}
 
 AI double sumsq_body(const float *x, int64_t n)
 {
@@ -164,51 +208,85 @@ AI void axpy_body(float *y, float a, const float *x, int64_t n)
         y[i] += a * x[i];
 }
 
-AI void gelu_mul_body(float *g, const float *u, int64_t n)
+/* The combination is summed first and the base added last: rounding at the
+ * scale of the sum, then once at the scale of the result (k axpy passes
+ * onto the base round k times at the result's scale; issue 12 measured the
+ * AltUp prediction ~1.5x less accurate than a float32 evaluation that way). */
+AI void mix_k(float *y, const float *b, const float *c, const float *const *x, const int k,
+              int64_t n)
+{
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        v16f acc = c[0] * ld(x[0] + i);
+        for (int q = 1; q < k; q++)
+            acc += c[q] * ld(x[q] + i);
+        st(y + i, ld(b + i) + acc);
+    }
+    for (; i < n; i++) {
+        float acc = c[0] * x[0][i];
+        for (int q = 1; q < k; q++)
+            acc += c[q] * x[q][i];
+        y[i] = b[i] + acc;
+    }
+}
+/* k as a constant (AltUp has 4 streams): with a variable trip count GCC
+ * kept the AVX2 accumulator (two registers) on the stack. */
+AI void mix_body(float *y, const float *b, const float *c, const float *const *x, int k, int64_t n)
+{
+    switch (k) {
+    case 1: mix_k(y, b, c, x, 1, n); break;
+    case 2: mix_k(y, b, c, x, 2, n); break;
+    case 3: mix_k(y, b, c, x, 3, n); break;
+    case 4: mix_k(y, b, c, x, 4, n); break;
+    default: mix_k(y, b, c, x, k, n); break;
+    }
+}
+
+AI void gelu_mul_body(int nat, float *g, const float *u, int64_t n)
 {
     int64_t i = 0;
     if (u) {
         for (; i + 16 <= n; i += 16)
-            st(g + i, vgelu(ld(g + i)) * ld(u + i));
+            st(g + i, vgelu(nat, ld(g + i)) * ld(u + i));
         for (; i < n; i++)
             g[i] = sgelu(g[i]) * u[i];
     } else {
         for (; i + 16 <= n; i += 16)
-            st(g + i, vgelu(ld(g + i)));
+            st(g + i, vgelu(nat, ld(g + i)));
         for (; i < n; i++)
             g[i] = sgelu(g[i]);
     }
 }
 
-AI void relu_shift_body(float *x, float c, int64_t n)
+AI void relu_shift_body(int nat, float *x, float c, int64_t n)
 {
     int64_t i = 0;
     for (; i + 16 <= n; i += 16)
-        st(x + i, vmax(ld(x + i) - c, splat(0.0f)));
+        st(x + i, vmax(nat, ld(x + i) - c, splat(0.0f)));
     for (; i < n; i++) {
         const float v = x[i] - c;
         x[i] = v > 0.0f ? v : 0.0f;
     }
 }
 
-AI void softcap_body(float *x, int64_t n, float cap)
+AI void softcap_body(int nat, float *x, int64_t n, float cap)
 {
     const float inv = 1.0f / cap;
     int64_t i = 0;
     for (; i + 16 <= n; i += 16)
-        st(x + i, cap * vtanh(ld(x + i) * inv));
+        st(x + i, cap * vtanh(nat, ld(x + i) * inv));
     for (; i < n; i++)
         x[i] = cap * stanh(x[i] * inv);
 }
 
-AI void softmax_body(float *x, int64_t n)
+AI void softmax_body(int nat, float *x, int64_t n)
 {
     int64_t i = 0;
     float mx = x[0];
     if (n >= 16) {
         v16f m = ld(x);
         for (i = 16; i + 16 <= n; i += 16)
-            m = vmax(m, ld(x + i));
+            m = vmax(nat, m, ld(x + i));
         mx = hmax(m);
     }
     for (; i < n; i++)
@@ -216,7 +294,7 @@ AI void softmax_body(float *x, int64_t n)
     v16f s = {0};
     float tail = 0;
     for (i = 0; i + 16 <= n; i += 16) {
-        v16f e = vexp(ld(x + i) - mx);
+        v16f e = vexp(nat, ld(x + i) - mx);
         st(x + i, e);
         s += e;
     }
@@ -265,54 +343,60 @@ AI void accum_body(const float *p, int64_t ldp, int nq, const float *v, int64_t 
 }
 
 /* One function per level and helper: the same bodies, different targets. */
-#define DEFINE_LEVEL(SUFFIX, TARGET)                                                              \
-    TARGET static double sumsq_##SUFFIX(const float *x, int64_t n) { return sumsq_body(x, n); }  \
-    TARGET static void mean_var_##SUFFIX(const float *x, int64_t n, double *m, double *v)        \
-    {                                                                                            \
-        mean_var_body(x, n, m, v);                                                               \
-    }                                                                                            \
-    TARGET static void scale_##SUFFIX(const float *x, float s, const float *w, int64_t n,        \
-                                      float *y)                                                  \
-    {                                                                                            \
-        scale_body(x, s, w, n, y);                                                               \
-    }                                                                                            \
-    TARGET static void axpy_##SUFFIX(float *y, float a, const float *x, int64_t n)               \
-    {                                                                                            \
-        axpy_body(y, a, x, n);                                                                   \
-    }                                                                                            \
-    TARGET static void gelu_mul_##SUFFIX(float *g, const float *u, int64_t n)                    \
-    {                                                                                            \
-        gelu_mul_body(g, u, n);                                                                  \
-    }                                                                                            \
-    TARGET static void relu_shift_##SUFFIX(float *x, float c, int64_t n)                         \
-    {                                                                                            \
-        relu_shift_body(x, c, n);                                                                \
-    }                                                                                            \
-    TARGET static void softcap_##SUFFIX(float *x, int64_t n, float cap)                          \
-    {                                                                                            \
-        softcap_body(x, n, cap);                                                                 \
-    }                                                                                            \
-    TARGET static void softmax_##SUFFIX(float *x, int64_t n) { softmax_body(x, n); }             \
-    TARGET static void dots_##SUFFIX(const float *q, int nq, const float *k, int64_t n_keys,     \
-                                     int64_t d, float *s, int64_t lds)                           \
-    {                                                                                            \
-        dots_body(q, nq, k, n_keys, d, s, lds);                                                  \
-    }                                                                                            \
-    TARGET static void accum_##SUFFIX(const float *p, int64_t ldp, int nq, const float *v,       \
-                                      int64_t n_keys, int64_t d, float *out)                     \
-    {                                                                                            \
-        accum_body(p, ldp, nq, v, n_keys, d, out);                                               \
-    }                                                                                            \
-    static const gf_vec_ops ops_##SUFFIX = {                                                     \
-        #SUFFIX,          sumsq_##SUFFIX,   mean_var_##SUFFIX, scale_##SUFFIX,                   \
-        axpy_##SUFFIX,    gelu_mul_##SUFFIX, relu_shift_##SUFFIX, softcap_##SUFFIX,              \
-        softmax_##SUFFIX, dots_##SUFFIX,    accum_##SUFFIX,                                      \
+#define DEFINE_LEVEL(SUFFIX, TARGET, NAT)                                                     \
+    TARGET static double sumsq_##SUFFIX(const float *x, int64_t n) { return sumsq_body(x, n); } \
+    TARGET static void mean_var_##SUFFIX(const float *x, int64_t n, double *m, double *v)     \
+    {                                                                                         \
+        mean_var_body(x, n, m, v);                                                            \
+    }                                                                                         \
+    TARGET static void scale_##SUFFIX(const float *x, float s, const float *w, int64_t n,     \
+                                      float *y)                                               \
+    {                                                                                         \
+        scale_body(x, s, w, n, y);                                                            \
+    }                                                                                         \
+    TARGET static void axpy_##SUFFIX(float *y, float a, const float *x, int64_t n)            \
+    {                                                                                         \
+        axpy_body(y, a, x, n);                                                                \
+    }                                                                                         \
+    TARGET static void mix_##SUFFIX(float *y, const float *b, const float *c,                 \
+                                    const float *const *x, int k, int64_t n)                  \
+    {                                                                                         \
+        mix_body(y, b, c, x, k, n);                                                           \
+    }                                                                                         \
+    TARGET static void gelu_mul_##SUFFIX(float *g, const float *u, int64_t n)                 \
+    {                                                                                         \
+        gelu_mul_body(NAT, g, u, n);                                                          \
+    }                                                                                         \
+    TARGET static void relu_shift_##SUFFIX(float *x, float c, int64_t n)                      \
+    {                                                                                         \
+        relu_shift_body(NAT, x, c, n);                                                        \
+    }                                                                                         \
+    TARGET static void softcap_##SUFFIX(float *x, int64_t n, float cap)                       \
+    {                                                                                         \
+        softcap_body(NAT, x, n, cap);                                                         \
+    }                                                                                         \
+    TARGET static void softmax_##SUFFIX(float *x, int64_t n) { softmax_body(NAT, x, n); }     \
+    TARGET static void dots_##SUFFIX(const float *q, int nq, const float *k, int64_t n_keys,  \
+                                     int64_t d, float *s, int64_t lds)                        \
+    {                                                                                         \
+        dots_body(q, nq, k, n_keys, d, s, lds);                                               \
+    }                                                                                         \
+    TARGET static void accum_##SUFFIX(const float *p, int64_t ldp, int nq, const float *v,    \
+                                      int64_t n_keys, int64_t d, float *out)                  \
+    {                                                                                         \
+        accum_body(p, ldp, nq, v, n_keys, d, out);                                            \
+    }                                                                                         \
+    static const gf_vec_ops ops_##SUFFIX = {                                                  \
+        #SUFFIX,          sumsq_##SUFFIX,   mean_var_##SUFFIX, scale_##SUFFIX,                \
+        axpy_##SUFFIX,    mix_##SUFFIX,     gelu_mul_##SUFFIX, relu_shift_##SUFFIX,           \
+        softcap_##SUFFIX,                                                                     \
+        softmax_##SUFFIX, dots_##SUFFIX,    accum_##SUFFIX,                                   \
     };
 
-DEFINE_LEVEL(scalar, )
+DEFINE_LEVEL(scalar, , 0)
 #if defined(__x86_64__)
-DEFINE_LEVEL(avx2, __attribute__((target("avx2,fma"))))
-DEFINE_LEVEL(avx512, __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma"))))
+DEFINE_LEVEL(avx2, __attribute__((target("avx2,fma"))), 0)
+DEFINE_LEVEL(avx512, __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma"))), 1)
 #endif
 
 const gf_vec_ops *gf_vec_for_level(gf_kernel_level level)

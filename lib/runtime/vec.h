@@ -27,6 +27,8 @@ typedef struct gf_vec_ops {
     void (*scale)(const float *x, float s, const float *w, int64_t n, float *y);
     /* y += a·x. */
     void (*axpy)(float *y, float a, const float *x, int64_t n);
+    /* y = b + Σ_{q<k} c[q]·x[q] (k >= 1), the sum formed first; y may alias b. */
+    void (*mix)(float *y, const float *b, const float *c, const float *const *x, int k, int64_t n);
     /* g = gelu_tanh(g)·u (u NULL: gelu_tanh(g)). */
     void (*gelu_mul)(float *g, const float *u, int64_t n);
     /* x = max(x − c, 0). */
