@@ -12,9 +12,10 @@ cd "$(dirname "$0")"
 BUILD=${GEMFA_BUILD_DIR:-build}
 
 # What the library and the demo need (libfribidi-dev: the optional --bidi display of
-# gemfa chat/generate, see docs/dependencies.md).
+# gemfa chat/generate; libmicrohttpd-dev: the optional `gemfa serve`; see
+# docs/dependencies.md).
 DEMO_PACKAGES="build-essential meson ninja-build pkg-config libopenblas-dev libutf8proc-dev
-  libyajl-dev libfribidi-dev"
+  libyajl-dev libfribidi-dev libmicrohttpd-dev"
 # `test` and `build` (and so CI) install everything below as well.
 # The test suites: Criterion, and Python with numpy for the script tests.
 TEST_PACKAGES="$DEMO_PACKAGES libcriterion-dev python3 python3-numpy binutils"
@@ -23,6 +24,9 @@ TEST_PACKAGES="$DEMO_PACKAGES libcriterion-dev python3 python3-numpy binutils"
 TEST_PACKAGES="$TEST_PACKAGES python3-setuptools python3-wheel python3-venv golang-go"
 # Reliability runs (tests/run_*.sh): fuzzing (clang, libFuzzer), valgrind, abidiff.
 TEST_PACKAGES="$TEST_PACKAGES clang libclang-rt-14-dev valgrind abigail-tools"
+# gemfa serve (tests/serve): the chat page in Debian's chromium, replicas behind nginx,
+# curl for the SSE framing.
+TEST_PACKAGES="$TEST_PACKAGES chromium nginx curl"
 # Node.js and npm (tokenizer reference tests) only when the machine has none:
 # a nodesource nodejs already bundles npm and conflicts with Debian's npm.
 command -v node >/dev/null 2>&1 || TEST_PACKAGES="$TEST_PACKAGES nodejs"

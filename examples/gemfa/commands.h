@@ -11,5 +11,8 @@ int cmd_generate(int argc, char **argv);
 int cmd_chat(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_quantize(int argc, char **argv);
+#ifdef GEMFA_HAVE_SERVE
+int cmd_serve(int argc, char **argv);
+#endif
 
 #endif

@@ -19,6 +19,9 @@ static const struct {
     {"chat", cmd_chat, "an interactive multi-turn chat"},
     {"quantize", cmd_quantize, "write a pre-quantized int8 checkpoint that loads by mapping"},
     {"bench", cmd_bench, "measure load, prompt, decode and batch speed against the bandwidth ceiling"},
+#ifdef GEMFA_HAVE_SERVE
+    {"serve", cmd_serve, "an OpenAI-compatible HTTP server with a chat page"},
+#endif
 };
 
 static void usage(FILE *f)
