@@ -194,6 +194,14 @@ func (m *Model) NewSession(opts *SessionOptions) (*Session, error) {
 // most tokens it holds (0 = the model's context length).
 // Errors: ErrInvalidArgument (negative or above the model's), ErrClosed.
 func (c *Context) NewSession(maxContext int) (*Session, error) {
+	return c.openSession(maxContext, func(cc *C.gemfa_context, o *C.gemfa_session_options, out **C.gemfa_session) C.gemfa_status {
+		return C.gemfa_session_new(cc, o, out)
+	})
+}
+
+// openSession runs one of the calls that create a session on c (new, or
+// loaded from a saved state) with session options holding maxContext.
+func (c *Context) openSession(maxContext int, open func(*C.gemfa_context, *C.gemfa_session_options, **C.gemfa_session) C.gemfa_status) (*Session, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	p, err := c.use()
@@ -209,7 +217,7 @@ func (c *Context) NewSession(maxContext int) (*Session, error) {
 	var cs *C.gemfa_session
 	err = call(func() C.gemfa_status { return C.gemfa_session_options_set_max_context(sopts, C.int64_t(maxContext)) })
 	if err == nil {
-		err = call(func() C.gemfa_status { return C.gemfa_session_new((*C.gemfa_context)(p), sopts, &cs) })
+		err = call(func() C.gemfa_status { return open((*C.gemfa_context)(p), sopts, &cs) })
 	}
 	if err != nil {
 		c.h.release()

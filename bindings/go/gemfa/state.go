@@ -105,28 +105,7 @@ func (c *Context) loadSession(maxContext int, load func(*C.gemfa_context, *C.gem
 	if maxContext < 0 {
 		return nil, argError("maxContext %d is negative", maxContext)
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	p, err := c.use()
-	if err != nil {
-		return nil, err
-	}
-	var sopts *C.gemfa_session_options
-	if err := call(func() C.gemfa_status { return C.gemfa_session_options_new(&sopts) }); err != nil {
-		c.h.release()
-		return nil, err
-	}
-	defer C.gemfa_session_options_free(sopts)
-	var cs *C.gemfa_session
-	err = call(func() C.gemfa_status { return C.gemfa_session_options_set_max_context(sopts, C.int64_t(maxContext)) })
-	if err == nil {
-		err = call(func() C.gemfa_status { return load((*C.gemfa_context)(p), sopts, &cs) })
-	}
-	if err != nil {
-		c.h.release()
-		return nil, err
-	}
-	return c.wrapSession(cs), nil // keeps the context count taken by use()
+	return c.openSession(maxContext, load)
 }
 
 func isStatus(err error, st Status) bool {
