@@ -47,6 +47,20 @@ typedef struct conn {
 
 /* ---- helpers --------------------------------------------------------------- */
 
+/* Waits on the job's condition for at most 100 ms (j->mu held), so the
+ * caller can look at its client between wake-ups. */
+static void wait_a_tick(srv_job *j)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_nsec += 100 * 1000 * 1000;
+    if (ts.tv_nsec >= 1000000000) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000;
+    }
+    pthread_cond_timedwait(&j->cv, &j->mu, &ts);
+}
+
 static int client_gone(struct MHD_Connection *c)
 {
     const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
@@ -199,14 +213,7 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
         pthread_mutex_lock(&j->mu);
         while (j->finish == SRV_RUNNING && st->role_sent && j->text_ready == st->sent_text &&
                (!j->p.logprobs || j->n_lps == st->sent_lps)) {
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_nsec += 100 * 1000 * 1000;
-            if (ts.tv_nsec >= 1000000000) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000;
-            }
-            pthread_cond_timedwait(&j->cv, &j->mu, &ts);
+            wait_a_tick(j);
             if (j->finish == SRV_RUNNING && client_gone(st->c)) {
                 pthread_mutex_unlock(&j->mu);
                 return MHD_CONTENT_READER_END_WITH_ERROR; /* stream_free cancels */
@@ -227,14 +234,7 @@ static int wait_job(srv_http *h, struct MHD_Connection *c, srv_job *j)
 {
     pthread_mutex_lock(&j->mu);
     while (j->finish == SRV_RUNNING) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 100 * 1000 * 1000;
-        if (ts.tv_nsec >= 1000000000) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000;
-        }
-        pthread_cond_timedwait(&j->cv, &j->mu, &ts);
+        wait_a_tick(j);
         if (j->finish == SRV_RUNNING && client_gone(c)) {
             pthread_mutex_unlock(&j->mu);
             atomic_store(&j->cancelled, 1);
