@@ -29,8 +29,14 @@ import time
 from serve_util import Server
 
 
-def stream(server, body):
-    """(seconds to the first content token, seconds from first to last, tokens)"""
+def median(xs):
+    xs = sorted(xs)
+    return xs[len(xs) // 2] if len(xs) % 2 else (xs[len(xs) // 2 - 1] + xs[len(xs) // 2]) / 2
+
+
+def stream(server, body, gaps=None):
+    """(seconds to the first content token, seconds from first to last, tokens);
+    appends the gaps between content events to `gaps`"""
     c = http.client.HTTPConnection(server.host, server.port, timeout=1200)
     t0 = time.monotonic()
     c.request("POST", "/v1/chat/completions", json.dumps(body), {"Content-Type": "application/json"})
@@ -47,6 +53,8 @@ def stream(server, body):
                 usage = ev["usage"]
             if ev["choices"] and ev["choices"][0]["delta"].get("content"):
                 now = time.monotonic()
+                if last is not None and gaps is not None:
+                    gaps.append(now - last)
                 first = first or now
                 last = now
     c.close()
@@ -81,8 +89,8 @@ def gemfa_bench(a, n):
     """`gemfa bench` decode tok/s, one session (no batch), n decoded tokens."""
     cmd = [os.environ["GEMFA_CLI"], "bench", "-t", a.threads, "--weights", a.weights, "-p", "16",
            "-n", str(n), "--batch", "0", "--bw-mb", "16", "--json"] + (["-m", a.model] if a.model else [])
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-    return json.loads(out)["decode_tok_s"]
+    out = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
+    return out["decode_tok_s"], 1000 / out["decode_step_ms_median"]
 
 
 def streams(a, common, ban):
@@ -99,18 +107,23 @@ def streams(a, common, ban):
         if a.bench:
             b0 = gemfa_bench(a, a.tokens)
         m0 = metrics(s)
-        _, dt, n = stream(s, body("سلام! یک داستان بگو"))
+        gaps = []
+        _, dt, n = stream(s, body("سلام! یک داستان بگو"), gaps)
         m1 = metrics(s)
         out["one_stream_tok_s"] = round((n - 1) / dt, 3)
+        out["one_stream_median_tok_s"] = round(1 / median(gaps), 3)
         out["one_stream_server"] = split(m0, m1)
         if a.bench:
             b1 = gemfa_bench(a, a.tokens)
-            out["bench_decode_tok_s"] = [round(b0, 3), round(b1, 3)]
-            out["one_vs_bench"] = round(out["one_stream_tok_s"] / ((b0 + b1) / 2), 3)
+            out["bench_decode_tok_s"] = [round(b0[0], 3), round(b1[0], 3)]
+            out["bench_median_tok_s"] = [round(b0[1], 3), round(b1[1], 3)]
+            out["one_vs_bench"] = round(out["one_stream_tok_s"] / ((b0[0] + b1[0]) / 2), 3)
+            out["one_vs_bench_median"] = round(out["one_stream_median_tok_s"] / ((b0[1] + b1[1]) / 2), 3)
         results = [None] * 4
+        gaps4 = [[] for _ in range(4)]
 
         def one(i):
-            results[i] = stream(s, body("داستان شماره %d" % i))
+            results[i] = stream(s, body("داستان شماره %d" % i), gaps4[i])
 
         m0 = metrics(s)
         t0 = time.monotonic()
@@ -124,9 +137,68 @@ def streams(a, common, ban):
         total = sum(r[2] for r in results)
         out["four_streams_tok_s"] = round(total / wall, 3)
         out["four_vs_one"] = round(out["four_streams_tok_s"] / out["one_stream_tok_s"], 3)
+        # steady state: 4 tokens per step, the step time from each client's median gap
+        step4 = median([median(g) for g in gaps4])
+        out["four_streams_median_tok_s"] = round(4 / step4, 3)
+        out["four_vs_one_median"] = round(out["four_streams_median_tok_s"] / out["one_stream_median_tok_s"], 3)
         out["four_streams_server"] = split(m0, m1)
     finally:
         s.stop()
+    return out
+
+
+def pairs(a, common, ban):
+    """Paired runs for the noisy shared machine: K times (alternating the order)
+    `gemfa bench` against one HTTP stream, and one stream against 4 streams,
+    each pair within a minute or two; the ratios per pair."""
+    out = {"one_vs_bench": [], "four_vs_one": [], "bench_tok_s": [], "one_tok_s": [], "four_tok_s": []}
+    s = Server("--parallel", "4", "--ctx", "4096", *common)
+    try:
+        def body(text, n=a.tokens):
+            return {"messages": [{"role": "user", "content": text}], "max_tokens": n, "temperature": 0,
+                    "stream": True, "stream_options": {"include_usage": True}, "logit_bias": ban}
+
+        def one():
+            _, dt, n = stream(s, body("سلام! یک داستان بگو"))
+            return (n - 1) / dt
+
+        def four():
+            res = [None] * 4
+
+            def run(i):
+                res[i] = stream(s, body("داستان شماره %d" % i))
+
+            t0 = time.monotonic()
+            threads = [threading.Thread(target=run, args=(i,)) for i in range(4)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            return sum(r[2] for r in res) / (time.monotonic() - t0)
+
+        stream(s, body("warm up", 4))
+        for k in range(a.pairs):
+            if k % 2 == 0:
+                b, o = gemfa_bench(a, a.tokens)[0], one()
+            else:
+                o, b = one(), gemfa_bench(a, a.tokens)[0]
+            f = four()
+            o2 = one()  # 4 streams sit between two single streams
+            out["bench_tok_s"].append(round(b, 3))
+            out["one_tok_s"].append(round(o, 3))
+            out["four_tok_s"].append(round(f, 3))
+            out["one_vs_bench"].append(round(o / b, 3))
+            out["four_vs_one"].append(round(f / ((o + o2) / 2), 3))
+            print(json.dumps({"pair": k + 1, "utc": time.strftime("%H:%M:%S", time.gmtime()),
+                              "loadavg": round(os.getloadavg()[0], 1), "bench": round(b, 3),
+                              "one": round(o, 3), "four": round(f, 3), "one_again": round(o2, 3)}),
+                  flush=True)
+    finally:
+        s.stop()
+    for key in ("one_vs_bench", "four_vs_one"):
+        v = out[key]
+        out[key + "_median"] = round(median(v), 3)
+        out[key + "_range"] = [min(v), max(v)]
     return out
 
 
@@ -182,6 +254,9 @@ def main():
     ap.add_argument("--bench", action="store_true", help="compare one stream with `gemfa bench`")
     ap.add_argument("--deterministic", action="store_true", help="serve with --deterministic")
     ap.add_argument("--skip-history", action="store_true", help="only the stream measurements")
+    ap.add_argument("--pairs", type=int, default=0,
+                    help="instead: K paired runs (bench vs one stream, one vs 4 streams)")
+    ap.add_argument("--history-only", action="store_true", help="only the second-turn measurement")
     a = ap.parse_args()
     common = ["-t", a.threads, "--weights", a.weights] + (["-m", a.model] if a.model else [])
     if a.deterministic:
@@ -194,7 +269,16 @@ def main():
                 ban[str(i)] = -100
     finally:
         s.stop()
+    if a.pairs:
+        print(json.dumps(pairs(a, common, ban)))
+        return
     for rep in range(a.repeat):
+        if a.history_only:
+            out = {"run": rep + 1, "utc": time.strftime("%H:%M:%S", time.gmtime()),
+                   "loadavg": os.getloadavg()[0]}
+            out.update(second_turn(a, common, rep))
+            print(json.dumps(out, ensure_ascii=False), flush=True)
+            continue
         out = {"run": rep + 1, "utc": time.strftime("%H:%M:%S", time.gmtime()),
                "loadavg": os.getloadavg()[0]}
         out.update(streams(a, common, ban))
