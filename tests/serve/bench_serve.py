@@ -158,6 +158,11 @@ def pairs(a, common, ban):
             return {"messages": [{"role": "user", "content": text}], "max_tokens": n, "temperature": 0,
                     "stream": True, "stream_options": {"include_usage": True}, "logit_bias": ban}
 
+        def steps_rate(m0, m1):
+            """tokens per second of generate steps (decode + sample), from /metrics"""
+            d = split(m0, m1)
+            return d["rows_per_step"] * 1000 / (d["decode_ms_per_step"] + d["sample_ms_per_step"])
+
         def one():
             _, dt, n = stream(s, body("سلام! یک داستان بگو"))
             return (n - 1) / dt
@@ -177,13 +182,21 @@ def pairs(a, common, ban):
             return sum(r[2] for r in res) / (time.monotonic() - t0)
 
         stream(s, body("warm up", 4))
+        out["four_vs_one_steps"] = []
         for k in range(a.pairs):
+            m0 = metrics(s)
             if k % 2 == 0:
                 b, o = gemfa_bench(a, a.tokens)[0], one()
             else:
                 o, b = one(), gemfa_bench(a, a.tokens)[0]
+            m1 = metrics(s)
             f = four()
+            m2 = metrics(s)
             o2 = one()  # 4 streams sit between two single streams
+            m3 = metrics(s)
+            # the same ratio from the scheduler's steps alone (prompts' prefill left out)
+            r1 = (steps_rate(m0, m1) + steps_rate(m2, m3)) / 2
+            out["four_vs_one_steps"].append(round(steps_rate(m1, m2) / r1, 3))
             out["bench_tok_s"].append(round(b, 3))
             out["one_tok_s"].append(round(o, 3))
             out["four_tok_s"].append(round(f, 3))
@@ -195,7 +208,7 @@ def pairs(a, common, ban):
                   flush=True)
     finally:
         s.stop()
-    for key in ("one_vs_bench", "four_vs_one"):
+    for key in ("one_vs_bench", "four_vs_one", "four_vs_one_steps"):
         v = out[key]
         out[key + "_median"] = round(median(v), 3)
         out[key + "_range"] = [min(v), max(v)]
