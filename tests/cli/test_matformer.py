@@ -111,6 +111,15 @@ class Slicing(unittest.TestCase):
         self.assertIn("matformer      ffn=64:skip=3,21: 23 of 25 layers, skipped 3 21", text)
         self.assertIn("FFN widths     64 from layer 0", text)
 
+    def test_bench(self):
+        args = ("bench", "-p", "4", "-n", "4", "--batch", "0", "--json")
+        sub = json.loads(ok(CLI, *args, "--matformer", "ffn=64:skip=3,21"))
+        whole = json.loads(ok(CLI, *args))
+        self.assertEqual(sub["matformer"], "ffn=64:skip=3,21")
+        self.assertNotIn("matformer", whole)
+        self.assertLess(sub["bytes_per_token"], whole["bytes_per_token"])
+        self.assertGreater(sub["decode_tok_s"], 0)
+
     def test_bad_specs(self):
         cases = [
             ("e2b", "E4B-style checkpoint"),
