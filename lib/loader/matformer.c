@@ -29,6 +29,8 @@ static gemfa_status sliceable(const gf_matrix *w, int64_t width, int layer, cons
                         "%s: layer %d: FFN width %lld: with int8 weights a width must be a "
                         "multiple of %d (the quantization block)",
                         who, layer, (long long)width, GF_Q8_BLOCK);
+    default: /* formats added later (q4) slice only once this file learns their layout */
+        break;
     }
     return gf_error(GEMFA_ERR_UNSUPPORTED,
                     "%s: layer %d: this weight format cannot be sliced to FFN width %lld", who,
@@ -127,6 +129,7 @@ gemfa_status gf_mf_plan_make(const gemfa_model *m, const gf_mf_spec *spec, const
 
 /* ------------------------------------------------------------ derivation */
 
+/* Bytes of one element of a float matrix (the only ones copied element-wise). */
 static size_t elem_bytes(gf_dtype t)
 {
     return t == GF_DTYPE_F32 ? 4 : t == GF_DTYPE_Q8 ? 1 : 2;
@@ -136,7 +139,7 @@ static int64_t matrix_bytes(const gf_matrix *w)
 {
     if (!w->data)
         return 0;
-    int64_t b = w->rows * w->cols * (int64_t)elem_bytes(w->dtype);
+    int64_t b = w->rows * (int64_t)gf_matrix_row_bytes(w);
     if (w->dtype == GF_DTYPE_Q8)
         b += w->rows * (w->cols / GF_Q8_BLOCK) * 2;
     return b;
