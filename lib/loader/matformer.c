@@ -4,11 +4,13 @@
  * prefix of the data in every layout, Q8's groups of 16 included when
  * W % 16 == 0); down_proj's first W columns are strided, so they are the
  * only bytes copied (one memcpy per row, or per 16-row group for Q8). */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/alloc.h"
 #include "core/status.h"
+#include "kernels/q8_format.h"
 #include "loader/load.h"
 #include "loader/matformer.h"
 
@@ -137,12 +139,7 @@ static size_t elem_bytes(gf_dtype t)
 
 static int64_t matrix_bytes(const gf_matrix *w)
 {
-    if (!w->data)
-        return 0;
-    int64_t b = w->rows * (int64_t)gf_matrix_row_bytes(w);
-    if (w->dtype == GF_DTYPE_Q8)
-        b += w->rows * (w->cols / GF_Q8_BLOCK) * 2;
-    return b;
+    return w->data ? gf_matrix_payload_bytes(w->dtype, w->rows, w->cols) : 0;
 }
 
 /* The first `width` columns of `src` into model-owned memory. */
@@ -166,17 +163,18 @@ static gemfa_status copy_columns(gemfa_model *d, const gf_matrix *src, int64_t w
     /* Q8: inside a group of h rows, columns < width are the group's first
      * width*h bytes and blocks < width/32 its first (width/32)*h scales. */
     const int64_t nb = C / GF_Q8_BLOCK, wb = width / GF_Q8_BLOCK;
-    int8_t *q = gf_model_alloc(d, gf_mul_size((size_t)R, (size_t)width));
-    uint16_t *s = gf_model_alloc(d, gf_mul_size((size_t)(R * wb), sizeof *s));
-    if (!q || !s)
+    const size_t bytes = gf_convert_bytes(GF_DTYPE_Q8, R, width);
+    int8_t *q = bytes != SIZE_MAX ? gf_model_alloc(d, bytes) : NULL;
+    if (!q)
         return gf_error(GEMFA_ERR_OUT_OF_MEMORY, "matformer: out of memory");
+    out->data = q;
+    gf_matrix_set_scales(out); /* the scales follow the data, as the loader lays them out */
+    uint16_t *s = (uint16_t *)out->scales;
     for (int64_t g0 = 0; g0 < R; g0 += GF_Q8_GROUP) {
         const int64_t h = gf_q8_group_rows(R, g0);
         memcpy(q + g0 * width, (const int8_t *)src->data + g0 * C, (size_t)(width * h));
         memcpy(s + g0 * wb, src->scales + g0 * nb, (size_t)(wb * h) * sizeof *s);
     }
-    out->data = q;
-    out->scales = s;
     return GEMFA_OK;
 }
 
