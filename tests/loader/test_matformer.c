@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/alloc.h"
 #include "fixture.h"
 #include "gemfa.h"
 
@@ -308,3 +309,32 @@ Test(matformer, arguments_and_options)
     gemfa_model_free(m);
     gemfa_model_options_free(o);
 }
+
+/* Every allocation of a derivation failing in turn: OUT_OF_MEMORY, *out
+ * untouched, the base intact (ASan/LSan runs catch leaks). */
+static void derive_under_alloc_failure(gemfa_weight_type w)
+{
+    gemfa_model *base = load(w, NULL);
+    int ok = 0;
+    for (long n = 0; n < 100000 && !ok; n++) {
+        gemfa_model *m = (gemfa_model *)0x1;
+        gf_alloc_fail_after(n);
+        gemfa_status st = gemfa_model_derive_submodel(base, SPEC, &m);
+        gf_alloc_fail_after(-1);
+        if (st == GEMFA_OK) {
+            ok = 1;
+            gemfa_model *again = derive(base, SPEC);
+            same_logits(m, again, "after the failures");
+            gemfa_model_free(again);
+            gemfa_model_free(m);
+        } else {
+            cr_assert_eq(st, GEMFA_ERR_OUT_OF_MEMORY, "fail after %ld: %s", n, gemfa_last_error());
+            cr_assert_eq(m, (gemfa_model *)0x1);
+        }
+    }
+    cr_assert(ok);
+    gemfa_model_free(base);
+}
+
+Test(matformer, alloc_failure_bf16) { derive_under_alloc_failure(GEMFA_WEIGHTS_AUTO); }
+Test(matformer, alloc_failure_int8) { derive_under_alloc_failure(GEMFA_WEIGHTS_INT8); }
