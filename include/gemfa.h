@@ -298,8 +298,8 @@ GEMFA_API gemfa_status gemfa_model_options_set_matformer(gemfa_model_options *op
  * checkpoint); gate/up rows, attention, AltUp, LAuReL, the per-layer
  * embeddings and the tokenizer are shared with `base`.
  * Lifetime: *out is the caller's, freed with gemfa_model_free(); it holds a
- * reference on the loaded model's weights, so the two may be freed in any
- * order (each after its own contexts and sessions).  Contexts and sessions
+ * reference on `base` (whose weights it borrows), so the two may be freed in
+ * any order (each after its own contexts and sessions).  Contexts and sessions
  * are per model: a session of one cannot decode with the other.
  * Thread-safety: any thread, also concurrently with other calls reading
  * `base` (the reference count is atomic); both models are immutable.

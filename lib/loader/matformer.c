@@ -268,7 +268,7 @@ static gemfa_status build(gemfa_model *d, const gemfa_model *src, const gf_mf_pl
 gemfa_status gf_mf_derive(const gemfa_model *src, const gf_mf_plan *plan, const char *spec_text,
                           gemfa_model **out)
 {
-    gemfa_model *root = src->base ? src->base : (gemfa_model *)src;
+    gemfa_model *parent = (gemfa_model *)src; /* refs is the one mutable field */
     gemfa_model *d = gf_calloc(1, sizeof *d);
     if (!d)
         return gf_error(GEMFA_ERR_OUT_OF_MEMORY, "matformer: out of memory");
@@ -277,8 +277,8 @@ gemfa_status gf_mf_derive(const gemfa_model *src, const gf_mf_plan *plan, const 
     d->owned = NULL;
     d->n_owned = 0;
     d->layers = NULL;
-    d->base = root;
-    atomic_init(&d->refs, 0);
+    d->base = parent;
+    atomic_init(&d->refs, 1);
     d->matformer = gf_strndup(spec_text, strlen(spec_text));
     gf_hparams *hp = &d->hp;
     hp->ffn_width = NULL;
@@ -292,7 +292,7 @@ gemfa_status gf_mf_derive(const gemfa_model *src, const gf_mf_plan *plan, const 
         gf_mf_free_derived(d);
         return st;
     }
-    atomic_fetch_add(&root->refs, 1);
+    atomic_fetch_add(&parent->refs, 1);
     *out = d;
     return GEMFA_OK;
 }

@@ -54,8 +54,8 @@ gemfa_status gf_mf_plan_make(const struct gemfa_model *m, const gf_mf_spec *spec
                              const char *who, gf_mf_plan *plan);
 
 /* Builds the sub-model of `src` (a loaded or derived model) for `plan`;
- * `spec_text` is recorded for gemfa info.  Takes a reference on the loaded
- * model.  Errors: OUT_OF_MEMORY (nothing changed then). */
+ * `spec_text` is recorded for gemfa info.  Takes a reference on `src`
+ * (the sub-model may borrow its matrices).  Errors: OUT_OF_MEMORY (nothing changed then). */
 gemfa_status gf_mf_derive(const struct gemfa_model *src, const gf_mf_plan *plan,
                           const char *spec_text, struct gemfa_model **out);
 

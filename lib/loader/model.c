@@ -254,13 +254,18 @@ GEMFA_API void gemfa_model_free(gemfa_model *m)
 {
     if (!m)
         return;
-    if (m->base) { /* a MatFormer sub-model: free its own parts, then drop its reference */
-        gemfa_model *root = m->base;
+    /* Every model counts its holders: its handle and the sub-models derived
+     * from it (which may borrow its weights).  The last one frees it; a
+     * freed sub-model then lets go of the model it was derived from. */
+    while (m->base) {
+        if (atomic_fetch_sub(&m->refs, 1) > 1)
+            return;
+        gemfa_model *parent = m->base;
         gf_mf_free_derived(m);
-        m = root;
+        m = parent;
     }
     if (atomic_fetch_sub(&m->refs, 1) > 1)
-        return; /* sub-models still borrow its weights */
+        return;
     gf_text_free(m->text);
     for (size_t i = 0; i < m->n_owned; i++)
         gf_free_aligned(m->owned[i]);
@@ -317,8 +322,8 @@ GEMFA_API gemfa_status gemfa_model_get(const gemfa_model *m, gemfa_model_prop pr
     case GEMFA_PROP_STORED_BYTES_BF16: v = m->stored_bytes[GF_DTYPE_BF16]; break;
     case GEMFA_PROP_STORED_BYTES_INT8: v = m->stored_bytes[GF_DTYPE_Q8]; break;
     case GEMFA_PROP_MATFORMER: v = m->base != NULL; break;
-    case GEMFA_PROP_BASE_LAYERS: v = m->base ? m->base->hp.n_layers : hp->n_layers; break;
-    case GEMFA_PROP_SKIPPED_LAYERS: v = m->base ? m->base->hp.n_layers - hp->n_layers : 0; break;
+    case GEMFA_PROP_BASE_LAYERS: v = gf_model_root(m)->hp.n_layers; break;
+    case GEMFA_PROP_SKIPPED_LAYERS: v = gf_model_root(m)->hp.n_layers - hp->n_layers; break;
     default:
         return gf_error(GEMFA_ERR_INVALID_ARGUMENT, "gemfa_model_get: unknown property %d",
                         (int)prop);

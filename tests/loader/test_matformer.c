@@ -131,11 +131,22 @@ Test(matformer, derivation_composes)
     gemfa_model *a = derive(base, "ffn=96");
     gemfa_model *ab = derive(a, SPEC); /* indices and widths relative to `a` */
     gemfa_model *direct = derive(base, SPEC);
-    gemfa_model_free(a); /* `ab` borrows from the loaded model, not from `a` */
-    same_logits(ab, direct, "derived twice vs once");
+    /* `keep` keeps a's widths, so it borrows a's down_proj copies */
+    gemfa_model *keep = derive(a, "skip=3,21");
+    gemfa_model *keep_direct = derive(base, "ffn=96:skip=3,21");
+    gemfa_model_free(a); /* both stay valid: they hold references on `a` */
     gemfa_model_free(base);
+    same_logits(ab, direct, "derived twice vs once");
+    same_logits(keep, keep_direct, "borrowing a derived model's copies");
+    int64_t v;
+    cr_assert_eq(gemfa_model_get(keep, GEMFA_PROP_BASE_LAYERS, &v), GEMFA_OK);
+    cr_assert_eq(v, 25);
+    cr_assert_eq(gemfa_model_get(keep, GEMFA_PROP_SKIPPED_LAYERS, &v), GEMFA_OK);
+    cr_assert_eq(v, 2);
     gemfa_model_free(direct);
     gemfa_model_free(ab);
+    gemfa_model_free(keep_direct);
+    gemfa_model_free(keep);
 }
 
 Test(matformer, queries)
