@@ -349,3 +349,43 @@ static void derive_under_alloc_failure(gemfa_weight_type w)
 
 Test(matformer, alloc_failure_bf16) { derive_under_alloc_failure(GEMFA_WEIGHTS_AUTO); }
 Test(matformer, alloc_failure_int8) { derive_under_alloc_failure(GEMFA_WEIGHTS_INT8); }
+
+/* A saved session belongs to its sub-model: same spec loads, another skip
+ * set with the same widths and layer count, or the whole model, does not. */
+static gemfa_status load_state_into(const gemfa_model *m, const void *buf, size_t len)
+{
+    gemfa_context *ctx = NULL;
+    gemfa_session *s = NULL;
+    cr_assert_eq(gemfa_context_new(m, NULL, &ctx), GEMFA_OK);
+    gemfa_status st = gemfa_session_load(ctx, NULL, buf, len, &s);
+    gemfa_session_free(s);
+    gemfa_context_free(ctx);
+    return st;
+}
+
+Test(matformer, saved_sessions)
+{
+    gemfa_model *base = load(GEMFA_WEIGHTS_AUTO, NULL);
+    gemfa_model *a = derive(base, "ffn=64:skip=3,21");
+    gemfa_model *a2 = derive(base, "ffn=64:skip=3,21");
+    gemfa_model *b = derive(base, "ffn=64:skip=2,21"); /* same shape, other layers */
+    gemfa_context *ctx = NULL;
+    gemfa_session *s = NULL;
+    cr_assert_eq(gemfa_context_new(a, NULL, &ctx), GEMFA_OK);
+    cr_assert_eq(gemfa_session_new(ctx, NULL, &s), GEMFA_OK);
+    cr_assert_eq(gemfa_decode(s, PROMPT, N_PROMPT, NULL), GEMFA_OK);
+    size_t len = 0;
+    gemfa_session_save(s, NULL, 0, &len); /* size query */
+    void *buf = malloc(len);
+    cr_assert_eq(gemfa_session_save(s, buf, len, &len), GEMFA_OK, "%s", gemfa_last_error());
+    gemfa_session_free(s);
+    gemfa_context_free(ctx);
+    cr_assert_eq(load_state_into(a2, buf, len), GEMFA_OK, "%s", gemfa_last_error());
+    cr_assert_eq(load_state_into(b, buf, len), GEMFA_ERR_MODEL_MISMATCH);
+    cr_assert_eq(load_state_into(base, buf, len), GEMFA_ERR_MODEL_MISMATCH);
+    free(buf);
+    gemfa_model_free(a);
+    gemfa_model_free(a2);
+    gemfa_model_free(b);
+    gemfa_model_free(base);
+}
