@@ -7,6 +7,8 @@
  * in numpy: tests/cli/test_matformer.py.) */
 #include <criterion/criterion.h>
 #include <math.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -388,4 +390,49 @@ Test(matformer, saved_sessions)
     gemfa_model_free(a2);
     gemfa_model_free(b);
     gemfa_model_free(base);
+}
+
+/* Sub-models made and freed from many threads at once, the base freed while
+ * they live: the reference counts are atomic. */
+#define N_THREADS 4
+static gemfa_model *g_base;
+static gemfa_model *g_subs[N_THREADS];
+
+static void *derive_thread(void *arg)
+{
+    const intptr_t i = (intptr_t)arg;
+    for (int k = 0; k < 20; k++) {
+        gemfa_model *m = NULL;
+        if (gemfa_model_derive_submodel(g_base, k % 2 ? "ffn=64" : "skip=3", &m) != GEMFA_OK)
+            return (void *)1;
+        gemfa_model_free(m);
+    }
+    return gemfa_model_derive_submodel(g_base, SPEC, &g_subs[i]) == GEMFA_OK ? NULL : (void *)1;
+}
+
+static void *free_thread(void *arg)
+{
+    gemfa_model_free(g_subs[(intptr_t)arg]);
+    return NULL;
+}
+
+Test(matformer, threads)
+{
+    g_base = load(GEMFA_WEIGHTS_AUTO, NULL);
+    pthread_t t[N_THREADS];
+    for (intptr_t i = 0; i < N_THREADS; i++)
+        cr_assert_eq(pthread_create(&t[i], NULL, derive_thread, (void *)i), 0);
+    for (int i = 0; i < N_THREADS; i++) {
+        void *r = NULL;
+        pthread_join(t[i], &r);
+        cr_assert_null(r);
+    }
+    gemfa_model *check = derive(g_base, SPEC);
+    gemfa_model_free(g_base); /* the sub-models keep it */
+    same_logits(g_subs[0], check, "after concurrent derivation");
+    for (intptr_t i = 0; i < N_THREADS; i++)
+        cr_assert_eq(pthread_create(&t[i], NULL, free_thread, (void *)i), 0);
+    for (int i = 0; i < N_THREADS; i++)
+        pthread_join(t[i], NULL);
+    gemfa_model_free(check);
 }
