@@ -5,7 +5,7 @@
  * width is the whole model; derivation composes; the info queries; and a
  * table of hostile specs.  (Sub-model == reference on a checkpoint sliced
  * in numpy: tests/cli/test_matformer.py.) */
-#include <criterion/criterion.h>
+#include "reliability/rel_criterion.h" /* Criterion, or the stand-in under TSan */
 #include <math.h>
 #include <pthread.h>
 #include <stdint.h>
