@@ -5,6 +5,7 @@
 #ifndef GF_MODEL_H
 #define GF_MODEL_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -96,6 +97,23 @@ struct gemfa_model {
                                         "language_model.model." */
     void **owned;                    /* buffers owned by the model (converted weights) */
     size_t n_owned;
+
+    /* MatFormer sub-models (loader/matformer.c).  A derived model owns its
+     * hp arrays, layers[] and `owned` (sliced down_proj copies) and borrows
+     * everything else (shards, text, eog_ids, path, tensor_prefix, the
+     * global tensors, matrices of `base` it did not cut) from `base`, which
+     * it keeps alive through base->refs. */
+    struct gemfa_model *base;        /* the model it was derived from; NULL when loaded */
+    atomic_int refs;                 /* holders: its own handle + models derived from it */
+    char *matformer;                 /* the canonical spec it was sliced with; NULL if none */
 };
+
+/* The loaded model at the root of a chain of derived models. */
+static inline const struct gemfa_model *gf_model_root(const struct gemfa_model *m)
+{
+    while (m->base)
+        m = m->base;
+    return m;
+}
 
 #endif
