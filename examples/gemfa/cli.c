@@ -98,7 +98,12 @@ int cli_parse_lora(const char *arg, cli_lora *out)
         char *end;
         errno = 0;
         double v = strtod(colon + 1, &end);
-        if (!*end && errno == 0 && isfinite(v) && isfinite((float)v)) {
+        if (!*end && !(isfinite(v) && isfinite((float)v))) {
+            fprintf(stderr, "gemfa: --lora: the scale in '%s' is not a finite float\n"
+                            "(see --help)\n", arg);
+            return -1;
+        }
+        if (!*end && errno == 0) {
             scale = (float)v;
             n = (size_t)(colon - arg);
         }

@@ -306,13 +306,6 @@ static gemfa_status collect_pairs(gf_lora_set *s, size_t k, const char *path,
                           path, e[i].module, ta->shape[0], c->r);
             break;
         }
-        if (c->targets && c->targets->type == GF_JSON_ARRAY &&
-            !list_matches(c->targets, e[i].module)) {
-            st = gf_error(GEMFA_ERR_FORMAT,
-                          "%s: module '%s' is not among the config's target_modules", path,
-                          e[i].module);
-            break;
-        }
         gf_lora_pair *p = gf_calloc(1, sizeof *p);
         if (!p) {
             st = gf_error(GEMFA_ERR_OUT_OF_MEMORY, "out of memory");
@@ -353,6 +346,12 @@ static gemfa_status check_list(const gf_lora_set *s, size_t first, const char *p
                             "3n's text decoder (an adapter for another model?)",
                             path, e);
     }
+    for (size_t t = first; t < s->n_targets; t++)
+        if (!list_matches(c->targets, s->targets[t].module))
+            return gf_error(GEMFA_ERR_FORMAT,
+                            "%s: the adapter has a pair for module '%s', which is not among "
+                            "its target_modules",
+                            path, s->targets[t].module);
     return GEMFA_OK;
 }
 
