@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/hash.h"
 #include "core/json.h"
 #include "core/status.h"
 #include "kernels/convert.h"
@@ -408,6 +409,19 @@ gemfa_status gf_lora_open(const gf_lora_request *req, size_t n, gf_lora_set **ou
         gf_lora_free(s);
         return st;
     }
+    /* what a saved session state must match (runtime/fingerprint.c) */
+    uint64_t h = GF_FNV64_INIT;
+    for (size_t i = 0; i < s->n_targets; i++) {
+        const gf_lora_target *t = &s->targets[i];
+        const gf_lora_pair *p = &t->pairs[0];
+        h = gf_fnv64(h, t->module, strlen(t->module) + 1);
+        h = gf_fnv64(h, &p->adapter, sizeof p->adapter);
+        h = gf_fnv64(h, &p->scale, sizeof p->scale);
+        uint32_t crc = gf_crc32c(0, p->a->data, (size_t)(p->a->end - p->a->begin));
+        crc = gf_crc32c(crc, p->b->data, (size_t)(p->b->end - p->b->begin));
+        h = gf_fnv64(h, &crc, sizeof crc);
+    }
+    s->fingerprint = gf_hash_finish(h);
     *out = s;
     return GEMFA_OK;
 }

@@ -52,6 +52,7 @@ typedef struct gf_lora_set {
     gf_lora_target *targets;
     size_t n_targets;
     int64_t n_merged;    /* matrices changed (after the binding pass) */
+    uint64_t fingerprint;/* the adapters' scales, names and A/B bytes, in order */
 } gf_lora_set;
 
 /* Reads and validates the adapters `req[0..n)`.  Errors (the message names

@@ -194,6 +194,7 @@ static gemfa_status load(gemfa_model *m, const char *dir, const gemfa_model_opti
         if (m->lora) {
             m->n_lora_adapters = (int64_t)m->lora->n_adapters;
             m->n_lora_merged = m->lora->n_merged;
+            m->lora_fingerprint = m->lora->fingerprint;
             gf_lora_free(m->lora); /* the adapters' mappings go: merged weights are owned */
             m->lora = NULL;
         }

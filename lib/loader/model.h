@@ -166,6 +166,7 @@ struct gemfa_model {
                                         "language_model.model." */
     struct gf_lora_set *lora;        /* LoRA adapters: set during gemfa_model_load only */
     int64_t n_lora_adapters, n_lora_merged; /* adapters applied, matrices they changed */
+    uint64_t lora_fingerprint;       /* of the adapters' contents and scales (0: none) */
     void **owned;                    /* buffers owned by the model (converted weights) */
     size_t n_owned;
 };

@@ -310,3 +310,49 @@ Test(lora, fuzzed_config_parsing)
     cr_assert(n_ok > 0 && n_ok < 1500, "%d of 1500 variants loaded", n_ok);
     tl_rmtree(dir);
 }
+
+/* A session state saved on the base model does not load on a model with an
+ * adapter, even one with scale 0 (same weights, different options), and
+ * loads on a second load with the same adapter. */
+static gemfa_status save_and_load(gemfa_model *from, gemfa_model *to)
+{
+    gemfa_context *c1 = NULL, *c2 = NULL;
+    gemfa_session *s = NULL, *r = NULL;
+    cr_assert_eq(gemfa_context_new(from, NULL, &c1), GEMFA_OK);
+    cr_assert_eq(gemfa_session_new(c1, NULL, &s), GEMFA_OK);
+    const int32_t ids[] = {2, 6, 475};
+    cr_assert_eq(gemfa_decode(s, ids, 3, NULL), GEMFA_OK, "%s", gemfa_last_error());
+    size_t len = 0;
+    gemfa_session_save(s, NULL, 0, &len);
+    void *buf = malloc(len);
+    cr_assert_eq(gemfa_session_save(s, buf, len, &len), GEMFA_OK);
+    cr_assert_eq(gemfa_context_new(to, NULL, &c2), GEMFA_OK);
+    gemfa_status st = gemfa_session_load(c2, NULL, buf, len, &r);
+    gemfa_session_free(r);
+    gemfa_session_free(s);
+    gemfa_context_free(c1);
+    gemfa_context_free(c2);
+    free(buf);
+    return st;
+}
+
+Test(lora, session_state_needs_the_same_adapters)
+{
+    char *dir = tl_tmpdir();
+    write_adapter(dir);
+    gemfa_model_options *o = NULL;
+    gemfa_model_options_new(&o);
+    gemfa_model_options_add_lora(o, dir, 0.0f);
+    gemfa_model *base = NULL, *l1 = NULL, *l2 = NULL;
+    cr_assert_eq(gemfa_model_load(tl_tiny_dir(), NULL, &base), GEMFA_OK);
+    cr_assert_eq(gemfa_model_load(tl_tiny_dir(), o, &l1), GEMFA_OK, "%s", gemfa_last_error());
+    cr_assert_eq(gemfa_model_load(tl_tiny_dir(), o, &l2), GEMFA_OK);
+    cr_assert_eq(save_and_load(base, l1), GEMFA_ERR_MODEL_MISMATCH);
+    cr_assert_eq(save_and_load(l1, base), GEMFA_ERR_MODEL_MISMATCH);
+    cr_assert_eq(save_and_load(l1, l2), GEMFA_OK, "%s", gemfa_last_error());
+    gemfa_model_free(base);
+    gemfa_model_free(l1);
+    gemfa_model_free(l2);
+    gemfa_model_options_free(o);
+    tl_rmtree(dir);
+}
