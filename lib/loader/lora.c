@@ -604,8 +604,15 @@ typedef struct merge_job {
 #else
 #define GF_NO_FMA
 #endif
+/* Wider vectors where the CPU has them (the same IEEE operations in the
+ * same order, so the same bits): chosen once by the dynamic loader. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(GF_SIMD_DISABLED)
+#define GF_MERGE_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define GF_MERGE_CLONES
+#endif
 
-GF_NO_FMA static void merge_rows(const merge_job *j)
+GF_NO_FMA GF_MERGE_CLONES static void merge_rows(const merge_job *j)
 {
     for (int64_t i = j->r0; i < j->r1; i++) {
         float *acc = j->acc, *w = j->w + i * j->cols;
