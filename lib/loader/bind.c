@@ -302,20 +302,15 @@ static gemfa_status place_lora(binder *b, const gf_st_tensor *t, gf_lora_target 
     }
     const size_t bytes = gf_convert_bytes(target, rows, cols);
     void *buf = gf_model_alloc(b->m, bytes);
-    float *w = target == GF_DTYPE_F32 ? buf : gf_alloc_aligned(gf_mul_size((size_t)n, 4));
-    if (!buf || !w) {
-        if (w != buf)
-            gf_free_aligned(w);
+    float *w = target == GF_DTYPE_F32 ? buf : gf_lora_scratch(b->m->lora, (size_t)n);
+    if (!buf || !w)
         return gf_error(GEMFA_ERR_OUT_OF_MEMORY,
                         "tensor '%s': out of memory merging LoRA (%" PRId64 "x%" PRId64 ")",
                         t->name, rows, cols);
-    }
     gf_convert_matrix(t->data, stored, w, GF_DTYPE_F32, rows, cols, b->n_threads);
     st = gf_lora_merge(lt, w, rows, cols, b->n_threads);
     if (!st && target != GF_DTYPE_F32)
         gf_convert_matrix(w, GF_DTYPE_F32, buf, target, rows, cols, b->n_threads);
-    if (w != buf)
-        gf_free_aligned(w);
     if (st)
         return st;
     gf_st_advise_done(t);

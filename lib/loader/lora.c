@@ -191,7 +191,21 @@ void gf_lora_free(gf_lora_set *s)
     }
     gf_free(s->files);
     gf_free(s->dirs);
+    gf_free_aligned(s->scratch);
     gf_free(s);
+}
+
+float *gf_lora_scratch(gf_lora_set *s, size_t n)
+{
+    if (n > s->scratch_cap) {
+        float *p = gf_alloc_aligned(gf_mul_size(n, sizeof *p));
+        if (!p)
+            return NULL;
+        gf_free_aligned(s->scratch);
+        s->scratch = p;
+        s->scratch_cap = n;
+    }
+    return s->scratch;
 }
 
 /* Splits a PEFT tensor name "[base_model.model.]<module>.lora_A.weight"

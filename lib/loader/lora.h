@@ -53,6 +53,8 @@ typedef struct gf_lora_set {
     size_t n_targets;
     int64_t n_merged;    /* matrices changed (after the binding pass) */
     uint64_t fingerprint;/* the adapters' scales, names and A/B bytes, in order */
+    float *scratch;      /* f32 copy of the matrix being merged, reused (gf_lora_scratch) */
+    size_t scratch_cap;  /* floats */
 } gf_lora_set;
 
 /* Reads and validates the adapters `req[0..n)`.  Errors (the message names
@@ -91,6 +93,11 @@ gemfa_status gf_lora_check_shape(const gf_lora_set *s, const gf_lora_target *t, 
  * architecture, a layer beyond num_hidden_layers), UNSUPPORTED (a tied
  * lm_head). */
 gemfa_status gf_lora_check_claimed(const gf_lora_set *s);
+
+/* A 64-byte aligned buffer of at least n floats, owned by s and reused
+ * from one matrix to the next (no fresh pages to fault in per matrix);
+ * NULL when out of memory. */
+float *gf_lora_scratch(gf_lora_set *s, size_t n);
 
 /* w[rows][cols] (f32) += Σ pair.scale · B·A, pairs in order; each pair's
  * product is summed over the rank in order (k = 0..r-1) into an f32
