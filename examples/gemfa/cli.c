@@ -96,14 +96,13 @@ int cli_parse_lora(const char *arg, cli_lora *out)
     const char *colon = strrchr(arg, ':');
     if (colon && colon[1]) {
         char *end;
-        errno = 0;
         double v = strtod(colon + 1, &end);
         if (!*end && !(isfinite(v) && isfinite((float)v))) {
             fprintf(stderr, "gemfa: --lora: the scale in '%s' is not a finite float\n"
                             "(see --help)\n", arg);
             return -1;
         }
-        if (!*end && errno == 0) {
+        if (!*end) { /* an underflow (ERANGE) is a tiny scale, not a name */
             scale = (float)v;
             n = (size_t)(colon - arg);
         }
