@@ -14,10 +14,10 @@
 
 #include "core/alloc.h"
 #include "core/status.h"
-#include "loader/convert.h"
+#include "kernels/q8_format.h"
+#include "kernels/weights.h"
 #include "loader/load.h"
 #include "loader/lora.h"
-#include "loader/q8_layout.h"
 #include "loader/quantize.h"
 #include "loader/safetensors.h"
 
@@ -100,7 +100,7 @@ static gemfa_status stored_dtype(const gf_st_tensor *t, gf_dtype *out)
                     t->file->path, t->name, gf_st_dtype_name(t->dtype));
 }
 
-static size_t dtype_bytes(gf_dtype d) { return d == GF_DTYPE_F32 ? 4 : d == GF_DTYPE_Q8 ? 1 : 2; }
+static size_t dtype_bytes(gf_dtype d) { return d == GF_DTYPE_F32 ? 4 : 2; } /* stored dtypes */
 
 static gf_dtype target_dtype(const binder *b, role r, gf_dtype stored, int64_t cols)
 {
@@ -177,11 +177,8 @@ static gemfa_status place_matrix(binder *b, const gf_st_tensor *t, role r, gf_dt
     gf_convert_matrix(t->data, stored, buf, target, rows, cols, b->n_threads);
     gf_st_advise_done(t); /* keeps resident memory at the converted copy */
     *out = (gf_matrix){buf, NULL, target, rows, cols};
-    if (target == GF_DTYPE_Q8)
-        out->scales = (const uint16_t *)((const uint8_t *)buf + gf_q8_scales_offset(rows, cols));
-    b->m->weight_bytes += (int64_t)(target == GF_DTYPE_Q8
-                                        ? n + n / GF_Q8_BLOCK * 2
-                                        : n * dtype_bytes(target));
+    gf_matrix_set_scales(out);
+    b->m->weight_bytes += gf_matrix_payload_bytes(target, rows, cols);
     b->work_done += n;
     return report(b);
 }
@@ -294,8 +291,7 @@ static gemfa_status place_lora(binder *b, const gf_st_tensor *t, gf_lora_target 
     }
     const gf_dtype target = target_dtype(b, r, stored, cols);
     const uint64_t n = (uint64_t)rows * (uint64_t)cols;
-    b->m->weight_bytes += (int64_t)(target == GF_DTYPE_Q8 ? n + n / GF_Q8_BLOCK * 2
-                                                           : n * dtype_bytes(target));
+    b->m->weight_bytes += gf_matrix_payload_bytes(target, rows, cols);
     if (b->dry) {
         b->work_total += n;
         return GEMFA_OK;
@@ -315,8 +311,7 @@ static gemfa_status place_lora(binder *b, const gf_st_tensor *t, gf_lora_target 
         return st;
     gf_st_advise_done(t);
     *out = (gf_matrix){buf, NULL, target, rows, cols};
-    if (target == GF_DTYPE_Q8)
-        out->scales = (const uint16_t *)((const uint8_t *)buf + gf_q8_scales_offset(rows, cols));
+    gf_matrix_set_scales(out);
     b->m->lora->n_merged++;
     b->work_done += n;
     return report(b);
