@@ -175,6 +175,30 @@ GEMFA_API gemfa_status gemfa_model_options_set_progress(gemfa_model_options *opt
  * Errors: INVALID_ARGUMENT (negative). */
 GEMFA_API gemfa_status gemfa_model_options_set_threads(gemfa_model_options *opts, int n_threads);
 
+/* ---- LoRA adapters (PEFT format), merged at load (docs/lora.md) ---------
+ * Adds the adapter in directory `dir` (adapter_config.json and
+ * adapter_model.safetensors, as PEFT's save_pretrained writes them) to the
+ * adapters gemfa_model_load applies; call it once per adapter, in the order
+ * they are to be added (several may change the same matrix).  Each changed
+ * matrix becomes W + scale·(lora_alpha/r)·B·A (lora_alpha/sqrt(r) with
+ * use_rslora), summed in f32 before the weight type's conversion (so with
+ * GEMFA_WEIGHTS_INT8 the merged matrix is quantized); only changed matrices
+ * leave the mapped file.  scale 1 applies the adapter as trained; 0 loads
+ * it but changes nothing; negative subtracts it.  The directory is only
+ * recorded here: it is read, and every adapter checked against the model,
+ * by gemfa_model_load before any weight is converted, whose errors then
+ * include MODEL_MISMATCH (an adapter for another model or size),
+ * TENSOR_MISSING (half of an A/B pair), CONFIG (rank < 1, a non-finite
+ * scale), UNSUPPORTED (DoRA, modules_to_save, rank/alpha patterns, a
+ * pre-quantized int8 checkpoint, another PEFT method), FORMAT, NOT_FOUND and
+ * IO for the adapter's files.  A vocabulary-only load ignores adapters.
+ * `dir` is copied.  Thread-safety: as the other option setters (one thread
+ * per options object).  Errors: INVALID_ARGUMENT (NULL opts or dir, empty
+ * dir, scale NaN or infinite, more than 64 adapters), OUT_OF_MEMORY; on
+ * error the options are unchanged. */
+GEMFA_API gemfa_status gemfa_model_options_add_lora(gemfa_model_options *opts, const char *dir,
+                                                    float scale);
+
 /* Loads a Hugging Face Gemma 3n directory (config.json, *.safetensors
  * [+ index], tokenizer.json, tokenizer_config.json / chat_template.jinja,
  * generation_config.json).  `opts` may be NULL for defaults and may be freed
@@ -246,6 +270,9 @@ typedef enum gemfa_model_prop {
     GEMFA_PROP_STORED_BYTES_F16 = 26,
     GEMFA_PROP_STORED_BYTES_BF16 = 27,
     GEMFA_PROP_STORED_BYTES_INT8 = 28,  /* pre-quantized int8 data (scales counted as F16) */
+    /* LoRA (gemfa_model_options_add_lora) */
+    GEMFA_PROP_LORA_ADAPTERS = 36,      /* adapters merged at load (0: none) */
+    GEMFA_PROP_LORA_MATRICES = 37,      /* weight matrices they changed */
     /* MatFormer sub-models (values 40-44 reserved for them) */
     GEMFA_PROP_MATFORMER = 40,          /* 1 for a sub-model (matformer option or derived) */
     GEMFA_PROP_BASE_LAYERS = 41,        /* layers of the checkpoint (= N_LAYERS unless sliced) */

@@ -157,6 +157,9 @@ static void print_json(FILE *f, const char *dir, const gemfa_model *m, const lay
         }
     }
     fprintf(f, "}, \"weight_type\": \"%s\"", weight_type_name(prop(m, GEMFA_PROP_WEIGHT_TYPE)));
+    fprintf(f, ", \"lora\": {\"adapters\": %lld, \"matrices\": %lld}",
+            (long long)prop(m, GEMFA_PROP_LORA_ADAPTERS),
+            (long long)prop(m, GEMFA_PROP_LORA_MATRICES));
     fputs(", \"eog_ids\": ", f);
     cli_json_ids(f, eog, n_eog);
     fputs(", \"special_ids\": {", f);
@@ -224,6 +227,10 @@ static void print_text(FILE *f, const char *dir, const gemfa_model *m, const lay
     fprintf(f, "\nweights        %s, %lld bytes as used\n",
             weight_type_name(prop(m, GEMFA_PROP_WEIGHT_TYPE)),
             (long long)prop(m, GEMFA_PROP_WEIGHT_BYTES));
+    if (prop(m, GEMFA_PROP_LORA_ADAPTERS))
+        fprintf(f, "LoRA           %lld adapters merged into %lld matrices\n",
+                (long long)prop(m, GEMFA_PROP_LORA_ADAPTERS),
+                (long long)prop(m, GEMFA_PROP_LORA_MATRICES));
     fputs("stop ids      ", f);
     for (size_t i = 0; i < n_eog; i++)
         fprintf(f, " %d", (int)eog[i]);

@@ -12,6 +12,7 @@
 #include "loader/config.h"
 #include "loader/load.h"
 #include "loader/matformer.h"
+#include "loader/lora.h"
 #include "loader/safetensors.h"
 #include "text/text.h"
 
@@ -31,8 +32,10 @@ GEMFA_API gemfa_status gemfa_model_options_new(gemfa_model_options **out)
 
 GEMFA_API void gemfa_model_options_free(gemfa_model_options *opts)
 {
-    if (opts)
+    if (opts) {
         gf_free(opts->matformer);
+        gf_lora_requests_free(opts->lora, opts->n_lora);
+    }
     gf_free(opts);
 }
 
@@ -168,6 +171,10 @@ static gemfa_status load(gemfa_model *m, const char *dir, const gemfa_model_opti
                             dir);
     }
 
+    /* adapters are read and checked before the checkpoint is mapped */
+    if (st == GEMFA_OK && !o->vocab_only && o->n_lora &&
+        !(st = gf_progress_report(&prog, 0.01f, "lora")))
+        st = gf_lora_open(o->lora, o->n_lora, &m->lora);
     if (st == GEMFA_OK && !o->vocab_only) {
         if (!(st = gf_progress_report(&prog, 0.02f, "map")) &&
             !(st = gf_shard_set_open(dir, &m->shards)) &&
@@ -175,6 +182,13 @@ static gemfa_status load(gemfa_model *m, const char *dir, const gemfa_model_opti
             st = gf_bind_weights(m, o->weights,
                                  o->n_threads > 0 ? o->n_threads : cpu_count(), &prog, 0.05f,
                                  0.95f);
+        if (m->lora) {
+            m->n_lora_adapters = (int64_t)m->lora->n_adapters;
+            m->n_lora_merged = m->lora->n_merged;
+            m->lora_fingerprint = m->lora->fingerprint;
+            gf_lora_free(m->lora); /* the adapters' mappings go: merged weights are owned */
+            m->lora = NULL;
+        }
     }
     m->weight_type = resolved_type(m, o->weights);
 
@@ -267,6 +281,7 @@ GEMFA_API void gemfa_model_free(gemfa_model *m)
     if (atomic_fetch_sub(&m->refs, 1) > 1)
         return;
     gf_text_free(m->text);
+    gf_lora_free(m->lora);
     for (size_t i = 0; i < m->n_owned; i++)
         gf_free_aligned(m->owned[i]);
     gf_free(m->owned);
@@ -324,6 +339,8 @@ GEMFA_API gemfa_status gemfa_model_get(const gemfa_model *m, gemfa_model_prop pr
     case GEMFA_PROP_MATFORMER: v = m->base != NULL; break;
     case GEMFA_PROP_BASE_LAYERS: v = gf_model_root(m)->hp.n_layers; break;
     case GEMFA_PROP_SKIPPED_LAYERS: v = gf_model_root(m)->hp.n_layers - hp->n_layers; break;
+    case GEMFA_PROP_LORA_ADAPTERS: v = m->n_lora_adapters; break;
+    case GEMFA_PROP_LORA_MATRICES: v = m->n_lora_merged; break;
     default:
         return gf_error(GEMFA_ERR_INVALID_ARGUMENT, "gemfa_model_get: unknown property %d",
                         (int)prop);

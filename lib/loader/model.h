@@ -95,6 +95,9 @@ struct gemfa_model {
     struct gf_shard_set *shards;     /* NULL for a vocabulary-only model */
     char *tensor_prefix;             /* "model.language_model.", "model." or
                                         "language_model.model." */
+    struct gf_lora_set *lora;        /* LoRA adapters: set during gemfa_model_load only */
+    int64_t n_lora_adapters, n_lora_merged; /* adapters applied, matrices they changed */
+    uint64_t lora_fingerprint;       /* of the adapters' contents and scales (0: none) */
     void **owned;                    /* buffers owned by the model (converted weights) */
     size_t n_owned;
 

@@ -157,6 +157,11 @@ uint64_t gf_model_fingerprint(const gemfa_model *m)
     }
     put_embedder(&f, "embed_vision", &m->embed_vision, hp->vision.hidden_size);
     put_embedder(&f, "embed_audio", &m->embed_audio, hp->audio.hidden_size);
+    if (m->n_lora_adapters) { /* LoRA adapters merged at load (docs/lora.md) */
+        put_tag(&f, "lora");
+        put_i64(&f, m->n_lora_adapters);
+        put_i64(&f, (int64_t)m->lora_fingerprint);
+    }
     /* Options that will change weights or the cache (LoRA adapters and their
      * scales, a MatFormer selection, the KV type) are appended here as they
      * arrive.  A MatFormer sub-model: the checkpoint layers it runs (its

@@ -100,6 +100,7 @@ SIGNATURES = {
     "gemfa_model_options_set_vocab_only": (status_t, [model_options_p, c_int]),
     "gemfa_model_options_set_progress": (status_t, [model_options_p, PROGRESS_FN, c_void_p]),
     "gemfa_model_options_set_threads": (status_t, [model_options_p, c_int]),
+    "gemfa_model_options_add_lora": (status_t, [model_options_p, c_char_p, c_float]),
     "gemfa_model_load": (status_t, [c_char_p, model_options_p, P(model_p)]),
     "gemfa_model_free": (None, [model_p]),
     "gemfa_model_get": (status_t, [model_p, c_int, P(c_int64)]),

@@ -61,6 +61,8 @@ class Prop(enum.IntEnum):
     STORED_BYTES_F16 = 26
     STORED_BYTES_BF16 = 27
     STORED_BYTES_INT8 = 28
+    LORA_ADAPTERS = 36
+    LORA_MATRICES = 37
     MATFORMER = 40
     BASE_LAYERS = 41
     SKIPPED_LAYERS = 42
@@ -111,6 +113,25 @@ def _spec_arg(spec: Any) -> bytes:
     if "\0" in spec:
         raise InvalidArgumentError("a matformer spec cannot contain NUL")
     return spec.encode("utf-8")
+def _lora_list(lora: Any) -> List[Tuple[bytes, float]]:
+    """``lora``: one adapter directory, or a list of directories and
+    (directory, scale) pairs."""
+    if lora is None:
+        return []
+    if isinstance(lora, (str, bytes, os.PathLike)) or (
+            isinstance(lora, tuple) and len(lora) == 2 and not isinstance(lora[1], (str, bytes))):
+        lora = [lora]
+    out = []
+    for item in lora:
+        scale: Any = 1.0
+        if isinstance(item, tuple):
+            if len(item) != 2:
+                raise TypeError("a LoRA entry is a directory or a (directory, scale) pair")
+            item, scale = item
+        if isinstance(scale, bool) or not isinstance(scale, (int, float)):
+            raise TypeError(f"a LoRA scale must be a number, not {type(scale).__name__}")
+        out.append((encode_path(item), float(scale)))
+    return out
 
 
 class _Progress:
@@ -159,9 +180,11 @@ class Model(Owner):
 
     def __init__(self, path: PathLike, *, weights: Union[str, int, WeightType] = "auto",
                  vocab_only: bool = False, threads: int = 0,
-                 progress: Optional[ProgressFn] = None, matformer: Optional[str] = None):
+                 progress: Optional[ProgressFn] = None, matformer: Optional[str] = None,
+                 lora: Any = None):
         raw_path = encode_path(path)
         spec = _spec_arg(matformer) if matformer is not None else None
+        adapters = _lora_list(lora)
         wtype = _weight_type(weights)
         threads = _int_arg(threads, "threads")
         if progress is not None and not callable(progress):
@@ -177,6 +200,8 @@ class Model(Owner):
             check(lib.gemfa_model_options_set_threads(opts, threads))
             if spec is not None:
                 check(lib.gemfa_model_options_set_matformer(opts, spec))
+            for adapter_dir, scale in adapters:
+                check(lib.gemfa_model_options_add_lora(opts, adapter_dir, scale))
             if prog is not None:
                 check(lib.gemfa_model_options_set_progress(opts, prog.c_fn, None))
             st = lib.gemfa_model_load(raw_path, opts, ctypes.byref(out))
@@ -226,6 +251,10 @@ class Model(Owner):
                         doc="Text-decoder parameters, per-layer embedding table included.")
     weight_bytes = property(lambda self: self.get(Prop.WEIGHT_BYTES),
                             doc="Bytes of text-decoder weights as used.")
+    lora_adapters = property(lambda self: self.get(Prop.LORA_ADAPTERS),
+                             doc="LoRA adapters merged at load.")
+    lora_matrices = property(lambda self: self.get(Prop.LORA_MATRICES),
+                             doc="Weight matrices the LoRA adapters changed.")
     has_weights = property(lambda self: bool(self.get(Prop.HAS_WEIGHTS)),
                            doc="False for a vocabulary-only model.")
     has_tokenizer = property(lambda self: bool(self.get(Prop.HAS_TOKENIZER)),
