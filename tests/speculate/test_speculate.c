@@ -6,7 +6,8 @@
  *    with penalties, and up to a full context.
  *  - Sampling: the first two tokens of many runs follow the target's
  *    distribution, worked out from the target's logits with the sampler's
- *    own distribution hook (chi-square, fixed seed).
+ *    own distribution hook (chi-square, fixed seed), with drafts that are
+ *    always rejected (tiny10), always kept (itself) and sometimes kept.
  *  - Hostile input: k out of range, NULL, vocabulary mismatch, a
  *    vocabulary-only draft, a constraint, a buffer too small, a target
  *    changed between steps, draft functions that misbehave; every failed
@@ -284,10 +285,23 @@ Test(speculate, sampled_tokens_follow_the_target)
     }
     gemfa_session_free(ref);
 
-    for (int d = 0; d < 2; d++) {
+    /* a certain draft that is right only sometimes: p1's likeliest token */
+    int32_t best = 0;
+    for (size_t a = 1; a < V; a++)
+        if (p1[a] > p1[best])
+            best = (int32_t)a;
+    int32_t fixed[N_OUT];
+    for (size_t i = 0; i < N_OUT; i++)
+        fixed[i] = best;
+    oracle o = {fixed, N_OUT, 0};
+    const char *names[] = {"tiny10", "self", "fixed id"};
+    for (int d = 0; d < 3; d++) {
         gemfa_session *s = prompted(ctx, 0);
         gemfa_speculator *sp = NULL;
-        cr_assert_eq(gemfa_speculator_new(s, d ? m : other, 3, &sp), GEMFA_OK);
+        if (d < 2)
+            cr_assert_eq(gemfa_speculator_new(s, d ? m : other, 3, &sp), GEMFA_OK);
+        else
+            cr_assert_eq(gemfa_speculator_new_fn(s, oracle_fn, &o, 3, &sp), GEMFA_OK);
         long *counts = calloc(V * V, sizeof *counts);
         for (long r = 0; r < N_RUNS; r++) {
             int32_t out[8];
@@ -305,11 +319,11 @@ Test(speculate, sampled_tokens_follow_the_target)
         }
         int df = 1;
         double chi = spec_chi_square(counts, joint, V * V, N_RUNS, &df);
-        cr_log_info("draft %s: chi2 %.1f, df %d, critical %.1f", d ? "self" : "tiny10", chi, df,
+        cr_log_info("draft %s: chi2 %.1f, df %d, critical %.1f", names[d], chi, df,
                     spec_critical(df));
         cr_expect(df >= 4, "too few categories (%d)", df);
-        cr_expect(chi < spec_critical(df), "draft %s: chi2 %.1f >= %.1f (df %d)",
-                  d ? "self" : "tiny10", chi, spec_critical(df), df);
+        cr_expect(chi < spec_critical(df), "draft %s: chi2 %.1f >= %.1f (df %d)", names[d], chi,
+                  spec_critical(df), df);
         gemfa_speculator_stats st;
         gemfa_speculator_get_stats(sp, &st);
         cr_log_info("kept %llu of %llu drafts", (unsigned long long)st.accepted,
