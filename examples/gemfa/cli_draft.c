@@ -46,27 +46,43 @@ static gemfa_status derive(const gemfa_model *m, const char *spec, gemfa_model *
 #endif
 }
 
-int cli_draft_open(const cli_common *c, const cli_draft *d, const gemfa_model *target_model,
-                   gemfa_session *target, gemfa_model **draft, gemfa_speculator **sp)
+int cli_draft_model(const cli_common *c, const cli_draft *d, const gemfa_model *target_model,
+                    gemfa_model **draft)
 {
-    gemfa_status st;
     *draft = NULL;
     if (d->spec) {
-        if ((st = derive(target_model, d->spec, draft)) != GEMFA_OK) {
+        gemfa_status st = derive(target_model, d->spec, draft);
+        if (st != GEMFA_OK) {
 #ifdef GEMFA_HAVE_MATFORMER
             cli_report("--draft", st);
 #endif
             return CLI_ERROR;
         }
-    } else {
-        cli_common dc = *c;
-        dc.model_dir = d->model_dir;
-        if (cli_load_model(&dc, 0, draft) != CLI_OK)
-            return CLI_ERROR;
+        return CLI_OK;
     }
+    cli_common dc = *c;
+    dc.model_dir = d->model_dir;
+    return cli_load_model(&dc, 0, draft);
+}
+
+int cli_draft_speculator(const cli_draft *d, const gemfa_model *draft, gemfa_session *target,
+                         gemfa_speculator **sp)
+{
     int k = d->k ? (int)d->k : CLI_DRAFT_DEFAULT_K;
-    if ((st = gemfa_speculator_new(target, *draft, k, sp)) != GEMFA_OK) {
+    gemfa_status st = gemfa_speculator_new(target, draft, k, sp);
+    if (st != GEMFA_OK) {
         cli_report("cannot set up the draft", st);
+        return CLI_ERROR;
+    }
+    return CLI_OK;
+}
+
+int cli_draft_open(const cli_common *c, const cli_draft *d, const gemfa_model *target_model,
+                   gemfa_session *target, gemfa_model **draft, gemfa_speculator **sp)
+{
+    if (cli_draft_model(c, d, target_model, draft) != CLI_OK)
+        return CLI_ERROR;
+    if (cli_draft_speculator(d, *draft, target, sp) != CLI_OK) {
         gemfa_model_free(*draft);
         *draft = NULL;
         return CLI_ERROR;

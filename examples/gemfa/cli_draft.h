@@ -27,6 +27,14 @@ int cli_draft_check(const char *cmd, const cli_draft *d);
 /* 1 when a draft was asked for. */
 static inline int cli_draft_on(const cli_draft *d) { return d->spec || d->model_dir; }
 
+/* The two halves of cli_draft_open: the draft model (sub-model or
+ * checkpoint), then a speculator on `target`.  Print the error and return
+ * CLI_ERROR on failure. */
+int cli_draft_model(const cli_common *c, const cli_draft *d, const gemfa_model *target_model,
+                    gemfa_model **draft);
+int cli_draft_speculator(const cli_draft *d, const gemfa_model *draft, gemfa_session *target,
+                         gemfa_speculator **sp);
+
 /* Makes the draft model (*draft, to free with gemfa_model_free after the
  * speculator) and a speculator for `target`.  Prints the error and returns
  * CLI_ERROR on failure (nothing to free then). */
