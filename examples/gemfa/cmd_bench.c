@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "bench_bw.h"
+#include "bench_spec.h"
 #include "cli.h"
 #include "cli_gen.h"
 #include "commands.h"
@@ -20,6 +21,7 @@
 
 static const char usage[] =
     "usage: gemfa bench [-m DIR] [-t N] [-p N] [-n N] [--weights TYPE] [--batch B] [--json]\n"
+    "                   [--speculative-oracle K]\n"
     "Measures load time, prompt and decode speed, batched decode, peak memory, and\n"
     "decode speed against the memory-bandwidth ceiling: bandwidth ÷ bytes read per\n"
     "token, the bandwidth measured between the decode steps of the same run (a probe\n"
@@ -37,12 +39,18 @@ static const char usage[] =
     "                         16-65536 (default 512)\n"
     "  --profile              where prompts, decode and batch steps spend their time\n"
     "                         (stderr)\n"
+    "  --speculative-oracle K also greedy decoding of -n tokens against a speculator\n"
+    "                         whose draft replays that output (always right, free),\n"
+    "                         verifying K tokens per pass, 1-32: the verification\n"
+    "                         side's ceiling (docs/speculative.md)\n"
     "common options:\n" CLI_COMMON_HELP
     "JSON keys: load_s, prompt_tok_s, decode_tok_s, batch_tok_s, peak_rss_mb,\n"
-    "bytes_per_token, bandwidth_gbps, roofline_fraction, and details.\n";
+    "bytes_per_token, bandwidth_gbps, roofline_fraction, and details (with\n"
+    "--speculative-oracle, \"speculative\": {k, plain_tok_s, oracle_tok_s, speedup,\n"
+    "acceptance, tokens_per_step, plain_step_ms, verify_step_ms, same_tokens}).\n";
 
 typedef struct bench_opts {
-    long long prompt, decode, batch, repeat, bw_mb;
+    long long prompt, decode, batch, repeat, bw_mb, spec_k;
     int profile;
 } bench_opts;
 
@@ -73,6 +81,8 @@ static int parse(int argc, char **argv, cli_common *c, bench_opts *o)
             dst = &o->batch, lo = 0, hi = 256;
         } else if (strcmp(opt, "--repeat") == 0) {
             dst = &o->repeat, lo = 1, hi = 100;
+        } else if (strcmp(opt, "--speculative-oracle") == 0) {
+            dst = &o->spec_k, lo = 1, hi = GEMFA_SPECULATOR_MAX_K;
         } else if (strcmp(opt, "--bw-mb") == 0) {
             dst = &o->bw_mb, lo = 16, hi = 1 << 16;
         } else {
@@ -250,6 +260,7 @@ typedef struct bench_result {
     gf_decode_bytes cost;
     int64_t weights;
     int threads;
+    bench_spec_result spec; /* spec.k 0: not run */
 } bench_result;
 
 static void report(const cli_common *c, const bench_opts *o, const bench_result *r)
@@ -266,13 +277,16 @@ static void report(const cli_common *c, const bench_opts *o, const bench_result 
                "\"batch_speedup\": %.3f, \"rss_mb\": %.1f, \"load_peak_rss_mb\": %.1f,\n"
                " \"bytes_weights\": %lld, \"bytes_gathers\": %lld, \"bytes_kv\": %lld, "
                "\"bandwidth_best_gbps\": %.2f, \"bandwidth_batch_gbps\": %.2f, "
-               "\"ceiling_tok_s\": %.3f}\n",
+               "\"ceiling_tok_s\": %.3f",
                r->load_s, r->prompt_tok_s, r->decode_tok_s, r->batch_tok_s, r->peak_mb,
                (long long)r->cost.total, r->bw_median, r->roofline, weight_name(r->weights),
                r->threads, gf_kernel_level_in_use(), o->prompt, o->decode, o->batch, o->repeat,
                r->first_token_s, r->step_ms, speedup, r->steady_mb, r->load_peak_mb,
                (long long)r->cost.weights, (long long)r->cost.gathers, (long long)r->cost.kv,
                r->bw_best, r->bw_batch, r->ceiling);
+        if (r->spec.k)
+            bench_spec_print(stdout, &r->spec, 1);
+        printf("}\n");
         return;
     }
     printf("model        %s (%s weights, %d threads, %s kernels)\n", cli_model_dir(c),
@@ -292,6 +306,8 @@ static void report(const cli_common *c, const bench_opts *o, const bench_result 
            r->bw_median, r->bw_best);
     printf("             ceiling %.2f tok/s; decode reaches %.1f %%\n", r->ceiling,
            100.0 * r->roofline);
+    if (r->spec.k)
+        bench_spec_print(stdout, &r->spec, 0);
 }
 
 static double max_of(const double *v, size_t n)
@@ -378,6 +394,19 @@ int cmd_bench(int argc, char **argv)
     if (st != GEMFA_OK) {
         cli_report("decode failed", st);
         goto done;
+    }
+    if (o->spec_k) {
+        if (n_tokens + o->spec_k + 1 > model_ctx) {
+            rc = cli_usage_error(argv[0], "-p + -n + --speculative-oracle + 1 exceeds the "
+                                          "model's context length (%lld)", (long long)model_ctx);
+            goto done;
+        }
+        st = bench_spec_run(B.ctx, ids, (size_t)o->prompt, (size_t)o->decode, (int)o->spec_k,
+                            (int)o->repeat, &R.spec);
+        if (st != GEMFA_OK) {
+            cli_report("speculative oracle failed", st);
+            goto done;
+        }
     }
     R.steady_mb = rss_now_mb();
     R.peak_mb = rss_peak_mb();
