@@ -14,9 +14,9 @@
 
 #include "core/alloc.h"
 #include "core/status.h"
-#include "loader/convert.h"
+#include "kernels/q8_format.h"
+#include "kernels/weights.h"
 #include "loader/load.h"
-#include "loader/q8_layout.h"
 #include "loader/quantize.h"
 #include "loader/safetensors.h"
 
@@ -99,7 +99,7 @@ static gemfa_status stored_dtype(const gf_st_tensor *t, gf_dtype *out)
                     t->file->path, t->name, gf_st_dtype_name(t->dtype));
 }
 
-static size_t dtype_bytes(gf_dtype d) { return d == GF_DTYPE_F32 ? 4 : d == GF_DTYPE_Q8 ? 1 : 2; }
+static size_t dtype_bytes(gf_dtype d) { return d == GF_DTYPE_F32 ? 4 : 2; } /* stored dtypes */
 
 static gf_dtype target_dtype(const binder *b, role r, gf_dtype stored, int64_t cols)
 {
@@ -176,11 +176,8 @@ static gemfa_status place_matrix(binder *b, const gf_st_tensor *t, role r, gf_dt
     gf_convert_matrix(t->data, stored, buf, target, rows, cols, b->n_threads);
     gf_st_advise_done(t); /* keeps resident memory at the converted copy */
     *out = (gf_matrix){buf, NULL, target, rows, cols};
-    if (target == GF_DTYPE_Q8)
-        out->scales = (const uint16_t *)((const uint8_t *)buf + gf_q8_scales_offset(rows, cols));
-    b->m->weight_bytes += (int64_t)(target == GF_DTYPE_Q8
-                                        ? n + n / GF_Q8_BLOCK * 2
-                                        : n * dtype_bytes(target));
+    gf_matrix_set_scales(out);
+    b->m->weight_bytes += gf_matrix_payload_bytes(target, rows, cols);
     b->work_done += n;
     return report(b);
 }

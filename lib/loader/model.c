@@ -99,18 +99,6 @@ void *gf_model_alloc(gemfa_model *m, size_t bytes)
     return p;
 }
 
-size_t gf_matrix_row_bytes(const gf_matrix *m)
-{
-    size_t cols = (size_t)m->cols;
-    switch (m->dtype) {
-    case GF_DTYPE_F32: return cols * 4;
-    case GF_DTYPE_F16:
-    case GF_DTYPE_BF16: return cols * 2;
-    case GF_DTYPE_Q8: return cols;
-    }
-    return 0;
-}
-
 static int cpu_count(void)
 {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
