@@ -245,7 +245,11 @@ typedef enum gemfa_model_prop {
     GEMFA_PROP_STORED_BYTES_F32 = 25,   /* bytes of text tensors stored as F32 in the files */
     GEMFA_PROP_STORED_BYTES_F16 = 26,
     GEMFA_PROP_STORED_BYTES_BF16 = 27,
-    GEMFA_PROP_STORED_BYTES_INT8 = 28   /* pre-quantized int8 data (scales counted as F16) */
+    GEMFA_PROP_STORED_BYTES_INT8 = 28,  /* pre-quantized int8 data (scales counted as F16) */
+    /* MatFormer sub-models (values 40-44 reserved for them) */
+    GEMFA_PROP_MATFORMER = 40,          /* 1 for a sub-model (matformer option or derived) */
+    GEMFA_PROP_BASE_LAYERS = 41,        /* layers of the checkpoint (= N_LAYERS unless sliced) */
+    GEMFA_PROP_SKIPPED_LAYERS = 42      /* checkpoint layers the sub-model skips */
 } gemfa_model_prop;
 
 /* Reads one property into *value.  Thread-safe.
@@ -266,6 +270,58 @@ typedef enum gemfa_layer_type {
 GEMFA_API gemfa_status gemfa_model_layer(const gemfa_model *model, int layer,
                                          gemfa_layer_type *type, int *kv_source,
                                          int64_t *ffn_width, float *sparsity);
+
+/* ---------------------------------------------------------------------------
+ * MatFormer sub-models (docs/matformer.md)
+ *
+ * Gemma 3n E4B nests smaller models: each layer's FFN may keep only its
+ * first W units (gate/up rows, down columns) and some layers may be
+ * skipped.  SPEC is a preset name ("e2b": E4B -> E2B, FFN 8192, layers
+ * 20-24 skipped; refused with MODEL_MISMATCH on another shape) or
+ * "ffn=W[,W...][:skip=I[,I...]]" / "skip=I[,I...]": one width for every
+ * kept layer or one per kept layer in order, and the 0-based layers to
+ * skip.  A layer another kept layer reads the KV cache of cannot be
+ * skipped.  With int8 weights a partial width must be a multiple of 32.
+ * ------------------------------------------------------------------------- */
+
+/* Loads only the sub-model SPEC describes (NULL or "" = the whole model).
+ * The syntax is checked here, the fit to the checkpoint by
+ * gemfa_model_load, which then fails with the errors of
+ * gemfa_model_derive_submodel.  Errors: INVALID_ARGUMENT (NULL opts, bad
+ * syntax), OUT_OF_MEMORY; on failure the option is unchanged. */
+GEMFA_API gemfa_status gemfa_model_options_set_matformer(gemfa_model_options *opts,
+                                                         const char *spec);
+
+/* Makes the sub-model SPEC of `base` (a loaded or a derived model; layer
+ * indices and widths refer to `base`'s layers).  No weights are copied
+ * except the first W columns of each narrowed down_proj (strided in the
+ * checkpoint); gate/up rows, attention, AltUp, LAuReL, the per-layer
+ * embeddings and the tokenizer are shared with `base`.
+ * Lifetime: *out is the caller's, freed with gemfa_model_free(); it holds a
+ * reference on the loaded model's weights, so the two may be freed in any
+ * order (each after its own contexts and sessions).  Contexts and sessions
+ * are per model: a session of one cannot decode with the other.
+ * Thread-safety: any thread, also concurrently with other calls reading
+ * `base` (the reference count is atomic); both models are immutable.
+ * Errors: INVALID_ARGUMENT (NULL argument, bad syntax, width 0 or above the
+ * layer's, a width count that is neither 1 nor the kept layers', skip index
+ * out of range or repeated, skipping a KV-source layer or every layer, an
+ * int8 width not a multiple of 32), MODEL_MISMATCH (a preset for another
+ * checkpoint shape), NO_WEIGHTS (vocabulary-only base), UNSUPPORTED (a
+ * weight format that cannot be sliced), OUT_OF_MEMORY.  On failure *out is
+ * untouched and `base` is unchanged. */
+GEMFA_API gemfa_status gemfa_model_derive_submodel(const gemfa_model *base, const char *spec,
+                                                   gemfa_model **out);
+
+/* The checkpoint layer that decoder layer `layer` of `model` is (equal to
+ * `layer` unless layers were skipped).  Thread-safe.
+ * Errors: INVALID_ARGUMENT (NULL, layer out of range). */
+GEMFA_API gemfa_status gemfa_model_base_layer(const gemfa_model *model, int layer,
+                                              int *base_layer);
+
+/* The MatFormer spec the model was sliced with, as given; NULL for a whole
+ * model or a NULL model.  Owned by the model.  Thread-safe. */
+GEMFA_API const char *gemfa_model_matformer(const gemfa_model *model);
 
 /* Nonzero when `id` ends generation (eos_token_id of generation_config.json,
  * else of config.json).  Thread-safe; 0 for a NULL model or unknown id. */

@@ -108,6 +108,10 @@ int cli_common_option(cli_common *c, int argc, char **argv, int *i)
             cli_usage_error(argv[0], "--weights takes " CLI_WEIGHT_NAMES ", not '%s'", v);
             return -1;
         }
+    } else if (strcmp(a, "--matformer") == 0) {
+        if (!(v = cli_value(argc, argv, i)))
+            return -1;
+        c->matformer = v; /* checked by the library at load */
     } else if (strcmp(a, "--json") == 0) {
         c->json = 1;
     } else if (cli_opt(a, "-h", "--help")) {
@@ -205,6 +209,8 @@ int cli_load_model(const cli_common *c, int vocab_only, gemfa_model **out)
         st = gemfa_model_options_set_vocab_only(opts, vocab_only);
     if (st == GEMFA_OK && c->threads > 0)
         st = gemfa_model_options_set_threads(opts, c->threads);
+    if (st == GEMFA_OK && !vocab_only)
+        st = gemfa_model_options_set_matformer(opts, c->matformer);
     if (st == GEMFA_OK && !vocab_only)
         st = gemfa_model_options_set_progress(opts, on_progress, &progress);
     if (st == GEMFA_OK)

@@ -1,5 +1,5 @@
 /* cli.h — what every gemfa subcommand shares: the common options
- * (-m DIR, -t THREADS, --weights, --json, --help, --version), model loading
+ * (-m DIR, -t THREADS, --weights, --matformer, --json, --help, --version), model loading
  * and error reporting.  Exit codes: 0 success, 1 error, 2 usage error. */
 #ifndef GEMFA_CLI_H
 #define GEMFA_CLI_H
@@ -14,6 +14,7 @@ typedef struct cli_common {
     const char *model_dir;      /* -m; NULL = the bundled tiny model */
     int threads;                /* -t; 0 = all cores */
     gemfa_weight_type weights;  /* --weights */
+    const char *matformer;      /* --matformer SPEC; NULL = the whole model */
     int json;                   /* --json */
     int help, version;          /* --help, --version were given */
 } cli_common;
@@ -80,6 +81,7 @@ int cli_handle_help(const cli_common *c, const char *usage);
     "  -m, --model DIR        model directory (default: the bundled tiny model)\n" \
     "  -t, --threads N        compute threads, 0-1024 (default 0: all cores)\n" \
     "  --weights TYPE         auto|f32|f16|bf16|int8 (default: auto = as stored)\n" \
+    "  --matformer SPEC       run a MatFormer sub-model: e2b, or ffn=W[,W...][:skip=I[,I...]]\n" \
     "  --json                 machine-readable output\n" \
     "  -h, --help             this help\n" \
     "  --version              print the version\n"

@@ -14,6 +14,7 @@
 #include "bench_spec.h"
 #include "cli.h"
 #include "cli_gen.h"
+#include "cli_json.h"
 #include "commands.h"
 #include "kernels/linear.h"
 #include "runtime/context.h"
@@ -267,7 +268,13 @@ static void report(const cli_common *c, const bench_opts *o, const bench_result 
 {
     const double speedup = r->decode_tok_s > 0 ? r->batch_tok_s / r->decode_tok_s : 0;
     if (c->json) {
-        printf("{\"load_s\": %.4f, \"prompt_tok_s\": %.3f, \"decode_tok_s\": %.3f, "
+        fputc('{', stdout);
+        if (c->matformer) { /* the MatFormer sub-model measured */
+            fputs("\"matformer\": ", stdout);
+            cli_json_string(stdout, c->matformer, strlen(c->matformer));
+            fputs(", ", stdout);
+        }
+        printf("\"load_s\": %.4f, \"prompt_tok_s\": %.3f, \"decode_tok_s\": %.3f, "
                "\"batch_tok_s\": %.3f, \"peak_rss_mb\": %.1f, \"bytes_per_token\": %lld, "
                "\"bandwidth_gbps\": %.2f, \"roofline_fraction\": %.4f,\n"
                " \"weights\": \"%s\", \"threads\": %d, \"kernels\": \"%s\", "
@@ -291,6 +298,8 @@ static void report(const cli_common *c, const bench_opts *o, const bench_result 
     }
     printf("model        %s (%s weights, %d threads, %s kernels)\n", cli_model_dir(c),
            weight_name(r->weights), r->threads, gf_kernel_level_in_use());
+    if (c->matformer)
+        printf("matformer    %s (a sub-model)\n", c->matformer);
     printf("load         %.3f s (peak RSS %.0f MB); first token %.3f s\n", r->load_s,
            r->load_peak_mb, r->first_token_s);
     printf("prompt       %.2f tok/s (%lld tokens)\n", r->prompt_tok_s, o->prompt);

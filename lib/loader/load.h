@@ -15,6 +15,7 @@ struct gemfa_model_options {
     gemfa_progress_fn progress;
     void *progress_user;
     int n_threads; /* 0 = all cores */
+    char *matformer; /* MatFormer spec (loader/matformer.c); NULL = the whole model */
 };
 
 /* Progress of one load: the callback plus the fraction range the current

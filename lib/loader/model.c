@@ -11,6 +11,7 @@
 #include "core/status.h"
 #include "loader/config.h"
 #include "loader/load.h"
+#include "loader/matformer.h"
 #include "loader/safetensors.h"
 #include "text/text.h"
 
@@ -28,7 +29,12 @@ GEMFA_API gemfa_status gemfa_model_options_new(gemfa_model_options **out)
     return GEMFA_OK;
 }
 
-GEMFA_API void gemfa_model_options_free(gemfa_model_options *opts) { gf_free(opts); }
+GEMFA_API void gemfa_model_options_free(gemfa_model_options *opts)
+{
+    if (opts)
+        gf_free(opts->matformer);
+    gf_free(opts);
+}
 
 GEMFA_API gemfa_status gemfa_model_options_set_weights(gemfa_model_options *opts,
                                                        gemfa_weight_type type)
@@ -219,10 +225,23 @@ GEMFA_API gemfa_status gemfa_model_load(const char *path, const gemfa_model_opti
     if (!m)
         return gf_error(GEMFA_ERR_OUT_OF_MEMORY, "gemfa_model_load: out of memory");
     m->vocab_only = o->vocab_only;
+    atomic_init(&m->refs, 1);
     m->bos_id = m->pad_id = m->unk_id = m->start_of_turn_id = m->end_of_turn_id = -1;
     m->path = gf_strndup(path, strlen(path));
     gemfa_status st = m->path ? load(m, path, o)
                               : gf_error(GEMFA_ERR_OUT_OF_MEMORY, "gemfa_model_load: out of memory");
+    if (st == GEMFA_OK && o->matformer) {
+        /* the sub-model keeps the loaded model alive; this handle goes */
+        gemfa_model *sub = NULL;
+        st = o->vocab_only ? gf_error(GEMFA_ERR_INVALID_ARGUMENT,
+                                      "gemfa_model_load: the matformer option needs weights, "
+                                      "not a vocabulary-only load")
+                           : gf_mf_derive_text(m, o->matformer, "gemfa_model_load", &sub);
+        if (st == GEMFA_OK) {
+            gemfa_model_free(m);
+            m = sub;
+        }
+    }
     if (st != GEMFA_OK) {
         gemfa_model_free(m);
         return st;
@@ -235,6 +254,13 @@ GEMFA_API void gemfa_model_free(gemfa_model *m)
 {
     if (!m)
         return;
+    if (m->base) { /* a MatFormer sub-model: free its own parts, then drop its reference */
+        gemfa_model *root = m->base;
+        gf_mf_free_derived(m);
+        m = root;
+    }
+    if (atomic_fetch_sub(&m->refs, 1) > 1)
+        return; /* sub-models still borrow its weights */
     gf_text_free(m->text);
     for (size_t i = 0; i < m->n_owned; i++)
         gf_free_aligned(m->owned[i]);
@@ -245,6 +271,7 @@ GEMFA_API void gemfa_model_free(gemfa_model *m)
     gf_free(m->tensor_prefix);
     gf_hparams_free(&m->hp);
     gf_free(m->path);
+    gf_free(m->matformer);
     gf_free(m);
 }
 
@@ -289,6 +316,9 @@ GEMFA_API gemfa_status gemfa_model_get(const gemfa_model *m, gemfa_model_prop pr
     case GEMFA_PROP_STORED_BYTES_F16: v = m->stored_bytes[GF_DTYPE_F16]; break;
     case GEMFA_PROP_STORED_BYTES_BF16: v = m->stored_bytes[GF_DTYPE_BF16]; break;
     case GEMFA_PROP_STORED_BYTES_INT8: v = m->stored_bytes[GF_DTYPE_Q8]; break;
+    case GEMFA_PROP_MATFORMER: v = m->base != NULL; break;
+    case GEMFA_PROP_BASE_LAYERS: v = m->base ? m->base->hp.n_layers : hp->n_layers; break;
+    case GEMFA_PROP_SKIPPED_LAYERS: v = m->base ? m->base->hp.n_layers - hp->n_layers : 0; break;
     default:
         return gf_error(GEMFA_ERR_INVALID_ARGUMENT, "gemfa_model_get: unknown property %d",
                         (int)prop);

@@ -5,6 +5,7 @@
 #ifndef GF_MODEL_H
 #define GF_MODEL_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -96,6 +97,14 @@ struct gemfa_model {
                                         "language_model.model." */
     void **owned;                    /* buffers owned by the model (converted weights) */
     size_t n_owned;
+
+    /* MatFormer sub-models (loader/matformer.c).  A derived model owns its
+     * hp arrays, layers[] and `owned` (sliced down_proj copies) and borrows
+     * everything else (shards, text, eog_ids, path, tensor_prefix, the
+     * global tensors) from `base`, which it keeps alive through `refs`. */
+    struct gemfa_model *base;        /* the loaded model lent the weights; NULL when loaded */
+    atomic_int refs;                 /* loaded model: its own handle + derived models alive */
+    char *matformer;                 /* the canonical spec it was sliced with; NULL if none */
 };
 
 #endif

@@ -84,6 +84,8 @@ static void put_hparams(fp *f, const gf_hparams *hp)
         put_f32(f, hp->sparsity[l]);
         put_i64(f, hp->is_sliding[l]);
         put_i64(f, hp->kv_source[l]);
+        if (hp->base_layer) /* MatFormer sub-model: which checkpoint layer (unsliced: unchanged) */
+            put_i64(f, hp->base_layer[l]);
     }
     const gf_mm_hparams *mm[2] = {&hp->vision, &hp->audio};
     for (int i = 0; i < 2; i++) {

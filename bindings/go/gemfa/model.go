@@ -57,6 +57,9 @@ type LoadOptions struct {
 	Weights   WeightType // WeightsAuto by default
 	VocabOnly bool       // load only the tokenizer, template and generation settings
 	Threads   int        // threads for weight conversion; 0 = all cores
+	// MatFormer, if set, loads only this sub-model: "e2b", or
+	// "ffn=W[,W...][:skip=I[,I...]]" (docs/matformer.md).
+	MatFormer string
 	// Progress, if set, is called on the loading goroutine with the fraction
 	// done (0..1) and a stage name; returning false cancels the load
 	// (ErrCancelled). A panic in it is re-raised by Load.
@@ -130,6 +133,9 @@ func Load(path string, opts *LoadOptions) (*Model, error) {
 	}
 	if err == nil {
 		err = call(func() C.gemfa_status { return C.gemfa_model_options_set_threads(copts, C.int(opts.Threads)) })
+	}
+	if err == nil && opts.MatFormer != "" {
+		err = setMatFormer(copts, opts.MatFormer)
 	}
 	if err != nil {
 		return nil, err
@@ -213,6 +219,9 @@ const (
 	PropStoredBytesF16         Prop = 26
 	PropStoredBytesBF16        Prop = 27
 	PropStoredBytesInt8        Prop = 28
+	PropMatFormer              Prop = 40 // 1 for a MatFormer sub-model
+	PropBaseLayers             Prop = 41 // layers of the checkpoint
+	PropSkippedLayers          Prop = 42 // checkpoint layers the sub-model skips
 )
 
 // Prop reads one integer property. Errors: ErrInvalidArgument (unknown

@@ -116,6 +116,11 @@ SIGNATURES = {
     "gemfa_model_layer": (status_t, [model_p, c_int, P(c_int), P(c_int), P(c_int64), P(c_float)]),
     "gemfa_model_is_eog": (c_int, [model_p, c_int32]),
     "gemfa_model_eog_ids": (status_t, [model_p, P(c_int32), c_size_t, P(c_size_t)]),
+    # MatFormer sub-models
+    "gemfa_model_options_set_matformer": (status_t, [model_options_p, c_char_p]),
+    "gemfa_model_derive_submodel": (status_t, [model_p, c_char_p, P(model_p)]),
+    "gemfa_model_base_layer": (status_t, [model_p, c_int, P(c_int)]),
+    "gemfa_model_matformer": (c_char_p, [model_p]),
     # tokenizer
     "gemfa_tokenize": (status_t, [model_p, c_char_p, c_size_t, c_uint, P(c_int32), c_size_t,
                                   P(c_size_t)]),
