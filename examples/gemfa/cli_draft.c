@@ -33,29 +33,14 @@ int cli_draft_check(const char *cmd, const cli_draft *d)
     return CLI_OK;
 }
 
-/* The sub-model of --draft SPEC (needs the MatFormer derive API). */
-static gemfa_status derive(const gemfa_model *m, const char *spec, gemfa_model **out)
-{
-#ifdef GEMFA_HAVE_MATFORMER
-    return gemfa_model_derive_submodel(m, spec, out);
-#else
-    (void)m, (void)spec, (void)out;
-    fprintf(stderr, "gemfa: --draft %s: this build has no MatFormer sub-models; use "
-                    "--draft-model DIR\n", spec);
-    return GEMFA_ERR_UNSUPPORTED;
-#endif
-}
-
 int cli_draft_model(const cli_common *c, const cli_draft *d, const gemfa_model *target_model,
                     gemfa_model **draft)
 {
     *draft = NULL;
     if (d->spec) {
-        gemfa_status st = derive(target_model, d->spec, draft);
+        gemfa_status st = gemfa_model_derive_submodel(target_model, d->spec, draft);
         if (st != GEMFA_OK) {
-#ifdef GEMFA_HAVE_MATFORMER
             cli_report("--draft", st);
-#endif
             return CLI_ERROR;
         }
         return CLI_OK;
