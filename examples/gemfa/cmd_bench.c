@@ -22,7 +22,7 @@
 
 static const char usage[] =
     "usage: gemfa bench [-m DIR] [-t N] [-p N] [-n N] [--weights TYPE] [--batch B] [--json]\n"
-    "                   [--speculative-oracle K]\n"
+    "                   [--speculative-oracle K | --draft SPEC --draft-k K]\n"
     "Measures load time, prompt and decode speed, batched decode, peak memory, and\n"
     "decode speed against the memory-bandwidth ceiling: bandwidth ÷ bytes read per\n"
     "token, the bandwidth measured between the decode steps of the same run (a probe\n"
@@ -44,14 +44,19 @@ static const char usage[] =
     "                         whose draft replays that output (always right, free),\n"
     "                         verifying K tokens per pass, 1-32: the verification\n"
     "                         side's ceiling (docs/speculative.md)\n"
+    "  --draft SPEC           the same with a MatFormer sub-model as the draft (SPEC\n"
+    "                         as for --matformer): its cost and acceptance\n"
+    "  --draft-k K            tokens drafted per step with --draft, 1-32 (default 4)\n"
     "common options:\n" CLI_COMMON_HELP
     "JSON keys: load_s, prompt_tok_s, decode_tok_s, batch_tok_s, peak_rss_mb,\n"
     "bytes_per_token, bandwidth_gbps, roofline_fraction, and details (with\n"
-    "--speculative-oracle, \"speculative\": {k, plain_tok_s, oracle_tok_s, speedup,\n"
-    "acceptance, tokens_per_step, plain_step_ms, verify_step_ms, same_tokens}).\n";
+    "--speculative-oracle or --draft, \"speculative\": {draft, k, plain_tok_s,\n"
+    "speculative_tok_s, speedup, acceptance, tokens_per_step, plain_step_ms, step_ms,\n"
+    "draft_row_ms, same_tokens}).\n";
 
 typedef struct bench_opts {
-    long long prompt, decode, batch, repeat, bw_mb, spec_k;
+    long long prompt, decode, batch, repeat, bw_mb, spec_k, draft_k;
+    const char *draft; /* --draft SPEC */
     int profile;
 } bench_opts;
 
@@ -74,6 +79,12 @@ static int parse(int argc, char **argv, cli_common *c, bench_opts *o)
             i++;
             continue;
         }
+        if (strcmp(opt, "--draft") == 0) {
+            if (!(o->draft = cli_value(argc, argv, &i)))
+                return CLI_USAGE;
+            i++;
+            continue;
+        }
         if (cli_opt(opt, "-p", "--prompt-tokens")) {
             dst = &o->prompt, lo = 1, hi = 1 << 20;
         } else if (cli_opt(opt, "-n", "--decode-tokens")) {
@@ -84,6 +95,8 @@ static int parse(int argc, char **argv, cli_common *c, bench_opts *o)
             dst = &o->repeat, lo = 1, hi = 100;
         } else if (strcmp(opt, "--speculative-oracle") == 0) {
             dst = &o->spec_k, lo = 1, hi = GEMFA_SPECULATOR_MAX_K;
+        } else if (strcmp(opt, "--draft-k") == 0) {
+            dst = &o->draft_k, lo = 1, hi = GEMFA_SPECULATOR_MAX_K;
         } else if (strcmp(opt, "--bw-mb") == 0) {
             dst = &o->bw_mb, lo = 16, hi = 1 << 16;
         } else {
@@ -93,6 +106,12 @@ static int parse(int argc, char **argv, cli_common *c, bench_opts *o)
             return CLI_USAGE;
         i++;
     }
+    if (o->draft && o->spec_k)
+        return cli_usage_error(argv[0], "--draft and --speculative-oracle exclude each other");
+    if (o->draft_k && !o->draft)
+        return cli_usage_error(argv[0], "--draft-k needs --draft");
+    if (o->draft && !o->draft_k)
+        o->draft_k = 4;
     return CLI_OK;
 }
 
@@ -404,14 +423,21 @@ int cmd_bench(int argc, char **argv)
         cli_report("decode failed", st);
         goto done;
     }
-    if (o->spec_k) {
-        if (n_tokens + o->spec_k + 1 > model_ctx) {
+    if (o->spec_k || o->draft) {
+        const long long k = o->draft ? o->draft_k : o->spec_k;
+        if (n_tokens + k + 1 > model_ctx) {
             rc = cli_usage_error(argv[0], "-p + -n + --speculative-oracle + 1 exceeds the "
                                           "model's context length (%lld)", (long long)model_ctx);
             goto done;
         }
-        st = bench_spec_run(B.ctx, ids, (size_t)o->prompt, (size_t)o->decode, (int)o->spec_k,
-                            (int)o->repeat, &R.spec);
+        gemfa_model *sub = NULL;
+        if (o->draft && (st = gemfa_model_derive_submodel(m, o->draft, &sub)) != GEMFA_OK) {
+            cli_report("--draft", st);
+            goto done;
+        }
+        st = bench_spec_run(B.ctx, sub, o->draft, ids, (size_t)o->prompt, (size_t)o->decode,
+                            (int)k, (int)o->repeat, &R.spec);
+        gemfa_model_free(sub);
         if (st != GEMFA_OK) {
             cli_report("speculative oracle failed", st);
             goto done;
