@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli_gen.h"
+#include "runtime/context.h"
 
 typedef struct oracle {
     const int32_t *ids; /* the plain continuation */
@@ -38,7 +39,7 @@ static double median(double *v, size_t n)
 
 gemfa_status bench_spec_run(gemfa_context *ctx, const gemfa_model *draft, const char *draft_name,
                             const int32_t *prompt, size_t n_prompt, size_t n_decode, int k,
-                            int repeat, bench_spec_result *out)
+                            int repeat, struct gf_profile *prof, bench_spec_result *out)
 {
     memset(out, 0, sizeof *out);
     out->k = k;
@@ -103,7 +104,10 @@ gemfa_status bench_spec_run(gemfa_context *ctx, const gemfa_model *draft, const 
         while (n < n_decode) {
             size_t got = 0;
             double t = cli_now();
-            if ((st = gemfa_speculator_step(sp, smp, spec + n, (size_t)k + 1, &got)) != GEMFA_OK)
+            gf_context_set_profile(ctx, prof);
+            st = gemfa_speculator_step(sp, smp, spec + n, (size_t)k + 1, &got);
+            gf_context_set_profile(ctx, NULL);
+            if (st != GEMFA_OK)
                 goto done;
             steps[n_steps++] = cli_now() - t;
             n += got;

@@ -29,9 +29,12 @@ typedef struct bench_spec_result {
  * speculator drafting with that model (named draft_name), to measure a
  * real draft's cost and acceptance.  Returns the status of a failed
  * library call. */
+struct gf_profile;
+/* prof (may be NULL) accumulates the target's passes during the
+ * speculator's steps (bench --profile). */
 gemfa_status bench_spec_run(gemfa_context *ctx, const gemfa_model *draft, const char *draft_name,
                             const int32_t *prompt, size_t n_prompt, size_t n_decode, int k,
-                            int repeat, bench_spec_result *out);
+                            int repeat, struct gf_profile *prof, bench_spec_result *out);
 
 /* ,"speculative": {...} for the JSON report, or text lines. */
 void bench_spec_print(FILE *f, const bench_spec_result *r, int json);

@@ -168,11 +168,11 @@ typedef struct bench {
     double *steps;                /* [decode] seconds of each decode step of a run */
     double *bw_decode, *bw_batch; /* probes between the steps, GB/s */
     size_t n_bw_decode, n_bw_batch;
-    gf_profile prof[3];           /* prompt, decode steps, batch steps */
+    gf_profile prof[4];           /* prompt, decode steps, batch steps, speculative steps */
     int profile;
 } bench;
 
-enum { PROF_PROMPT, PROF_DECODE, PROF_BATCH };
+enum { PROF_PROMPT, PROF_DECODE, PROF_BATCH, PROF_SPEC };
 
 /* A failed probe stops the run like a failed decode; it says why itself. */
 #define PROBE_FAILED ((gemfa_status)-1000)
@@ -436,7 +436,8 @@ int cmd_bench(int argc, char **argv)
             goto done;
         }
         st = bench_spec_run(B.ctx, sub, o->draft, ids, (size_t)o->prompt, (size_t)o->decode,
-                            (int)k, (int)o->repeat, &R.spec);
+                            (int)k, (int)o->repeat, B.profile ? &B.prof[PROF_SPEC] : NULL,
+                            &R.spec);
         gemfa_model_free(sub);
         if (st != GEMFA_OK) {
             cli_report("speculative oracle failed", st);
@@ -468,6 +469,7 @@ int cmd_bench(int argc, char **argv)
         print_profile("prompts", &B.prof[PROF_PROMPT]);
         print_profile("decode steps", &B.prof[PROF_DECODE]);
         print_profile("batch steps", &B.prof[PROF_BATCH]);
+        print_profile("speculative verification passes", &B.prof[PROF_SPEC]);
     }
     rc = CLI_OK;
 done:
