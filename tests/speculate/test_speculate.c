@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/alloc.h"
 #include "loader/model.h"
 #include "rt_helpers.h"
 #include "runtime/session.h"
@@ -504,5 +505,67 @@ Test(speculate, hostile_arguments)
     free(before);
     gemfa_sampler_free(smp);
     gemfa_context_free(ctx);
+    gemfa_model_free(m);
+}
+
+/* The N-th allocation failing, for every N that creating a speculator and
+ * its first two steps make: a clean OUT_OF_MEMORY (nothing else), the
+ * target session and the pending token as before, and afterwards the same
+ * tokens as a run that never failed. */
+Test(speculate, allocation_failure)
+{
+    gemfa_model *m = rt_load(TARGET, GEMFA_WEIGHTS_AUTO);
+    gemfa_model *other = rt_load(OTHER, GEMFA_WEIGHTS_AUTO);
+    gemfa_context *ctx = rt_context(m);
+    gemfa_sampler *smp = greedy_sampler();
+    int32_t want[N_OUT];
+    plain(ctx, 0, smp, want, N_OUT);
+    int done = 0;
+    long fail_at = 0;
+    for (; !done && fail_at < 10000; fail_at++) {
+        gemfa_session *s = prompted(ctx, 0);
+        gemfa_speculator *sp = NULL;
+        int32_t ids[8], got[16];
+        size_t n = 0, total = 0;
+        gf_alloc_fail_after(fail_at);
+        gemfa_status st = gemfa_speculator_new(s, other, 3, &sp);
+        for (int step = 0; st == GEMFA_OK && step < 2; step++) {
+            size_t before = gemfa_session_n_tokens(s);
+            st = gemfa_speculator_step(sp, smp, ids, 8, &n);
+            if (st == GEMFA_OK) {
+                memcpy(got + total, ids, n * sizeof *ids);
+                total += n;
+            } else {
+                cr_expect_eq(gemfa_session_n_tokens(s), before, "fail_at %ld", fail_at);
+            }
+        }
+        gf_alloc_fail_after(-1);
+        if (st == GEMFA_OK) {
+            done = 1;
+        } else {
+            cr_expect_eq(st, GEMFA_ERR_OUT_OF_MEMORY, "fail_at %ld: %s: %s", fail_at,
+                         gemfa_status_name(st), gemfa_last_error());
+            if (!sp)
+                cr_expect_eq(gemfa_session_n_tokens(s), N_PROMPT);
+        }
+        /* with memory back, the speculator (if made) goes on as if nothing failed */
+        if (sp) {
+            while (total < 8) {
+                cr_assert_eq(gemfa_speculator_step(sp, smp, ids, 8, &n), GEMFA_OK,
+                             "fail_at %ld: %s", fail_at, gemfa_last_error());
+                memcpy(got + total, ids, n * sizeof *ids);
+                total += n;
+            }
+            expect_same("after an allocation failure", 3, want, got, 8);
+        }
+        gemfa_speculator_free(sp);
+        gemfa_session_free(s);
+    }
+    cr_expect(done, "never succeeded");
+    cr_expect_gt(fail_at, 5, "too few allocation points (%ld)", fail_at);
+    cr_log_info("%ld allocation points", fail_at - 1);
+    gemfa_sampler_free(smp);
+    gemfa_context_free(ctx);
+    gemfa_model_free(other);
     gemfa_model_free(m);
 }
