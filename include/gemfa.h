@@ -841,6 +841,138 @@ GEMFA_API gemfa_status gemfa_sample(gemfa_sampler *s, const float *logits, size_
                                     const int32_t *history, size_t n_history, int32_t *id);
 
 /* ---------------------------------------------------------------------------
+ * Speculative decoding (docs/speculative.md)
+ *
+ * A speculator generates with a target session and a cheap draft: each
+ * step the draft proposes up to k tokens, the target scores all of them in
+ * one batched forward pass (gemfa_decode_all), and the step returns the
+ * longest prefix the target accepts plus one token of the target's own --
+ * 1 to k + 1 tokens for one pass of the target.
+ *
+ * Exactness.  With a greedy sampler (temperature 0) the tokens are those
+ * of plain greedy decoding with the target (gemfa_sample on each decode's
+ * logits), up to logit near-ties that the batched pass breaks otherwise
+ * than a one-token pass (docs/speculative.md).  With temperature > 0 each
+ * token follows the target's sampling distribution exactly: draft token x
+ * is kept with probability min(1, p(x) / q(x)), else the step ends with a
+ * token drawn from max(0, p - q) renormalized, where p is the sampler's
+ * final distribution over the target's logits and q over the draft's.
+ * The sampler's whole pipeline defines p and q: logit bias, repetition,
+ * frequency and presence penalties (their history includes the drafted
+ * tokens before each position), temperature, top-k, top-p, min-p.  A
+ * sampler with a constraint attached is refused (UNSUPPORTED).  The draws
+ * use the sampler's generator, but not in the order gemfa_sample would,
+ * so a seed gives other (equally distributed) tokens than plain sampling.
+ *
+ * The pending token.  Like a plain loop that samples a token and decodes
+ * it only before sampling the next, a step leaves its last token undecoded:
+ * afterwards the target holds every returned token but the last, and the
+ * next step decodes that one in the same pass as the new draft.  Between
+ * steps do not decode into, truncate or reset the target: the next step
+ * then fails with INVALID_ARGUMENT.  Call gemfa_speculator_flush to decode
+ * the pending token (the target is then as after plain decoding, with
+ * logits) or gemfa_speculator_reset to drop it; after either the target is
+ * the caller's again and the next step starts from it as it is then.
+ *
+ * Threads: a speculator is used by one thread at a time, and while a step
+ * runs it decodes into the target session (so the target's context must
+ * not be used by another thread).  The draft model is only read and may
+ * be shared.  Memory: the draft's context and session (its KV cache sized
+ * like the target's max context) and (k + 1) * 2 * vocab floats.
+ * ------------------------------------------------------------------------- */
+
+typedef struct gemfa_speculator gemfa_speculator;
+
+/* Largest k a speculator accepts (verification runs k + 1 rows at once). */
+#define GEMFA_SPECULATOR_MAX_K 32
+
+/* Creates a speculator for `target` (a session with its prompt decoded, or
+ * about to be) drafting with `draft`, a model with the target's vocabulary:
+ * a MatFormer sub-model of the target's model, a smaller checkpoint, or the
+ * target's model itself.  The speculator makes the draft its own context
+ * (threads and cancel callback copied from the target's context) and
+ * session (max context as the target's).  1 <= k <= GEMFA_SPECULATOR_MAX_K.
+ * Ownership: the target session and the draft model stay the caller's and
+ * must outlive the speculator; *out is the caller's, freed with
+ * gemfa_speculator_free().
+ * Errors: INVALID_ARGUMENT (NULL argument, k out of range), NO_WEIGHTS
+ * (draft loaded vocabulary-only), MODEL_MISMATCH (the draft's vocabulary
+ * size differs from the target's, or both have tokenizers and their sizes,
+ * <bos> or end-of-generation ids differ), OUT_OF_MEMORY.  *out untouched. */
+GEMFA_API gemfa_status gemfa_speculator_new(gemfa_session *target, const gemfa_model *draft,
+                                            int k, gemfa_speculator **out);
+
+/* A draft written by the caller (prompt lookup, a cache, a test oracle):
+ * proposes up to `max` ids to follow tokens[0..n_tokens) (the target's
+ * tokens and the pending one) into ids[0..max) and returns how many (0 to
+ * max; 0 makes the step a plain one-token step).  Its proposals count as
+ * certain (q = 1 for the proposed id): the exactness rules above hold.
+ * Called on the stepping thread; a negative return value aborts the step
+ * with CANCELLED, any value above max with INVALID_ARGUMENT. */
+typedef int (*gemfa_draft_fn)(void *user, const int32_t *tokens, size_t n_tokens, int32_t *ids,
+                              size_t max);
+
+/* As gemfa_speculator_new with a caller's draft function instead of a
+ * model (`user` is passed back to it and must outlive the speculator).
+ * Errors: INVALID_ARGUMENT (NULL target, fn or out; k out of range),
+ * OUT_OF_MEMORY. */
+GEMFA_API gemfa_status gemfa_speculator_new_fn(gemfa_session *target, gemfa_draft_fn fn,
+                                               void *user, int k, gemfa_speculator **out);
+
+/* Frees a speculator and its draft context and session (not the target,
+ * which keeps every returned token but the pending one); NULL is a no-op. */
+GEMFA_API void gemfa_speculator_free(gemfa_speculator *sp);
+
+/* Changes k for later steps.  Errors: INVALID_ARGUMENT (NULL, k out of
+ * range). */
+GEMFA_API gemfa_status gemfa_speculator_set_k(gemfa_speculator *sp, int k);
+
+/* One step: drafts, verifies, and writes 1 to k + 1 new tokens into
+ * ids[0..cap), *n their count.  The first token is sampled from the
+ * target's current logits, so before the first step (or after a flush or
+ * reset) the target must hold at least one token and its logits.  Fewer
+ * tokens are drafted when the target's context has no room for k more (the
+ * step then still returns one).  The step does not look for
+ * end-of-generation ids: a returned one may be followed by others, so cut
+ * the output at the first one (gemfa_model_is_eog).
+ * Errors: INVALID_ARGUMENT (NULL argument; the target was changed since
+ * the last step, or holds no logits), BUFFER_TOO_SMALL (cap < k + 1; *n =
+ * k + 1; checked before anything runs), UNSUPPORTED (a constraint is
+ * attached to the sampler), CONTEXT_FULL (the pending token does not fit
+ * in the target's context: what a plain loop meets when it decodes that
+ * token), CANCELLED (a context's cancel callback or the draft function),
+ * OUT_OF_MEMORY, and the sampler's errors (INVALID_ARGUMENT when bias
+ * leaves no finite logit, INVALID_TOKEN).  On error the target session,
+ * the pending token and the sampler's generator are as before the call
+ * (the draft's own session may have moved: it is re-synchronised). */
+GEMFA_API gemfa_status gemfa_speculator_step(gemfa_speculator *sp, gemfa_sampler *sampler,
+                                             int32_t *ids, size_t cap, size_t *n);
+
+/* Decodes the pending token into the target (no-op without one), so that
+ * the target holds every returned token and the logits after the last.
+ * Errors as gemfa_decode (CONTEXT_FULL: the pending token stays pending). */
+GEMFA_API gemfa_status gemfa_speculator_flush(gemfa_speculator *sp);
+
+/* Forgets the pending token (the target is not touched); NULL is a no-op. */
+GEMFA_API void gemfa_speculator_reset(gemfa_speculator *sp);
+
+/* Counters since the speculator was created.  Layout frozen (ABI). */
+typedef struct gemfa_speculator_stats {
+    uint64_t steps;          /* successful steps */
+    uint64_t drafted;        /* tokens the draft proposed */
+    uint64_t accepted;       /* of those, kept by the target */
+    uint64_t emitted;        /* tokens returned (accepted + one per step) */
+    uint64_t target_rows;    /* positions the target decoded (batched) */
+    uint64_t draft_rows;     /* positions the draft decoded */
+    double draft_seconds;    /* wall time drafting (sync included) */
+    double verify_seconds;   /* wall time of the target's passes and the acceptance */
+} gemfa_speculator_stats;
+
+/* Copies the counters into *out.  Errors: INVALID_ARGUMENT (NULL). */
+GEMFA_API gemfa_status gemfa_speculator_get_stats(const gemfa_speculator *sp,
+                                                  gemfa_speculator_stats *out);
+
+/* ---------------------------------------------------------------------------
  * Log-probabilities
  * ------------------------------------------------------------------------- */
 
