@@ -35,7 +35,7 @@ func makeLoRA(t *testing.T, scale string) (adapter, merged string) {
 	return adapter, merged
 }
 
-func lastLogits(t *testing.T, dir string, opts *LoadOptions) []float32 {
+func loraLastLogits(t *testing.T, dir string, opts *LoadOptions) []float32 {
 	t.Helper()
 	m, err := Load(dir, opts)
 	if err != nil {
@@ -56,10 +56,10 @@ func lastLogits(t *testing.T, dir string, opts *LoadOptions) []float32 {
 
 func TestLoRAMatchesMergedCheckpoint(t *testing.T) {
 	adapter, merged := makeLoRA(t, "-0.75")
-	got := lastLogits(t, tinyDir(t), &LoadOptions{Weights: WeightsInt8,
+	got := loraLastLogits(t, tinyDir(t), &LoadOptions{Weights: WeightsInt8,
 		LoRA: []LoRA{{Dir: adapter, Scale: -0.75}}})
-	want := lastLogits(t, merged, &LoadOptions{Weights: WeightsInt8})
-	base := lastLogits(t, tinyDir(t), &LoadOptions{Weights: WeightsInt8})
+	want := loraLastLogits(t, merged, &LoadOptions{Weights: WeightsInt8})
+	base := loraLastLogits(t, tinyDir(t), &LoadOptions{Weights: WeightsInt8})
 	differs := false
 	for i := range got {
 		if got[i] != want[i] {
