@@ -210,6 +210,7 @@ TARGET static void widen_row(const gf_matrix *W, int64_t r, float *out)
         }
         return;
     }
+    case GF_DTYPE_Q4: gf_q4_widen_row(W, r, out); return;
     }
 }
 
