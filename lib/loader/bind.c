@@ -651,7 +651,8 @@ static int is_decoder_tensor(const binder *b, const char *n)
     return 1;
 }
 
-/* The scales of a pre-quantized matrix: not parameters of their own. */
+/* The scales of a pre-quantized matrix: not parameters of their own (and
+ * a 4-bit matrix's U8 tensor counts half its parameters: fixed in count). */
 static int is_q8_scales(const binder *b, const gf_st_tensor *t)
 {
     const size_t n = strlen(t->name), k = strlen(GF_Q8_SCALE_SUFFIX);
@@ -660,7 +661,7 @@ static int is_q8_scales(const binder *b, const gf_st_tensor *t)
     char base[300];
     snprintf(base, sizeof base, "%.*s", (int)(n - k), t->name);
     const gf_st_tensor *w = gf_shard_set_find(b->set, base);
-    return w && w->dtype == GF_ST_I8;
+    return w && (w->dtype == GF_ST_I8 || w->dtype == GF_ST_U8);
 }
 
 static void count(binder *b)
@@ -675,7 +676,7 @@ static void count(binder *b)
         if (!is_decoder_tensor(b, t->name))
             continue;
         if (!is_q8_scales(b, t))
-            m->n_params += (int64_t)t->n_elements;
+            m->n_params += (int64_t)t->n_elements * (t->dtype == GF_ST_U8 ? 2 : 1);
         if (strcmp(t->name, ple) == 0)
             m->n_params_ple += (int64_t)t->n_elements;
         int64_t bytes = (int64_t)(t->end - t->begin);
@@ -683,8 +684,8 @@ static void count(binder *b)
         case GF_ST_F32: m->stored_bytes[GF_DTYPE_F32] += bytes; break;
         case GF_ST_F16: m->stored_bytes[GF_DTYPE_F16] += bytes; break;
         case GF_ST_BF16: m->stored_bytes[GF_DTYPE_BF16] += bytes; break;
-        case GF_ST_I8:
-        case GF_ST_U8: m->stored_bytes[GF_DTYPE_Q8] += bytes; break;
+        case GF_ST_I8: m->stored_bytes[GF_DTYPE_Q8] += bytes; break;
+        case GF_ST_U8: m->stored_bytes[GF_DTYPE_Q4] += bytes; break;
         default: break;
         }
     }
