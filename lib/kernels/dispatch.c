@@ -182,6 +182,16 @@ int gf_cpu_has_avx512_vnni(void)
 #endif
 }
 
+#if !defined(GF_DISPATCH_X86)
+/* No AVX2 level in this build (kernels_avx2.c is empty): the test hook
+ * reports no kernels. */
+void gf_kernels_avx2_q4_variants(gf_rows_fn *plain, gf_rows_fn *vnni)
+{
+    *plain = NULL;
+    *vnni = NULL;
+}
+#endif
+
 int gf_cpu_has_avx_vnni(void)
 {
     pthread_once(&once, init);
