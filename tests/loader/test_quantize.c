@@ -456,3 +456,45 @@ Test(quantize, q4_files_are_refused_under_other_types_and_schemes)
     free(bad);
     tl_rmtree(dir);
 }
+
+Test(quantize, q4_damaged_scales_and_shapes)
+{
+    char *dir = quantized_tiny_q4();
+    char *path = tl_path(dir, "model.safetensors");
+    char *bad = tl_path(dir, "bad.safetensors");
+    /* scales renamed away: the 4-bit tensor has none */
+    tl_rewrite_header(path, bad, "layers.0.mlp.gate_proj.weight_scale",
+                      "layers.0.mlp.gate_proj.weight_scalX");
+    rename(bad, path);
+    cr_expect_null(load(dir, GEMFA_WEIGHTS_Q4, GEMFA_ERR_TENSOR_MISSING));
+    cr_expect_not_null(strstr(gemfa_last_error(), "4-bit but its scales"), "%s",
+                       gemfa_last_error());
+    free(path);
+    free(bad);
+    tl_rmtree(dir);
+    /* a U8 tensor whose shape is not [rows][cols/2] */
+    dir = quantized_tiny_q4();
+    path = tl_path(dir, "model.safetensors");
+    bad = tl_path(dir, "bad.safetensors");
+    size_t n;
+    tl_tensor *t = tl_read_tensors(path, &n);
+    const tl_tensor *g = tl_find(t, n, "model.language_model.layers.0.mlp.gate_proj.weight");
+    cr_assert_not_null(g);
+    cr_assert_str_eq(g->dtype, "U8");
+    char from[64], to[64];
+    snprintf(from, sizeof from, "\"shape\":[%lld,%lld]", (long long)g->shape[0],
+             (long long)g->shape[1]);
+    snprintf(to, sizeof to, "\"shape\":[%lld,%lld]", (long long)g->shape[1] * 2,
+             (long long)g->shape[0] / 2);
+    const int distinct = g->shape[0] % 2 == 0 && g->shape[0] != 2 * g->shape[1];
+    tl_free_tensors(t, n);
+    cr_assert(distinct, "the tiny gate_proj must change shape when swapped");
+    {
+        tl_rewrite_header(path, bad, from, to);
+        rename(bad, path);
+        cr_expect_null(load(dir, GEMFA_WEIGHTS_AUTO, GEMFA_ERR_TENSOR_SHAPE));
+    }
+    free(path);
+    free(bad);
+    tl_rmtree(dir);
+}
