@@ -291,3 +291,59 @@ Test(q4, avx2_plain_and_avx_vnni_equal_scalar)
                 free(y0);
             }
 }
+
+/* Through gf_linear / gf_linear_multi (activations quantized once, rows
+ * split across 1-3 threads): the level's kernel on the whole matrix, bit
+ * for bit, for decode-sized and prompt-sized token counts. */
+Test(q4, gf_linear_equals_the_kernel_for_any_thread_count)
+{
+    const int64_t R = 200, C = 160;
+    for (int level = 0; level < GF_LEVEL_COUNT; level++) {
+        const gf_kernel_table *k = gf_kernels_for_level((gf_kernel_level)level);
+        if (!k)
+            continue;
+        cr_assert_eq(gf_kernel_level_force((gf_kernel_level)level), 0);
+        for (int threads = 1; threads <= 3; threads++) {
+            gf_threadpool *pool = gf_threadpool_new(threads);
+            cr_assert_not_null(pool);
+            for (int64_t T = 1; T <= 33; T += 8) {
+                float *src = malloc((size_t)(2 * R * C) * sizeof(float));
+                float *x = malloc((size_t)(T * C) * sizeof(float));
+                for (int64_t i = 0; i < 2 * R * C; i++)
+                    src[i] = test_randf();
+                for (int64_t i = 0; i < T * C; i++)
+                    x[i] = test_randf();
+                test_matrix a, b;
+                test_matrix_init(&a, GF_DTYPE_Q4, R, C, src);
+                test_matrix_init(&b, GF_DTYPE_Q4, R - 7, C, src + R * C);
+                float *y = malloc((size_t)(T * R) * sizeof(float));
+                float *y1 = malloc((size_t)(T * R) * sizeof(float));
+                float *y2 = malloc((size_t)(T * R) * sizeof(float));
+                float *yk = malloc((size_t)(T * R) * sizeof(float));
+                gf_act act;
+                test_q8_act_init(k, x, T, C, &act);
+                gf_linear(pool, &a.m, x, T, y);
+                k->rows[GF_DTYPE_Q4](&a.m, &act, 0, R, yk);
+                cr_assert_arr_eq(y, yk, (size_t)(T * R) * sizeof(float), "%s threads %d T=%lld",
+                                 k->name, threads, (long long)T);
+                const gf_matrix *ws[2] = {&a.m, &b.m};
+                float *ys[2] = {y1, y2};
+                gf_linear_multi(pool, 2, ws, x, T, ys);
+                cr_assert_arr_eq(y1, yk, (size_t)(T * R) * sizeof(float));
+                k->rows[GF_DTYPE_Q4](&b.m, &act, 0, R - 7, yk);
+                cr_assert_arr_eq(y2, yk, (size_t)(T * (R - 7)) * sizeof(float));
+                test_q8_act_free(&act);
+                test_matrix_free(&a);
+                test_matrix_free(&b);
+                free(src);
+                free(x);
+                free(y);
+                free(y1);
+                free(y2);
+                free(yk);
+            }
+            gf_threadpool_free(pool);
+        }
+    }
+    gf_kernel_level_force(gf_kernel_level_detected());
+}
