@@ -24,8 +24,9 @@
 /* How a matrix is kept. */
 typedef enum role {
     ROLE_LINEAR, /* follows the weight type */
-    ROLE_SMALL,  /* follows the weight type, but int8 (not 4-bit) under Q4: the AltUp
-                    and LAuReL matrices, the multimodal embedders (docs/architecture.md) */
+    ROLE_SMALL,  /* follows the weight type, but int8 (not 4-bit) under Q4: an untied
+                    lm_head, the AltUp and LAuReL matrices, the multimodal embedders
+                    (docs/architecture.md) */
     ROLE_EMBED,  /* embed_tokens: as stored except F32 (-> f32), INT8 and Q4 (-> Q8) */
                  /* (any role: pre-quantized int8 is used as Q8, place_q8; 4-bit as Q4) */
     ROLE_TABLE,  /* per-layer embeddings: always mapped as stored, read row by row */
@@ -522,7 +523,7 @@ static gemfa_status bind_globals(binder *b)
     /* lm_head.weight sits outside the decoder prefix */
     const char *saved = b->prefix;
     b->prefix = "";
-    st = matrix(b, NAME("lm_head.weight"), hp->vocab_size, H, ROLE_LINEAR, 1, &m->lm_head,
+    st = matrix(b, NAME("lm_head.weight"), hp->vocab_size, H, ROLE_SMALL, 1, &m->lm_head,
                 &has_lm_head, lm_hint);
     b->prefix = saved;
     if (st)
