@@ -5,6 +5,7 @@
 #ifndef GF_MODEL_H
 #define GF_MODEL_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -94,8 +95,28 @@ struct gemfa_model {
     struct gf_shard_set *shards;     /* NULL for a vocabulary-only model */
     char *tensor_prefix;             /* "model.language_model.", "model." or
                                         "language_model.model." */
+    struct gf_lora_set *lora;        /* LoRA adapters: set during gemfa_model_load only */
+    int64_t n_lora_adapters, n_lora_merged; /* adapters applied, matrices they changed */
+    uint64_t lora_fingerprint;       /* of the adapters' contents and scales (0: none) */
     void **owned;                    /* buffers owned by the model (converted weights) */
     size_t n_owned;
+
+    /* MatFormer sub-models (loader/matformer.c).  A derived model owns its
+     * hp arrays, layers[] and `owned` (sliced down_proj copies) and borrows
+     * everything else (shards, text, eog_ids, path, tensor_prefix, the
+     * global tensors, matrices of `base` it did not cut) from `base`, which
+     * it keeps alive through base->refs. */
+    struct gemfa_model *base;        /* the model it was derived from; NULL when loaded */
+    atomic_int refs;                 /* holders: its own handle + models derived from it */
+    char *matformer;                 /* the canonical spec it was sliced with; NULL if none */
 };
+
+/* The loaded model at the root of a chain of derived models. */
+static inline const struct gemfa_model *gf_model_root(const struct gemfa_model *m)
+{
+    while (m->base)
+        m = m->base;
+    return m;
+}
 
 #endif
