@@ -95,7 +95,7 @@ int cli_handle_help(const cli_common *c, const char *usage);
 #define CLI_COMMON_HELP \
     "  -m, --model DIR        model directory (default: the bundled tiny model)\n" \
     "  -t, --threads N        compute threads, 0-1024 (default 0: all cores)\n" \
-    "  --weights TYPE         auto|f32|f16|bf16|int8 (default: auto = as stored)\n" \
+    "  --weights TYPE         auto|f32|f16|bf16|int8|q4 (default: auto = as stored)\n" \
     "  --matformer SPEC       run a MatFormer sub-model: e2b, or ffn=W[,W...][:skip=I[,I...]]\n" \
     "  --lora DIR[:SCALE]     merge the PEFT LoRA adapter in DIR at load, SCALE times\n" \
     "                         its alpha/r (default 1); repeatable (docs/lora.md)\n" \
@@ -112,6 +112,6 @@ int cli_handle_help(const cli_common *c, const char *usage);
     "  --version              print the version\n"
 
 /* The weight types the library supports, for messages. */
-#define CLI_WEIGHT_NAMES "auto|f32|f16|bf16|int8"
+#define CLI_WEIGHT_NAMES "auto|f32|f16|bf16|int8|q4"
 
 #endif

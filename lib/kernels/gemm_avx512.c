@@ -250,6 +250,13 @@ TARGET static void widen_tile(const gf_matrix *W, int64_t r, int mr, int64_t k0,
             }
             break;
         }
+        case GF_DTYPE_Q4: /* not a path the dispatch takes either (row kernels) */
+            for (int64_t k = 0; k < kc; k++) {
+                const gf_q4_row q = gf_q4_row_of(W, r + i);
+                out[k] = _cvtsh_ss(gf_q4_row_scale(q, (k0 + k) / 32)) *
+                         (float)(gf_q4_row_code(q, k0 + k) - 8);
+            }
+            break;
         }
     }
 }

@@ -10,6 +10,7 @@
 
 #include "core/alloc.h"
 #include "core/status.h"
+#include "kernels/q4_format.h"
 #include "kernels/q8_format.h"
 #include "loader/load.h"
 #include "loader/matformer.h"
@@ -31,8 +32,13 @@ static gemfa_status sliceable(const gf_matrix *w, int64_t width, int layer, cons
                         "%s: layer %d: FFN width %lld: with int8 weights a width must be a "
                         "multiple of %d (the quantization block)",
                         who, layer, (long long)width, GF_Q8_BLOCK);
-    default: /* formats added later (q4) slice only once this file learns their layout */
-        break;
+    case GF_DTYPE_Q4:
+        if (width % GF_Q4_BLOCK == 0)
+            return GEMFA_OK;
+        return gf_error(GEMFA_ERR_INVALID_ARGUMENT,
+                        "%s: layer %d: FFN width %lld: with q4 weights a width must be a "
+                        "multiple of %d (the quantization block)",
+                        who, layer, (long long)width, GF_Q4_BLOCK);
     }
     return gf_error(GEMFA_ERR_UNSUPPORTED,
                     "%s: layer %d: this weight format cannot be sliced to FFN width %lld", who,
@@ -149,6 +155,25 @@ static gemfa_status copy_columns(gemfa_model *d, const gf_matrix *src, int64_t w
     const int64_t R = src->rows, C = src->cols;
     *out = *src;
     out->cols = width;
+    if (src->dtype == GF_DTYPE_Q4) {
+        /* Q4 (kernels/q4_format.h): inside a group of h rows, columns < width
+         * are the group's first width*h/2 bytes; the scales as Q8's. */
+        const int64_t nb = C / GF_Q4_BLOCK, wb = width / GF_Q4_BLOCK;
+        const size_t bytes = gf_convert_bytes(GF_DTYPE_Q4, R, width);
+        uint8_t *q = bytes != SIZE_MAX ? gf_model_alloc(d, bytes) : NULL;
+        if (!q)
+            return gf_error(GEMFA_ERR_OUT_OF_MEMORY, "matformer: out of memory");
+        out->data = q;
+        gf_matrix_set_scales(out);
+        uint16_t *s = (uint16_t *)out->scales;
+        for (int64_t g0 = 0; g0 < R; g0 += GF_Q4_GROUP) {
+            const int64_t h = gf_q4_group_rows(R, g0);
+            memcpy(q + g0 * width / 2, (const uint8_t *)src->data + g0 * C / 2,
+                   (size_t)(width * h / 2));
+            memcpy(s + g0 * wb, src->scales + g0 * nb, (size_t)(wb * h) * sizeof *s);
+        }
+        return GEMFA_OK;
+    }
     if (src->dtype != GF_DTYPE_Q8) {
         const size_t row = (size_t)width * elem_bytes(src->dtype);
         char *dst = gf_model_alloc(d, gf_mul_size((size_t)R, row));

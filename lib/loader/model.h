@@ -81,7 +81,7 @@ struct gemfa_model {
 
     /* parameter and byte counts (text decoder) */
     int64_t n_params, n_params_ple, weight_bytes;
-    int64_t stored_bytes[4];         /* by gf_dtype, as stored in the files */
+    int64_t stored_bytes[GF_DTYPE_COUNT];         /* by gf_dtype, as stored in the files */
 
     /* special ids: from the tokenizer when it has the token, else config.json; -1 = none */
     int32_t bos_id, pad_id, unk_id, start_of_turn_id, end_of_turn_id;

@@ -43,4 +43,15 @@ gemfa_status gf_quantize_checkpoint(const char *src_dir, const char *dst_dir, in
                                     gemfa_progress_fn progress, void *user,
                                     gf_quantize_stats *stats);
 
+/* The same with a choice of type: GF_DTYPE_Q8 (the above) or GF_DTYPE_Q4,
+ * what --weights q4 makes at load: the matrices a q4 load quantizes to 4
+ * bits become a tensor `W` of dtype U8 and shape [rows][cols/2] (the codes
+ * in the Q4 layout of kernels/q4_format.h) with `W_scale` (F16,
+ * [rows][cols/32]); those it keeps int8 (embedding / LM head, AltUp,
+ * LAuReL) are written as above; the metadata names GF_Q4_SCHEME, which
+ * covers both kinds (older libgemfa refuses the file). */
+gemfa_status gf_quantize_checkpoint_as(const char *src_dir, const char *dst_dir, gf_dtype type,
+                                       int n_threads, gemfa_progress_fn progress, void *user,
+                                       gf_quantize_stats *stats);
+
 #endif

@@ -110,6 +110,7 @@ static void derived_equals_option(gemfa_weight_type w)
 Test(matformer, derived_equals_option_bf16) { derived_equals_option(GEMFA_WEIGHTS_AUTO); }
 Test(matformer, derived_equals_option_f32) { derived_equals_option(GEMFA_WEIGHTS_F32); }
 Test(matformer, derived_equals_option_int8) { derived_equals_option(GEMFA_WEIGHTS_INT8); }
+Test(matformer, derived_equals_option_q4) { derived_equals_option(GEMFA_WEIGHTS_Q4); }
 
 Test(matformer, whole_width_is_whole_model)
 {
