@@ -9,6 +9,8 @@
 #   QEMU_CPU=cortex-a72  detected level neon (plain-NEON int8 kernels)
 # Per model: the dispatch test (the detected level is checked), the kernel
 # tests (every ARM level against exact results and its scalar twin), the
+# NEON helpers of the forward pass (runtime/vec_neon.c) and the sampler's
+# NEON exp/floor passes (bit for bit with their scalar twins, test_rng), the
 # golden logits of the tiny fixtures, the tokenizer golden files, the
 # sampler tests, and the CLI's `gemfa logits` (--weights f32 and as stored)
 # and (on max) `gemfa generate` against the golden references.  Installs nothing
@@ -61,7 +63,7 @@ esac
 # --- cross build: the library, gemfa and the selected test programs ----------
 TESTS_BIN=(tests/kernels/test_dispatch tests/kernels/test_kernels tests/kernels/test_q8_layout
     tests/kernels/test_convert tests/runtime/test_golden tests/runtime/test_models
-    tests/runtime/test_ops tests/text/test_golden tests/sampling/test_sampler
+    tests/runtime/test_ops tests/runtime/test_vec tests/text/test_golden tests/sampling/test_sampler
     tests/sampling/test_stages tests/sampling/test_rng)
 echo "run_aarch64.sh: cross build in $A64" >&2
 if [ ! -f "$A64/build.ninja" ]; then
@@ -136,6 +138,10 @@ for CPU in max cortex-a72; do
         run kernels_widen q tests/kernels/test_kernels --filter='kernels/matrix_row_f32*'
     fi
     run ops q tests/runtime/test_ops
+    # The forward pass's helpers (vec_neon.c on every ARM level) against
+    # double formulas and their scalar twin (vec.c's generic code); the
+    # threaded-attention case needs a pool.
+    run vec q tests/runtime/test_vec --exclude='vec/attention_threads_equal*'
     run golden_logits q tests/runtime/test_golden
     run golden_models q tests/runtime/test_models --filter='*/long_*'
     run tokenizer_golden q tests/text/test_golden --filter='golden/tiny_*'
