@@ -146,7 +146,13 @@ typedef enum gemfa_weight_type {
     GEMFA_WEIGHTS_F32 = 1,  /* converted to float32 at load (exactness tests) */
     GEMFA_WEIGHTS_F16 = 2,  /* converted to IEEE half at load (mapped if stored so) */
     GEMFA_WEIGHTS_BF16 = 3, /* converted to bfloat16 at load (mapped if stored so) */
-    GEMFA_WEIGHTS_INT8 = 4  /* symmetric int8, blocks of 32 inputs, one f16 scale each */
+    GEMFA_WEIGHTS_INT8 = 4, /* symmetric int8, blocks of 32 inputs, one f16 scale each */
+    /* 4-bit weights: blocks of 32 inputs, one f16 scale each
+     * (4.5 bits per weight; the scale searched per block, never less
+     * accurate than llama.cpp's Q4_0), for the attention, MLP and per-layer
+     * projections; the tied embedding / LM head and the small AltUp and
+     * LAuReL matrices stay int8 (docs/architecture.md, "Q4"). */
+    GEMFA_WEIGHTS_Q4 = 5
 } gemfa_weight_type;
 
 /* Called during loading with the fraction done (0..1) and a short stage name
@@ -245,7 +251,8 @@ typedef enum gemfa_model_prop {
     GEMFA_PROP_STORED_BYTES_F32 = 25,   /* bytes of text tensors stored as F32 in the files */
     GEMFA_PROP_STORED_BYTES_F16 = 26,
     GEMFA_PROP_STORED_BYTES_BF16 = 27,
-    GEMFA_PROP_STORED_BYTES_INT8 = 28   /* pre-quantized int8 data (scales counted as F16) */
+    GEMFA_PROP_STORED_BYTES_INT8 = 28,  /* pre-quantized int8 data (scales counted as F16) */
+    GEMFA_PROP_STORED_BYTES_Q4 = 29     /* pre-quantized 4-bit data (scales counted as F16) */
 } gemfa_model_prop;
 
 /* Reads one property into *value.  Thread-safe.

@@ -79,7 +79,7 @@ static int parse_weights(const char *s, gemfa_weight_type *out)
 {
     static const struct { const char *name; gemfa_weight_type type; } names[] = {
         {"auto", GEMFA_WEIGHTS_AUTO}, {"f32", GEMFA_WEIGHTS_F32}, {"f16", GEMFA_WEIGHTS_F16},
-        {"bf16", GEMFA_WEIGHTS_BF16}, {"int8", GEMFA_WEIGHTS_INT8},
+        {"bf16", GEMFA_WEIGHTS_BF16}, {"int8", GEMFA_WEIGHTS_INT8}, {"q4", GEMFA_WEIGHTS_Q4},
     };
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (strcmp(s, names[i].name) == 0) {

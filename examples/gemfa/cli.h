@@ -79,7 +79,7 @@ int cli_handle_help(const cli_common *c, const char *usage);
 #define CLI_COMMON_HELP \
     "  -m, --model DIR        model directory (default: the bundled tiny model)\n" \
     "  -t, --threads N        compute threads, 0-1024 (default 0: all cores)\n" \
-    "  --weights TYPE         auto|f32|f16|bf16|int8 (default: auto = as stored)\n" \
+    "  --weights TYPE         auto|f32|f16|bf16|int8|q4 (default: auto = as stored)\n" \
     "  --json                 machine-readable output\n" \
     "  -h, --help             this help\n" \
     "  --version              print the version\n"
@@ -93,6 +93,6 @@ int cli_handle_help(const cli_common *c, const char *usage);
     "  --version              print the version\n"
 
 /* The weight types the library supports, for messages. */
-#define CLI_WEIGHT_NAMES "auto|f32|f16|bf16|int8"
+#define CLI_WEIGHT_NAMES "auto|f32|f16|bf16|int8|q4"
 
 #endif

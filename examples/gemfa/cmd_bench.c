@@ -239,6 +239,7 @@ static const char *weight_name(int64_t w)
     case GEMFA_WEIGHTS_F16: return "f16";
     case GEMFA_WEIGHTS_BF16: return "bf16";
     case GEMFA_WEIGHTS_INT8: return "int8";
+    case GEMFA_WEIGHTS_Q4: return "q4";
     default: return "auto";
     }
 }

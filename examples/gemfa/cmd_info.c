@@ -25,6 +25,7 @@ static const char *weight_type_name(int64_t t)
     case GEMFA_WEIGHTS_F16: return "f16";
     case GEMFA_WEIGHTS_BF16: return "bf16";
     case GEMFA_WEIGHTS_INT8: return "int8";
+    case GEMFA_WEIGHTS_Q4: return "q4";
     }
     return "?";
 }
@@ -84,6 +85,7 @@ static const struct {
     {"f16", GEMFA_PROP_STORED_BYTES_F16},
     {"bf16", GEMFA_PROP_STORED_BYTES_BF16},
     {"int8", GEMFA_PROP_STORED_BYTES_INT8},
+    {"q4", GEMFA_PROP_STORED_BYTES_Q4},
 };
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))

@@ -11,7 +11,9 @@
 
 #include <stdint.h>
 
-#include "loader/model.h"
+#include "kernels/q4_format.h"
+#include "kernels/q8_format.h"
+#include "kernels/weights.h"
 
 /* The levels of the architecture built for, each a superset of the one
  * below (so GEMFA_KERNEL_LEVEL can lower, never raise, the level). */
@@ -43,7 +45,7 @@ typedef struct gf_q8_act {
 typedef struct gf_act {
     const float *x;   /* [n_tokens][cols] f32 */
     int64_t n_tokens, cols;
-    gf_q8_act q8;     /* filled only for Q8 weights */
+    gf_q8_act q8;     /* filled only for Q8 and Q4 weights (Q4: -8 * sum(q) = corr / 16) */
     /* Filled for BF16 weights when the table says bf16_pairs: x with every
      * 32 columns reordered as the 16 even then the 16 odd ones, zero padded
      * to gf_bf16_pairs_cols(cols) per token.  A 64-byte load of bf16 weights
@@ -61,16 +63,17 @@ typedef void (*gf_quant_fn)(const float *x, int64_t n, int8_t *q, float *d, int3
 
 /* Row r of W widened to f32 (exact). */
 typedef void (*gf_widen_fn)(const gf_matrix *W, int64_t r, float *out);
-/* Weight quantization (gf_quantize_weights_q8 in linear.h). */
+/* Weight quantization (gf_quantize_weights_q8 / _q4 in linear.h). */
 typedef void (*gf_wquant_fn)(const float *x, int64_t n, int8_t *q, uint16_t *scales);
 
 typedef struct gf_kernel_table {
     gf_kernel_level level;
     const char *name;
-    gf_rows_fn rows[4]; /* by gf_dtype */
+    gf_rows_fn rows[GF_DTYPE_COUNT]; /* by gf_dtype */
     gf_quant_fn quantize_q8;
     gf_widen_fn widen_row;
     gf_wquant_fn quantize_weights_q8;
+    gf_wquant_fn quantize_weights_q4;
     int bf16_pairs; /* rows[GF_DTYPE_BF16] reads gf_act.xpair */
 } gf_kernel_table;
 

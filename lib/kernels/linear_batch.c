@@ -79,6 +79,7 @@ static int gemm_kind_for(const gf_matrix *const *W, int n_mats, int64_t n_tokens
     gf_gemm_kind kind;
     switch (W[0]->dtype) {
     case GF_DTYPE_Q8: kind = GF_GEMM_Q8; break;
+    case GF_DTYPE_Q4: return GEMM_NONE; /* the row kernels take up to 8 tokens a pass */
     case GF_DTYPE_BF16:
         kind = W[0]->cols % 2 == 0 && gf_linear_bf16_dot_allowed() ? GF_GEMM_BF16DOT : GF_GEMM_F32;
         break;

@@ -35,10 +35,10 @@ GEMFA_API gemfa_status gemfa_model_options_set_weights(gemfa_model_options *opts
 {
     if (!opts)
         return gf_error(GEMFA_ERR_INVALID_ARGUMENT, "gemfa_model_options_set_weights: opts is NULL");
-    if ((unsigned)type > GEMFA_WEIGHTS_INT8)
+    if ((unsigned)type > GEMFA_WEIGHTS_Q4)
         return gf_error(GEMFA_ERR_INVALID_ARGUMENT,
                         "gemfa_model_options_set_weights: %d is not a gemfa_weight_type (0..%d)",
-                        (int)type, (int)GEMFA_WEIGHTS_INT8);
+                        (int)type, (int)GEMFA_WEIGHTS_Q4);
     opts->weights = type;
     return GEMFA_OK;
 }
@@ -99,18 +99,6 @@ void *gf_model_alloc(gemfa_model *m, size_t bytes)
     return p;
 }
 
-size_t gf_matrix_row_bytes(const gf_matrix *m)
-{
-    size_t cols = (size_t)m->cols;
-    switch (m->dtype) {
-    case GF_DTYPE_F32: return cols * 4;
-    case GF_DTYPE_F16:
-    case GF_DTYPE_BF16: return cols * 2;
-    case GF_DTYPE_Q8: return cols;
-    }
-    return 0;
-}
-
 static int cpu_count(void)
 {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -128,6 +116,7 @@ static gemfa_weight_type resolved_type(const gemfa_model *m, gemfa_weight_type a
     case GF_DTYPE_F16: return GEMFA_WEIGHTS_F16;
     case GF_DTYPE_BF16: return GEMFA_WEIGHTS_BF16;
     case GF_DTYPE_Q8: return GEMFA_WEIGHTS_INT8;
+    case GF_DTYPE_Q4: return GEMFA_WEIGHTS_Q4;
     }
     return asked;
 }
@@ -213,7 +202,7 @@ GEMFA_API gemfa_status gemfa_model_load(const char *path, const gemfa_model_opti
                         !path ? "path" : "out");
     gemfa_model_options defaults = {.weights = GEMFA_WEIGHTS_AUTO};
     const gemfa_model_options *o = opts ? opts : &defaults;
-    if ((unsigned)o->weights > GEMFA_WEIGHTS_INT8 || o->n_threads < 0)
+    if ((unsigned)o->weights > GEMFA_WEIGHTS_Q4 || o->n_threads < 0)
         return gf_error(GEMFA_ERR_INVALID_ARGUMENT, "gemfa_model_load: invalid options");
 
     struct stat sb;
@@ -301,6 +290,7 @@ GEMFA_API gemfa_status gemfa_model_get(const gemfa_model *m, gemfa_model_prop pr
     case GEMFA_PROP_STORED_BYTES_F16: v = m->stored_bytes[GF_DTYPE_F16]; break;
     case GEMFA_PROP_STORED_BYTES_BF16: v = m->stored_bytes[GF_DTYPE_BF16]; break;
     case GEMFA_PROP_STORED_BYTES_INT8: v = m->stored_bytes[GF_DTYPE_Q8]; break;
+    case GEMFA_PROP_STORED_BYTES_Q4: v = m->stored_bytes[GF_DTYPE_Q4]; break;
     default:
         return gf_error(GEMFA_ERR_INVALID_ARGUMENT, "gemfa_model_get: unknown property %d",
                         (int)prop);

@@ -1,10 +1,7 @@
 /* model.h — struct gemfa_model: the weights the forward pass reads, bound
  * from the checkpoint by the loader.  Everything here is read-only after
  * gemfa_model_load() returns.
- *
- * Matrices are row-major [rows = out features][cols = in features], so a
- * linear layer is y = W x.  Data either points into a mapped shard (stored
- * dtype used in place) or into a buffer owned by the model (converted). */
+ * The matrices are gf_matrix (kernels/weights.h). */
 #ifndef GF_MODEL_H
 #define GF_MODEL_H
 
@@ -12,75 +9,8 @@
 #include <stdint.h>
 
 #include "gemfa.h"
+#include "kernels/weights.h" /* gf_matrix and the weight formats */
 #include "loader/hparams.h"
-
-typedef enum gf_dtype {
-    GF_DTYPE_F32 = 0,
-    GF_DTYPE_F16 = 1,
-    GF_DTYPE_BF16 = 2,
-    GF_DTYPE_Q8 = 3 /* int8 + f16 scales per block of 32, rows interleaved by 16 (below) */
-} gf_dtype;
-
-#define GF_Q8_BLOCK 32
-
-/* GF_DTYPE_Q8 layout.  Weights are int8 with one f16 scale per block of 32
- * along a row (cols % 32 == 0), and rows go in groups of GF_Q8_GROUP (the
- * last group holds the rest: h = min(16, rows - g0) rows from row g0).
- * Inside a group the bytes run by column quad, then row: weight (r, c) is
- * at byte g0*cols + (c/4)*4h + (r-g0)*4 + c%4, and the scale of block b of
- * row r at index g0*(cols/32) + b*h + (r-g0).  So one 64-byte load holds 4
- * columns of 16 rows (what vpdpbusd multiplies by 4 bytes of one token),
- * a block of 32 columns of a group is 512 contiguous bytes, and the group's
- * 16 scales of a block are 32 contiguous bytes: the token-step kernels
- * read each weight once for any number of tokens, without shuffles.  The
- * sizes are those of a plain [rows][cols] matrix (q8_layout.c converts). */
-#define GF_Q8_GROUP 16
-
-static inline int64_t gf_q8_group_rows(int64_t rows, int64_t g0)
-{
-    return rows - g0 < GF_Q8_GROUP ? rows - g0 : GF_Q8_GROUP;
-}
-static inline size_t gf_q8_index(int64_t rows, int64_t cols, int64_t r, int64_t c)
-{
-    const int64_t g0 = r - r % GF_Q8_GROUP, h = gf_q8_group_rows(rows, g0);
-    return (size_t)(g0 * cols + (c / 4) * 4 * h + (r - g0) * 4 + c % 4);
-}
-static inline size_t gf_q8_scale_index(int64_t rows, int64_t cols, int64_t r, int64_t b)
-{
-    const int64_t g0 = r - r % GF_Q8_GROUP, h = gf_q8_group_rows(rows, g0);
-    return (size_t)(g0 * (cols / GF_Q8_BLOCK) + b * h + (r - g0));
-}
-
-typedef struct gf_matrix {
-    const void *data;
-    const uint16_t *scales; /* GF_DTYPE_Q8 only: f16, one per block of 32 (layout above) */
-    gf_dtype dtype;
-    int64_t rows, cols;
-} gf_matrix;
-
-/* Bytes one row of `m` occupies in `data` (not counting Q8 scales). */
-size_t gf_matrix_row_bytes(const gf_matrix *m);
-
-/* One row of a Q8 matrix, read through the interleaved layout: weight c and
- * the scale of block b (quads 4h bytes apart, scales h apart). */
-typedef struct gf_q8_row {
-    const int8_t *q;
-    const uint16_t *s;
-    int64_t h;
-} gf_q8_row;
-
-static inline gf_q8_row gf_q8_row_of(const gf_matrix *W, int64_t r)
-{
-    const gf_q8_row row = {(const int8_t *)W->data + gf_q8_index(W->rows, W->cols, r, 0),
-                           W->scales + gf_q8_scale_index(W->rows, W->cols, r, 0),
-                           gf_q8_group_rows(W->rows, r - r % GF_Q8_GROUP)};
-    return row;
-}
-static inline int8_t gf_q8_row_weight(gf_q8_row row, int64_t c)
-{
-    return row.q[(c / 4) * 4 * row.h + c % 4];
-}
-static inline uint16_t gf_q8_row_scale(gf_q8_row row, int64_t b) { return row.s[b * row.h]; }
 
 typedef struct gf_layer {
     /* attention */
@@ -150,7 +80,7 @@ struct gemfa_model {
 
     /* parameter and byte counts (text decoder) */
     int64_t n_params, n_params_ple, weight_bytes;
-    int64_t stored_bytes[4];         /* by gf_dtype, as stored in the files */
+    int64_t stored_bytes[GF_DTYPE_COUNT];         /* by gf_dtype, as stored in the files */
 
     /* special ids: from the tokenizer when it has the token, else config.json; -1 = none */
     int32_t bos_id, pad_id, unk_id, start_of_turn_id, end_of_turn_id;

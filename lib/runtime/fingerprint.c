@@ -60,8 +60,8 @@ static void put_matrix(fp *f, const char *tag, const gf_matrix *m)
     if (!m->data)
         return;
     put_sample(f, m->data, gf_matrix_row_bytes(m) * (size_t)m->rows);
-    if (m->dtype == GF_DTYPE_Q8 && m->scales)
-        put_sample(f, m->scales, (size_t)(m->rows * (m->cols / GF_Q8_BLOCK)) * sizeof(uint16_t));
+    if (m->scales && gf_matrix_scales_bytes(m))
+        put_sample(f, m->scales, gf_matrix_scales_bytes(m));
 }
 
 static void put_hparams(fp *f, const gf_hparams *hp)

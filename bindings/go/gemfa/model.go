@@ -24,6 +24,7 @@ const (
 	WeightsF16  WeightType = 2
 	WeightsBF16 WeightType = 3
 	WeightsInt8 WeightType = 4 // symmetric int8 in blocks of 32
+	WeightsQ4   WeightType = 5 // 4-bit in blocks of 32 (embedding, AltUp, LAuReL stay int8)
 )
 
 func (w WeightType) String() string {
@@ -38,18 +39,20 @@ func (w WeightType) String() string {
 		return "bf16"
 	case WeightsInt8:
 		return "int8"
+	case WeightsQ4:
+		return "q4"
 	}
 	return fmt.Sprintf("WeightType(%d)", int(w))
 }
 
-// ParseWeightType maps "auto", "f32", "f16", "bf16" or "int8" to a WeightType.
+// ParseWeightType maps "auto", "f32", "f16", "bf16", "int8" or "q4" to a WeightType.
 func ParseWeightType(s string) (WeightType, error) {
-	for w := WeightsAuto; w <= WeightsInt8; w++ {
+	for w := WeightsAuto; w <= WeightsQ4; w++ {
 		if w.String() == s {
 			return w, nil
 		}
 	}
-	return 0, argError("unknown weight type %q (auto, f32, f16, bf16, int8)", s)
+	return 0, argError("unknown weight type %q (auto, f32, f16, bf16, int8, q4)", s)
 }
 
 // LoadOptions configures Load. The zero value (or nil) means defaults.
@@ -213,6 +216,7 @@ const (
 	PropStoredBytesF16         Prop = 26
 	PropStoredBytesBF16        Prop = 27
 	PropStoredBytesInt8        Prop = 28
+	PropStoredBytesQ4          Prop = 29
 )
 
 // Prop reads one integer property. Errors: ErrInvalidArgument (unknown

@@ -29,6 +29,7 @@ class WeightType(enum.IntEnum):
     F16 = 2
     BF16 = 3
     INT8 = 4
+    Q4 = 5
 
 
 class Prop(enum.IntEnum):
@@ -61,6 +62,7 @@ class Prop(enum.IntEnum):
     STORED_BYTES_F16 = 26
     STORED_BYTES_BF16 = 27
     STORED_BYTES_INT8 = 28
+    STORED_BYTES_Q4 = 29
 
 
 class LayerType(enum.IntEnum):
@@ -132,7 +134,7 @@ class Model(Owner):
 
     ``Model(path, weights="auto")`` loads config.json, the safetensors shards
     and (when present) the tokenizer, chat template and generation settings.
-    ``weights``: "auto" (as stored), "f32", "f16", "bf16" or "int8".
+    ``weights``: "auto" (as stored), "f32", "f16", "bf16", "int8" or "q4".
     ``vocab_only=True`` loads only the tokenizer and template.  ``threads``:
     threads for weight conversion (0 = all cores).  ``progress(fraction,
     stage)`` is called during the load; returning ``False`` cancels it

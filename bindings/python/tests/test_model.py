@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import errno
 import gc
+import math
 import os
 import pathlib
 import tempfile
@@ -168,6 +169,19 @@ class TestModelLoad(unittest.TestCase):
                 if want is not None:
                     self.assertIs(m.weight_type, want)
                 self.assertEqual(m.vocab_size, config()["text_config"]["vocab_size"])
+
+    def test_q4_weights(self):
+        with gemfa.Model(TINY, weights="q4") as q4, gemfa.Model(TINY, weights="int8") as q8:
+            self.assertIs(q4.weight_type, gemfa.WeightType.Q4)
+            self.assertLess(q4.weight_bytes, q8.weight_bytes)  # 4.5 bits against 8.5
+            self.assertEqual(q4.get(gemfa.Prop.STORED_BYTES_Q4), 0)  # quantized at load
+            ids = q4.tokenize("Hello")
+            with q4.session() as s4, q8.session() as s8:
+                a, b = s4.decode(ids), s8.decode(ids)
+            self.assertEqual(len(a), len(b))
+            self.assertTrue(all(math.isfinite(x) for x in a))
+            # other weights (a random tiny network is chaotic: no closeness bound)
+            self.assertGreater(max(abs(x - y) for x, y in zip(a, b)), 0.0)
 
     def test_vocab_only(self):
         with gemfa.Model(TINY, vocab_only=True) as m:
