@@ -336,8 +336,44 @@ TARGET_MM static void rows_q4_mmla(const gf_matrix *W, const gf_act *a, int64_t 
     rows_mmla_any(W, 1, a, r0, r1, y);
 }
 
+/* The activation quantizer (kernels.h) in NEON, bit for bit the scalar
+ * one: FMAX/FMAXV propagate a NaN as its sequential max does, FCVTNS
+ * rounds to nearest even as lrintf and turns NaN (a non-finite x times 0)
+ * into 0. */
+static void quantize_q8_neon(const float *x, int64_t n, int8_t *q, float *d, int32_t *corr)
+{
+    for (int64_t b = 0; b < n / GF_Q8_BLOCK; b++) {
+        const float *xb = x + b * GF_Q8_BLOCK;
+        float32x4_t v[8];
+        float32x4_t m = vdupq_n_f32(0.0f);
+        for (int k = 0; k < 8; k++) {
+            v[k] = vld1q_f32(xb + 4 * k);
+            m = vmaxq_f32(m, vabsq_f32(v[k]));
+        }
+        const float amax = vmaxvq_f32(m);
+        const float id = amax > 0 ? 127.0f / amax : 0.0f;
+        int32x4_t sum = vdupq_n_s32(0);
+        int16x8_t h[4];
+        for (int k = 0; k < 8; k += 2) {
+            int32x4_t i0 = vcvtnq_s32_f32(vminq_f32(
+                vmaxq_f32(vmulq_n_f32(v[k], id), vdupq_n_f32(-127.0f)), vdupq_n_f32(127.0f)));
+            int32x4_t i1 = vcvtnq_s32_f32(vminq_f32(
+                vmaxq_f32(vmulq_n_f32(v[k + 1], id), vdupq_n_f32(-127.0f)), vdupq_n_f32(127.0f)));
+            sum = vaddq_s32(sum, vaddq_s32(i0, i1));
+            h[k / 2] = vcombine_s16(vmovn_s32(i0), vmovn_s32(i1));
+        }
+        vst1q_s8(q + b * GF_Q8_BLOCK, vcombine_s8(vmovn_s16(h[0]), vmovn_s16(h[1])));
+        vst1q_s8(q + b * GF_Q8_BLOCK + 16, vcombine_s8(vmovn_s16(h[2]), vmovn_s16(h[3])));
+        d[b] = amax / 127.0f;
+        corr[b * 8] = -128 * vaddvq_s32(sum);
+        for (int l = 1; l < 8; l++)
+            corr[b * 8 + l] = 0;
+    }
+}
+
 void gf_kernels_fill_neon_q8(gf_kernel_table *t)
 {
+    t->quantize_q8 = quantize_q8_neon;
     t->rows[GF_DTYPE_Q8] = rows_q8_neon;
     t->rows[GF_DTYPE_Q4] = rows_q8_neon_q4;
 }
