@@ -94,7 +94,12 @@ const char *gf_kernel_level_name(gf_kernel_level level);
 
 /* Per-level tables, filled by kernels_<level>.c (fields may be NULL = borrow). */
 void gf_kernels_fill_scalar(gf_kernel_table *t);
-void gf_kernels_fill_avx2(gf_kernel_table *t);
+void gf_kernels_fill_avx2(gf_kernel_table *t, int has_avx_vnni);
+/* Test hook: the AVX2 level's two Q4 kernels, plain and AVX-VNNI (the
+ * table holds one; only call the second where gf_cpu_has_avx_vnni); both
+ * NULL in builds without the x86 SIMD levels. */
+void gf_kernels_avx2_q4_variants(gf_rows_fn *plain, gf_rows_fn *vnni);
+int gf_cpu_has_avx_vnni(void);
 void gf_kernels_fill_avx512(gf_kernel_table *t, int has_vnni, int has_bf16);
 void gf_kernels_fill_neon(gf_kernel_table *t);    /* kernels_neon.c */
 void gf_kernels_fill_neon_q8(gf_kernel_table *t); /* kernels_neon_q8.c */

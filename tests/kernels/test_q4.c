@@ -253,3 +253,41 @@ Test(q4, every_level_equals_scalar_on_any_row_range)
                 }
     }
 }
+
+/* The AVX2 level holds one Q4 kernel (AVX-VNNI where the CPU has it): both
+ * against the scalar one. */
+Test(q4, avx2_plain_and_avx_vnni_equal_scalar)
+{
+    gf_rows_fn fns[2];
+    gf_kernels_avx2_q4_variants(&fns[0], &fns[1]);
+    if (!fns[0] || gf_kernel_level_detected() < 1 || gf_kernel_level_name(1)[0] != 'a')
+        return; /* no AVX2 level in this build or on this CPU */
+    const gf_kernel_table *ref = gf_kernels_for_level(GF_LEVEL_SCALAR);
+    for (int v = 0; v < (gf_cpu_has_avx_vnni() ? 2 : 1); v++)
+        for (int64_t T = 1; T <= 6; T++)
+            for (int ri = 0; ri < N_ELEMS(rows_list); ri++) {
+                const int64_t R = rows_list[ri], C = 96;
+                float *src = malloc((size_t)(R * C) * sizeof(float));
+                float *x = malloc((size_t)(T * C) * sizeof(float));
+                for (int64_t i = 0; i < R * C; i++)
+                    src[i] = test_randf();
+                for (int64_t i = 0; i < T * C; i++)
+                    x[i] = test_randf();
+                test_matrix tm;
+                test_matrix_init(&tm, GF_DTYPE_Q4, R, C, src);
+                gf_act a;
+                test_q8_act_init(ref, x, T, C, &a);
+                float *y = malloc((size_t)(T * R) * sizeof(float));
+                float *y0 = malloc((size_t)(T * R) * sizeof(float));
+                ref->rows[GF_DTYPE_Q4](&tm.m, &a, 0, R, y0);
+                fns[v](&tm.m, &a, 0, R, y);
+                cr_assert_arr_eq(y, y0, (size_t)(T * R) * sizeof(float), "%s R=%lld T=%lld",
+                                 v ? "avx-vnni" : "avx2", (long long)R, (long long)T);
+                test_q8_act_free(&a);
+                test_matrix_free(&tm);
+                free(src);
+                free(x);
+                free(y);
+                free(y0);
+            }
+}
