@@ -298,7 +298,10 @@ class StopStringsAndLogprobs(unittest.TestCase):
             tops = entry["top_logprobs"]
             self.assertEqual(len(tops), 5)
             for k, alt in enumerate(tops):
-                self.assertAlmostEqual(alt["logprob"], row[best[k]] - lse, delta=2e-3)
+                # 4e-3: the decode steps' alternatives drift from the one-batch
+                # logits by up to 1.7e-3 on x86 AVX2 and 2.2e-3 with the aarch64
+                # NEON helpers (rounding only: the tiny random model amplifies it)
+                self.assertAlmostEqual(alt["logprob"], row[best[k]] - lse, delta=4e-3)
                 if k:
                     self.assertLessEqual(alt["logprob"], tops[k - 1]["logprob"])
             # greedy: the chosen token is the best one
