@@ -9,10 +9,13 @@
 #   QEMU_CPU=cortex-a72  detected level neon (plain-NEON int8 kernels)
 # Per model: the dispatch test (the detected level is checked), the kernel
 # tests (every ARM level against exact results and its scalar twin), the
+# NEON helpers of the forward pass (runtime/vec_neon.c) and the sampler's
+# NEON exp/floor passes (bit for bit with their scalar twins, test_rng), the
 # golden logits of the tiny fixtures, the tokenizer golden files, the
 # sampler tests, and the CLI's `gemfa logits` (--weights f32 and as stored)
-# and (on max) `gemfa generate` against the golden references.  Installs nothing
-# (dev.sh does); everything runs on one thread (see QROOT below).
+# and (on max) `gemfa generate` against the golden references; on max also a
+# threaded subset (thread-pool kernel cases, attention on 1 vs 2 threads,
+# `gemfa logits -t 2` = `-t 1` bit for bit).  Installs nothing (dev.sh does).
 # Writes "aarch64-max P F" and "aarch64-cortex-a72 P F" into BUILD/test-results/.
 # Build dir: GEMFA_AARCH64_BUILD_DIR (default build-aarch64).
 set -uo pipefail
@@ -40,16 +43,21 @@ QEMU_BIN=$(command -v qemu-aarch64-static || command -v qemu-aarch64) ||
     fail_all "no qemu-aarch64(-static): install qemu-user-static (./dev.sh test does)"
 command -v aarch64-linux-gnu-gcc >/dev/null ||
     fail_all "no aarch64-linux-gnu-gcc: install crossbuild-essential-arm64 (./dev.sh test does)"
-# The guest root: Debian's arm64 libraries, plus a /sys/devices/system/cpu/online
-# that says one CPU (qemu-user opens guest paths under -L first).  Under
-# qemu-aarch64-static 7.2 here a pthread_create never returns (the guest
-# stops before mapping the new stack; OpenBLAS's own threads hang the same
-# way), so everything runs on one thread: the library's default thread count
-# is the online CPU count, and OPENBLAS_NUM_THREADS=1.
+# The guest root given to -L.  It holds only a /sys/devices/system/cpu/online
+# that says one CPU (qemu-user opens a guest path under -L first and falls
+# back to the host's), so the library's default thread count, the online CPU
+# count, is 1 for the main runs; everything else, the dynamic loader
+# /lib/ld-linux-aarch64.so.1 included, comes from the host's multiarch
+# libc6:arm64, the same build as the libc.so.6 and the :arm64 libraries.
+# (Before, -L pointed at the cross toolchain's /usr/aarch64-linux-gnu: its
+# ld.so (libc6-arm64-cross 2.36-8) then loaded libc6:arm64's libc.so.6
+# (2.36-9+deb12u14) from /lib/aarch64-linux-gnu, a mismatched pair whose
+# first pthread_create never returned.)  The threaded runs below start
+# their pools with explicit thread counts.
 QROOT="$ROOT/$A64/qemu-root"
+rm -rf "$QROOT"
 mkdir -p "$QROOT/sys/devices/system/cpu"
 echo 0 > "$QROOT/sys/devices/system/cpu/online"
-for d in /usr/aarch64-linux-gnu/*; do ln -sfn "$d" "$QROOT/$(basename "$d")"; done
 export GEMFA_QEMU="$QEMU_BIN -L $QROOT"
 
 cross_files=(--cross-file cross/aarch64-linux-gnu.ini)
@@ -60,8 +68,9 @@ esac
 
 # --- cross build: the library, gemfa and the selected test programs ----------
 TESTS_BIN=(tests/kernels/test_dispatch tests/kernels/test_kernels tests/kernels/test_q8_layout
+    tests/kernels/test_q4
     tests/kernels/test_convert tests/runtime/test_golden tests/runtime/test_models
-    tests/runtime/test_ops tests/text/test_golden tests/sampling/test_sampler
+    tests/runtime/test_ops tests/runtime/test_vec tests/text/test_golden tests/sampling/test_sampler
     tests/sampling/test_stages tests/sampling/test_rng)
 echo "run_aarch64.sh: cross build in $A64" >&2
 if [ ! -f "$A64/build.ninja" ]; then
@@ -106,6 +115,22 @@ run() {
 q() { timeout 300 $GEMFA_QEMU "$ROOT/$A64/$1" "${@:2}"; }
 py() { timeout 300 /usr/bin/python3 "$ROOT/tests/unittest_tap.py" "$@"; }
 
+# threads_same_bits: `gemfa logits` on 1 and on 2 threads, byte-identical (TAP).
+threads_same_bits() {
+    local ids out1="$LOG_DIR/logits_t1.bin" out2="$LOG_DIR/logits_t2.bin"
+    ids=$(tr -s ' \n' ',,' <"$ROOT/tests/data/runtime/long300.ids.txt" | sed 's/^,//; s/,$//')
+    timeout 300 $GEMFA_QEMU "$GEMFA_AARCH64_CLI" logits -t 1 --tokens "$ids" -o "$out1" &&
+        timeout 300 $GEMFA_QEMU "$GEMFA_AARCH64_CLI" logits -t 2 --tokens "$ids" -o "$out2" || {
+        echo "not ok 1 - gemfa logits -t 1 / -t 2 ran"
+        return 1
+    }
+    if cmp -s "$out1" "$out2"; then
+        echo "ok 1 - gemfa logits: 2 threads give the 1-thread bits"
+    else
+        echo "not ok 1 - gemfa logits: 2 threads differ from 1 thread"
+    fi
+}
+
 rc=0
 for CPU in max cortex-a72; do
     export QEMU_CPU=$CPU
@@ -122,20 +147,30 @@ for CPU in max cortex-a72; do
     GEMFA_KERNEL_LEVEL=scalar run dispatch_scalar q tests/kernels/test_dispatch
     # Bit for bit: every level's int8 kernel equals the scalar twin on any row range.
     run q8_layout q tests/kernels/test_q8_layout
+    # 4-bit weights: layout, quantizer (every level = scalar), and every
+    # level's Q4 kernel (plain NEON, SDOT, SMMLA) = the scalar one bit for bit.
+    run q4 q tests/kernels/test_q4
     run convert q tests/kernels/test_convert
     # The kernel tests loop over every level the CPU has.  The f32/F16/BF16
-    # kernels are the same code on both models: the full set runs on max;
-    # cortex-a72 (whose only different kernel is the plain-NEON int8 one)
-    # runs the int8 and widening cases.  The two cases that start a pool of
-    # 2-3 threads are left out (one thread only, see QROOT above).
+    # kernels are the same code on both models: the full set runs on max
+    # (with the two cases that start pools of 2-3 threads: the threaded
+    # subset); cortex-a72 (whose only different kernel is the plain-NEON
+    # int8 one) runs the int8 and widening cases.
     if [ "$CPU" = max ]; then
-        run kernels q tests/kernels/test_kernels --exclude='kernels/linear_through_pool*' \
-            --exclude='kernels/multi_with_different_widths*'
+        run kernels q tests/kernels/test_kernels
     else
         run kernels_q8 q tests/kernels/test_kernels --filter='kernels/q8_*'
         run kernels_widen q tests/kernels/test_kernels --filter='kernels/matrix_row_f32*'
     fi
     run ops q tests/runtime/test_ops
+    # The forward pass's helpers (vec_neon.c on every ARM level) against
+    # double formulas and their scalar twin (vec.c's generic code); on max
+    # also attention on 1 vs 2 threads (same bits: the threaded subset).
+    if [ "$CPU" = max ]; then
+        run vec q tests/runtime/test_vec
+    else
+        run vec q tests/runtime/test_vec --exclude='vec/attention_threads_equal*'
+    fi
     run golden_logits q tests/runtime/test_golden
     run golden_models q tests/runtime/test_models --filter='*/long_*'
     run tokenizer_golden q tests/text/test_golden --filter='golden/tiny_*'
@@ -148,6 +183,9 @@ for CPU in max cortex-a72; do
     # generate runs the same (bf16 -> NEON f32) kernels on both models: once
     if [ "$CPU" = max ]; then
         run cli_generate py tests/cli/test_generate.py
+        # Threaded subset: gemfa logits of the long fixture prompt (a prompt
+        # batch and the row kernels) on 2 threads gives the 1-thread bits.
+        run cli_threads threads_same_bits
     fi
     echo "aarch64-$CPU $PASSED $FAILED" > "$RESULTS/aarch64-$CPU.txt"
     echo "run_aarch64.sh: QEMU_CPU=$CPU (level $level): $PASSED passed, $FAILED failed in $(($(date +%s) - t0)) s" >&2

@@ -12,11 +12,11 @@ BUILD=${1:-${GEMFA_BUILD_DIR:-build}}
 SCALAR=${GEMFA_SCALAR_BUILD_DIR:-build-scalar}
 RESULTS="$BUILD/test-results"
 mkdir -p "$RESULTS"
-TESTS=(test_dispatch test_kernels test_q8_layout test_convert test_vec test_golden cli_logits)
+TESTS=(test_dispatch test_kernels test_q8_layout test_q4 test_convert test_vec test_golden cli_logits)
 echo "run_scalar_only.sh: -Dsimd=disabled build in $SCALAR" >&2
 if tests/setup_builddir.sh "$SCALAR" enabled --werror -Dsimd=disabled >/dev/null &&
     ninja -C "$SCALAR" examples/gemfa/gemfa tests/kernels/test_dispatch tests/kernels/test_kernels \
-        tests/kernels/test_q8_layout tests/kernels/test_convert tests/runtime/test_vec \
+        tests/kernels/test_q8_layout tests/kernels/test_q4 tests/kernels/test_convert tests/runtime/test_vec \
         tests/runtime/test_golden tests/text/test_golden >/dev/null; then
     # the detected level must be scalar whatever this CPU has
     GEMFA_EXPECT_DETECTED_LEVEL=scalar meson test -C "$SCALAR" --no-rebuild --num-processes 2 \

@@ -11,7 +11,7 @@
 #include "loader/quantize.h"
 
 static const char usage[] =
-    "usage: gemfa quantize -m SRC -o DST [-t N] [--json]\n"
+    "usage: gemfa quantize -m SRC -o DST [--type int8|q4] [-t N] [--json]\n"
     "Writes DST: a copy of the checkpoint SRC whose matrices are stored as int8\n"
     "(blocks of 32 along the input, one f16 scale each: the weights --weights int8\n"
     "makes at load, bit for bit; rows interleaved by 16, the library's layout),\n"
@@ -21,8 +21,11 @@ static const char usage[] =
     "options:\n"
     "  -m, --model SRC        source checkpoint directory (F32, F16 or BF16 weights)\n"
     "  -o, --output DST       destination directory\n"
+    "  --type TYPE            int8 (default) or q4: the 4-bit weights --weights q4\n"
+    "                         makes at load, bit for bit (the embedding / LM head,\n"
+    "                         AltUp and LAuReL matrices stay int8)\n"
     "  -t, --threads N        quantization threads, 0-1024 (default 0: all cores)\n"
-    "  --weights TYPE         int8 or auto (the only type written)\n"
+    "  --weights TYPE         int8, q4 or auto (the same as --type)\n"
     "  --json                 print {\"tensors_quantized\", \"tensors_copied\", \"bytes\",\n"
     "                         \"seconds\"}\n"
     "  -h, --help             this help\n"
@@ -48,7 +51,7 @@ static int on_progress(void *user, float fraction, const char *stage)
 int cmd_quantize(int argc, char **argv)
 {
     cli_common c = {0};
-    const char *dst = NULL;
+    const char *dst = NULL, *type = NULL;
     for (int i = 1; i < argc;) {
         int r = cli_common_option(&c, argc, argv, &i);
         if (r < 0)
@@ -58,6 +61,11 @@ int cmd_quantize(int argc, char **argv)
         if (cli_opt(argv[i], "-o", "--output")) {
             if (!(dst = cli_value(argc, argv, &i)))
                 return CLI_USAGE;
+        } else if (cli_opt(argv[i], NULL, "--type")) {
+            if (!(type = cli_value(argc, argv, &i)))
+                return CLI_USAGE;
+            if (strcmp(type, "int8") != 0 && strcmp(type, "q4") != 0)
+                return cli_usage_error(argv[0], "--type takes int8 or q4, not '%s'", type);
         } else {
             return cli_usage_error(argv[0], "unknown option '%s'", argv[i]);
         }
@@ -69,12 +77,24 @@ int cmd_quantize(int argc, char **argv)
         return cli_usage_error(argv[0], "-m SRC is required");
     if (!dst)
         return cli_usage_error(argv[0], "-o DST is required");
-    if (c.weights != GEMFA_WEIGHTS_AUTO && c.weights != GEMFA_WEIGHTS_INT8)
-        return cli_usage_error(argv[0], "quantize writes int8 weights; --weights takes int8 or auto");
+    if (c.matformer) /* it copies the files' tensors; it does not write sub-models */
+        return cli_usage_error(argv[0], "quantize writes the whole checkpoint; --matformer "
+                                        "applies when loading one");
+    if (c.n_lora)
+        return cli_usage_error(argv[0], "quantize copies the checkpoint as stored; --lora is "
+                                        "not supported here (load with --lora instead)");
+    if (c.weights != GEMFA_WEIGHTS_AUTO && c.weights != GEMFA_WEIGHTS_INT8 &&
+        c.weights != GEMFA_WEIGHTS_Q4)
+        return cli_usage_error(argv[0],
+                               "quantize writes int8 or q4 weights; --weights takes int8, q4 or auto");
+    int q4 = type ? strcmp(type, "q4") == 0 : c.weights == GEMFA_WEIGHTS_Q4;
+    if (type && c.weights != GEMFA_WEIGHTS_AUTO && q4 != (c.weights == GEMFA_WEIGHTS_Q4))
+        return cli_usage_error(argv[0], "--type %s and --weights disagree", type);
     progress p = {isatty(STDERR_FILENO), -1};
     gf_quantize_stats stats;
     const double t0 = cli_now();
-    gemfa_status st = gf_quantize_checkpoint(c.model_dir, dst, c.threads, on_progress, &p, &stats);
+    gemfa_status st = gf_quantize_checkpoint_as(c.model_dir, dst, q4 ? GF_DTYPE_Q4 : GF_DTYPE_Q8,
+                                                c.threads, on_progress, &p, &stats);
     const double secs = cli_now() - t0;
     if (st != GEMFA_OK) {
         cli_report("quantize failed", st);

@@ -30,6 +30,7 @@
 static gf_kernel_table tables[GF_LEVEL_COUNT];
 static gf_kernel_level detected = GF_LEVEL_SCALAR;
 static int has_vnni __attribute__((unused)), has_bf16 __attribute__((unused));
+static int has_avx_vnni __attribute__((unused));
 static _Atomic(const gf_kernel_table *) current;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
@@ -73,6 +74,10 @@ static void detect(void)
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
         cpu_has_f16c())
         detected = GF_LEVEL_AVX2;
+    if (detected == GF_LEVEL_AVX2) { /* AVX-VNNI: CPUID.(7,1):EAX bit 4 */
+        unsigned a, b, c, d;
+        has_avx_vnni = __get_cpuid_count(7, 1, &a, &b, &c, &d) && (a & (1u << 4));
+    }
     if (detected == GF_LEVEL_AVX2 && __builtin_cpu_supports("avx512f") &&
         __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
         __builtin_cpu_supports("avx512dq")) {
@@ -109,7 +114,7 @@ static void init(void)
 #if defined(GF_DISPATCH_X86)
     if (detected >= GF_LEVEL_AVX2) {
         tables[GF_LEVEL_AVX2] = tables[GF_LEVEL_SCALAR];
-        gf_kernels_fill_avx2(&tables[GF_LEVEL_AVX2]);
+        gf_kernels_fill_avx2(&tables[GF_LEVEL_AVX2], has_avx_vnni);
         tables[GF_LEVEL_AVX2].level = GF_LEVEL_AVX2;
     }
     if (detected >= GF_LEVEL_AVX512) {
@@ -174,6 +179,26 @@ int gf_cpu_has_avx512_vnni(void)
     return 0;
 #else
     return detected >= GF_LEVEL_AVX512 && has_vnni;
+#endif
+}
+
+#if !defined(GF_DISPATCH_X86)
+/* No AVX2 level in this build (kernels_avx2.c is empty): the test hook
+ * reports no kernels. */
+void gf_kernels_avx2_q4_variants(gf_rows_fn *plain, gf_rows_fn *vnni)
+{
+    *plain = NULL;
+    *vnni = NULL;
+}
+#endif
+
+int gf_cpu_has_avx_vnni(void)
+{
+    pthread_once(&once, init);
+#if defined(__aarch64__)
+    return 0;
+#else
+    return detected >= GF_LEVEL_AVX2 && has_avx_vnni;
 #endif
 }
 

@@ -11,7 +11,9 @@
 
 #include <stdint.h>
 
-#include "loader/model.h"
+#include "kernels/q4_format.h"
+#include "kernels/q8_format.h"
+#include "kernels/weights.h"
 
 /* The levels of the architecture built for, each a superset of the one
  * below (so GEMFA_KERNEL_LEVEL can lower, never raise, the level). */
@@ -43,7 +45,7 @@ typedef struct gf_q8_act {
 typedef struct gf_act {
     const float *x;   /* [n_tokens][cols] f32 */
     int64_t n_tokens, cols;
-    gf_q8_act q8;     /* filled only for Q8 weights */
+    gf_q8_act q8;     /* filled only for Q8 and Q4 weights (Q4: -8 * sum(q) = corr / 16) */
     /* Filled for BF16 weights when the table says bf16_pairs: x with every
      * 32 columns reordered as the 16 even then the 16 odd ones, zero padded
      * to gf_bf16_pairs_cols(cols) per token.  A 64-byte load of bf16 weights
@@ -61,16 +63,17 @@ typedef void (*gf_quant_fn)(const float *x, int64_t n, int8_t *q, float *d, int3
 
 /* Row r of W widened to f32 (exact). */
 typedef void (*gf_widen_fn)(const gf_matrix *W, int64_t r, float *out);
-/* Weight quantization (gf_quantize_weights_q8 in linear.h). */
+/* Weight quantization (gf_quantize_weights_q8 / _q4 in linear.h). */
 typedef void (*gf_wquant_fn)(const float *x, int64_t n, int8_t *q, uint16_t *scales);
 
 typedef struct gf_kernel_table {
     gf_kernel_level level;
     const char *name;
-    gf_rows_fn rows[4]; /* by gf_dtype */
+    gf_rows_fn rows[GF_DTYPE_COUNT]; /* by gf_dtype */
     gf_quant_fn quantize_q8;
     gf_widen_fn widen_row;
     gf_wquant_fn quantize_weights_q8;
+    gf_wquant_fn quantize_weights_q4;
     int bf16_pairs; /* rows[GF_DTYPE_BF16] reads gf_act.xpair */
 } gf_kernel_table;
 
@@ -91,7 +94,12 @@ const char *gf_kernel_level_name(gf_kernel_level level);
 
 /* Per-level tables, filled by kernels_<level>.c (fields may be NULL = borrow). */
 void gf_kernels_fill_scalar(gf_kernel_table *t);
-void gf_kernels_fill_avx2(gf_kernel_table *t);
+void gf_kernels_fill_avx2(gf_kernel_table *t, int has_avx_vnni);
+/* Test hook: the AVX2 level's two Q4 kernels, plain and AVX-VNNI (the
+ * table holds one; only call the second where gf_cpu_has_avx_vnni); both
+ * NULL in builds without the x86 SIMD levels. */
+void gf_kernels_avx2_q4_variants(gf_rows_fn *plain, gf_rows_fn *vnni);
+int gf_cpu_has_avx_vnni(void);
 void gf_kernels_fill_avx512(gf_kernel_table *t, int has_vnni, int has_bf16);
 void gf_kernels_fill_neon(gf_kernel_table *t);    /* kernels_neon.c */
 void gf_kernels_fill_neon_q8(gf_kernel_table *t); /* kernels_neon_q8.c */

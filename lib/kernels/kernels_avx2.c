@@ -92,7 +92,7 @@ DEFINE_ROWS(rows_f32, float, load8_f32, load1_f32)
 DEFINE_ROWS(rows_f16, uint16_t, load8_f16, load1_f16)
 DEFINE_ROWS(rows_bf16, uint16_t, load8_bf16, load1_bf16)
 
-/* int8 weights in the interleaved Q8 layout (loader/model.h), 8 rows of a
+/* int8 weights in the interleaved Q8 layout (kernels/q8_format.h), 8 rows of a
  * group along the vector: per column quad one 32-byte load holds 4 bytes
  * of 8 rows.  |w| (unsigned) times the token's 4 bytes carrying w's sign,
  * pairs summed to int16 (|w| <= 128, |x| <= 127: no saturation), then to
@@ -178,6 +178,109 @@ TARGET static void rows_q8(const gf_matrix *W, const gf_act *a, int64_t r0, int6
     }
 }
 
+/* 4-bit weights (kernels/q4_format.h), 8 rows of a group along the
+ * vector as for Q8: per column octet one 32-byte load holds 4 bytes of 8
+ * rows, whose low nibbles are one column quad and high nibbles the next.
+ * The codes u = k + 8 are unsigned as vpmaddubsw and vpdpbusd want (pairs
+ * <= 2 * 15 * 127: no saturation); each block sum starts at -8 * sum(q)
+ * (the Q8 correction / 16), which leaves sum(k * q) exactly; then the
+ * scalar kernel's scaling lane by lane.  With AVX-VNNI (Alder Lake and
+ * later, Zen 5) one vpdpbusd replaces the vpmaddubsw + vpmaddwd pair; the
+ * integers, hence the results, are the same. */
+#define TARGET_AVXVNNI __attribute__((target("avx2,fma,f16c,avxvnni")))
+#define DOT_PLAIN(acc, w, x) \
+    _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(w, x), ones))
+#define DOT_VNNI(acc, w, x) _mm256_dpbusd_avx_epi32(acc, w, x)
+#define DEFINE_Q4_HALF(name, target, DOT)                                                       \
+    static inline __attribute__((always_inline)) target void name(                             \
+        const uint8_t *w, int64_t qs, const uint16_t *sw, int64_t h, int m,                    \
+        const gf_q8_act *qa, int64_t n, int64_t t0, int nt, float out[MAX_NT][8])              \
+    {                                                                                           \
+        const int64_t nb = n / GF_Q4_BLOCK;                                                     \
+        const __m256i ones = _mm256_set1_epi16(1), low = _mm256_set1_epi8(0x0f);               \
+        const __m256i lanes = _mm256_cmpgt_epi32(_mm256_set1_epi32(m),                         \
+                                                 _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));   \
+        (void)ones;                                                                             \
+        __m256 acc[MAX_NT];                                                                     \
+        for (int t = 0; t < nt; t++)                                                            \
+            acc[t] = _mm256_setzero_ps();                                                       \
+        for (int64_t b = 0; b < nb; b++) {                                                      \
+            const uint8_t *wb = w + b * 4 * qs;                                                 \
+            _mm_prefetch((const char *)wb + GF_PREFETCH, _MM_HINT_T0);                          \
+            __m256i isum[MAX_NT];                                                               \
+            for (int t = 0; t < nt; t++)                                                        \
+                isum[t] = _mm256_set1_epi32(qa->corr[((t0 + t) * nb + b) * 8] / 16);            \
+            for (int o = 0; o < 4; o++) {                                                       \
+                const __m256i v = q8_load8((const int8_t *)wb + o * qs, m, lanes);              \
+                const __m256i lo = _mm256_and_si256(v, low);                                    \
+                const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), low);              \
+                for (int t = 0; t < nt; t++) {                                                  \
+                    int32_t x4[2];                                                              \
+                    memcpy(x4, qa->q + (t0 + t) * n + b * GF_Q4_BLOCK + 8 * o, 8);              \
+                    isum[t] = DOT(isum[t], lo, _mm256_set1_epi32(x4[0]));                       \
+                    isum[t] = DOT(isum[t], hi, _mm256_set1_epi32(x4[1]));                       \
+                }                                                                               \
+            }                                                                                   \
+            __m128i s16;                                                                        \
+            if (m == 8) {                                                                       \
+                s16 = _mm_loadu_si128((const __m128i *)(sw + b * h));                           \
+            } else {                                                                            \
+                uint16_t part[8] = {0};                                                         \
+                memcpy(part, sw + b * h, (size_t)m * 2);                                        \
+                s16 = _mm_loadu_si128((const __m128i *)part);                                   \
+            }                                                                                   \
+            __m256 ws = _mm256_cvtph_ps(s16);                                                   \
+            for (int t = 0; t < nt; t++) {                                                      \
+                __m256 s = _mm256_mul_ps(ws, _mm256_set1_ps(qa->d[(t0 + t) * nb + b]));         \
+                acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[t]), s, acc[t]);               \
+            }                                                                                   \
+        }                                                                                       \
+        for (int t = 0; t < nt; t++)                                                            \
+            _mm256_storeu_ps(out[t], acc[t]);                                                   \
+    }
+
+#define DEFINE_ROWS_Q4(name, target, half)                                                      \
+    target static void name(const gf_matrix *W, const gf_act *a, int64_t r0, int64_t r1,      \
+                            float *y)                                                           \
+    {                                                                                           \
+        const int64_t n = W->cols, nb = n / GF_Q4_BLOCK;                                        \
+        float out[MAX_NT][8];                                                                   \
+        for (int64_t g0 = r0 - r0 % GF_Q4_GROUP; g0 < r1; g0 += GF_Q4_GROUP) {                  \
+            const int64_t h = gf_q4_group_rows(W->rows, g0);                                    \
+            for (int64_t hf = 0; hf * 8 < h; hf++) {                                            \
+                const int64_t lo = g0 + hf * 8, m = h - hf * 8 < 8 ? h - hf * 8 : 8;            \
+                if (lo + m <= r0 || lo >= r1)                                                   \
+                    continue;                                                                   \
+                const uint8_t *w = (const uint8_t *)W->data + g0 * (n / 2) + hf * 32;           \
+                const uint16_t *sw = W->scales + g0 * nb + hf * 8;                              \
+                for (int64_t t0 = 0; t0 < a->n_tokens; t0 += MAX_NT) {                          \
+                    int64_t nt = a->n_tokens - t0 < MAX_NT ? a->n_tokens - t0 : MAX_NT;         \
+                    switch (nt) {                                                               \
+                    case 1: half(w, 4 * h, sw, h, (int)m, &a->q8, n, t0, 1, out); break;        \
+                    case 2: half(w, 4 * h, sw, h, (int)m, &a->q8, n, t0, 2, out); break;        \
+                    case 3: half(w, 4 * h, sw, h, (int)m, &a->q8, n, t0, 3, out); break;        \
+                    default: half(w, 4 * h, sw, h, (int)m, &a->q8, n, t0, 4, out); break;       \
+                    }                                                                           \
+                    for (int64_t t = 0; t < nt; t++)                                            \
+                        for (int64_t i = 0; i < m; i++)                                         \
+                            if (lo + i >= r0 && lo + i < r1)                                    \
+                                y[(t0 + t) * W->rows + lo + i] = out[t][i];                     \
+                }                                                                               \
+            }                                                                                   \
+        }                                                                                       \
+    }
+
+DEFINE_Q4_HALF(q4_half, TARGET, DOT_PLAIN)
+DEFINE_Q4_HALF(q4_half_vnni, TARGET_AVXVNNI, DOT_VNNI)
+DEFINE_ROWS_Q4(rows_q4, TARGET, q4_half)
+DEFINE_ROWS_Q4(rows_q4_vnni, TARGET_AVXVNNI, q4_half_vnni)
+
+void gf_kernels_avx2_q4_variants(gf_rows_fn *plain, gf_rows_fn *vnni)
+{
+    *plain = rows_q4;
+    *vnni = rows_q4_vnni;
+}
+
 TARGET static void widen_row(const gf_matrix *W, int64_t r, float *out)
 {
     const int64_t n = W->cols;
@@ -210,10 +313,11 @@ TARGET static void widen_row(const gf_matrix *W, int64_t r, float *out)
         }
         return;
     }
+    case GF_DTYPE_Q4: gf_q4_widen_row(W, r, out); return;
     }
 }
 
-void gf_kernels_fill_avx2(gf_kernel_table *t)
+void gf_kernels_fill_avx2(gf_kernel_table *t, int has_avx_vnni)
 {
     t->bf16_pairs = 0;
     t->widen_row = widen_row;
@@ -221,6 +325,7 @@ void gf_kernels_fill_avx2(gf_kernel_table *t)
     t->rows[GF_DTYPE_F16] = rows_f16;
     t->rows[GF_DTYPE_BF16] = rows_bf16;
     t->rows[GF_DTYPE_Q8] = rows_q8;
+    t->rows[GF_DTYPE_Q4] = has_avx_vnni ? rows_q4_vnni : rows_q4;
     /* quantize_q8 stays the scalar one: it is not on the hot path */
 }
 #endif

@@ -337,5 +337,6 @@ void gf_kernels_fill_avx512(gf_kernel_table *t, int has_vnni, int has_bf16)
     t->rows[GF_DTYPE_BF16] = rows_bf16;
     t->bf16_pairs = 1;
     gf_kernels_fill_avx512_q8(t, has_vnni);
+    gf_kernels_fill_avx512_q4(t, has_vnni);
 }
 #endif

@@ -31,6 +31,8 @@ static inline __mmask16 tail_mask(int64_t left) { return (__mmask16)((1u << left
 
 /* The int8 half of the AVX-512 level (kernels_avx512_q8.c). */
 void gf_kernels_fill_avx512_q8(gf_kernel_table *t, int has_vnni);
+/* The 4-bit half (kernels_avx512_q4.c). */
+void gf_kernels_fill_avx512_q4(gf_kernel_table *t, int has_vnni);
 
 #endif
 #endif

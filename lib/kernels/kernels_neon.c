@@ -129,6 +129,7 @@ static void widen_row(const gf_matrix *W, int64_t r, float *out)
         }
         return;
     }
+    case GF_DTYPE_Q4: gf_q4_widen_row(W, r, out); return;
     }
 }
 

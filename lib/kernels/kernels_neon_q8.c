@@ -1,9 +1,9 @@
-/* kernels_neon_q8.c — aarch64 int8 (Q8) row kernels: SDOT (Armv8.2 dot
+/* kernels_neon_q8.c — aarch64 int8 (Q8) and 4-bit (Q4) row kernels: SDOT (Armv8.2 dot
  * product, compiled with target "arch=armv8.2-a+dotprod" and run only where HWCAP says
  * so) and a plain-NEON fallback for every Armv8-A CPU.
  *
  * They read the interleaved Q8 layout of the x86 kernels unchanged
- * (loader/model.h): in a group of 16 rows, column quad j is 64 contiguous
+ * (kernels/q8_format.h): in a group of 16 rows, column quad j is 64 contiguous
  * bytes, 4 bytes of row 0, then of row 1, ... of row 15.  A 16-byte NEON
  * register therefore holds 4 bytes of 4 rows: exactly what one
  *   SDOT Vacc.4S, Vw.16B, Vx.4B[0]
@@ -45,26 +45,82 @@ typedef struct q8_block {
     float32x4_t s[4];
 } q8_block;
 
-INLINE void load_block(const int8_t *wg, const uint16_t *sg, int64_t h, int64_t b,
-                       int8_t pad[BLOCK_BYTES], q8_block *out)
+INLINE void load_scales(const uint16_t *sg, int64_t h, int64_t b, float32x4_t s[4])
 {
     uint16_t s16[GF_Q8_GROUP];
     if (h == GF_Q8_GROUP) {
-        out->w = wg + b * BLOCK_BYTES;
         memcpy(s16, sg + b * GF_Q8_GROUP, sizeof s16);
+    } else {
+        memset(s16, 0, sizeof s16);
+        memcpy(s16, sg + b * h, (size_t)h * sizeof(uint16_t));
+    }
+    for (int k = 0; k < 2; k++) {
+        float16x8_t v = vreinterpretq_f16_u16(vld1q_u16(s16 + 8 * k));
+        s[2 * k] = vcvt_f32_f16(vget_low_f16(v));
+        s[2 * k + 1] = vcvt_high_f32_f16(v);
+    }
+}
+
+INLINE void load_block(const int8_t *wg, const uint16_t *sg, int64_t h, int64_t b,
+                       int8_t pad[BLOCK_BYTES], q8_block *out)
+{
+    if (h == GF_Q8_GROUP) {
+        out->w = wg + b * BLOCK_BYTES;
     } else {
         memset(pad, 0, BLOCK_BYTES);
         for (int j = 0; j < GF_Q8_BLOCK / 4; j++)
             memcpy(pad + j * QUAD_BYTES, wg + (b * (GF_Q8_BLOCK / 4) + j) * 4 * h, (size_t)(4 * h));
-        memset(s16, 0, sizeof s16);
-        memcpy(s16, sg + b * h, (size_t)h * sizeof(uint16_t));
         out->w = pad;
     }
-    for (int k = 0; k < 2; k++) {
-        float16x8_t v = vreinterpretq_f16_u16(vld1q_u16(s16 + 8 * k));
-        out->s[2 * k] = vcvt_f32_f16(vget_low_f16(v));
-        out->s[2 * k + 1] = vcvt_high_f32_f16(v);
+    load_scales(sg, h, b, out->s);
+}
+
+/* Q4 (kernels/q4_format.h): block b of a group is 4 column octets; an
+ * octet's 64 bytes (16 rows x 4 bytes, 4h for a last group of h rows) hold
+ * column quad 2j in the low nibbles and quad 2j+1 in the high ones.  Both
+ * are unpacked once per block, as codes u - 8 (-8..7), into `pad` in the
+ * Q8 layout, so every Q8 block routine below (SDOT, SMMLA, plain NEON)
+ * serves Q4 unchanged, for any number of tokens: 4 ops per 16 weight bytes
+ * (AND / USHR, SUB, two stores) against 8 SDOTs per token on them.  The
+ * integer block sums are the scalar kernel's exactly. */
+INLINE void load_block_q4(const uint8_t *wg, const uint16_t *sg, int64_t h, int64_t b,
+                          int8_t pad[BLOCK_BYTES], q8_block *out)
+{
+    const uint8x16_t mask = vdupq_n_u8(0x0f);
+    const int8x16_t eight = vdupq_n_s8(8);
+    for (int j = 0; j < GF_Q4_BLOCK / 8; j++) {
+        const uint8_t *src = wg + (b * (GF_Q4_BLOCK / 8) + j) * 4 * h;
+        uint8_t part[QUAD_BYTES];
+        if (h != GF_Q4_GROUP) { /* never read past the group */
+            memset(part, 0, sizeof part);
+            memcpy(part, src, (size_t)(4 * h));
+            src = part;
+        }
+        for (int k = 0; k < 4; k++) {
+            const uint8x16_t v = vld1q_u8(src + 16 * k);
+            vst1q_s8(pad + 2 * j * QUAD_BYTES + 16 * k,
+                     vsubq_s8(vreinterpretq_s8_u8(vandq_u8(v, mask)), eight));
+            vst1q_s8(pad + (2 * j + 1) * QUAD_BYTES + 16 * k,
+                     vsubq_s8(vreinterpretq_s8_u8(vshrq_n_u8(v, 4)), eight));
+        }
     }
+    out->w = pad;
+    load_scales(sg, h, b, out->s);
+}
+
+/* Block b of the group at g0 for either weight type (q4: a constant). */
+INLINE void load_any(const gf_matrix *W, int q4, int64_t g0, int64_t h, int64_t b,
+                     int8_t pad[BLOCK_BYTES], q8_block *out)
+{
+    const int64_t n = W->cols, nb = n / GF_Q8_BLOCK;
+    const uint16_t *sg = W->scales + g0 * nb;
+    const char *wg = (const char *)W->data + (q4 ? g0 * (n / 2) : g0 * n);
+    /* 8 blocks of a full group ahead (past a matrix's end: prefetches do not fault) */
+    __builtin_prefetch(wg + (b + 8) * (q4 ? BLOCK_BYTES / 2 : BLOCK_BYTES));
+    if (q4)
+        load_block_q4((const uint8_t *)wg, sg, h, b, pad, out);
+    else
+        load_block((const int8_t *)wg, sg, h, b, pad, out);
 }
 
 /* The 16 row sums of one block for one token (x: its 32 quantized values). */
@@ -110,13 +166,11 @@ INLINE void block_sums_neon(const int8_t *w, const int8_t *x, int32x4_t is[4])
 /* Rows [r0, r1) of W for tokens [t0, t0 + nt): one group at a time, each
  * block's weights loaded once for all nt tokens. */
 #define DEFINE_Q8_ROWS(NAME, ATTR, BLOCK_SUMS)                                                  \
-    ATTR INLINE void NAME##_group(const gf_matrix *W, const gf_q8_act *qa, int64_t g0,          \
+    ATTR INLINE void NAME##_group(const gf_matrix *W, int q4, const gf_q8_act *qa, int64_t g0,  \
                                   int64_t t0, int nt, float out[MAX_NT][GF_Q8_GROUP])           \
     {                                                                                           \
         const int64_t n = W->cols, nb = n / GF_Q8_BLOCK;                                        \
         const int64_t h = gf_q8_group_rows(W->rows, g0);                                        \
-        const int8_t *wg = (const int8_t *)W->data + g0 * n;                                    \
-        const uint16_t *sg = W->scales + g0 * nb;                                               \
         int8_t pad[BLOCK_BYTES];                                                                \
         float32x4_t acc[MAX_NT][4];                                                             \
         for (int t = 0; t < nt; t++)                                                            \
@@ -124,8 +178,7 @@ INLINE void block_sums_neon(const int8_t *w, const int8_t *x, int32x4_t is[4])
                 acc[t][k] = vdupq_n_f32(0.0f);                                                  \
         for (int64_t b = 0; b < nb; b++) {                                                      \
             q8_block blk;                                                                       \
-            load_block(wg, sg, h, b, pad, &blk);                                                \
-            __builtin_prefetch(blk.w + 4096);                                                   \
+            load_any(W, q4, g0, h, b, pad, &blk);                                               \
             for (int t = 0; t < nt; t++) {                                                      \
                 int32x4_t is[4];                                                                \
                 BLOCK_SUMS(blk.w, qa->q + (t0 + t) * n + b * GF_Q8_BLOCK, is);                  \
@@ -139,7 +192,8 @@ INLINE void block_sums_neon(const int8_t *w, const int8_t *x, int32x4_t is[4])
             for (int k = 0; k < 4; k++)                                                         \
                 vst1q_f32(out[t] + 4 * k, acc[t][k]);                                           \
     }                                                                                           \
-    ATTR static void NAME(const gf_matrix *W, const gf_act *a, int64_t r0, int64_t r1, float *y) \
+    ATTR INLINE void NAME##_any(const gf_matrix *W, const int q4, const gf_act *a, int64_t r0,  \
+                                int64_t r1, float *y)                                           \
     {                                                                                           \
         float out[MAX_NT][GF_Q8_GROUP];                                                         \
         for (int64_t g0 = r0 - r0 % GF_Q8_GROUP; g0 < r1; g0 += GF_Q8_GROUP) {                  \
@@ -147,10 +201,10 @@ INLINE void block_sums_neon(const int8_t *w, const int8_t *x, int32x4_t is[4])
             for (int64_t t0 = 0; t0 < a->n_tokens; t0 += MAX_NT) {                              \
                 int64_t nt = a->n_tokens - t0 < MAX_NT ? a->n_tokens - t0 : MAX_NT;             \
                 switch (nt) {                                                                   \
-                case 1: NAME##_group(W, &a->q8, g0, t0, 1, out); break;                         \
-                case 2: NAME##_group(W, &a->q8, g0, t0, 2, out); break;                         \
-                case 3: NAME##_group(W, &a->q8, g0, t0, 3, out); break;                         \
-                default: NAME##_group(W, &a->q8, g0, t0, 4, out); break;                        \
+                case 1: NAME##_group(W, q4, &a->q8, g0, t0, 1, out); break;                       \
+                case 2: NAME##_group(W, q4, &a->q8, g0, t0, 2, out); break;                       \
+                case 3: NAME##_group(W, q4, &a->q8, g0, t0, 3, out); break;                       \
+                default: NAME##_group(W, q4, &a->q8, g0, t0, 4, out); break;                      \
                 }                                                                               \
                 for (int64_t t = 0; t < nt; t++)                                                \
                     for (int64_t i = 0; i < h; i++)                                             \
@@ -158,6 +212,15 @@ INLINE void block_sums_neon(const int8_t *w, const int8_t *x, int32x4_t is[4])
                             y[(t0 + t) * W->rows + g0 + i] = out[t][i];                         \
             }                                                                                   \
         }                                                                                       \
+    }                                                                                           \
+    ATTR static void NAME(const gf_matrix *W, const gf_act *a, int64_t r0, int64_t r1, float *y) \
+    {                                                                                           \
+        NAME##_any(W, 0, a, r0, r1, y);                                                         \
+    }                                                                                           \
+    ATTR static void NAME##_q4(const gf_matrix *W, const gf_act *a, int64_t r0, int64_t r1,     \
+                               float *y)                                                        \
+    {                                                                                           \
+        NAME##_any(W, 1, a, r0, r1, y);                                                         \
     }
 
 DEFINE_Q8_ROWS(rows_q8_neon, , block_sums_neon)
@@ -206,13 +269,12 @@ TARGET_MM INLINE void block_sums_mmla(const int8_t *w, const int8_t *const x[4],
         }
 }
 
-TARGET_MM INLINE void rows_q8_mmla_group(const gf_matrix *W, const gf_q8_act *qa, int64_t g0,
-                                         int64_t t0, int nt, float out[MAX_NT][GF_Q8_GROUP])
+TARGET_MM INLINE void rows_q8_mmla_group(const gf_matrix *W, const int q4, const gf_q8_act *qa,
+                                         int64_t g0, int64_t t0, int nt,
+                                         float out[MAX_NT][GF_Q8_GROUP])
 {
     const int64_t n = W->cols, nb = n / GF_Q8_BLOCK;
     const int64_t h = gf_q8_group_rows(W->rows, g0);
-    const int8_t *wg = (const int8_t *)W->data + g0 * n;
-    const uint16_t *sg = W->scales + g0 * nb;
     int8_t pad[BLOCK_BYTES];
     float32x4_t acc[MAX_NT][4];
     for (int t = 0; t < nt; t++)
@@ -220,8 +282,7 @@ TARGET_MM INLINE void rows_q8_mmla_group(const gf_matrix *W, const gf_q8_act *qa
             acc[t][k] = vdupq_n_f32(0.0f);
     for (int64_t b = 0; b < nb; b++) {
         q8_block blk;
-        load_block(wg, sg, h, b, pad, &blk);
-        __builtin_prefetch(blk.w + 4096);
+        load_any(W, q4, g0, h, b, pad, &blk);
         int32x4_t is[MAX_NT][4];
         const int8_t *x[MAX_NT];
         for (int t = 0; t < nt; t++)
@@ -241,8 +302,8 @@ TARGET_MM INLINE void rows_q8_mmla_group(const gf_matrix *W, const gf_q8_act *qa
             vst1q_f32(out[t] + 4 * k, acc[t][k]);
 }
 
-TARGET_MM static void rows_q8_mmla(const gf_matrix *W, const gf_act *a, int64_t r0, int64_t r1,
-                                   float *y)
+TARGET_MM INLINE void rows_mmla_any(const gf_matrix *W, const int q4, const gf_act *a, int64_t r0,
+                                    int64_t r1, float *y)
 {
     float out[MAX_NT][GF_Q8_GROUP];
     for (int64_t g0 = r0 - r0 % GF_Q8_GROUP; g0 < r1; g0 += GF_Q8_GROUP) {
@@ -250,10 +311,10 @@ TARGET_MM static void rows_q8_mmla(const gf_matrix *W, const gf_act *a, int64_t 
         for (int64_t t0 = 0; t0 < a->n_tokens; t0 += MAX_NT) {
             int64_t nt = a->n_tokens - t0 < MAX_NT ? a->n_tokens - t0 : MAX_NT;
             switch (nt) {
-            case 1: rows_q8_mmla_group(W, &a->q8, g0, t0, 1, out); break;
-            case 2: rows_q8_mmla_group(W, &a->q8, g0, t0, 2, out); break;
-            case 3: rows_q8_mmla_group(W, &a->q8, g0, t0, 3, out); break;
-            default: rows_q8_mmla_group(W, &a->q8, g0, t0, 4, out); break;
+            case 1: rows_q8_mmla_group(W, q4, &a->q8, g0, t0, 1, out); break;
+            case 2: rows_q8_mmla_group(W, q4, &a->q8, g0, t0, 2, out); break;
+            case 3: rows_q8_mmla_group(W, q4, &a->q8, g0, t0, 3, out); break;
+            default: rows_q8_mmla_group(W, q4, &a->q8, g0, t0, 4, out); break;
             }
             for (int64_t t = 0; t < nt; t++)
                 for (int64_t i = 0; i < h; i++)
@@ -263,9 +324,69 @@ TARGET_MM static void rows_q8_mmla(const gf_matrix *W, const gf_act *a, int64_t 
     }
 }
 
-void gf_kernels_fill_neon_q8(gf_kernel_table *t) { t->rows[GF_DTYPE_Q8] = rows_q8_neon; }
+TARGET_MM static void rows_q8_mmla(const gf_matrix *W, const gf_act *a, int64_t r0, int64_t r1,
+                                   float *y)
+{
+    rows_mmla_any(W, 0, a, r0, r1, y);
+}
 
-void gf_kernels_fill_dotprod(gf_kernel_table *t) { t->rows[GF_DTYPE_Q8] = rows_q8_sdot; }
+TARGET_MM static void rows_q4_mmla(const gf_matrix *W, const gf_act *a, int64_t r0, int64_t r1,
+                                   float *y)
+{
+    rows_mmla_any(W, 1, a, r0, r1, y);
+}
 
-void gf_kernels_fill_i8mm(gf_kernel_table *t) { t->rows[GF_DTYPE_Q8] = rows_q8_mmla; }
+/* The activation quantizer (kernels.h) in NEON, bit for bit the scalar
+ * one: FMAX/FMAXV propagate a NaN as its sequential max does, FCVTNS
+ * rounds to nearest even as lrintf and turns NaN (a non-finite x times 0)
+ * into 0. */
+static void quantize_q8_neon(const float *x, int64_t n, int8_t *q, float *d, int32_t *corr)
+{
+    for (int64_t b = 0; b < n / GF_Q8_BLOCK; b++) {
+        const float *xb = x + b * GF_Q8_BLOCK;
+        float32x4_t v[8];
+        float32x4_t m = vdupq_n_f32(0.0f);
+        for (int k = 0; k < 8; k++) {
+            v[k] = vld1q_f32(xb + 4 * k);
+            m = vmaxq_f32(m, vabsq_f32(v[k]));
+        }
+        const float amax = vmaxvq_f32(m);
+        const float id = amax > 0 ? 127.0f / amax : 0.0f;
+        int32x4_t sum = vdupq_n_s32(0);
+        int16x8_t h[4];
+        for (int k = 0; k < 8; k += 2) {
+            int32x4_t i0 = vcvtnq_s32_f32(vminq_f32(
+                vmaxq_f32(vmulq_n_f32(v[k], id), vdupq_n_f32(-127.0f)), vdupq_n_f32(127.0f)));
+            int32x4_t i1 = vcvtnq_s32_f32(vminq_f32(
+                vmaxq_f32(vmulq_n_f32(v[k + 1], id), vdupq_n_f32(-127.0f)), vdupq_n_f32(127.0f)));
+            sum = vaddq_s32(sum, vaddq_s32(i0, i1));
+            h[k / 2] = vcombine_s16(vmovn_s32(i0), vmovn_s32(i1));
+        }
+        vst1q_s8(q + b * GF_Q8_BLOCK, vcombine_s8(vmovn_s16(h[0]), vmovn_s16(h[1])));
+        vst1q_s8(q + b * GF_Q8_BLOCK + 16, vcombine_s8(vmovn_s16(h[2]), vmovn_s16(h[3])));
+        d[b] = amax / 127.0f;
+        corr[b * 8] = -128 * vaddvq_s32(sum);
+        for (int l = 1; l < 8; l++)
+            corr[b * 8 + l] = 0;
+    }
+}
+
+void gf_kernels_fill_neon_q8(gf_kernel_table *t)
+{
+    t->quantize_q8 = quantize_q8_neon;
+    t->rows[GF_DTYPE_Q8] = rows_q8_neon;
+    t->rows[GF_DTYPE_Q4] = rows_q8_neon_q4;
+}
+
+void gf_kernels_fill_dotprod(gf_kernel_table *t)
+{
+    t->rows[GF_DTYPE_Q8] = rows_q8_sdot;
+    t->rows[GF_DTYPE_Q4] = rows_q8_sdot_q4;
+}
+
+void gf_kernels_fill_i8mm(gf_kernel_table *t)
+{
+    t->rows[GF_DTYPE_Q8] = rows_q8_mmla;
+    t->rows[GF_DTYPE_Q4] = rows_q4_mmla;
+}
 #endif

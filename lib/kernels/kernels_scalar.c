@@ -50,7 +50,7 @@ DEFINE_ROWS(rows_bf16, uint16_t, gf_bf16_to_f32)
 /* Integer dot product per block (exact), scaled by d_w * d_x in f32 and
  * added with one rounding (fmaf), block after block: the SIMD kernels do
  * the same operations per row and token, so they agree bit for bit.  The
- * weights are in the interleaved Q8 layout (loader/model.h): row r's quad
+ * weights are in the interleaved Q8 layout (kernels/q8_format.h): row r's quad
  * j sits 4h bytes after quad j - 1. */
 static void rows_q8(const gf_matrix *W, const gf_act *a, int64_t r0, int64_t r1, float *y)
 {
@@ -66,6 +66,30 @@ static void rows_q8(const gf_matrix *W, const gf_act *a, int64_t r0, int64_t r1,
                 for (int64_t c = b * GF_Q8_BLOCK; c < (b + 1) * GF_Q8_BLOCK; c++)
                     isum += (int32_t)gf_q8_row_weight(w, c) * q[c];
                 acc = fmaf((float)isum, gf_f16_to_f32(gf_q8_row_scale(w, b)) * d[b], acc);
+            }
+            y[t * W->rows + r] = acc;
+        }
+    }
+}
+
+/* Q4 (kernels/q4_format.h): the Q8 kernel's operations with the weight
+ * u - 8 of the nibble: exact integer block sums, then fmaf(isum, d_w * d_x,
+ * acc) block after block.  The reference every Q4 kernel matches bit for
+ * bit. */
+static void rows_q4(const gf_matrix *W, const gf_act *a, int64_t r0, int64_t r1, float *y)
+{
+    const int64_t n = W->cols, nb = n / GF_Q4_BLOCK;
+    for (int64_t r = r0; r < r1; r++) {
+        const gf_q4_row w = gf_q4_row_of(W, r);
+        for (int64_t t = 0; t < a->n_tokens; t++) {
+            const int8_t *q = a->q8.q + t * n;
+            const float *d = a->q8.d + t * nb;
+            float acc = 0;
+            for (int64_t b = 0; b < nb; b++) {
+                int32_t isum = 0;
+                for (int64_t c = b * GF_Q4_BLOCK; c < (b + 1) * GF_Q4_BLOCK; c++)
+                    isum += (gf_q4_row_code(w, c) - 8) * q[c];
+                acc = fmaf((float)isum, gf_f16_to_f32(gf_q4_row_scale(w, b)) * d[b], acc);
             }
             y[t * W->rows + r] = acc;
         }
@@ -124,6 +148,7 @@ static void widen_row(const gf_matrix *W, int64_t r, float *out)
             out[c] = gf_f16_to_f32(gf_q8_row_scale(q, c / GF_Q8_BLOCK)) * (float)gf_q8_row_weight(q, c);
         break;
     }
+    case GF_DTYPE_Q4: gf_q4_widen_row(W, r, out); break;
     }
 }
 
@@ -174,9 +199,11 @@ void gf_kernels_fill_scalar(gf_kernel_table *t)
     t->bf16_pairs = 0;
     t->widen_row = widen_row;
     t->quantize_weights_q8 = quantize_weights_q8;
+    t->quantize_weights_q4 = gf_q4_quantize_row;
     t->rows[GF_DTYPE_F32] = rows_f32;
     t->rows[GF_DTYPE_F16] = rows_f16;
     t->rows[GF_DTYPE_BF16] = rows_bf16;
     t->rows[GF_DTYPE_Q8] = rows_q8;
+    t->rows[GF_DTYPE_Q4] = rows_q4;
     t->quantize_q8 = quantize_q8;
 }

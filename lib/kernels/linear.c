@@ -67,14 +67,17 @@ static void linear_task(void *arg, int thread_index, int n_threads)
     }
 }
 
-/* Q8 without scratch memory (allocation failed): quantizes each block of x
- * on the fly, per row; the same integers as the kernels, just slower. */
-static void rows_q8_unbuffered(const gf_matrix *W, const float *x, int64_t n_tokens, float *y)
+/* Q8 or Q4 without scratch memory (allocation failed): quantizes each
+ * block of x on the fly, per row; the same integers as the kernels, just
+ * slower. */
+static void rows_quant_unbuffered(const gf_matrix *W, const float *x, int64_t n_tokens, float *y)
 {
     const gf_kernel_table *k = gf_kernels_for_level(GF_LEVEL_SCALAR);
     const int64_t n = W->cols, nb = n / GF_Q8_BLOCK;
     for (int64_t r = 0; r < W->rows; r++) {
-        const gf_q8_row w = gf_q8_row_of(W, r);
+        const int q4 = W->dtype == GF_DTYPE_Q4;
+        const gf_q8_row w = q4 ? (gf_q8_row){0} : gf_q8_row_of(W, r);
+        const gf_q4_row w4 = q4 ? gf_q4_row_of(W, r) : (gf_q4_row){0};
         for (int64_t t = 0; t < n_tokens; t++) {
             float acc = 0;
             for (int64_t b = 0; b < nb; b++) {
@@ -84,8 +87,11 @@ static void rows_q8_unbuffered(const gf_matrix *W, const float *x, int64_t n_tok
                 k->quantize_q8(x + t * n + b * GF_Q8_BLOCK, GF_Q8_BLOCK, q, &d, corr);
                 int32_t isum = 0;
                 for (int c = 0; c < GF_Q8_BLOCK; c++)
-                    isum += (int32_t)gf_q8_row_weight(w, b * GF_Q8_BLOCK + c) * q[c];
-                acc = fmaf((float)isum, gf_f16_to_f32(gf_q8_row_scale(w, b)) * d, acc);
+                    isum += (q4 ? gf_q4_row_code(w4, b * GF_Q8_BLOCK + c) - 8
+                                : (int32_t)gf_q8_row_weight(w, b * GF_Q8_BLOCK + c)) *
+                            q[c];
+                const uint16_t s = q4 ? gf_q4_row_scale(w4, b) : gf_q8_row_scale(w, b);
+                acc = fmaf((float)isum, gf_f16_to_f32(s) * d, acc);
             }
             y[t * W->rows + r] = acc;
         }
@@ -121,7 +127,7 @@ void gf_linear_multi(gf_threadpool *pool, int n_mats, const gf_matrix *const *W,
         job.W[i] = W[i];
         job.y[i] = y[i];
         job.first_row[i + 1] = job.first_row[i] + W[i]->rows;
-        need_q8 |= W[i]->dtype == GF_DTYPE_Q8;
+        need_q8 |= W[i]->dtype == GF_DTYPE_Q8 || W[i]->dtype == GF_DTYPE_Q4;
         need_pairs |= W[i]->dtype == GF_DTYPE_BF16 && job.k->bf16_pairs;
     }
     job.act.x = x;
@@ -147,8 +153,8 @@ void gf_linear_multi(gf_threadpool *pool, int n_mats, const gf_matrix *const *W,
         if (!buf) { /* no memory: kernels that need none (same sums for Q8) */
             const gf_kernel_table *plain = gf_kernels_for_level(GF_LEVEL_SCALAR);
             for (int i = 0; i < n_mats; i++) {
-                if (W[i]->dtype == GF_DTYPE_Q8)
-                    rows_q8_unbuffered(W[i], x, n_tokens, y[i]);
+                if (W[i]->dtype == GF_DTYPE_Q8 || W[i]->dtype == GF_DTYPE_Q4)
+                    rows_quant_unbuffered(W[i], x, n_tokens, y[i]);
                 else
                     plain->rows[W[i]->dtype](W[i], &job.act, 0, W[i]->rows, y[i]);
             }
@@ -202,6 +208,11 @@ void gf_quantize_row_q8(const float *x, int64_t n, int8_t *q, float *d)
 void gf_quantize_weights_q8(const float *x, int64_t n, int8_t *q, uint16_t *scales)
 {
     gf_kernels()->quantize_weights_q8(x, n, q, scales);
+}
+
+void gf_quantize_weights_q4(const float *x, int64_t n, int8_t *k, uint16_t *scales)
+{
+    gf_kernels()->quantize_weights_q4(x, n, k, scales);
 }
 
 const char *gf_kernel_level_in_use(void) { return gf_kernels()->name; }

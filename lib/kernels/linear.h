@@ -8,12 +8,14 @@
 
 #include "kernels/convert.h"
 #include "kernels/threadpool.h"
-#include "loader/model.h"
+#include "kernels/q4_format.h"
+#include "kernels/q8_format.h"
+#include "kernels/weights.h"
 
 /* y[t][r] = sum_c W[r][c] * x[t][c] for t < n_tokens.
  * x is [n_tokens][W->cols] f32, y is [n_tokens][W->rows] f32 (no aliasing).
  * `pool` may be NULL (run on the calling thread).  Accumulates in f32.
- * Q8 weights multiply activations quantized per block of 32 (int8 with an
+ * Q8 and Q4 weights multiply activations quantized per block of 32 (int8 with an
  * f32 scale, gf_quantize_row_q8): each product then carries an extra error
  * of at most |w| * d_x / 2.  n_tokens <= 0 does nothing. */
 void gf_linear(gf_threadpool *pool, const gf_matrix *W, const float *x, int64_t n_tokens,
@@ -79,6 +81,12 @@ int gf_linear_bf16_dot_allowed(void);
  * zero (NaN gives 0); otherwise q = 0.  The same results at every kernel
  * level (bit for bit); SIMD where the CPU has it. */
 void gf_quantize_weights_q8(const float *x, int64_t n, int8_t *q, uint16_t *scales);
+
+/* Weight quantization to GF_DTYPE_Q4, per block of 32 (n % 32 == 0): the
+ * scale search of gf_q4_quantize_row (q4_format.h), codes k in -8..7.  The
+ * same results at every kernel level (bit for bit); SIMD where the CPU has
+ * it. */
+void gf_quantize_weights_q4(const float *x, int64_t n, int8_t *k, uint16_t *scales);
 
 /* Name of the kernel level in use ("scalar", "avx2", "avx512"), for logs
  * and benchmarks. */

@@ -68,6 +68,22 @@ static atomic_int own_min_tokens[4] = {GF_GEMM_MIN_TOKENS_F32, GF_GEMM_MIN_TOKEN
 static atomic_int blas_min_tokens[4] = {GF_BLAS_MIN_TOKENS_F32, GF_BLAS_MIN_TOKENS_F16,
                                         GF_BLAS_MIN_TOKENS_BF16, GF_BLAS_MIN_TOKENS_Q8};
 
+/* aarch64 with SDOT or SMMLA: int8 prompt batches stay on the row kernels
+ * (4 tokens per pass over a group's weights, 16 multiply-adds per SDOT, 32
+ * per SMMLA) at every length: OpenBLAS's path would widen the weights to
+ * f32 for FMLA, 4 per instruction (docs/performance.md, "ARM64").  Plain
+ * NEON (SMULL + SADALP, about 4 per instruction) keeps the OpenBLAS
+ * crossover. */
+static int arm_int8_rows(gf_dtype dt)
+{
+#if defined(__aarch64__)
+    return dt == GF_DTYPE_Q8 && gf_kernels()->level >= GF_LEVEL_DOTPROD;
+#else
+    (void)dt;
+    return 0;
+#endif
+}
+
 static int gemm_kind_for(const gf_matrix *const *W, int n_mats, int64_t n_tokens)
 {
     int backend = atomic_load(&gemm_backend);
@@ -79,12 +95,15 @@ static int gemm_kind_for(const gf_matrix *const *W, int n_mats, int64_t n_tokens
     gf_gemm_kind kind;
     switch (W[0]->dtype) {
     case GF_DTYPE_Q8: kind = GF_GEMM_Q8; break;
+    case GF_DTYPE_Q4: return GEMM_NONE; /* the row kernels take up to 8 tokens a pass */
     case GF_DTYPE_BF16:
         kind = W[0]->cols % 2 == 0 && gf_linear_bf16_dot_allowed() ? GF_GEMM_BF16DOT : GF_GEMM_F32;
         break;
     default: kind = GF_GEMM_F32; break;
     }
     const gf_dtype dt = W[0]->dtype;
+    if (backend != GF_GEMM_BACKEND_BLAS && arm_int8_rows(dt))
+        return GEMM_NONE;
     if (backend != GF_GEMM_BACKEND_BLAS && gf_gemm_available(kind))
         return n_tokens >= atomic_load(&own_min_tokens[dt]) ? (int)kind : GEMM_NONE;
     if (backend == GF_GEMM_BACKEND_OWN || n_tokens < atomic_load(&blas_min_tokens[dt]))
@@ -233,6 +252,8 @@ void gf_gemm_set_min_tokens(gf_dtype dtype, int64_t n)
 int64_t gf_gemm_min_tokens(gf_dtype dtype)
 {
     if ((unsigned)dtype >= 4)
+        return INT32_MAX;
+    if (arm_int8_rows(dtype) && atomic_load(&gemm_backend) != GF_GEMM_BACKEND_BLAS)
         return INT32_MAX;
     gf_gemm_kind kind = dtype == GF_DTYPE_Q8 ? GF_GEMM_Q8 : GF_GEMM_F32;
     return gf_gemm_available(kind) ? atomic_load(&own_min_tokens[dtype])

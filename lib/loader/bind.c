@@ -14,17 +14,22 @@
 
 #include "core/alloc.h"
 #include "core/status.h"
-#include "loader/convert.h"
+#include "kernels/q4_format.h"
+#include "kernels/q8_format.h"
+#include "kernels/weights.h"
 #include "loader/load.h"
-#include "loader/q8_layout.h"
+#include "loader/lora.h"
 #include "loader/quantize.h"
 #include "loader/safetensors.h"
 
 /* How a matrix is kept. */
 typedef enum role {
     ROLE_LINEAR, /* follows the weight type */
-    ROLE_EMBED,  /* embed_tokens: as stored except F32 (-> f32) and INT8 (-> Q8) */
-                 /* (any role: pre-quantized int8 is used as Q8, place_q8) */
+    ROLE_SMALL,  /* follows the weight type, but int8 (not 4-bit) under Q4: an untied
+                    lm_head, the AltUp and LAuReL matrices, the multimodal embedders
+                    (docs/architecture.md) */
+    ROLE_EMBED,  /* embed_tokens: as stored except F32 (-> f32), INT8 and Q4 (-> Q8) */
+                 /* (any role: pre-quantized int8 is used as Q8, place_q8; 4-bit as Q4) */
     ROLE_TABLE,  /* per-layer embeddings: always mapped as stored, read row by row */
     ROLE_UNUSED  /* checked when present, never bound (k/v of KV-shared layers) */
 } role;
@@ -99,7 +104,7 @@ static gemfa_status stored_dtype(const gf_st_tensor *t, gf_dtype *out)
                     t->file->path, t->name, gf_st_dtype_name(t->dtype));
 }
 
-static size_t dtype_bytes(gf_dtype d) { return d == GF_DTYPE_F32 ? 4 : d == GF_DTYPE_Q8 ? 1 : 2; }
+static size_t dtype_bytes(gf_dtype d) { return d == GF_DTYPE_F32 ? 4 : 2; } /* stored dtypes */
 
 static gf_dtype target_dtype(const binder *b, role r, gf_dtype stored, int64_t cols)
 {
@@ -110,12 +115,17 @@ static gf_dtype target_dtype(const binder *b, role r, gf_dtype stored, int64_t c
     case ROLE_EMBED:
         if (b->type == GEMFA_WEIGHTS_F32)
             return GF_DTYPE_F32;
-        if (b->type == GEMFA_WEIGHTS_INT8 && q8_ok)
+        if ((b->type == GEMFA_WEIGHTS_INT8 || b->type == GEMFA_WEIGHTS_Q4) && q8_ok)
             return GF_DTYPE_Q8;
         return stored;
+    case ROLE_SMALL:
+        if (b->type == GEMFA_WEIGHTS_Q4)
+            return q8_ok ? GF_DTYPE_Q8 : stored;
+        break;
     case ROLE_LINEAR: break;
     }
     switch (b->type) {
+    case GEMFA_WEIGHTS_Q4: return q8_ok ? GF_DTYPE_Q4 : stored;
     case GEMFA_WEIGHTS_F32: return GF_DTYPE_F32;
     case GEMFA_WEIGHTS_F16: return GF_DTYPE_F16;
     case GEMFA_WEIGHTS_BF16: return GF_DTYPE_BF16;
@@ -176,11 +186,8 @@ static gemfa_status place_matrix(binder *b, const gf_st_tensor *t, role r, gf_dt
     gf_convert_matrix(t->data, stored, buf, target, rows, cols, b->n_threads);
     gf_st_advise_done(t); /* keeps resident memory at the converted copy */
     *out = (gf_matrix){buf, NULL, target, rows, cols};
-    if (target == GF_DTYPE_Q8)
-        out->scales = (const uint16_t *)((const uint8_t *)buf + gf_q8_scales_offset(rows, cols));
-    b->m->weight_bytes += (int64_t)(target == GF_DTYPE_Q8
-                                        ? n + n / GF_Q8_BLOCK * 2
-                                        : n * dtype_bytes(target));
+    gf_matrix_set_scales(out);
+    b->m->weight_bytes += gf_matrix_payload_bytes(target, rows, cols);
     b->work_done += n;
     return report(b);
 }
@@ -214,15 +221,17 @@ static gemfa_status place_q8(binder *b, const gf_st_tensor *t, role r, int64_t r
     if (s->dtype != GF_ST_F16)
         return gf_error(GEMFA_ERR_TENSOR_SHAPE, "%s: tensor '%s': dtype %s (expected F16)",
                         s->file->path, s->name, gf_st_dtype_name(s->dtype));
-    if (b->type != GEMFA_WEIGHTS_AUTO && b->type != GEMFA_WEIGHTS_INT8)
+    const char *qs = t->file->quantization;
+    const int q4_file = qs && strcmp(qs, GF_Q4_SCHEME) == 0; /* int8 parts of a q4 file */
+    if (b->type != GEMFA_WEIGHTS_AUTO && b->type != GEMFA_WEIGHTS_INT8 &&
+        !(b->type == GEMFA_WEIGHTS_Q4 && q4_file))
         return gf_error(GEMFA_ERR_UNSUPPORTED,
                         "%s: tensor '%s' is pre-quantized int8 (gemfa quantize); load this "
                         "checkpoint with weights auto or int8",
                         t->file->path, t->name);
-    const char *qs = t->file->quantization;
     const q8_scheme scheme = !qs || strcmp(qs, GF_Q8_SCHEME_ROWS) == 0 ? Q8_ROWS
-                             : strcmp(qs, GF_Q8_SCHEME) == 0           ? Q8_INTERLEAVED
-                                                                       : Q8_UNKNOWN;
+                             : strcmp(qs, GF_Q8_SCHEME) == 0 || q4_file ? Q8_INTERLEAVED
+                                                                        : Q8_UNKNOWN;
     if (scheme == Q8_UNKNOWN)
         return gf_error(GEMFA_ERR_UNSUPPORTED,
                         "%s: tensor '%s' is int8 in an unknown quantization scheme \"%.120s\" "
@@ -265,6 +274,125 @@ static gemfa_status place_q8(binder *b, const gf_st_tensor *t, role r, int64_t r
     return GEMFA_OK;
 }
 
+/* A pre-quantized 4-bit matrix (gemfa quantize --type q4): U8 `t` of shape
+ * [rows][cols/2] in the Q4 layout and its F16 scales `<name>_scale`
+ * [rows][cols/32], in a file whose metadata names GF_Q4_SCHEME (any other
+ * or none: refused, never guessed).  Used in place with --weights auto or
+ * q4 (copied if the file misaligns the scales).  Errors: TENSOR_MISSING,
+ * TENSOR_SHAPE, UNSUPPORTED. */
+static gemfa_status place_q4(binder *b, const gf_st_tensor *t, role r, int64_t rows,
+                             int64_t cols, gf_matrix *out, const char *hint)
+{
+    char name[300];
+    snprintf(name, sizeof name, "%s%s", t->name, GF_Q8_SCALE_SUFFIX);
+    const gf_st_tensor *s = gf_shard_set_find(b->set, name);
+    const int64_t dims[2] = {rows, cols / 2}, sdims[2] = {rows, cols / GF_Q4_BLOCK};
+    const char *qs = t->file->quantization;
+    gemfa_status st;
+    if (!qs || strcmp(qs, GF_Q4_SCHEME) != 0)
+        return gf_error(GEMFA_ERR_UNSUPPORTED,
+                        "%s: tensor '%s' is U8 but the file names no known 4-bit scheme "
+                        "(metadata gemfa.quantization \"%.120s\")",
+                        t->file->path, t->name, qs ? qs : "");
+    if (cols % GF_Q4_BLOCK != 0)
+        return gf_error(GEMFA_ERR_TENSOR_SHAPE,
+                        "%s: tensor '%s': 4-bit with %" PRId64 " columns (a multiple of %d needed)",
+                        t->file->path, t->name, cols, GF_Q4_BLOCK);
+    if ((st = check_shape(t, dims, 2, hint)))
+        return st;
+    if (!s)
+        return gf_error(GEMFA_ERR_TENSOR_MISSING,
+                        "%s: tensor '%s' is 4-bit but its scales '%s' are missing",
+                        t->file->path, t->name, name);
+    if ((st = check_shape(s, sdims, 2, "(rows, columns / 32)")))
+        return st;
+    if (s->dtype != GF_ST_F16)
+        return gf_error(GEMFA_ERR_TENSOR_SHAPE, "%s: tensor '%s': dtype %s (expected F16)",
+                        s->file->path, s->name, gf_st_dtype_name(s->dtype));
+    if (b->type != GEMFA_WEIGHTS_AUTO && b->type != GEMFA_WEIGHTS_Q4)
+        return gf_error(GEMFA_ERR_UNSUPPORTED,
+                        "%s: tensor '%s' is pre-quantized 4-bit (gemfa quantize --type q4); "
+                        "load this checkpoint with weights auto or q4",
+                        t->file->path, t->name);
+    if (r != ROLE_UNUSED)
+        b->m->weight_bytes += gf_matrix_payload_bytes(GF_DTYPE_Q4, rows, cols);
+    if (b->dry || r == ROLE_UNUSED) {
+        if (!b->dry)
+            *out = (gf_matrix){NULL, NULL, GF_DTYPE_Q4, rows, cols};
+        return GEMFA_OK;
+    }
+    if ((uintptr_t)s->data % 2 == 0) {
+        *out = (gf_matrix){t->data, s->data, GF_DTYPE_Q4, rows, cols};
+        advise_in_place(t, r);
+        advise_in_place(s, r);
+        return GEMFA_OK;
+    }
+    const size_t bytes = gf_convert_bytes(GF_DTYPE_Q4, rows, cols);
+    uint8_t *buf = gf_model_alloc(b->m, bytes);
+    if (!buf)
+        return gf_error(GEMFA_ERR_OUT_OF_MEMORY, "tensor '%s': out of memory", t->name);
+    *out = (gf_matrix){buf, NULL, GF_DTYPE_Q4, rows, cols};
+    gf_matrix_set_scales(out);
+    memcpy(buf, t->data, (size_t)(t->end - t->begin));
+    memcpy((void *)out->scales, s->data, gf_matrix_scales_bytes(out));
+    return GEMFA_OK;
+}
+
+/* A matrix LoRA adapters change (lora.h): widened to f32, W + s·B·A added
+ * there, then converted to the weight type like any converted matrix.
+ * Only linear layers; k/v of KV-shared layers are checked and skipped. */
+static gemfa_status place_lora(binder *b, const gf_st_tensor *t, gf_lora_target *lt, role r,
+                               int64_t rows, int64_t cols, gf_matrix *out)
+{
+    gf_dtype stored = GF_DTYPE_BF16;
+    gemfa_status st;
+    if (t->dtype == GF_ST_I8 || t->dtype == GF_ST_U8)
+        return gf_error(GEMFA_ERR_UNSUPPORTED,
+                        "%s: tensor '%s' is pre-quantized %s; LoRA adapters merge into "
+                        "BF16/F16/F32 checkpoints only (load the original checkpoint with "
+                        "--weights %s instead)",
+                        t->file->path, t->name, t->dtype == GF_ST_I8 ? "int8" : "4-bit",
+                        t->dtype == GF_ST_I8 ? "int8" : "q4");
+    if ((st = stored_dtype(t, &stored)) ||
+        (st = gf_lora_check_shape(b->m->lora, lt, rows, cols)))
+        return st;
+    if (r != ROLE_LINEAR && r != ROLE_SMALL && r != ROLE_UNUSED)
+        return gf_error(GEMFA_ERR_UNSUPPORTED, "LoRA module '%s': tensor '%s' is not a linear "
+                        "layer's weight", lt->module, t->name);
+    lt->claimed = 1;
+    if (r == ROLE_UNUSED) { /* a KV-shared layer never runs its k/v_proj */
+        if (!b->dry)
+            *out = (gf_matrix){NULL, NULL, stored, rows, cols};
+        return GEMFA_OK;
+    }
+    const gf_dtype target = target_dtype(b, r, stored, cols);
+    const uint64_t n = (uint64_t)rows * (uint64_t)cols;
+    b->m->weight_bytes += gf_matrix_payload_bytes(target, rows, cols);
+    if (b->dry) {
+        b->work_total += n;
+        return GEMFA_OK;
+    }
+    const size_t bytes = gf_convert_bytes(target, rows, cols);
+    void *buf = gf_model_alloc(b->m, bytes);
+    float *w = target == GF_DTYPE_F32 ? buf : gf_lora_scratch(b->m->lora, (size_t)n);
+    if (!buf || !w)
+        return gf_error(GEMFA_ERR_OUT_OF_MEMORY,
+                        "tensor '%s': out of memory merging LoRA (%" PRId64 "x%" PRId64 ")",
+                        t->name, rows, cols);
+    gf_convert_matrix(t->data, stored, w, GF_DTYPE_F32, rows, cols, b->n_threads);
+    st = gf_lora_merge(lt, w, rows, cols, b->n_threads);
+    if (!st && target != GF_DTYPE_F32)
+        gf_convert_matrix(w, GF_DTYPE_F32, buf, target, rows, cols, b->n_threads);
+    if (st)
+        return st;
+    gf_st_advise_done(t);
+    *out = (gf_matrix){buf, NULL, target, rows, cols};
+    gf_matrix_set_scales(out);
+    b->m->lora->n_merged++;
+    b->work_done += n;
+    return report(b);
+}
+
 /* A 2-D weight [rows][cols].  *present (may be NULL) says whether an
  * optional tensor was found. */
 static gemfa_status matrix(binder *b, const char *name, int64_t rows, int64_t cols, role r,
@@ -277,9 +405,15 @@ static gemfa_status matrix(binder *b, const char *name, int64_t rows, int64_t co
         *present = t != NULL;
     if (st != GEMFA_OK || !t)
         return st;
+    gf_lora_target *lt = b->m->lora ? gf_lora_find(b->m->lora, t->name) : NULL;
+    if (t->dtype == GF_ST_U8) /* 4-bit: its own shape; LoRA refuses it */
+        return lt ? place_lora(b, t, lt, r, rows, cols, out)
+                  : place_q4(b, t, r, rows, cols, out, hint);
     int64_t dims[2] = {rows, cols};
     if ((st = check_shape(t, dims, 2, hint)))
         return st;
+    if (lt)
+        return place_lora(b, t, lt, r, rows, cols, out);
     if (t->dtype == GF_ST_I8)
         return place_q8(b, t, r, rows, cols, out);
     if ((st = stored_dtype(t, &stored)))
@@ -392,13 +526,13 @@ static gemfa_status bind_layer(binder *b, int l)
                      &ly->altup_correction_coefs, "(altup_num_inputs, altup_num_inputs)")) ||
         (st = vector(b, NAME("layers.%d.altup.prediction_coefs.weight", l), pred, 2, 0,
                      &ly->altup_prediction_coefs, "(altup_num_inputs^2, altup_num_inputs)")) ||
-        (st = matrix(b, NAME("layers.%d.altup.modality_router.weight", l), K, H, ROLE_LINEAR, 0,
+        (st = matrix(b, NAME("layers.%d.altup.modality_router.weight", l), K, H, ROLE_SMALL, 0,
                      &ly->altup_router, NULL, "(altup_num_inputs, hidden_size)")) ||
         (st = vec1(b, NAME("layers.%d.altup.router_norm.weight", l), H, 0,
                    &ly->altup_router_norm)) ||
-        (st = matrix(b, NAME("layers.%d.laurel.linear_left.weight", l), R, H, ROLE_LINEAR, 0,
+        (st = matrix(b, NAME("layers.%d.laurel.linear_left.weight", l), R, H, ROLE_SMALL, 0,
                      &ly->laurel_left, NULL, "(laurel_rank, hidden_size)")) ||
-        (st = matrix(b, NAME("layers.%d.laurel.linear_right.weight", l), H, R, ROLE_LINEAR, 0,
+        (st = matrix(b, NAME("layers.%d.laurel.linear_right.weight", l), H, R, ROLE_SMALL, 0,
                      &ly->laurel_right, NULL, "(hidden_size, laurel_rank)")) ||
         (st = vec1(b, NAME("layers.%d.laurel.post_laurel_norm.weight", l), H, 0,
                    &ly->post_laurel_norm)) ||
@@ -449,7 +583,7 @@ static gemfa_status bind_globals(binder *b)
     /* lm_head.weight sits outside the decoder prefix */
     const char *saved = b->prefix;
     b->prefix = "";
-    st = matrix(b, NAME("lm_head.weight"), hp->vocab_size, H, ROLE_LINEAR, 1, &m->lm_head,
+    st = matrix(b, NAME("lm_head.weight"), hp->vocab_size, H, ROLE_SMALL, 1, &m->lm_head,
                 &has_lm_head, lm_hint);
     b->prefix = saved;
     if (st)
@@ -478,9 +612,9 @@ static gemfa_status bind_globals(binder *b)
         (st = vec1(b, NAME("norm.weight"), H, 0, &m->final_norm)))
         return st;
     for (int k = 0; k < hp->altup_num_inputs - 1; k++)
-        if ((st = matrix(b, NAME("altup_projections.%d.weight", k), H, H, ROLE_LINEAR, 0,
+        if ((st = matrix(b, NAME("altup_projections.%d.weight", k), H, H, ROLE_SMALL, 0,
                          &m->altup_proj[k], NULL, "(hidden_size, hidden_size)")) ||
-            (st = matrix(b, NAME("altup_unembed_projections.%d.weight", k), H, H, ROLE_LINEAR, 0,
+            (st = matrix(b, NAME("altup_unembed_projections.%d.weight", k), H, H, ROLE_SMALL, 0,
                          &m->altup_unembed[k], NULL, "(hidden_size, hidden_size)")))
             return st;
     return GEMFA_OK;
@@ -511,10 +645,10 @@ static gemfa_status bind_embedder(binder *b, const char *what, const gf_mm_hpara
     const int64_t Hm = mh->hidden_size;
     gemfa_status st;
     int present = 0;
-    if (!(st = matrix(b, NAME("embedding.weight"), mh->vocab_size, Hm, ROLE_LINEAR, 0,
+    if (!(st = matrix(b, NAME("embedding.weight"), mh->vocab_size, Hm, ROLE_SMALL, 0,
                       &e->embedding, &present, "(sub-config vocab_size, hidden_size)")) &&
         !(st = vec1(b, NAME("hard_embedding_norm.weight"), Hm, 0, &e->hard_norm)))
-        st = matrix(b, NAME("embedding_projection.weight"), b->m->hp.hidden_size, Hm, ROLE_LINEAR,
+        st = matrix(b, NAME("embedding_projection.weight"), b->m->hp.hidden_size, Hm, ROLE_SMALL,
                     0, &e->projection, NULL, "(text hidden_size, sub-config hidden_size)");
     b->prefix = saved;
     if (!st && !b->dry)
@@ -578,7 +712,8 @@ static int is_decoder_tensor(const binder *b, const char *n)
     return 1;
 }
 
-/* The scales of a pre-quantized matrix: not parameters of their own. */
+/* The scales of a pre-quantized matrix: not parameters of their own (and
+ * a 4-bit matrix's U8 tensor counts half its parameters: fixed in count). */
 static int is_q8_scales(const binder *b, const gf_st_tensor *t)
 {
     const size_t n = strlen(t->name), k = strlen(GF_Q8_SCALE_SUFFIX);
@@ -587,7 +722,7 @@ static int is_q8_scales(const binder *b, const gf_st_tensor *t)
     char base[300];
     snprintf(base, sizeof base, "%.*s", (int)(n - k), t->name);
     const gf_st_tensor *w = gf_shard_set_find(b->set, base);
-    return w && w->dtype == GF_ST_I8;
+    return w && (w->dtype == GF_ST_I8 || w->dtype == GF_ST_U8);
 }
 
 static void count(binder *b)
@@ -602,7 +737,7 @@ static void count(binder *b)
         if (!is_decoder_tensor(b, t->name))
             continue;
         if (!is_q8_scales(b, t))
-            m->n_params += (int64_t)t->n_elements;
+            m->n_params += (int64_t)t->n_elements * (t->dtype == GF_ST_U8 ? 2 : 1);
         if (strcmp(t->name, ple) == 0)
             m->n_params_ple += (int64_t)t->n_elements;
         int64_t bytes = (int64_t)(t->end - t->begin);
@@ -610,8 +745,8 @@ static void count(binder *b)
         case GF_ST_F32: m->stored_bytes[GF_DTYPE_F32] += bytes; break;
         case GF_ST_F16: m->stored_bytes[GF_DTYPE_F16] += bytes; break;
         case GF_ST_BF16: m->stored_bytes[GF_DTYPE_BF16] += bytes; break;
-        case GF_ST_I8:
-        case GF_ST_U8: m->stored_bytes[GF_DTYPE_Q8] += bytes; break;
+        case GF_ST_I8: m->stored_bytes[GF_DTYPE_Q8] += bytes; break;
+        case GF_ST_U8: m->stored_bytes[GF_DTYPE_Q4] += bytes; break;
         default: break;
         }
     }
@@ -643,6 +778,8 @@ gemfa_status gf_bind_weights(gemfa_model *m, gemfa_weight_type type, int n_threa
     binder b = {.m = m, .set = m->shards, .type = type, .n_threads = n_threads, .prog = p,
                 .f0 = f0, .f1 = f1};
     gemfa_status st = find_prefix(&b);
+    if (!st && m->lora)
+        st = gf_lora_resolve(m->lora, b.prefix);
     if (st)
         return st;
     m->tensor_prefix = gf_strndup(b.prefix, strlen(b.prefix));
@@ -652,7 +789,7 @@ gemfa_status gf_bind_weights(gemfa_model *m, gemfa_weight_type type, int n_threa
     if ((st = check_extra_layers(&b)))
         return st;
     b.dry = 1;
-    if ((st = walk(&b)))
+    if ((st = walk(&b)) || (m->lora && (st = gf_lora_check_claimed(m->lora))))
         return st;
     b.dry = 0;
     b.layers_done = 0;

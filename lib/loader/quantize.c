@@ -24,12 +24,15 @@
 
 #include "core/alloc.h"
 #include "core/status.h"
-#include "loader/convert.h"
+#include "kernels/q4_format.h"
+#include "kernels/q8_format.h"
+#include "kernels/weights.h"
 #include "loader/safetensors.h"
 
 typedef struct out_tensor {
     const gf_st_tensor *src;
-    int quantized;  /* written as the pair (scales, int8) */
+    int quantized;  /* written as the pair (scales, codes) */
+    gf_dtype fmt;   /* GF_DTYPE_Q8 or GF_DTYPE_Q4 when quantized */
     uint64_t begin; /* offset of its first byte (scales first when quantized) */
     uint64_t bytes; /* all its bytes (both parts when quantized) */
 } out_tensor;
@@ -39,6 +42,7 @@ typedef struct plan {
     size_t n;
     uint64_t data_bytes;
     const char *prefix;
+    gf_dtype type; /* GF_DTYPE_Q8 or GF_DTYPE_Q4 */
 } plan;
 
 static const char *const text_prefixes[] = {"model.language_model.", "model.",
@@ -91,6 +95,28 @@ static gf_dtype model_dtype(gf_st_dtype d)
     return d == GF_ST_F32 ? GF_DTYPE_F32 : d == GF_ST_F16 ? GF_DTYPE_F16 : GF_DTYPE_BF16;
 }
 
+/* Under q4, the matrices a q4 load keeps int8 (loader/bind.c, ROLE_EMBED
+ * and ROLE_SMALL): the embedding / LM head, AltUp, LAuReL, the multimodal
+ * embedders. */
+static int stays_q8(const char *name)
+{
+    static const char *const parts[] = {"embed_tokens.weight", "lm_head.weight",
+                                        "altup.modality_router.", "laurel.linear_",
+                                        "altup_projections.", "altup_unembed_projections.",
+                                        "embed_vision.", "embed_audio.", NULL};
+    if (ends_with(name, "embed_tokens_per_layer.weight"))
+        return 0;
+    for (int i = 0; parts[i]; i++)
+        if (strstr(name, parts[i]))
+            return 1;
+    return 0;
+}
+
+static uint64_t codes_bytes(const out_tensor *o)
+{
+    return o->fmt == GF_DTYPE_Q4 ? o->src->n_elements / 2 : o->src->n_elements;
+}
+
 static uint64_t scales_bytes(const gf_st_tensor *t)
 {
     return (uint64_t)t->shape[0] * (uint64_t)(t->shape[1] / 32) * 2;
@@ -118,18 +144,20 @@ static gemfa_status make_plan(const gf_shard_set *set, plan *p)
             const gf_st_tensor *t = set->sorted[i];
             if (!keep(t->name, p->prefix))
                 continue;
-            if (t->dtype == GF_ST_I8)
+            if (t->dtype == GF_ST_I8 || t->dtype == GF_ST_U8)
                 return gf_error(GEMFA_ERR_UNSUPPORTED,
-                                "quantize: %s: tensor '%s' is already int8 (a quantized "
+                                "quantize: %s: tensor '%s' is already %s (a quantized "
                                 "checkpoint cannot be quantized again)",
-                                gf_st_file_name(t->file), t->name);
+                                gf_st_file_name(t->file), t->name,
+                                t->dtype == GF_ST_I8 ? "int8" : "4-bit");
             const int q = quantizable(t);
             if ((pass == 0) != (!q && gf_st_dtype_size(t->dtype) == 4))
                 continue;
             out_tensor *o = &p->t[p->n++];
             o->src = t;
             o->quantized = q;
-            o->bytes = q ? scales_bytes(t) + t->n_elements : t->end - t->begin;
+            o->fmt = p->type == GF_DTYPE_Q4 && !stays_q8(t->name) ? GF_DTYPE_Q4 : GF_DTYPE_Q8;
+            o->bytes = q ? scales_bytes(t) + codes_bytes(o) : t->end - t->begin;
         }
     uint64_t off = 0;
     for (size_t i = 0; i < p->n; i++) {
@@ -209,7 +237,8 @@ static void put_entry(sbuf *b, const char *name, const char *suffix, const char 
  * in the file (8-byte length + header). */
 static gemfa_status make_header(const plan *p, sbuf *b)
 {
-    put(b, "{\"__metadata__\":{\"format\":\"pt\",\"gemfa.quantization\":\"%s\"}", GF_Q8_SCHEME);
+    put(b, "{\"__metadata__\":{\"format\":\"pt\",\"gemfa.quantization\":\"%s\"}",
+        p->type == GF_DTYPE_Q4 ? GF_Q4_SCHEME : GF_Q8_SCHEME);
     for (size_t i = 0; i < p->n; i++) {
         const out_tensor *o = &p->t[i];
         const gf_st_tensor *t = o->src;
@@ -217,7 +246,12 @@ static gemfa_status make_header(const plan *p, sbuf *b)
             const uint64_t sb = scales_bytes(t);
             const int64_t sshape[2] = {t->shape[0], t->shape[1] / 32};
             put_entry(b, t->name, GF_Q8_SCALE_SUFFIX, "F16", sshape, 2, o->begin, o->begin + sb);
-            put_entry(b, t->name, "", "I8", t->shape, 2, o->begin + sb, o->begin + o->bytes);
+            if (o->fmt == GF_DTYPE_Q4) {
+                const int64_t cshape[2] = {t->shape[0], t->shape[1] / 2};
+                put_entry(b, t->name, "", "U8", cshape, 2, o->begin + sb, o->begin + o->bytes);
+            } else {
+                put_entry(b, t->name, "", "I8", t->shape, 2, o->begin + sb, o->begin + o->bytes);
+            }
         } else {
             put_entry(b, t->name, "", gf_st_dtype_name(t->dtype), t->shape, t->n_dims, o->begin,
                       o->begin + o->bytes);
@@ -321,7 +355,7 @@ static gemfa_status write_data(const plan *p, FILE *f, const char *path, int n_t
             stats->n_copied++;
         } else {
             const int64_t rows = t->shape[0], cols = t->shape[1];
-            const size_t need = gf_convert_bytes(GF_DTYPE_Q8, rows, cols);
+            const size_t need = gf_convert_bytes(o->fmt, rows, cols);
             if (need > cap) {
                 gf_free_aligned(buf);
                 cap = 0;
@@ -331,13 +365,14 @@ static gemfa_status write_data(const plan *p, FILE *f, const char *path, int n_t
                                     t->name, need);
                 cap = need;
             }
-            gf_convert_matrix(t->data, model_dtype(t->dtype), buf, GF_DTYPE_Q8, rows, cols,
+            gf_convert_matrix(t->data, model_dtype(t->dtype), buf, o->fmt, rows, cols,
                               n_threads);
             gf_st_advise_done(t);
-            st = write_all(f, (const uint8_t *)buf + gf_q8_scales_offset(rows, cols),
-                           (size_t)scales_bytes(t), path);
+            gf_matrix m = {buf, NULL, o->fmt, rows, cols};
+            gf_matrix_set_scales(&m);
+            st = write_all(f, m.scales, (size_t)scales_bytes(t), path);
             if (st == GEMFA_OK)
-                st = write_all(f, buf, (size_t)t->n_elements, path);
+                st = write_all(f, buf, (size_t)codes_bytes(o), path);
             stats->n_quantized++;
         }
         done += o->bytes;
@@ -358,9 +393,19 @@ gemfa_status gf_quantize_checkpoint(const char *src_dir, const char *dst_dir, in
                                     gemfa_progress_fn progress, void *user,
                                     gf_quantize_stats *stats)
 {
+    return gf_quantize_checkpoint_as(src_dir, dst_dir, GF_DTYPE_Q8, n_threads, progress, user,
+                                     stats);
+}
+
+gemfa_status gf_quantize_checkpoint_as(const char *src_dir, const char *dst_dir, gf_dtype type,
+                                       int n_threads, gemfa_progress_fn progress, void *user,
+                                       gf_quantize_stats *stats)
+{
     if (!src_dir || !dst_dir || !stats)
         return gf_error(GEMFA_ERR_INVALID_ARGUMENT, "quantize: %s is NULL",
                         !src_dir ? "src_dir" : !dst_dir ? "dst_dir" : "stats");
+    if (type != GF_DTYPE_Q8 && type != GF_DTYPE_Q4)
+        return gf_error(GEMFA_ERR_INVALID_ARGUMENT, "quantize: type %d is not Q8 or Q4", (int)type);
     memset(stats, 0, sizeof *stats);
     if (n_threads <= 0) {
         long c = sysconf(_SC_NPROCESSORS_ONLN);
@@ -375,7 +420,7 @@ gemfa_status gf_quantize_checkpoint(const char *src_dir, const char *dst_dir, in
     char *final_path = join(dst_dir, "model.safetensors");
     char *tmp_path = join(dst_dir, "model.safetensors.tmp");
     gf_shard_set *set = NULL;
-    plan p = {0};
+    plan p = {.type = type};
     sbuf header = {0};
     FILE *f = NULL;
     gemfa_status st = GEMFA_OK;

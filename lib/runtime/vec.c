@@ -5,6 +5,8 @@
  * loop with the same formulas. */
 #include "runtime/vec.h"
 
+#include "runtime/vec_neon.h"
+
 #include <math.h>
 #include <string.h>
 
@@ -407,6 +409,11 @@ const gf_vec_ops *gf_vec_for_level(gf_kernel_level level)
 #if defined(__x86_64__) && !defined(GF_SIMD_DISABLED)
     case GF_LEVEL_AVX512: return &ops_avx512;
     case GF_LEVEL_AVX2: return &ops_avx2;
+#endif
+#if defined(__aarch64__) && !defined(GF_SIMD_DISABLED)
+    case GF_LEVEL_NEON:
+    case GF_LEVEL_DOTPROD:
+    case GF_LEVEL_I8MM: return gf_vec_neon() ? gf_vec_neon() : &ops_scalar;
 #endif
     default: return &ops_scalar;
     }

@@ -3,8 +3,9 @@
  * products of queries with contiguous keys, softmax, weighted sums of
  * values).  One generic source (GCC vector extensions) compiled for each
  * kernel level (lib/kernels dispatch: scalar = the x86-64 baseline, AVX2,
- * AVX-512); gf_vec() follows the level gf_kernels() uses, so
- * GEMFA_KERNEL_LEVEL lowers both.
+ * AVX-512; on aarch64 the scalar level is this generic code, the ARM
+ * levels take the NEON intrinsics of vec_neon.c); gf_vec() follows the
+ * level gf_kernels() uses, so GEMFA_KERNEL_LEVEL lowers both.
  *
  * Numbers: everything in f32 except the sums of squares (double, as the
  * reference norms); exp is a Cephes-style polynomial (relative error

@@ -11,6 +11,9 @@
 
 #if defined(__SSE2__)
 #include <immintrin.h>
+#elif defined(__aarch64__) && defined(__ARM_NEON) && !defined(GF_SIMD_DISABLED)
+#include <arm_neon.h>
+#define GF_WEIGHTS_HAVE_NEON 1
 #endif
 
 #define LANES GF_WEIGHT_LANES
@@ -254,6 +257,125 @@ double gf_weights_exp_isa(gf_weights_isa isa, const float *src, float *w, size_t
         return exp_avx2(src, w, n, max, inv_t, block_sum);
     if (isa == GF_WEIGHTS_SSE2)
         return exp_sse2(src, w, n, max, inv_t, block_sum);
+    return exp_scalar(src, w, n, max, inv_t, block_sum);
+}
+
+#elif defined(GF_WEIGHTS_HAVE_NEON)
+
+/* ---- NEON: the SSE2 code's operations, four floats at a time.  fp.h's
+ * fp-contract=off keeps GCC from fusing vmulq + vaddq into FMLA, so every
+ * lane rounds as gf_exp_neg does. ---------------------------------------- */
+
+static float32x4_t score4(float32x4_t x)
+{
+    const uint32x4_t ok = vceqq_f32(x, x); /* false for NaN */
+    x = vbslq_f32(ok, x, vdupq_n_f32(-INFINITY));
+    return vminq_f32(x, vdupq_n_f32(FLT_MAX));
+}
+
+static float32x4_t exp_neg4(float32x4_t x)
+{
+    const uint32x4_t keep = vcgeq_f32(x, vdupq_n_f32(-87.0f)); /* !underflow (NaN: false) */
+    x = vreinterpretq_f32_u32(vandq_u32(vreinterpretq_u32_f32(x), keep));
+    const float32x4_t magic = vdupq_n_f32(12582912.0f);
+    const float32x4_t t = vaddq_f32(vmulq_f32(x, vdupq_n_f32(1.44269504088896341f)), magic);
+    const float32x4_t n = vsubq_f32(t, magic);
+    float32x4_t r = vsubq_f32(x, vmulq_f32(n, vdupq_n_f32(0.693359375f)));
+    r = vsubq_f32(r, vmulq_f32(n, vdupq_n_f32(-2.12194440e-4f)));
+    float32x4_t p = vdupq_n_f32(1.9875691500e-4f);
+    p = vaddq_f32(vmulq_f32(p, r), vdupq_n_f32(1.3981999507e-3f));
+    p = vaddq_f32(vmulq_f32(p, r), vdupq_n_f32(8.3334519073e-3f));
+    p = vaddq_f32(vmulq_f32(p, r), vdupq_n_f32(4.1665795894e-2f));
+    p = vaddq_f32(vmulq_f32(p, r), vdupq_n_f32(1.6666665459e-1f));
+    p = vaddq_f32(vmulq_f32(p, r), vdupq_n_f32(5.0000001201e-1f));
+    p = vaddq_f32(vaddq_f32(vmulq_f32(p, vmulq_f32(r, r)), r), vdupq_n_f32(1.0f));
+    /* n is integral: truncation (FCVTZS) is exact, as (int32_t)n */
+    const int32x4_t bits = vshlq_n_s32(vaddq_s32(vcvtq_s32_f32(n), vdupq_n_s32(127)), 23);
+    const float32x4_t e = vmulq_f32(p, vreinterpretq_f32_s32(bits));
+    return vreinterpretq_f32_u32(vandq_u32(vreinterpretq_u32_f32(e), keep));
+}
+
+/* acc[0..1] (lanes 0-3 as two pairs) and acc[2..3] (lanes 4-7) += the 8 floats */
+static void accumulate8(float64x2_t acc[4], float32x4_t lo, float32x4_t hi)
+{
+    acc[0] = vaddq_f64(acc[0], vcvt_f64_f32(vget_low_f32(lo)));
+    acc[1] = vaddq_f64(acc[1], vcvt_high_f64_f32(lo));
+    acc[2] = vaddq_f64(acc[2], vcvt_f64_f32(vget_low_f32(hi)));
+    acc[3] = vaddq_f64(acc[3], vcvt_high_f64_f32(hi));
+}
+
+static void store_lanes(double out[LANES], const float64x2_t acc[4])
+{
+    for (int k = 0; k < 4; k++)
+        vst1q_f64(out + 2 * k, acc[k]);
+}
+
+static double exp_neon(const float *src, float *w, size_t n, float max, float inv_t,
+                       double *block_sum)
+{
+    const float32x4_t vmax = vdupq_n_f32(max), vinv = vdupq_n_f32(inv_t);
+    double z = 0.0;
+    for (size_t start = 0, b = 0; start < n; start += GF_DRAW_BLOCK, b++) {
+        size_t end = min_size(start + GF_DRAW_BLOCK, n), i = start;
+        float64x2_t acc[4] = {vdupq_n_f64(0.0), vdupq_n_f64(0.0), vdupq_n_f64(0.0),
+                              vdupq_n_f64(0.0)};
+        double tail = 0.0, lanes[LANES];
+        for (; i + LANES <= end; i += LANES) {
+            float32x4_t x0 = vmulq_f32(vsubq_f32(score4(vld1q_f32(src + i)), vmax), vinv);
+            float32x4_t x1 = vmulq_f32(vsubq_f32(score4(vld1q_f32(src + i + 4)), vmax), vinv);
+            float32x4_t e0 = exp_neg4(x0), e1 = exp_neg4(x1);
+            vst1q_f32(w + i, e0);
+            vst1q_f32(w + i + 4, e1);
+            accumulate8(acc, e0, e1);
+        }
+        for (; i < end; i++) {
+            w[i] = gf_exp_neg((gf_score(src[i]) - max) * inv_t);
+            tail += w[i];
+        }
+        store_lanes(lanes, acc);
+        block_sum[b] = lane_total(lanes, tail);
+        z += block_sum[b];
+    }
+    return z;
+}
+
+double gf_weights_floor(float *w, size_t n, float floor, double *block_sum)
+{
+    const float32x4_t vfloor = vdupq_n_f32(floor);
+    double z = 0.0;
+    for (size_t start = 0, b = 0; start < n; start += GF_DRAW_BLOCK, b++) {
+        size_t end = min_size(start + GF_DRAW_BLOCK, n), i = start;
+        float64x2_t acc[4] = {vdupq_n_f64(0.0), vdupq_n_f64(0.0), vdupq_n_f64(0.0),
+                              vdupq_n_f64(0.0)};
+        double tail = 0.0, lanes[LANES];
+        for (; i + LANES <= end; i += LANES) {
+            float32x4_t e0 = vld1q_f32(w + i), e1 = vld1q_f32(w + i + 4);
+            e0 = vreinterpretq_f32_u32(
+                vandq_u32(vreinterpretq_u32_f32(e0), vcgeq_f32(e0, vfloor)));
+            e1 = vreinterpretq_f32_u32(
+                vandq_u32(vreinterpretq_u32_f32(e1), vcgeq_f32(e1, vfloor)));
+            vst1q_f32(w + i, e0);
+            vst1q_f32(w + i + 4, e1);
+            accumulate8(acc, e0, e1);
+        }
+        for (; i < end; i++) {
+            w[i] = w[i] >= floor ? w[i] : 0.0f;
+            tail += w[i];
+        }
+        store_lanes(lanes, acc);
+        block_sum[b] = lane_total(lanes, tail);
+        z += block_sum[b];
+    }
+    return z;
+}
+
+gf_weights_isa gf_weights_best_isa(void) { return GF_WEIGHTS_NEON; }
+
+double gf_weights_exp_isa(gf_weights_isa isa, const float *src, float *w, size_t n, float max,
+                          float inv_t, double *block_sum)
+{
+    if (isa == GF_WEIGHTS_NEON)
+        return exp_neon(src, w, n, max, inv_t, block_sum);
     return exp_scalar(src, w, n, max, inv_t, block_sum);
 }
 

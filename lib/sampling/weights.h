@@ -1,6 +1,7 @@
 /* weights.h — the two passes over the whole vocabulary that turn scores
  * into sampling weights.  Hand-vectorized for SSE2 (the x86-64 baseline;
- * GCC does not vectorize these double-accumulating loops well) with a
+ * GCC does not vectorize these double-accumulating loops well) and NEON
+ * (the aarch64 baseline) with a
  * scalar twin that performs the same float operations in the same order,
  * so both give the same bits.  Sums use GF_WEIGHT_LANES double
  * accumulators per block of GF_DRAW_BLOCK ids (lane j takes the ids
@@ -16,7 +17,8 @@
 typedef enum gf_weights_isa {
     GF_WEIGHTS_SCALAR = 0,
     GF_WEIGHTS_SSE2 = 1, /* when compiled for x86 */
-    GF_WEIGHTS_AVX2 = 2  /* when the CPU has it (checked once at run time) */
+    GF_WEIGHTS_AVX2 = 2, /* when the CPU has it (checked once at run time) */
+    GF_WEIGHTS_NEON = 3  /* when compiled for aarch64 (values 1-2 then run the scalar twin) */
 } gf_weights_isa;
 
 /* The widest variant this build and CPU can run. */

@@ -109,7 +109,7 @@ static double read_bandwidth_once(gf_threadpool *pool, bw_job *j)
     return (double)j->n * 4 / (now_s() - t0) * 1e-9;
 }
 
-static const char *dtype_names[] = {"f32", "f16", "bf16", "q8"};
+static const char *dtype_names[] = {"f32", "f16", "bf16", "q8", "q4"};
 
 static void fill(gf_matrix *m, gf_dtype dt, int64_t rows, int64_t cols)
 {
@@ -145,6 +145,17 @@ static void fill(gf_matrix *m, gf_dtype dt, int64_t rows, int64_t cols)
         m->scales = s;
         break;
     }
+    case GF_DTYPE_Q4: { /* random codes in the layout: any byte is valid */
+        uint8_t *p = gf_alloc_aligned(n / 2);
+        uint16_t *s = gf_alloc_aligned(n / 32 * 2);
+        for (size_t i = 0; i < n / 2; i++)
+            p[i] = (uint8_t)((frand() + 1.0f) * 127.9f);
+        for (size_t i = 0; i < n / 32; i++)
+            s[i] = gf_f32_to_f16(0.006f * (1.0f + frand() * 0.5f));
+        m->data = p;
+        m->scales = s;
+        break;
+    }
     }
 }
 
@@ -155,6 +166,7 @@ static size_t matrix_bytes(const gf_matrix *m)
     case GF_DTYPE_F32: return n * 4;
     case GF_DTYPE_F16:
     case GF_DTYPE_BF16: return n * 2;
+    case GF_DTYPE_Q4: return n / 2 + n / 32 * 2;
     default: return n + n / 32 * 2;
     }
 }
@@ -218,7 +230,7 @@ int main(int argc, char **argv)
     else if (!strcmp(backend, "blas")) gf_linear_set_gemm_backend(GF_GEMM_BACKEND_BLAS);
     else if (!strcmp(backend, "rows")) gf_linear_set_gemm_backend(GF_GEMM_BACKEND_ROWS);
     if (strcmp(backend, "auto"))
-        for (int dt = 0; dt < 4; dt++)
+        for (int dt = 0; dt < GF_DTYPE_COUNT; dt++)
             gf_gemm_set_min_tokens((gf_dtype)dt, 1);
     gf_threadpool *pool = gf_threadpool_new(threads);
     printf("# level %s, %d threads, %lld x %lld, batch path %s%s, OPENBLAS_CORETYPE=%s\n",
@@ -241,7 +253,7 @@ int main(int argc, char **argv)
     }
     printf("%-5s %6s %10s %10s %10s%s\n", "dtype", "tokens", "ms/call", "GB/s", "GFLOP/s",
            measure_bw ? "  bw_GB/s  of_bw" : "");
-    for (int dt = 0; dt < 4; dt++) {
+    for (int dt = 0; dt < GF_DTYPE_COUNT; dt++) {
         if (!in_list(dtypes_arg, dtype_names[dt]))
             continue;
         gf_matrix probe;

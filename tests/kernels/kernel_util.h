@@ -10,7 +10,7 @@
 
 #include "kernels/kernels.h"
 #include "kernels/linear.h"
-#include "loader/q8_layout.h"
+#include "kernels/q8_format.h"
 
 static uint64_t test_rng_state = 0x853c49e6748fea9bull;
 
@@ -87,6 +87,22 @@ static inline void test_matrix_init(test_matrix *t, gf_dtype dt, int64_t rows, i
         free(t->scales);
         t->data = qi;
         t->scales = si;
+        break;
+    }
+    case GF_DTYPE_Q4: { /* the library's quantizer, then its layout */
+        int8_t *k = malloc((size_t)cols + 4);
+        uint16_t *s = malloc((size_t)cols / 32 * 2 + 4);
+        uint8_t *qi = malloc(n / 2 + 4);
+        t->scales = malloc(n / 32 * 2 + 4);
+        for (int64_t r = 0; r < rows; r++) {
+            gf_q4_quantize_row(src + r * cols, cols, k, s);
+            for (int64_t c = 0; c < cols; c++)
+                t->w[r * cols + c] = gf_f16_to_f32(s[c / 32]) * (float)k[c];
+            gf_q4_put_row(qi, t->scales, rows, cols, r, 0, cols, k, s);
+        }
+        free(k);
+        free(s);
+        t->data = qi;
         break;
     }
     }

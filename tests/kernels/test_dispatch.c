@@ -48,3 +48,27 @@ Test(dispatch, detected_level_is_the_expected_one)
     if (want && *want)
         cr_assert_str_eq(gf_kernel_level_name(gf_kernel_level_detected()), want);
 }
+
+/* The batch path by level (linear_batch.c): on aarch64 with SDOT or SMMLA,
+ * int8 prompt batches stay on the row kernels at every length; plain NEON
+ * and scalar keep the OpenBLAS crossover; f32 is never affected. */
+Test(dispatch, int8_batch_path_by_level)
+{
+    const gf_kernel_level saved = gf_kernels()->level;
+    for (int l = 0; l < GF_LEVEL_COUNT; l++) {
+        if (gf_kernel_level_force((gf_kernel_level)l) != 0)
+            continue;
+        const int64_t q8 = gf_gemm_min_tokens(GF_DTYPE_Q8);
+#if defined(__aarch64__) && !defined(GF_SIMD_DISABLED)
+        if (l >= GF_LEVEL_DOTPROD)
+            cr_expect_eq(q8, INT32_MAX, "%s: int8 batches on the row kernels",
+                         gf_kernel_level_name((gf_kernel_level)l));
+        else
+            cr_expect_lt(q8, INT32_MAX, "%s", gf_kernel_level_name((gf_kernel_level)l));
+#else
+        cr_expect_lt(q8, INT32_MAX, "%s", gf_kernel_level_name((gf_kernel_level)l));
+#endif
+        cr_expect_lt(gf_gemm_min_tokens(GF_DTYPE_F32), INT32_MAX);
+    }
+    gf_kernel_level_force(saved);
+}

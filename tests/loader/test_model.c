@@ -14,7 +14,9 @@
 #include "fixture.h"
 #include "gemfa.h"
 #include "kernels/linear.h"
-#include "loader/convert.h"
+#include "kernels/q4_format.h"
+#include "kernels/q8_format.h"
+#include "kernels/weights.h"
 #include "loader/model.h"
 #include "loader/safetensors.h"
 
@@ -331,6 +333,16 @@ static double tolerance(gf_dtype dtype, double x, const float *block)
         double d = amax / 127.0, d16 = gf_f16_to_f32(gf_f32_to_f16((float)d));
         return 0.5 * d + 127.0 * fabs(d16 - d) + 1e-12;
     }
+    case GF_DTYPE_Q4: {
+        /* the block's squared error is at most Q4_0's, whose elements are
+         * each within d/2 + 8 |d16 - d| (d = amax / 8): so each element is
+         * within sqrt(32) times that */
+        double amax = 0;
+        for (int i = 0; i < GF_Q4_BLOCK; i++)
+            amax = fmax(amax, fabs(block[i]));
+        double d = amax / 8.0, d16 = gf_f16_to_f32(gf_f32_to_f16((float)d));
+        return sqrt(32.0) * (0.5 * d + 8.0 * fabs(d16 - d)) + 1e-12;
+    }
     }
     return 0;
 }
@@ -625,7 +637,7 @@ Test(options, arguments_are_checked)
     gemfa_model_options *o = NULL;
     cr_assert_eq(gemfa_model_options_new(NULL), GEMFA_ERR_INVALID_ARGUMENT);
     cr_assert_eq(gemfa_model_options_new(&o), GEMFA_OK);
-    cr_assert_eq(gemfa_model_options_set_weights(o, (gemfa_weight_type)5), GEMFA_ERR_INVALID_ARGUMENT);
+    cr_assert_eq(gemfa_model_options_set_weights(o, (gemfa_weight_type)6), GEMFA_ERR_INVALID_ARGUMENT);
     cr_assert_eq(gemfa_model_options_set_weights(o, (gemfa_weight_type)-1), GEMFA_ERR_INVALID_ARGUMENT);
     cr_assert_eq(gemfa_model_options_set_weights(NULL, GEMFA_WEIGHTS_F32), GEMFA_ERR_INVALID_ARGUMENT);
     cr_assert_eq(gemfa_model_options_set_threads(o, -1), GEMFA_ERR_INVALID_ARGUMENT);

@@ -13,7 +13,7 @@
 #include "fixture.h"
 #include "gemfa.h"
 #include "loader/model.h"
-#include "loader/q8_layout.h"
+#include "kernels/q8_format.h"
 #include "loader/quantize.h"
 #include "loader/safetensors.h"
 
@@ -295,8 +295,9 @@ Test(quantize, unknown_scheme_is_refused)
 Test(quantize, other_weight_types_are_refused)
 {
     char *dir = quantized_tiny();
-    const gemfa_weight_type types[] = {GEMFA_WEIGHTS_F32, GEMFA_WEIGHTS_F16, GEMFA_WEIGHTS_BF16};
-    for (int i = 0; i < 3; i++) {
+    const gemfa_weight_type types[] = {GEMFA_WEIGHTS_F32, GEMFA_WEIGHTS_F16, GEMFA_WEIGHTS_BF16,
+                                       GEMFA_WEIGHTS_Q4};
+    for (int i = 0; i < 4; i++) {
         cr_expect_null(load(dir, types[i], GEMFA_ERR_UNSUPPORTED));
         cr_expect_not_null(strstr(gemfa_last_error(), "pre-quantized int8"), "%s",
                            gemfa_last_error());
@@ -365,5 +366,135 @@ Test(quantize, progress_and_cancel)
     cr_expect_neq(access(t, F_OK), 0, "the temporary file is removed");
     free(p);
     free(t);
+    tl_rmtree(dir);
+}
+
+/* ---- 4-bit (gemfa quantize --type q4) ---- */
+
+static char *quantized_tiny_q4(void)
+{
+    char *dir = tl_tmpdir();
+    gf_quantize_stats stats;
+    gemfa_status st = gf_quantize_checkpoint_as(tl_tiny_dir(), dir, GF_DTYPE_Q4, 2, NULL, NULL,
+                                                &stats);
+    cr_assert_eq(st, GEMFA_OK, "%s", gemfa_last_error());
+    cr_expect_gt(stats.n_quantized, 0);
+    return dir;
+}
+
+Test(quantize, q4_loads_in_place_and_equals_a_q4_load)
+{
+    char *dir = quantized_tiny_q4();
+    gemfa_model *q = load(dir, GEMFA_WEIGHTS_AUTO, GEMFA_OK);
+    gemfa_model *q2 = load(dir, GEMFA_WEIGHTS_Q4, GEMFA_OK);
+    gemfa_model *ref = load(tl_tiny_dir(), GEMFA_WEIGHTS_Q4, GEMFA_OK);
+    int64_t v = 0, w = 0;
+    gemfa_model_get(q, GEMFA_PROP_WEIGHT_TYPE, &v);
+    cr_expect_eq(v, GEMFA_WEIGHTS_Q4, "auto resolves to q4");
+    gemfa_model_get(q, GEMFA_PROP_N_PARAMS, &v);
+    gemfa_model_get(ref, GEMFA_PROP_N_PARAMS, &w);
+    cr_expect_eq(v, w, "parameters counted as the source's");
+    gemfa_model_get(q, GEMFA_PROP_WEIGHT_BYTES, &v);
+    gemfa_model_get(ref, GEMFA_PROP_WEIGHT_BYTES, &w);
+    cr_expect_eq(v, w, "same bytes in use");
+    gemfa_model_get(q, GEMFA_PROP_STORED_BYTES_Q4, &v);
+    cr_expect_gt(v, 0);
+    gemfa_model_get(q, GEMFA_PROP_STORED_BYTES_INT8, &v);
+    cr_expect_gt(v, 0, "the int8 parts");
+    const gf_layer *L = &q->layers[3];
+    cr_expect_eq(L->gate_proj.dtype, GF_DTYPE_Q4);
+    cr_expect_eq(ref->layers[3].gate_proj.dtype, GF_DTYPE_Q4);
+    cr_expect(inside(L->gate_proj.data, q->shards) && inside(L->gate_proj.scales, q->shards));
+    cr_expect_eq(q->embed_tokens.dtype, GF_DTYPE_Q8, "the tied LM head stays int8");
+    cr_expect_eq(ref->embed_tokens.dtype, GF_DTYPE_Q8);
+    cr_expect(inside(q->embed_tokens.data, q->shards));
+    cr_expect_eq(L->laurel_left.dtype, GF_DTYPE_Q8, "LAuReL stays int8");
+    cr_expect_eq(ref->layers[3].laurel_left.dtype, GF_DTYPE_Q8);
+    cr_expect_eq(q->altup_proj[0].dtype, GF_DTYPE_Q8, "AltUp stays int8");
+    cr_expect_eq(q->embed_per_layer.dtype, GF_DTYPE_BF16, "the per-layer table stays as stored");
+    char *tp = tl_path(tl_tiny_dir(), "golden/long.tokens.i32.bin");
+    size_t len;
+    int32_t *ids = (int32_t *)tl_read(tp, &len);
+    const size_t n = len / 4, V = 1024;
+    float *a = logits(q, ids, n, V), *b = logits(ref, ids, n, V), *c = logits(q2, ids, n, V);
+    cr_expect_eq(memcmp(a, b, n * V * sizeof *a), 0, "pre-quantized vs q4 at load");
+    cr_expect_eq(memcmp(c, b, n * V * sizeof *c), 0, "--weights q4 on a q4 checkpoint");
+    free(a);
+    free(b);
+    free(c);
+    free(ids);
+    free(tp);
+    gemfa_model_free(q);
+    gemfa_model_free(q2);
+    gemfa_model_free(ref);
+    tl_rmtree(dir);
+}
+
+Test(quantize, q4_files_are_refused_under_other_types_and_schemes)
+{
+    char *dir = quantized_tiny_q4();
+    const gemfa_weight_type types[] = {GEMFA_WEIGHTS_F32, GEMFA_WEIGHTS_F16, GEMFA_WEIGHTS_BF16,
+                                       GEMFA_WEIGHTS_INT8};
+    for (int i = 0; i < 4; i++) {
+        cr_expect_null(load(dir, types[i], GEMFA_ERR_UNSUPPORTED));
+        cr_expect_not_null(strstr(gemfa_last_error(), "pre-quantized"), "%s", gemfa_last_error());
+    }
+    /* the same bytes under another scheme name: refused, never misread */
+    char *path = tl_path(dir, "model.safetensors");
+    char *bad = tl_path(dir, "bad.safetensors");
+    tl_rewrite_header(path, bad, "q4_s-r16:", "q4_s-r99:");
+    rename(bad, path);
+    cr_expect_null(load(dir, GEMFA_WEIGHTS_AUTO, GEMFA_ERR_UNSUPPORTED));
+    cr_expect_null(load(dir, GEMFA_WEIGHTS_Q4, GEMFA_ERR_UNSUPPORTED));
+    /* and a q4 file cannot be quantized again */
+    char *again = tl_tmpdir();
+    gf_quantize_stats stats;
+    cr_expect_eq(gf_quantize_checkpoint_as(dir, again, GF_DTYPE_Q4, 1, NULL, NULL, &stats),
+                 GEMFA_ERR_UNSUPPORTED);
+    tl_rmtree(again);
+    free(path);
+    free(bad);
+    tl_rmtree(dir);
+}
+
+Test(quantize, q4_damaged_scales_and_shapes)
+{
+    char *dir = quantized_tiny_q4();
+    char *path = tl_path(dir, "model.safetensors");
+    char *bad = tl_path(dir, "bad.safetensors");
+    /* scales renamed away: the 4-bit tensor has none */
+    tl_rewrite_header(path, bad, "layers.0.mlp.gate_proj.weight_scale",
+                      "layers.0.mlp.gate_proj.weight_scalX");
+    rename(bad, path);
+    cr_expect_null(load(dir, GEMFA_WEIGHTS_Q4, GEMFA_ERR_TENSOR_MISSING));
+    cr_expect_not_null(strstr(gemfa_last_error(), "4-bit but its scales"), "%s",
+                       gemfa_last_error());
+    free(path);
+    free(bad);
+    tl_rmtree(dir);
+    /* a U8 tensor whose shape is not [rows][cols/2] */
+    dir = quantized_tiny_q4();
+    path = tl_path(dir, "model.safetensors");
+    bad = tl_path(dir, "bad.safetensors");
+    size_t n;
+    tl_tensor *t = tl_read_tensors(path, &n);
+    const tl_tensor *g = tl_find(t, n, "model.language_model.layers.0.mlp.gate_proj.weight");
+    cr_assert_not_null(g);
+    cr_assert_str_eq(g->dtype, "U8");
+    char from[64], to[64];
+    snprintf(from, sizeof from, "\"shape\":[%lld,%lld]", (long long)g->shape[0],
+             (long long)g->shape[1]);
+    snprintf(to, sizeof to, "\"shape\":[%lld,%lld]", (long long)g->shape[1] * 2,
+             (long long)g->shape[0] / 2);
+    const int distinct = g->shape[0] % 2 == 0 && g->shape[0] != 2 * g->shape[1];
+    tl_free_tensors(t, n);
+    cr_assert(distinct, "the tiny gate_proj must change shape when swapped");
+    {
+        tl_rewrite_header(path, bad, from, to);
+        rename(bad, path);
+        cr_expect_null(load(dir, GEMFA_WEIGHTS_AUTO, GEMFA_ERR_TENSOR_SHAPE));
+    }
+    free(path);
+    free(bad);
     tl_rmtree(dir);
 }

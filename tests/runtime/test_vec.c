@@ -216,6 +216,103 @@ Test(vec, attention_dots_and_sums)
     }
 }
 
+/* Scalar twins: every SIMD level (AVX2, AVX-512; NEON on aarch64, vec_neon.c)
+ * against the scalar level on the same inputs, within a few roundings (the
+ * levels may fuse multiply-adds and sum in another order), and each SIMD
+ * level has helpers of its own (the table is not the scalar one). */
+static double max_rel(const float *a, const float *b, int64_t n, double floor_abs)
+{
+    double m = 0;
+    for (int64_t i = 0; i < n; i++) {
+        double e = fabs((double)a[i] - b[i]) / (fabs((double)b[i]) + floor_abs);
+        m = e > m ? e : m;
+    }
+    return m;
+}
+
+Test(vec, levels_agree_with_scalar_twin)
+{
+    const gf_vec_ops *s = gf_vec_for_level(GF_LEVEL_SCALAR);
+    const float c4[4] = {0.3f, -1.25f, 0.5f, 2.0f};
+    for (int lv = 1; lv < GF_LEVEL_COUNT; lv++) {
+        const gf_vec_ops *v = gf_vec_for_level((gf_kernel_level)lv);
+        if (!v)
+            continue;
+        cr_expect_neq(v, s, "level %d has its own helpers", lv);
+        for (size_t k = 0; k < N_SIZES; k++) {
+            const int64_t n = sizes[k];
+            float *x = random_vec(n, 4.0f, 11 + (unsigned)n), *w = random_vec(n, 2.0f, 12);
+            float *x1 = random_vec(n, 1.0f, 13), *x2 = random_vec(n, 1.0f, 14);
+            float *x3 = random_vec(n, 1.0f, 15);
+            float *a = malloc((size_t)n * sizeof *a), *b = malloc((size_t)n * sizeof *b);
+            const float *xs[4] = {x, x1, x2, x3};
+#define TWIN(expr_a, expr_b, tol, floor_abs, what)                                      \
+    do {                                                                                \
+        memcpy(a, x, (size_t)n * sizeof *a);                                            \
+        memcpy(b, x, (size_t)n * sizeof *b);                                            \
+        expr_a;                                                                         \
+        expr_b;                                                                         \
+        double e_ = max_rel(a, b, n, floor_abs);                                        \
+        cr_expect_leq(e_, tol, "%s %s n=%ld: relative difference %g", v->name, what,    \
+                      (long)n, e_);                                                     \
+    } while (0)
+            TWIN(v->scale(x, 0.7f, w, n, a), s->scale(x, 0.7f, w, n, b), 3e-7, 1e-30, "scale");
+            TWIN(v->scale(x, 0.7f, NULL, n, a), s->scale(x, 0.7f, NULL, n, b), 3e-7, 1e-30,
+                 "scale (no w)");
+            TWIN(v->axpy(a, 0.37f, w, n), s->axpy(b, 0.37f, w, n), 3e-7, 1.0, "axpy");
+            for (int q = 1; q <= 4; q++)
+                TWIN(v->mix(a, w, c4, xs, q, n), s->mix(b, w, c4, xs, q, n), 6e-7, 1.0, "mix");
+            TWIN(v->gelu_mul(a, w, n), s->gelu_mul(b, w, n), 2e-6, 1e-3, "gelu_mul");
+            TWIN(v->gelu_mul(a, NULL, n), s->gelu_mul(b, NULL, n), 2e-6, 1e-3, "gelu");
+            TWIN(v->relu_shift(a, 0.5f, n), s->relu_shift(b, 0.5f, n), 0, 1e-30, "relu_shift");
+            TWIN(v->softcap(a, n, 3.0f), s->softcap(b, n, 3.0f), 1e-6, 1e-30, "softcap");
+            TWIN(v->softmax(a, n), s->softmax(b, n), 2e-6, 1e-30, "softmax");
+#undef TWIN
+            const double ss_v = v->sumsq(x, n), ss_s = s->sumsq(x, n);
+            cr_expect_leq(fabs(ss_v - ss_s), 1e-14 * ss_s, "%s sumsq n=%ld", v->name, (long)n);
+            double mv, vv, ms, vs;
+            v->mean_var(x, n, &mv, &vv);
+            s->mean_var(x, n, &ms, &vs);
+            cr_expect_leq(fabs(mv - ms), 1e-14 * 4.0, "%s mean n=%ld", v->name, (long)n);
+            cr_expect_leq(fabs(vv - vs), 1e-14 * vs + 1e-300, "%s var n=%ld", v->name, (long)n);
+            free(x);
+            free(w);
+            free(x1);
+            free(x2);
+            free(x3);
+            free(a);
+            free(b);
+        }
+        /* attention: head dims with and without a tail */
+        const int64_t ds[] = {4, 18, 256};
+        for (size_t di = 0; di < 3; di++)
+            for (int nq = 1; nq <= 5; nq++) {
+                const int64_t d = ds[di], nk = 13;
+                float *q = random_vec(nq * d, 1.0f, 21), *kk = random_vec(nk * d, 1.0f, 22);
+                float *sa = calloc((size_t)(nq * nk), sizeof *sa);
+                float *sb = calloc((size_t)(nq * nk), sizeof *sb);
+                v->dots(q, nq, kk, nk, d, sa, nk);
+                s->dots(q, nq, kk, nk, d, sb, nk);
+                for (int64_t i = 0; i < nq * nk; i++)
+                    cr_expect_leq(fabs(sa[i] - sb[i]), 4e-7 * (double)d, "%s dots d=%ld",
+                                  v->name, (long)d);
+                float *oa = random_vec(nq * d, 1.0f, 23), *ob = malloc((size_t)(nq * d) * 4);
+                memcpy(ob, oa, (size_t)(nq * d) * 4);
+                v->accum(sb, nk, nq, kk, nk, d, oa);
+                s->accum(sb, nk, nq, kk, nk, d, ob);
+                for (int64_t i = 0; i < nq * d; i++)
+                    cr_expect_leq(fabs(oa[i] - ob[i]), 4e-7 * (double)d, "%s accum d=%ld",
+                                  v->name, (long)d);
+                free(q);
+                free(kk);
+                free(sa);
+                free(sb);
+                free(oa);
+                free(ob);
+            }
+    }
+}
+
 /* Attention of a prompt chunk and of a batch of sessions, 1 vs 2 threads. */
 Test(vec, attention_threads_equal)
 {

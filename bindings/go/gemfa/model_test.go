@@ -122,6 +122,9 @@ func TestLoadErrors(t *testing.T) {
 	if _, err := Load(tinyDir(t), &LoadOptions{Threads: -1}); !errors.Is(err, ErrInvalidArgument) {
 		t.Errorf("negative threads: %v", err)
 	}
+	if w, err := ParseWeightType("q4"); err != nil || w != WeightsQ4 || w.String() != "q4" {
+		t.Errorf("ParseWeightType(q4) = %v, %v", w, err)
+	}
 	if _, err := ParseWeightType("f64"); !errors.Is(err, ErrInvalidArgument) {
 		t.Errorf("ParseWeightType: %v", err)
 	}
@@ -205,7 +208,7 @@ func TestLoadNotFound(t *testing.T) {
 }
 
 func TestLoadOptions(t *testing.T) {
-	for _, w := range []WeightType{WeightsAuto, WeightsBF16, WeightsInt8} {
+	for _, w := range []WeightType{WeightsAuto, WeightsBF16, WeightsInt8, WeightsQ4} {
 		m, err := Load(tinyDir(t), &LoadOptions{Weights: w})
 		if err != nil {
 			t.Fatalf("%s: %v", w, err)

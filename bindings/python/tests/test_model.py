@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import errno
 import gc
+import math
 import os
 import pathlib
 import tempfile
@@ -169,6 +170,19 @@ class TestModelLoad(unittest.TestCase):
                     self.assertIs(m.weight_type, want)
                 self.assertEqual(m.vocab_size, config()["text_config"]["vocab_size"])
 
+    def test_q4_weights(self):
+        with gemfa.Model(TINY, weights="q4") as q4, gemfa.Model(TINY, weights="int8") as q8:
+            self.assertIs(q4.weight_type, gemfa.WeightType.Q4)
+            self.assertLess(q4.weight_bytes, q8.weight_bytes)  # 4.5 bits against 8.5
+            self.assertEqual(q4.get(gemfa.Prop.STORED_BYTES_Q4), 0)  # quantized at load
+            ids = q4.tokenize("Hello")
+            with q4.session() as s4, q8.session() as s8:
+                a, b = s4.decode(ids), s8.decode(ids)
+            self.assertEqual(len(a), len(b))
+            self.assertTrue(all(math.isfinite(x) for x in a))
+            # other weights (a random tiny network is chaotic: no closeness bound)
+            self.assertGreater(max(abs(x - y) for x, y in zip(a, b)), 0.0)
+
     def test_vocab_only(self):
         with gemfa.Model(TINY, vocab_only=True) as m:
             self.assertFalse(m.has_weights)
@@ -257,3 +271,51 @@ class TestModelLifetime(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class TestMatFormer(unittest.TestCase):
+    """MatFormer sub-models: the option and derive() give the same logits,
+    share weights (either may be closed first), and bad specs raise."""
+    SPEC = "ffn=64:skip=3,21"
+    IDS = [2, 17, 300, 45, 901]
+
+    def logits(self, m):
+        with m.context() as ctx, ctx.session() as s:
+            s.decode(self.IDS)
+            return list(s.logits)
+
+    def test_option_and_derive_agree(self):
+        base = gemfa.Model(TINY, weights="f32")
+        sub = base.derive(self.SPEC)
+        loaded = gemfa.Model(TINY, weights="f32", matformer=self.SPEC)
+        self.assertEqual(sub.matformer, self.SPEC)
+        self.assertEqual(loaded.matformer, self.SPEC)
+        self.assertIsNone(base.matformer)
+        self.assertEqual(sub.n_layers, 23)
+        self.assertEqual(sub.get(gemfa.Prop.BASE_LAYERS), 25)
+        self.assertEqual(sub.get(gemfa.Prop.SKIPPED_LAYERS), 2)
+        self.assertEqual(sub.get(gemfa.Prop.MATFORMER), 1)
+        self.assertEqual([sub.base_layer(i) for i in range(4)], [0, 1, 2, 4])
+        self.assertEqual(sub.layer(0).ffn_width, 64)
+        want = self.logits(loaded)
+        base.close()  # the sub-model keeps the shared weights alive
+        self.assertEqual(self.logits(sub), want)
+        self.assertNotEqual(self.logits(tiny_model("f32")), want)
+        sub.close()
+        loaded.close()
+
+    def test_bad_specs(self):
+        m = tiny_model("f32")
+        for spec in ("", "ffn=0", "ffn=129", "skip=18", "skip=25", "garbage", "ffn=64,64"):
+            with self.assertRaises(gemfa.InvalidArgumentError, msg=spec):
+                m.derive(spec)
+        with self.assertRaises(gemfa.ModelMismatchError):
+            m.derive("e2b")
+        with self.assertRaises(TypeError):
+            m.derive(64)
+        with self.assertRaises(gemfa.InvalidArgumentError):
+            gemfa.Model(TINY, matformer="ffn=x")
+        with self.assertRaises(gemfa.InvalidArgumentError):
+            gemfa.Model(TINY, matformer="ffn=1000")
+        with self.assertRaises(gemfa.InvalidArgumentError):
+            gemfa.Model(TINY, matformer="a\0b")

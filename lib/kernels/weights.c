@@ -1,5 +1,7 @@
-/* convert.c — weight type conversion and int8 quantization at load time. */
-#include "loader/convert.h"
+/* weights.c — what every weight format shares: sizes, and converting stored
+ * data into a format at load time (rows split across pthreads; each
+ * quantized format's row writer lives in its own *_format.c). */
+#include "kernels/weights.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -7,7 +9,8 @@
 
 #include "core/alloc.h"
 #include "kernels/linear.h"
-#include "loader/q8_layout.h"
+#include "kernels/q4_format.h"
+#include "kernels/q8_format.h"
 
 static size_t dtype_size(gf_dtype d)
 {
@@ -16,16 +19,29 @@ static size_t dtype_size(gf_dtype d)
     case GF_DTYPE_F16:
     case GF_DTYPE_BF16: return 2;
     case GF_DTYPE_Q8: return 1;
+    case GF_DTYPE_Q4: return 0; /* half a byte: see the callers */
     }
     return 0;
 }
 
-size_t gf_q8_scales_offset(int64_t rows, int64_t cols)
+size_t gf_matrix_row_bytes(const gf_matrix *m)
 {
-    size_t n = gf_mul_size((size_t)rows, (size_t)cols);
-    if (n > SIZE_MAX - 64)
-        return SIZE_MAX;
-    return (n + 63) & ~(size_t)63;
+    size_t cols = (size_t)m->cols;
+    switch (m->dtype) {
+    case GF_DTYPE_F32: return cols * 4;
+    case GF_DTYPE_F16:
+    case GF_DTYPE_BF16: return cols * 2;
+    case GF_DTYPE_Q8: return cols;
+    case GF_DTYPE_Q4: return cols / 2;
+    }
+    return 0;
+}
+
+/* Offset of the scales in a gf_convert_bytes buffer (Q8 and Q4). */
+static size_t scales_offset(gf_dtype dtype, int64_t rows, int64_t cols)
+{
+    return dtype == GF_DTYPE_Q4 ? gf_q4_scales_offset(rows, cols)
+                                : gf_q8_scales_offset(rows, cols);
 }
 
 size_t gf_convert_bytes(gf_dtype dtype, int64_t rows, int64_t cols)
@@ -33,13 +49,37 @@ size_t gf_convert_bytes(gf_dtype dtype, int64_t rows, int64_t cols)
     if (rows < 0 || cols < 0)
         return SIZE_MAX;
     size_t n = gf_mul_size((size_t)rows, (size_t)cols);
-    if (dtype != GF_DTYPE_Q8)
+    if (dtype != GF_DTYPE_Q8 && dtype != GF_DTYPE_Q4)
         return gf_mul_size(n, dtype_size(dtype));
-    size_t off = gf_q8_scales_offset(rows, cols);
+    size_t off = scales_offset(dtype, rows, cols);
     size_t sc = gf_mul_size((size_t)rows, (size_t)(cols / GF_Q8_BLOCK) * 2);
     if (off == SIZE_MAX || sc == SIZE_MAX || off > SIZE_MAX - sc)
         return SIZE_MAX;
     return off + sc;
+}
+
+int64_t gf_matrix_payload_bytes(gf_dtype dtype, int64_t rows, int64_t cols)
+{
+    const int64_t n = rows * cols;
+    if (dtype == GF_DTYPE_Q8)
+        return n + n / GF_Q8_BLOCK * 2;
+    if (dtype == GF_DTYPE_Q4)
+        return n / 2 + n / GF_Q4_BLOCK * 2;
+    return n * (int64_t)dtype_size(dtype);
+}
+
+size_t gf_matrix_scales_bytes(const gf_matrix *m)
+{
+    if (m->dtype == GF_DTYPE_Q8 || m->dtype == GF_DTYPE_Q4)
+        return (size_t)(m->rows * (m->cols / GF_Q8_BLOCK)) * sizeof(uint16_t);
+    return 0;
+}
+
+void gf_matrix_set_scales(gf_matrix *m)
+{
+    if (m->dtype == GF_DTYPE_Q8 || m->dtype == GF_DTYPE_Q4)
+        m->scales = (const uint16_t *)((const uint8_t *)m->data +
+                                       scales_offset(m->dtype, m->rows, m->cols));
 }
 
 float gf_stored_to_f32(const void *src, gf_dtype dtype, size_t i)
@@ -52,37 +92,10 @@ float gf_stored_to_f32(const void *src, gf_dtype dtype, size_t i)
     case GF_DTYPE_F32: memcpy(&f, p + i * 4, 4); return f;
     case GF_DTYPE_F16: memcpy(&h, p + i * 2, 2); return gf_f16_to_f32(h);
     case GF_DTYPE_BF16: memcpy(&h, p + i * 2, 2); return gf_bf16_to_f32(h);
-    case GF_DTYPE_Q8: break;
+    case GF_DTYPE_Q8:
+    case GF_DTYPE_Q4: break;
     }
     return 0.0f;
-}
-
-void gf_q8_quantize_row(const float *x, int64_t cols, int8_t *q, uint16_t *scales)
-{
-    for (int64_t b = 0; b < cols / GF_Q8_BLOCK; b++) {
-        const float *xb = x + b * GF_Q8_BLOCK;
-        int8_t *qb = q + b * GF_Q8_BLOCK;
-        float amax = 0.0f;
-        for (int i = 0; i < GF_Q8_BLOCK; i++)
-            amax = fmaxf(amax, fabsf(xb[i])); /* fmaxf skips NaN */
-        float d = amax / 127.0f;
-        scales[b] = gf_f32_to_f16(d);
-        if (!(d > 0.0f && isfinite(d))) {
-            memset(qb, 0, GF_Q8_BLOCK);
-            continue;
-        }
-        for (int i = 0; i < GF_Q8_BLOCK; i++) {
-            float v = xb[i] / d;
-            v = v == v ? v : 0.0f; /* NaN weights quantize to 0 */
-            v = fminf(fmaxf(v, -127.0f), 127.0f);
-            /* roundf (half away from zero), written so it vectorizes:
-             * exact for |v| < 2^23 */
-            int t = (int)v;
-            float frac = v - (float)t;
-            t += (frac >= 0.5f) - (frac <= -0.5f);
-            qb[i] = (int8_t)t;
-        }
-    }
 }
 
 typedef struct job {
@@ -122,8 +135,8 @@ static void run_job(const job *j)
     float tmp[SLICE];
     const size_t cols = (size_t)j->cols;
     uint16_t *scales = NULL;
-    if (j->dst_dtype == GF_DTYPE_Q8)
-        scales = (uint16_t *)((uint8_t *)j->dst + gf_q8_scales_offset(j->rows, j->cols));
+    if (j->dst_dtype == GF_DTYPE_Q8 || j->dst_dtype == GF_DTYPE_Q4)
+        scales = (uint16_t *)((uint8_t *)j->dst + scales_offset(j->dst_dtype, j->rows, j->cols));
     for (int64_t r = j->row_begin; r < j->row_end; r++) {
         size_t base = (size_t)r * cols;
         for (size_t c0 = 0; c0 < cols; c0 += SLICE) {
@@ -152,6 +165,14 @@ static void run_job(const job *j)
                 gf_quantize_weights_q8(x, (int64_t)n, q, s);
                 gf_q8_put_row((int8_t *)j->dst, scales, j->rows, j->cols, r, (int64_t)c0,
                               (int64_t)n, q, s);
+                break;
+            }
+            case GF_DTYPE_Q4: { /* SIMD, bit for bit gf_q4_quantize_row */
+                int8_t k[SLICE];
+                uint16_t s[SLICE / GF_Q4_BLOCK];
+                gf_quantize_weights_q4(x, (int64_t)n, k, s);
+                gf_q4_put_row((uint8_t *)j->dst, scales, j->rows, j->cols, r, (int64_t)c0,
+                              (int64_t)n, k, s);
                 break;
             }
             }
@@ -184,9 +205,11 @@ void gf_convert_matrix(const void *src, gf_dtype src_dtype, void *dst, gf_dtype 
     job jobs[MAX_THREADS];
     pthread_t tids[MAX_THREADS];
     int started[MAX_THREADS] = {0};
-    /* Q8 threads split at whole row groups: two threads never write the
+    /* Q8/Q4 threads split at whole row groups: two threads never write the
      * same cache line of the interleaved layout */
-    const int64_t unit = dst_dtype == GF_DTYPE_Q8 ? GF_Q8_GROUP : 1;
+    const int64_t unit = dst_dtype == GF_DTYPE_Q8   ? GF_Q8_GROUP
+                         : dst_dtype == GF_DTYPE_Q4 ? GF_Q4_GROUP
+                                                    : 1;
     const int64_t units = (rows + unit - 1) / unit;
     if (n > units)
         n = units;
