@@ -38,6 +38,14 @@ class ServeTest(unittest.TestCase):
                      "gemfa_generated_tokens_total", "gemfa_queue_depth", "gemfa_slots_busy",
                      "gemfa_generation_tokens_per_second"):
             self.assertIn(name, text)
+        # the scheduler's time split: a 3-token answer took 2 generate steps
+        # (each advancing at least one session) after its prompt's chunk
+        vals = dict(line.rsplit(" ", 1) for line in text.splitlines() if not line.startswith("#"))
+        self.assertGreaterEqual(int(vals["gemfa_decode_steps_total"]), 2)
+        self.assertGreaterEqual(int(vals["gemfa_decode_rows_total"]), int(vals["gemfa_decode_steps_total"]))
+        self.assertGreater(int(vals["gemfa_prefill_tokens_total"]), 0)
+        for part in ("decode", "sample", "prefill"):
+            self.assertGreater(float(vals['gemfa_step_seconds_total{part="%s"}' % part]), 0)
 
     def test_tokenize_roundtrip(self):
         st, out = self.s.post("/tokenize", {"text": "سلام دنیا", "add_bos": True})

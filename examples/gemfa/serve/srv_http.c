@@ -350,6 +350,18 @@ static enum MHD_Result metrics(srv_http *h, struct MHD_Connection *c, conn *cs)
         "# TYPE gemfa_generation_tokens_per_second gauge\ngemfa_generation_tokens_per_second %.3f\n",
         s.prompt_tokens, s.cached_tokens, s.generated_tokens, s.queued, s.busy, s.slots, s.steps,
         s.busy_seconds > 0 ? (double)s.generated_tokens / s.busy_seconds : 0.0);
+    srv_buf_printf(&b,
+        "# HELP gemfa_step_seconds_total Scheduler time: decode (the batched decode of generate steps),\n"
+        "# sample (sampling, detokenizing, stop strings, handing text to the HTTP threads), prefill (prompt chunks).\n"
+        "# TYPE gemfa_step_seconds_total counter\n"
+        "gemfa_step_seconds_total{part=\"decode\"} %.6f\n"
+        "gemfa_step_seconds_total{part=\"sample\"} %.6f\n"
+        "gemfa_step_seconds_total{part=\"prefill\"} %.6f\n"
+        "# HELP gemfa_decode_rows_total Sessions advanced by decode steps (rows / steps = mean batch).\n"
+        "# TYPE gemfa_decode_rows_total counter\ngemfa_decode_rows_total %lld\n"
+        "# HELP gemfa_prefill_tokens_total Prompt tokens decoded (not taken from a cache).\n"
+        "# TYPE gemfa_prefill_tokens_total counter\ngemfa_prefill_tokens_total %lld\n",
+        s.decode_seconds, s.sample_seconds, s.prefill_seconds, s.step_rows, s.prefill_tokens);
     if (b.oom || !b.data)
         return simple_error(c, cs, 500, "server_error", NULL, "out of memory");
     enum MHD_Result ok = send_buf(c, cs, 200, "text/plain; version=0.0.4", b.data, b.len, MHD_RESPMEM_MUST_FREE);

@@ -412,7 +412,13 @@ static int prefill_step(srv_sched *s)
     size_t n = j->n_prompt - sl->prefilled;
     if (n > (size_t)s->o.chunk)
         n = (size_t)s->o.chunk;
+    double t0 = cli_now();
     gemfa_status st = gemfa_decode(sl->session, j->prompt + sl->prefilled, n, NULL);
+    double dt = cli_now() - t0;
+    pthread_mutex_lock(&s->mu);
+    s->stats.prefill_seconds += dt;
+    s->stats.prefill_tokens += (long long)n;
+    pthread_mutex_unlock(&s->mu);
     if (st != GEMFA_OK) {
         char msg[200];
         snprintf(msg, sizeof msg, "cannot decode the prompt: %s: %s", gemfa_status_name(st),
@@ -457,6 +463,7 @@ static int generate_step(srv_sched *s)
     } else {
         st = gemfa_decode_batch(s->ctx, s->batch_sessions, s->batch_ids, n);
     }
+    double t1 = cli_now();
     for (size_t k = 0; k < n; k++) {
         slot *sl = &s->slots[s->batch_slots[k]];
         if (!sl->job)
@@ -469,9 +476,13 @@ static int generate_step(srv_sched *s)
             sample_next(s, sl);
         }
     }
+    double t2 = cli_now();
     pthread_mutex_lock(&s->mu);
-    s->stats.busy_seconds += cli_now() - t0;
+    s->stats.busy_seconds += t2 - t0;
+    s->stats.decode_seconds += t1 - t0;
+    s->stats.sample_seconds += t2 - t1;
     s->stats.steps++;
+    s->stats.step_rows += (long long)n;
     pthread_mutex_unlock(&s->mu);
     return 1;
 }

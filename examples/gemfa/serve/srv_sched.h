@@ -24,6 +24,12 @@ typedef struct srv_stats {
     int queued, busy, slots;
     double busy_seconds;  /* time spent in steps that generated tokens */
     long long steps;
+    /* where the steps' time goes (the scheduler's own timing, for /metrics) */
+    double decode_seconds;   /* gemfa_decode_batch (or the lone decodes) of generate steps */
+    double sample_seconds;   /* sampling, detokenizing, stop strings, publishing to the job */
+    long long step_rows;     /* sessions advanced, summed over steps (tokens per step = rows/steps) */
+    double prefill_seconds;  /* prompt chunks */
+    long long prefill_tokens;
 } srv_stats;
 
 /* Creates the context and sessions and starts the thread.  Prints the
