@@ -236,7 +236,7 @@ Test(vec, attention_threads_equal)
     hp.is_sliding = sliding;
     hp.kv_source = src;
     gf_kvcache kv;
-    cr_assert_eq(gf_kvcache_init(&kv, &hp, T, W - 1 + T), GEMFA_OK);
+    cr_assert_eq(gf_kvcache_init(&kv, &hp, T, W - 1 + T, GEMFA_KV_F32), GEMFA_OK);
     int64_t pos[T];
     gf_kvcache *kvs[T];
     int32_t ids[T] = {0};
@@ -252,7 +252,7 @@ Test(vec, attention_threads_equal)
     gf_threadpool *pool = gf_threadpool_new(2);
     cr_assert_not_null(pool);
     const int64_t per = gf_attend_scores_per_thread(&hp, T);
-    float *scores = malloc((size_t)(2 * per) * sizeof *scores);
+    float *scores = malloc((size_t)(2 * per + gf_attend_shared_floats(&hp, T)) * sizeof *scores);
     float *one = malloc(T * NH * D * sizeof *one), *two = malloc(T * NH * D * sizeof *two);
     for (int l = 0; l < L; l++) {
         cr_expect_eq(gf_attend(NULL, &hp, l, &b, q, one, scores, per), 0);
