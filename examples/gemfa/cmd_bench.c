@@ -19,7 +19,8 @@
 #include "runtime/cost.h"
 
 static const char usage[] =
-    "usage: gemfa bench [-m DIR] [-t N] [-p N] [-n N] [--weights TYPE] [--batch B] [--json]\n"
+    "usage: gemfa bench [-m DIR] [-t N] [-p N] [-n N] [--depth N] [--weights TYPE]\n"
+    "                   [--kv-type TYPE] [--batch B] [--json]\n"
     "Measures load time, prompt and decode speed, batched decode, peak memory, and\n"
     "decode speed against the memory-bandwidth ceiling: bandwidth ÷ bytes read per\n"
     "token, the bandwidth measured between the decode steps of the same run (a probe\n"
@@ -29,6 +30,9 @@ static const char usage[] =
     "  -p, --prompt-tokens N  prompt tokens, 1-1048576 (default 128)\n"
     "  -n, --decode-tokens N  decoded tokens after the prompt, 1-1048576 (default 32);\n"
     "                         prompt + decoded tokens must fit the model's context\n"
+    "  --depth N              context tokens before the decode steps, 0-1048576\n"
+    "                         (default: the prompt's); beyond the prompt they are\n"
+    "                         decoded once, untimed, and kept across --repeat runs\n"
     "  --batch B              sessions decoded together with gemfa_decode_batch, 0-256\n"
     "                         (default 4; 0 skips it); each is a fork of the prompt's\n"
     "  --repeat R             runs of prompt + decode + batch, 1-100; medians are\n"
@@ -37,12 +41,13 @@ static const char usage[] =
     "                         16-65536 (default 512)\n"
     "  --profile              where prompts, decode and batch steps spend their time\n"
     "                         (stderr)\n"
-    "common options:\n" CLI_COMMON_HELP
+    "common options:\n" CLI_COMMON_HELP CLI_KV_HELP
     "JSON keys: load_s, prompt_tok_s, decode_tok_s, batch_tok_s, peak_rss_mb,\n"
-    "bytes_per_token, bandwidth_gbps, roofline_fraction, and details.\n";
+    "bytes_per_token, bandwidth_gbps, roofline_fraction, and details (among them\n"
+    "depth, kv_type, kv_bytes, kv_bytes_full_context).\n";
 
 typedef struct bench_opts {
-    long long prompt, decode, batch, repeat, bw_mb;
+    long long prompt, decode, batch, repeat, bw_mb, depth; /* depth < 0: the prompt's */
     int profile;
 } bench_opts;
 
@@ -71,6 +76,8 @@ static int parse(int argc, char **argv, cli_common *c, bench_opts *o)
             dst = &o->decode, lo = 1, hi = 1 << 20;
         } else if (strcmp(opt, "--batch") == 0) {
             dst = &o->batch, lo = 0, hi = 256;
+        } else if (strcmp(opt, "--depth") == 0) {
+            dst = &o->depth, lo = 0, hi = 1 << 20;
         } else if (strcmp(opt, "--repeat") == 0) {
             dst = &o->repeat, lo = 1, hi = 100;
         } else if (strcmp(opt, "--bw-mb") == 0) {
@@ -132,7 +139,9 @@ static void fixed_ids(int32_t *ids, size_t n, int64_t n_text)
 typedef struct bench {
     bench_opts o;
     gemfa_context *ctx;
-    gemfa_session *s;
+    gemfa_session *s;     /* the prompt's and, without a deeper --depth, the decode's */
+    gemfa_session *deep;  /* --depth beyond the prompt: filled once, truncated back per run */
+    long long depth;      /* context tokens before the decode steps */
     const int32_t *ids;
     bench_bw bw;
     double *steps;                /* [decode] seconds of each decode step of a run */
@@ -179,14 +188,25 @@ static gemfa_status run_once(bench *B, bench_run *out)
     gf_context_set_profile(B->ctx, NULL);
     for (long long b = 0; st == GEMFA_OK && b < o->batch; b++)
         st = gemfa_session_fork(B->s, &forks[b]);
-    const int32_t *next = B->ids + o->prompt;
+    gemfa_session *ds = B->s; /* the session the decode steps extend */
+    if (st == GEMFA_OK && B->deep) {
+        ds = B->deep;
+        const size_t have = gemfa_session_n_tokens(ds);
+        if (have > (size_t)B->depth) /* earlier runs' steps: O(1) while within the ring */
+            st = gemfa_session_truncate(ds, (size_t)B->depth);
+        else if (have < (size_t)B->depth)
+            st = gemfa_decode(ds, B->ids + have, (size_t)B->depth - have, NULL);
+    }
+    for (long long b = 0; st == GEMFA_OK && b < o->batch; b++)
+        st = gemfa_session_fork(ds, &forks[b]);
+    const int32_t *next = B->ids + B->depth;
     double total = 0;
     if (st == GEMFA_OK)
         st = probe(B, B->bw_decode, &B->n_bw_decode);
     for (long long i = 0; st == GEMFA_OK && i < o->decode; i++) {
         profile_on(B, PROF_DECODE);
         t = cli_now();
-        st = gemfa_decode(B->s, next + i, 1, NULL);
+        st = gemfa_decode(ds, next + i, 1, NULL);
         B->steps[i] = cli_now() - t;
         gf_context_set_profile(B->ctx, NULL);
         total += B->steps[i];
@@ -250,6 +270,10 @@ typedef struct bench_result {
     gf_decode_bytes cost;
     int64_t weights;
     int threads;
+    long long depth;
+    gemfa_kv_type kv_type;
+    size_t kv_bytes, kv_bytes_full; /* the decode session's K/V; a full-context session's */
+    long long full_context;
 } bench_result;
 
 static void report(const cli_common *c, const bench_opts *o, const bench_result *r)
@@ -266,13 +290,16 @@ static void report(const cli_common *c, const bench_opts *o, const bench_result 
                "\"batch_speedup\": %.3f, \"rss_mb\": %.1f, \"load_peak_rss_mb\": %.1f,\n"
                " \"bytes_weights\": %lld, \"bytes_gathers\": %lld, \"bytes_kv\": %lld, "
                "\"bandwidth_best_gbps\": %.2f, \"bandwidth_batch_gbps\": %.2f, "
-               "\"ceiling_tok_s\": %.3f}\n",
+               "\"ceiling_tok_s\": %.3f,\n"
+               " \"depth\": %lld, \"kv_type\": \"%s\", \"kv_bytes\": %zu, "
+               "\"kv_bytes_full_context\": %zu, \"full_context\": %lld}\n",
                r->load_s, r->prompt_tok_s, r->decode_tok_s, r->batch_tok_s, r->peak_mb,
                (long long)r->cost.total, r->bw_median, r->roofline, weight_name(r->weights),
                r->threads, gf_kernel_level_in_use(), o->prompt, o->decode, o->batch, o->repeat,
                r->first_token_s, r->step_ms, speedup, r->steady_mb, r->load_peak_mb,
                (long long)r->cost.weights, (long long)r->cost.gathers, (long long)r->cost.kv,
-               r->bw_best, r->bw_batch, r->ceiling);
+               r->bw_best, r->bw_batch, r->ceiling, r->depth, gemfa_kv_type_name(r->kv_type),
+               r->kv_bytes, r->kv_bytes_full, r->full_context);
         return;
     }
     printf("model        %s (%s weights, %d threads, %s kernels)\n", cli_model_dir(c),
@@ -280,8 +307,12 @@ static void report(const cli_common *c, const bench_opts *o, const bench_result 
     printf("load         %.3f s (peak RSS %.0f MB); first token %.3f s\n", r->load_s,
            r->load_peak_mb, r->first_token_s);
     printf("prompt       %.2f tok/s (%lld tokens)\n", r->prompt_tok_s, o->prompt);
-    printf("decode       %.2f tok/s (%lld tokens; median step %.1f ms)\n", r->decode_tok_s,
-           o->decode, r->step_ms);
+    printf("decode       %.2f tok/s (%lld tokens after %lld of context; median step %.1f ms)\n",
+           r->decode_tok_s, o->decode, r->depth, r->step_ms);
+    printf("KV cache     %s: %.1f MB for this session's %lld tokens, %.1f MB at the full\n"
+           "             context of %lld tokens\n",
+           gemfa_kv_type_name(r->kv_type), (double)r->kv_bytes / 1e6,
+           r->depth + o->decode, (double)r->kv_bytes_full / 1e6, r->full_context);
     if (o->batch > 0)
         printf("batch        %.2f tok/s aggregate over %lld sessions (%.2fx one session)\n",
                r->batch_tok_s, o->batch, speedup);
@@ -308,7 +339,8 @@ int cmd_bench(int argc, char **argv)
     bench B;
     memset(&B, 0, sizeof B);
     B.bw.pid = -1;
-    B.o = (bench_opts){.prompt = 128, .decode = 32, .batch = 4, .repeat = 1, .bw_mb = 512};
+    B.o = (bench_opts){.prompt = 128, .decode = 32, .batch = 4, .repeat = 1, .bw_mb = 512,
+                       .depth = -1};
     int rc = parse(argc, argv, &c, &B.o);
     if (rc != CLI_OK)
         return rc;
@@ -344,15 +376,50 @@ int cmd_bench(int argc, char **argv)
     gemfa_model_get(m, GEMFA_PROP_CONTEXT_LENGTH, &model_ctx);
     gemfa_model_get(m, GEMFA_PROP_VOCAB_SIZE_PER_LAYER_INPUT, &n_text);
     gemfa_model_get(m, GEMFA_PROP_WEIGHT_TYPE, &R.weights);
-    const long long n_tokens = o->prompt + o->decode;
+    B.depth = o->depth < 0 ? o->prompt : o->depth;
+    const long long n_tokens = (B.depth > o->prompt ? B.depth : o->prompt) + o->decode;
     if (n_tokens > model_ctx) {
-        rc = cli_usage_error(argv[0], "-p + -n = %lld exceeds the model's context length: "
-                                      "expected at most %lld in all",
+        rc = cli_usage_error(argv[0], "-p (or --depth) + -n = %lld exceeds the model's context "
+                                      "length: expected at most %lld in all",
                              n_tokens, (long long)model_ctx);
         goto done;
     }
-    if (cli_open_session(&c, m, n_tokens, NULL, NULL, &B.ctx, &B.s) != GEMFA_OK)
+    if (B.depth < o->prompt) {
+        rc = cli_usage_error(argv[0], "--depth %lld is below the prompt's %lld tokens", B.depth,
+                             o->prompt);
         goto done;
+    }
+    if (cli_open_session(&c, m, B.depth > o->prompt ? o->prompt : n_tokens, NULL, NULL, &B.ctx,
+                         &B.s) != GEMFA_OK)
+        goto done;
+    if (B.depth > o->prompt) {
+        gemfa_session_options *so = NULL;
+        gemfa_status st = gemfa_session_options_new(&so);
+        if (st == GEMFA_OK)
+            st = gemfa_session_options_set_max_context(so, n_tokens);
+        if (st == GEMFA_OK)
+            st = gemfa_session_options_set_kv_type(so, c.kv_type);
+        if (st == GEMFA_OK)
+            st = gemfa_session_new(B.ctx, so, &B.deep);
+        gemfa_session_options_free(so);
+        if (st != GEMFA_OK) {
+            cli_report("cannot create the session for --depth", st);
+            goto done;
+        }
+    }
+    /* A session of the model's whole context, only to report its K/V bytes
+     * (allocated, never touched: it costs no resident memory). */
+    {
+        gemfa_session_options *so = NULL;
+        gemfa_session *full = NULL;
+        if (gemfa_session_options_new(&so) == GEMFA_OK &&
+            gemfa_session_options_set_kv_type(so, c.kv_type) == GEMFA_OK &&
+            gemfa_session_new(B.ctx, so, &full) == GEMFA_OK)
+            R.kv_bytes_full = gemfa_session_kv_bytes(full);
+        gemfa_session_free(full);
+        gemfa_session_options_free(so);
+        R.full_context = model_ctx;
+    }
     const size_t n_ids = (size_t)(n_tokens + o->batch); /* the batch reads `batch` ids per step */
     const size_t n_probes = (size_t)(o->repeat * (o->decode + 1));
     ids = malloc(n_ids * sizeof *ids);
@@ -396,7 +463,16 @@ int cmd_bench(int argc, char **argv)
     R.bw_best = max_of(B.bw_decode, B.n_bw_decode);
     R.bw_median = median(B.bw_decode, B.n_bw_decode);
     R.bw_batch = B.n_bw_batch ? median(B.bw_batch, B.n_bw_batch) : 0;
-    gf_decode_bytes_at(m, o->prompt + o->decode / 2, &R.cost); /* mean position of the steps */
+    gf_decode_bytes_at(m, B.depth + o->decode / 2, &R.cost); /* mean position of the steps */
+    /* cost.c counts f32 entries; the session's type may be narrower */
+    const gemfa_session *dsess = B.deep ? B.deep : B.s;
+    R.kv_type = gemfa_session_kv_type(dsess);
+    R.kv_bytes = gemfa_session_kv_bytes(dsess);
+    R.depth = B.depth;
+    if (R.kv_type == GEMFA_KV_F16) {
+        R.cost.total -= R.cost.kv / 2;
+        R.cost.kv /= 2;
+    }
     R.ceiling = R.bw_median * 1e9 / (double)R.cost.total;
     R.roofline = R.decode_tok_s / R.ceiling;
     report(&c, o, &R);
@@ -413,6 +489,7 @@ done:
     free(B.bw_decode);
     free(B.bw_batch);
     free(runs);
+    gemfa_session_free(B.deep);
     gemfa_session_free(B.s);
     gemfa_context_free(B.ctx);
     gemfa_model_free(m);

@@ -43,7 +43,7 @@ static const char usage[] =
     "  --logprobs N           with --json: each token's log-probability under the raw\n"
     "                         logits and its N most likely alternatives, 0-20\n"
     CLI_SAMPLING_HELP
-    "common options:\n" CLI_COMMON_HELP
+    "common options:\n" CLI_COMMON_HELP CLI_KV_HELP
     "With --json, prints one object at the end instead of streaming:\n"
     "  {\"prompt_ids\": [...], \"ids\": [...], \"text\": \"...\", \"prompt_tok_s\": x,\n"
     "   \"decode_tok_s\": y, \"seed\": s,\n"
