@@ -31,8 +31,11 @@ static const char usage[] =
     "  -n, --decode-tokens N  decoded tokens after the prompt, 1-1048576 (default 32);\n"
     "                         prompt + decoded tokens must fit the model's context\n"
     "  --depth N              context tokens before the decode steps, 0-1048576\n"
-    "                         (default: the prompt's); beyond the prompt they are\n"
-    "                         decoded once, untimed, and kept across --repeat runs\n"
+    "                         (default: the prompt's).  Deeper than the prompt: a\n"
+    "                         second session decodes N tokens as one long prompt\n"
+    "                         (timed once, kept across --repeat runs), and its decode\n"
+    "                         steps alternate with steps of the prompt's session, so\n"
+    "                         both depths are measured under the same load\n"
     "  --batch B              sessions decoded together with gemfa_decode_batch, 0-256\n"
     "                         (default 4; 0 skips it); each is a fork of the prompt's\n"
     "  --repeat R             runs of prompt + decode + batch, 1-100; medians are\n"
@@ -53,6 +56,8 @@ typedef struct bench_opts {
 
 typedef struct bench_run {
     double prompt_s, decode_s, batch_s, step_median_s;
+    double shallow_s; /* --depth: the interleaved steps at the prompt's depth */
+    double fill_s;    /* --depth: the long prompt (first run only; 0 after) */
 } bench_run;
 
 static int parse(int argc, char **argv, cli_common *c, bench_opts *o)
@@ -145,6 +150,7 @@ typedef struct bench {
     const int32_t *ids;
     bench_bw bw;
     double *steps;                /* [decode] seconds of each decode step of a run */
+    double *shallow;              /* [decode] --depth: the interleaved shallow steps */
     double *bw_decode, *bw_batch; /* probes between the steps, GB/s */
     size_t n_bw_decode, n_bw_batch;
     gf_profile prof[3];           /* prompt, decode steps, batch steps */
@@ -189,21 +195,33 @@ static gemfa_status run_once(bench *B, bench_run *out)
     for (long long b = 0; st == GEMFA_OK && b < o->batch; b++)
         st = gemfa_session_fork(B->s, &forks[b]);
     gemfa_session *ds = B->s; /* the session the decode steps extend */
+    out->fill_s = 0;
     if (st == GEMFA_OK && B->deep) {
         ds = B->deep;
         const size_t have = gemfa_session_n_tokens(ds);
-        if (have > (size_t)B->depth) /* earlier runs' steps: O(1) while within the ring */
+        if (have > (size_t)B->depth) { /* earlier runs' steps: O(1) while within the ring */
             st = gemfa_session_truncate(ds, (size_t)B->depth);
-        else if (have < (size_t)B->depth)
-            st = gemfa_decode(ds, B->ids + have, (size_t)B->depth - have, NULL);
+        } else if (have == 0) { /* a long prompt of `depth` tokens */
+            t = cli_now();
+            st = gemfa_decode(ds, B->ids, (size_t)B->depth, NULL);
+            out->fill_s = cli_now() - t;
+        }
     }
     for (long long b = 0; st == GEMFA_OK && b < o->batch; b++)
         st = gemfa_session_fork(ds, &forks[b]);
     const int32_t *next = B->ids + B->depth;
-    double total = 0;
+    double total = 0, shallow = 0;
     if (st == GEMFA_OK)
         st = probe(B, B->bw_decode, &B->n_bw_decode);
     for (long long i = 0; st == GEMFA_OK && i < o->decode; i++) {
+        if (B->deep) { /* the same step at the prompt's depth, just before */
+            t = cli_now();
+            st = gemfa_decode(B->s, B->ids + o->prompt + i, 1, NULL);
+            B->shallow[i] = cli_now() - t;
+            shallow += B->shallow[i];
+            if (st != GEMFA_OK)
+                break;
+        }
         profile_on(B, PROF_DECODE);
         t = cli_now();
         st = gemfa_decode(ds, next + i, 1, NULL);
@@ -214,6 +232,7 @@ static gemfa_status run_once(bench *B, bench_run *out)
             st = probe(B, B->bw_decode, &B->n_bw_decode);
     }
     out->decode_s = total;
+    out->shallow_s = shallow;
     out->step_median_s = st == GEMFA_OK ? median(B->steps, (size_t)o->decode) : 0;
     out->batch_s = 0;
     if (st == GEMFA_OK && o->batch > 0) {
@@ -274,6 +293,7 @@ typedef struct bench_result {
     gemfa_kv_type kv_type;
     size_t kv_bytes, kv_bytes_full; /* the decode session's K/V; a full-context session's */
     long long full_context;
+    double shallow_tok_s, long_prompt_tok_s; /* --depth deeper than the prompt, else 0 */
 } bench_result;
 
 static void report(const cli_common *c, const bench_opts *o, const bench_result *r)
@@ -292,14 +312,19 @@ static void report(const cli_common *c, const bench_opts *o, const bench_result 
                "\"bandwidth_best_gbps\": %.2f, \"bandwidth_batch_gbps\": %.2f, "
                "\"ceiling_tok_s\": %.3f,\n"
                " \"depth\": %lld, \"kv_type\": \"%s\", \"kv_bytes\": %zu, "
-               "\"kv_bytes_full_context\": %zu, \"full_context\": %lld}\n",
+               "\"kv_bytes_full_context\": %zu, \"full_context\": %lld,\n"
+               " \"decode_shallow_tok_s\": %.3f, \"depth_decode_ratio\": %.4f, "
+               "\"long_prompt_tok_s\": %.3f, \"long_prompt_ratio\": %.4f}\n",
                r->load_s, r->prompt_tok_s, r->decode_tok_s, r->batch_tok_s, r->peak_mb,
                (long long)r->cost.total, r->bw_median, r->roofline, weight_name(r->weights),
                r->threads, gf_kernel_level_in_use(), o->prompt, o->decode, o->batch, o->repeat,
                r->first_token_s, r->step_ms, speedup, r->steady_mb, r->load_peak_mb,
                (long long)r->cost.weights, (long long)r->cost.gathers, (long long)r->cost.kv,
                r->bw_best, r->bw_batch, r->ceiling, r->depth, gemfa_kv_type_name(r->kv_type),
-               r->kv_bytes, r->kv_bytes_full, r->full_context);
+               r->kv_bytes, r->kv_bytes_full, r->full_context, r->shallow_tok_s,
+               r->shallow_tok_s > 0 ? r->decode_tok_s / r->shallow_tok_s : 0,
+               r->long_prompt_tok_s,
+               r->long_prompt_tok_s > 0 ? r->long_prompt_tok_s / r->prompt_tok_s : 0);
         return;
     }
     printf("model        %s (%s weights, %d threads, %s kernels)\n", cli_model_dir(c),
@@ -313,6 +338,13 @@ static void report(const cli_common *c, const bench_opts *o, const bench_result 
            "             context of %lld tokens\n",
            gemfa_kv_type_name(r->kv_type), (double)r->kv_bytes / 1e6,
            r->depth + o->decode, (double)r->kv_bytes_full / 1e6, r->full_context);
+    if (r->shallow_tok_s > 0)
+        printf("depth        decode %.2f tok/s at %lld tokens vs %.2f at %lld, interleaved\n"
+               "             (%.1f %%); a %lld-token prompt %.2f tok/s (%.1f %% of the %lld-token "
+               "one)\n",
+               r->decode_tok_s, r->depth, r->shallow_tok_s, o->prompt,
+               100.0 * r->decode_tok_s / r->shallow_tok_s, r->depth, r->long_prompt_tok_s,
+               100.0 * r->long_prompt_tok_s / r->prompt_tok_s, o->prompt);
     if (o->batch > 0)
         printf("batch        %.2f tok/s aggregate over %lld sessions (%.2fx one session)\n",
                r->batch_tok_s, o->batch, speedup);
@@ -389,8 +421,7 @@ int cmd_bench(int argc, char **argv)
                              o->prompt);
         goto done;
     }
-    if (cli_open_session(&c, m, B.depth > o->prompt ? o->prompt : n_tokens, NULL, NULL, &B.ctx,
-                         &B.s) != GEMFA_OK)
+    if (cli_open_session(&c, m, o->prompt + o->decode, NULL, NULL, &B.ctx, &B.s) != GEMFA_OK)
         goto done;
     if (B.depth > o->prompt) {
         gemfa_session_options *so = NULL;
@@ -424,10 +455,11 @@ int cmd_bench(int argc, char **argv)
     const size_t n_probes = (size_t)(o->repeat * (o->decode + 1));
     ids = malloc(n_ids * sizeof *ids);
     B.steps = malloc((size_t)o->decode * sizeof *B.steps);
+    B.shallow = malloc((size_t)o->decode * sizeof *B.shallow);
     B.bw_decode = malloc(n_probes * sizeof(double));
     B.bw_batch = malloc(n_probes * sizeof(double));
     runs = calloc((size_t)o->repeat, sizeof *runs);
-    if (!ids || !B.steps || !B.bw_decode || !B.bw_batch || !runs) {
+    if (!ids || !B.steps || !B.shallow || !B.bw_decode || !B.bw_batch || !runs) {
         fprintf(stderr, "gemfa bench: out of memory\n");
         goto done;
     }
@@ -460,6 +492,13 @@ int cmd_bench(int argc, char **argv)
     R.decode_tok_s = median(de, (size_t)o->repeat);
     R.batch_tok_s = median(ba, (size_t)o->repeat);
     R.step_ms = 1e3 * median(sm, (size_t)o->repeat);
+    if (B.deep) {
+        double sh[100];
+        for (long long r = 0; r < o->repeat; r++)
+            sh[r] = (double)o->decode / runs[r].shallow_s;
+        R.shallow_tok_s = median(sh, (size_t)o->repeat);
+        R.long_prompt_tok_s = runs[0].fill_s > 0 ? (double)B.depth / runs[0].fill_s : 0;
+    }
     R.bw_best = max_of(B.bw_decode, B.n_bw_decode);
     R.bw_median = median(B.bw_decode, B.n_bw_decode);
     R.bw_batch = B.n_bw_batch ? median(B.bw_batch, B.n_bw_batch) : 0;
@@ -486,6 +525,7 @@ done:
     bench_bw_stop(&B.bw);
     free(ids);
     free(B.steps);
+    free(B.shallow);
     free(B.bw_decode);
     free(B.bw_batch);
     free(runs);
