@@ -27,7 +27,7 @@ import gemma3n_ref  # noqa: E402
 N = 16400
 CHECK = [4095, 4096, 5000, 8191, 8192, 12000, 16383, 16384, N - 1]
 GOLDEN_TOL = 1e-2
-F16_TOL = 0.25
+F16_TOL = 0.1  # 3x the 0.031 measured (docs/numerics.md, "KV types")
 
 
 class LongContext(unittest.TestCase):
@@ -66,6 +66,7 @@ class LongContext(unittest.TestCase):
 
     def test_f32_kv_within_golden_tolerance(self):
         d = np.abs(self.logits("f32") - self.want).max(axis=1)
+        print("f32 KV: max |diff| %.3g" % d.max(), file=sys.stderr)
         for p, e in zip(CHECK, d):
             self.assertLessEqual(e, GOLDEN_TOL, "f32 KV, position %d: max |diff| %.3g" % (p, e))
 
