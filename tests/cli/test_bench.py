@@ -108,8 +108,18 @@ class Json(unittest.TestCase):
             f32_kv = tiny_bytes_per_token(2, 700 + 4) - tiny_bytes_per_token(2, -1)
             self.assertEqual(r["bytes_kv"], f32_kv * elem // 4)
             self.assertGreater(r["decode_tok_s"], 0)
+            self.assertGreater(r["decode_shallow_tok_s"], 0)
+            self.assertGreater(r["long_prompt_tok_s"], 0)
+            self.assertAlmostEqual(r["depth_decode_ratio"],
+                                   r["decode_tok_s"] / r["decode_shallow_tok_s"], delta=2e-3)
         r = bench_json("-p", "16", "-n", "4", "--batch", "0")
         self.assertEqual((r["depth"], r["kv_type"]), (16, "f32"))
+        self.assertEqual((r["decode_shallow_tok_s"], r["long_prompt_tok_s"]), (0, 0))
+        r = bench_json("-p", "16", "-n", "4", "--batch", "2", "--depth", "3000", "--zero-fill",
+                       "--kv-type", "f16", "--repeat", "2")
+        self.assertEqual((r["depth"], r["long_prompt_tok_s"]), (3000, 0))
+        self.assertGreater(r["decode_tok_s"], 0)
+        self.assertGreater(r["decode_shallow_tok_s"], 0)
 
     def test_depth_usage(self):
         for args in (["--depth", "3", "-p", "8"], ["--depth", "x"], ["--kv-type", "f8"],
