@@ -175,6 +175,30 @@ GEMFA_API gemfa_status gemfa_model_options_set_progress(gemfa_model_options *opt
  * Errors: INVALID_ARGUMENT (negative). */
 GEMFA_API gemfa_status gemfa_model_options_set_threads(gemfa_model_options *opts, int n_threads);
 
+/* ---- LoRA adapters (PEFT format), merged at load (docs/lora.md) ---------
+ * Adds the adapter in directory `dir` (adapter_config.json and
+ * adapter_model.safetensors, as PEFT's save_pretrained writes them) to the
+ * adapters gemfa_model_load applies; call it once per adapter, in the order
+ * they are to be added (several may change the same matrix).  Each changed
+ * matrix becomes W + scale·(lora_alpha/r)·B·A (lora_alpha/sqrt(r) with
+ * use_rslora), summed in f32 before the weight type's conversion (so with
+ * GEMFA_WEIGHTS_INT8 the merged matrix is quantized); only changed matrices
+ * leave the mapped file.  scale 1 applies the adapter as trained; 0 loads
+ * it but changes nothing; negative subtracts it.  The directory is only
+ * recorded here: it is read, and every adapter checked against the model,
+ * by gemfa_model_load before any weight is converted, whose errors then
+ * include MODEL_MISMATCH (an adapter for another model or size),
+ * TENSOR_MISSING (half of an A/B pair), CONFIG (rank < 1, a non-finite
+ * scale), UNSUPPORTED (DoRA, modules_to_save, rank/alpha patterns, a
+ * pre-quantized int8 checkpoint, another PEFT method), FORMAT, NOT_FOUND and
+ * IO for the adapter's files.  A vocabulary-only load ignores adapters.
+ * `dir` is copied.  Thread-safety: as the other option setters (one thread
+ * per options object).  Errors: INVALID_ARGUMENT (NULL opts or dir, empty
+ * dir, scale NaN or infinite, more than 64 adapters), OUT_OF_MEMORY; on
+ * error the options are unchanged. */
+GEMFA_API gemfa_status gemfa_model_options_add_lora(gemfa_model_options *opts, const char *dir,
+                                                    float scale);
+
 /* Loads a Hugging Face Gemma 3n directory (config.json, *.safetensors
  * [+ index], tokenizer.json, tokenizer_config.json / chat_template.jinja,
  * generation_config.json).  `opts` may be NULL for defaults and may be freed
@@ -245,7 +269,14 @@ typedef enum gemfa_model_prop {
     GEMFA_PROP_STORED_BYTES_F32 = 25,   /* bytes of text tensors stored as F32 in the files */
     GEMFA_PROP_STORED_BYTES_F16 = 26,
     GEMFA_PROP_STORED_BYTES_BF16 = 27,
-    GEMFA_PROP_STORED_BYTES_INT8 = 28   /* pre-quantized int8 data (scales counted as F16) */
+    GEMFA_PROP_STORED_BYTES_INT8 = 28,  /* pre-quantized int8 data (scales counted as F16) */
+    /* LoRA (gemfa_model_options_add_lora) */
+    GEMFA_PROP_LORA_ADAPTERS = 36,      /* adapters merged at load (0: none) */
+    GEMFA_PROP_LORA_MATRICES = 37,      /* weight matrices they changed */
+    /* MatFormer sub-models (values 40-44 reserved for them) */
+    GEMFA_PROP_MATFORMER = 40,          /* 1 for a sub-model (matformer option or derived) */
+    GEMFA_PROP_BASE_LAYERS = 41,        /* layers of the checkpoint (= N_LAYERS unless sliced) */
+    GEMFA_PROP_SKIPPED_LAYERS = 42      /* checkpoint layers the sub-model skips */
 } gemfa_model_prop;
 
 /* Reads one property into *value.  Thread-safe.
@@ -266,6 +297,58 @@ typedef enum gemfa_layer_type {
 GEMFA_API gemfa_status gemfa_model_layer(const gemfa_model *model, int layer,
                                          gemfa_layer_type *type, int *kv_source,
                                          int64_t *ffn_width, float *sparsity);
+
+/* ---------------------------------------------------------------------------
+ * MatFormer sub-models (docs/matformer.md)
+ *
+ * Gemma 3n E4B nests smaller models: each layer's FFN may keep only its
+ * first W units (gate/up rows, down columns) and some layers may be
+ * skipped.  SPEC is a preset name ("e2b": E4B -> E2B, FFN 8192, layers
+ * 20-24 skipped; refused with MODEL_MISMATCH on another shape) or
+ * "ffn=W[,W...][:skip=I[,I...]]" / "skip=I[,I...]": one width for every
+ * kept layer or one per kept layer in order, and the 0-based layers to
+ * skip.  A layer another kept layer reads the KV cache of cannot be
+ * skipped.  With int8 weights a partial width must be a multiple of 32.
+ * ------------------------------------------------------------------------- */
+
+/* Loads only the sub-model SPEC describes (NULL or "" = the whole model).
+ * The syntax is checked here, the fit to the checkpoint by
+ * gemfa_model_load, which then fails with the errors of
+ * gemfa_model_derive_submodel.  Errors: INVALID_ARGUMENT (NULL opts, bad
+ * syntax), OUT_OF_MEMORY; on failure the option is unchanged. */
+GEMFA_API gemfa_status gemfa_model_options_set_matformer(gemfa_model_options *opts,
+                                                         const char *spec);
+
+/* Makes the sub-model SPEC of `base` (a loaded or a derived model; layer
+ * indices and widths refer to `base`'s layers).  No weights are copied
+ * except the first W columns of each narrowed down_proj (strided in the
+ * checkpoint); gate/up rows, attention, AltUp, LAuReL, the per-layer
+ * embeddings and the tokenizer are shared with `base`.
+ * Lifetime: *out is the caller's, freed with gemfa_model_free(); it holds a
+ * reference on `base` (whose weights it borrows), so the two may be freed in
+ * any order (each after its own contexts and sessions).  Contexts and sessions
+ * are per model: a session of one cannot decode with the other.
+ * Thread-safety: any thread, also concurrently with other calls reading
+ * `base` (the reference count is atomic); both models are immutable.
+ * Errors: INVALID_ARGUMENT (NULL argument, bad syntax, width 0 or above the
+ * layer's, a width count that is neither 1 nor the kept layers', skip index
+ * out of range or repeated, skipping a KV-source layer or every layer, an
+ * int8 width not a multiple of 32), MODEL_MISMATCH (a preset for another
+ * checkpoint shape), NO_WEIGHTS (vocabulary-only base), UNSUPPORTED (a
+ * weight format that cannot be sliced), OUT_OF_MEMORY.  On failure *out is
+ * untouched and `base` is unchanged. */
+GEMFA_API gemfa_status gemfa_model_derive_submodel(const gemfa_model *base, const char *spec,
+                                                   gemfa_model **out);
+
+/* The checkpoint layer that decoder layer `layer` of `model` is (equal to
+ * `layer` unless layers were skipped).  Thread-safe.
+ * Errors: INVALID_ARGUMENT (NULL, layer out of range). */
+GEMFA_API gemfa_status gemfa_model_base_layer(const gemfa_model *model, int layer,
+                                              int *base_layer);
+
+/* The MatFormer spec the model was sliced with, as given; NULL for a whole
+ * model or a NULL model.  Owned by the model.  Thread-safe. */
+GEMFA_API const char *gemfa_model_matformer(const gemfa_model *model);
 
 /* Nonzero when `id` ends generation (eos_token_id of generation_config.json,
  * else of config.json).  Thread-safe; 0 for a NULL model or unknown id. */
@@ -789,6 +872,138 @@ GEMFA_API gemfa_status gemfa_sampler_set_seed(gemfa_sampler *s, uint64_t seed);
  * unchanged. */
 GEMFA_API gemfa_status gemfa_sample(gemfa_sampler *s, const float *logits, size_t n_vocab,
                                     const int32_t *history, size_t n_history, int32_t *id);
+
+/* ---------------------------------------------------------------------------
+ * Speculative decoding (docs/speculative.md)
+ *
+ * A speculator generates with a target session and a cheap draft: each
+ * step the draft proposes up to k tokens, the target scores all of them in
+ * one batched forward pass (gemfa_decode_all), and the step returns the
+ * longest prefix the target accepts plus one token of the target's own --
+ * 1 to k + 1 tokens for one pass of the target.
+ *
+ * Exactness.  With a greedy sampler (temperature 0) the tokens are those
+ * of plain greedy decoding with the target (gemfa_sample on each decode's
+ * logits), up to logit near-ties that the batched pass breaks otherwise
+ * than a one-token pass (docs/speculative.md).  With temperature > 0 each
+ * token follows the target's sampling distribution exactly: draft token x
+ * is kept with probability min(1, p(x) / q(x)), else the step ends with a
+ * token drawn from max(0, p - q) renormalized, where p is the sampler's
+ * final distribution over the target's logits and q over the draft's.
+ * The sampler's whole pipeline defines p and q: logit bias, repetition,
+ * frequency and presence penalties (their history includes the drafted
+ * tokens before each position), temperature, top-k, top-p, min-p.  A
+ * sampler with a constraint attached is refused (UNSUPPORTED).  The draws
+ * use the sampler's generator, but not in the order gemfa_sample would,
+ * so a seed gives other (equally distributed) tokens than plain sampling.
+ *
+ * The pending token.  Like a plain loop that samples a token and decodes
+ * it only before sampling the next, a step leaves its last token undecoded:
+ * afterwards the target holds every returned token but the last, and the
+ * next step decodes that one in the same pass as the new draft.  Between
+ * steps do not decode into, truncate or reset the target: the next step
+ * then fails with INVALID_ARGUMENT.  Call gemfa_speculator_flush to decode
+ * the pending token (the target is then as after plain decoding, with
+ * logits) or gemfa_speculator_reset to drop it; after either the target is
+ * the caller's again and the next step starts from it as it is then.
+ *
+ * Threads: a speculator is used by one thread at a time, and while a step
+ * runs it decodes into the target session (so the target's context must
+ * not be used by another thread).  The draft model is only read and may
+ * be shared.  Memory: the draft's context and session (its KV cache sized
+ * like the target's max context) and (k + 1) * 2 * vocab floats.
+ * ------------------------------------------------------------------------- */
+
+typedef struct gemfa_speculator gemfa_speculator;
+
+/* Largest k a speculator accepts (verification runs k + 1 rows at once). */
+#define GEMFA_SPECULATOR_MAX_K 32
+
+/* Creates a speculator for `target` (a session with its prompt decoded, or
+ * about to be) drafting with `draft`, a model with the target's vocabulary:
+ * a MatFormer sub-model of the target's model, a smaller checkpoint, or the
+ * target's model itself.  The speculator makes the draft its own context
+ * (threads and cancel callback copied from the target's context) and
+ * session (max context as the target's).  1 <= k <= GEMFA_SPECULATOR_MAX_K.
+ * Ownership: the target session and the draft model stay the caller's and
+ * must outlive the speculator; *out is the caller's, freed with
+ * gemfa_speculator_free().
+ * Errors: INVALID_ARGUMENT (NULL argument, k out of range), NO_WEIGHTS
+ * (draft loaded vocabulary-only), MODEL_MISMATCH (the draft's vocabulary
+ * size differs from the target's, or both have tokenizers and their sizes,
+ * <bos> or end-of-generation ids differ), OUT_OF_MEMORY.  *out untouched. */
+GEMFA_API gemfa_status gemfa_speculator_new(gemfa_session *target, const gemfa_model *draft,
+                                            int k, gemfa_speculator **out);
+
+/* A draft written by the caller (prompt lookup, a cache, a test oracle):
+ * proposes up to `max` ids to follow tokens[0..n_tokens) (the target's
+ * tokens and the pending one) into ids[0..max) and returns how many (0 to
+ * max; 0 makes the step a plain one-token step).  Its proposals count as
+ * certain (q = 1 for the proposed id): the exactness rules above hold.
+ * Called on the stepping thread; a negative return value aborts the step
+ * with CANCELLED, any value above max with INVALID_ARGUMENT. */
+typedef int (*gemfa_draft_fn)(void *user, const int32_t *tokens, size_t n_tokens, int32_t *ids,
+                              size_t max);
+
+/* As gemfa_speculator_new with a caller's draft function instead of a
+ * model (`user` is passed back to it and must outlive the speculator).
+ * Errors: INVALID_ARGUMENT (NULL target, fn or out; k out of range),
+ * OUT_OF_MEMORY. */
+GEMFA_API gemfa_status gemfa_speculator_new_fn(gemfa_session *target, gemfa_draft_fn fn,
+                                               void *user, int k, gemfa_speculator **out);
+
+/* Frees a speculator and its draft context and session (not the target,
+ * which keeps every returned token but the pending one); NULL is a no-op. */
+GEMFA_API void gemfa_speculator_free(gemfa_speculator *sp);
+
+/* Changes k for later steps.  Errors: INVALID_ARGUMENT (NULL, k out of
+ * range). */
+GEMFA_API gemfa_status gemfa_speculator_set_k(gemfa_speculator *sp, int k);
+
+/* One step: drafts, verifies, and writes 1 to k + 1 new tokens into
+ * ids[0..cap), *n their count.  The first token is sampled from the
+ * target's current logits, so before the first step (or after a flush or
+ * reset) the target must hold at least one token and its logits.  Fewer
+ * tokens are drafted when the target's context has no room for k more (the
+ * step then still returns one).  The step does not look for
+ * end-of-generation ids: a returned one may be followed by others, so cut
+ * the output at the first one (gemfa_model_is_eog).
+ * Errors: INVALID_ARGUMENT (NULL argument; the target was changed since
+ * the last step, or holds no logits), BUFFER_TOO_SMALL (cap < k + 1; *n =
+ * k + 1; checked before anything runs), UNSUPPORTED (a constraint is
+ * attached to the sampler), CONTEXT_FULL (the pending token does not fit
+ * in the target's context: what a plain loop meets when it decodes that
+ * token), CANCELLED (a context's cancel callback or the draft function),
+ * OUT_OF_MEMORY, and the sampler's errors (INVALID_ARGUMENT when bias
+ * leaves no finite logit, INVALID_TOKEN).  On error the target session,
+ * the pending token and the sampler's generator are as before the call
+ * (the draft's own session may have moved: it is re-synchronised). */
+GEMFA_API gemfa_status gemfa_speculator_step(gemfa_speculator *sp, gemfa_sampler *sampler,
+                                             int32_t *ids, size_t cap, size_t *n);
+
+/* Decodes the pending token into the target (no-op without one), so that
+ * the target holds every returned token and the logits after the last.
+ * Errors as gemfa_decode (CONTEXT_FULL: the pending token stays pending). */
+GEMFA_API gemfa_status gemfa_speculator_flush(gemfa_speculator *sp);
+
+/* Forgets the pending token (the target is not touched); NULL is a no-op. */
+GEMFA_API void gemfa_speculator_reset(gemfa_speculator *sp);
+
+/* Counters since the speculator was created.  Layout frozen (ABI). */
+typedef struct gemfa_speculator_stats {
+    uint64_t steps;          /* successful steps */
+    uint64_t drafted;        /* tokens the draft proposed */
+    uint64_t accepted;       /* of those, kept by the target */
+    uint64_t emitted;        /* tokens returned (accepted + one per step) */
+    uint64_t target_rows;    /* positions the target decoded (batched) */
+    uint64_t draft_rows;     /* positions the draft decoded */
+    double draft_seconds;    /* wall time drafting (sync included) */
+    double verify_seconds;   /* wall time of the target's passes and the acceptance */
+} gemfa_speculator_stats;
+
+/* Copies the counters into *out.  Errors: INVALID_ARGUMENT (NULL). */
+GEMFA_API gemfa_status gemfa_speculator_get_stats(const gemfa_speculator *sp,
+                                                  gemfa_speculator_stats *out);
 
 /* ---------------------------------------------------------------------------
  * Log-probabilities

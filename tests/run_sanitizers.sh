@@ -56,9 +56,10 @@ cat "$RESULTS/asan-ubsan.txt" >&2
 # --- TSan: the concurrency test -----------------------------------------------
 echo "run_sanitizers.sh: TSan build in $TSAN" >&2
 if setup_dir "$TSAN" thread &&
-    ninja -C "$TSAN" tests/reliability/test_concurrency_tsan tests/kernels/test_threadpool_tsan >/dev/null; then
+    ninja -C "$TSAN" tests/reliability/test_concurrency_tsan tests/kernels/test_threadpool_tsan \
+        tests/loader/test_matformer_tsan >/dev/null; then
     meson test -C "$TSAN" --no-rebuild --wrapper "$CHECK" --timeout-multiplier 4 \
-        --print-errorlogs test_concurrency_tsan test_threadpool_tsan >&2 || true
+        --print-errorlogs test_concurrency_tsan test_threadpool_tsan test_matformer_tsan >&2 || true
     /usr/bin/python3 tests/results_line.py tsan "$TSAN/meson-logs/testlog-sanitizer_check.sh.json" \
         > "$RESULTS/tsan.txt"
 else

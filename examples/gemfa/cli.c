@@ -89,6 +89,35 @@ static int parse_weights(const char *s, gemfa_weight_type *out)
     return -1;
 }
 
+int cli_parse_lora(const char *arg, cli_lora *out)
+{
+    size_t n = strlen(arg);
+    float scale = 1.0f;
+    const char *colon = strrchr(arg, ':');
+    if (colon && colon[1]) {
+        char *end;
+        double v = strtod(colon + 1, &end);
+        if (!*end && !(isfinite(v) && isfinite((float)v))) {
+            fprintf(stderr, "gemfa: --lora: the scale in '%s' is not a finite float\n"
+                            "(see --help)\n", arg);
+            return -1;
+        }
+        if (!*end) { /* an underflow (ERANGE) is a tiny scale, not a name */
+            scale = (float)v;
+            n = (size_t)(colon - arg);
+        }
+    }
+    if (n == 0) {
+        fprintf(stderr, "gemfa: --lora: expected DIR or DIR:SCALE, got '%s'\n(see --help)\n",
+                arg);
+        return -1;
+    }
+    out->dir_len = n;
+    out->arg = arg;
+    out->scale = scale;
+    return 0;
+}
+
 int cli_common_option(cli_common *c, int argc, char **argv, int *i)
 {
     const char *a = argv[*i], *v;
@@ -115,6 +144,20 @@ int cli_common_option(cli_common *c, int argc, char **argv, int *i)
             cli_usage_error(argv[0], "--kv-type takes f32 or f16, not '%s'", v);
             return -1;
         }
+    } else if (strcmp(a, "--matformer") == 0) {
+        if (!(v = cli_value(argc, argv, i)))
+            return -1;
+        c->matformer = v; /* checked by the library at load */
+    } else if (strcmp(a, "--lora") == 0) {
+        if (!(v = cli_value(argc, argv, i)))
+            return -1;
+        if (c->n_lora >= CLI_MAX_LORA) {
+            cli_usage_error(argv[0], "--lora: at most %d adapters", CLI_MAX_LORA);
+            return -1;
+        }
+        if (cli_parse_lora(v, &c->lora[c->n_lora]) != 0)
+            return -1;
+        c->n_lora++;
     } else if (strcmp(a, "--json") == 0) {
         c->json = 1;
     } else if (cli_opt(a, "-h", "--help")) {
@@ -212,6 +255,14 @@ int cli_load_model(const cli_common *c, int vocab_only, gemfa_model **out)
         st = gemfa_model_options_set_vocab_only(opts, vocab_only);
     if (st == GEMFA_OK && c->threads > 0)
         st = gemfa_model_options_set_threads(opts, c->threads);
+    for (int k = 0; st == GEMFA_OK && !vocab_only && k < c->n_lora; k++) {
+        char *dir = strndup(c->lora[k].arg, c->lora[k].dir_len);
+        st = dir ? gemfa_model_options_add_lora(opts, dir, c->lora[k].scale)
+                 : GEMFA_ERR_OUT_OF_MEMORY;
+        free(dir);
+    }
+    if (st == GEMFA_OK && !vocab_only)
+        st = gemfa_model_options_set_matformer(opts, c->matformer);
     if (st == GEMFA_OK && !vocab_only)
         st = gemfa_model_options_set_progress(opts, on_progress, &progress);
     if (st == GEMFA_OK)

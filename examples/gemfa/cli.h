@@ -1,5 +1,5 @@
 /* cli.h — what every gemfa subcommand shares: the common options
- * (-m DIR, -t THREADS, --weights, --json, --help, --version), model loading
+ * (-m DIR, -t THREADS, --weights, --matformer, --json, --help, --version), model loading
  * and error reporting.  Exit codes: 0 success, 1 error, 2 usage error. */
 #ifndef GEMFA_CLI_H
 #define GEMFA_CLI_H
@@ -10,14 +10,30 @@
 
 enum { CLI_OK = 0, CLI_ERROR = 1, CLI_USAGE = 2 };
 
+/* --lora DIR[:SCALE] (repeatable): adapters merged at load. */
+#define CLI_MAX_LORA 64
+typedef struct cli_lora {
+    const char *arg;            /* as given: the directory is its first dir_len bytes */
+    size_t dir_len;
+    float scale;
+} cli_lora;
+
 typedef struct cli_common {
     const char *model_dir;      /* -m; NULL = the bundled tiny model */
     int threads;                /* -t; 0 = all cores */
     gemfa_weight_type weights;  /* --weights */
     gemfa_kv_type kv_type;      /* --kv-type (sessions' KV cache entries) */
+    const char *matformer;      /* --matformer SPEC; NULL = the whole model */
     int json;                   /* --json */
     int help, version;          /* --help, --version were given */
+    cli_lora lora[CLI_MAX_LORA]; /* --lora, in order */
+    int n_lora;
 } cli_common;
+
+/* Splits "DIR[:SCALE]": the text after the last ':' is the scale only if it
+ * is a whole finite number, else part of the directory.  Returns 0, or -1
+ * (message printed) for an empty directory. */
+int cli_parse_lora(const char *arg, cli_lora *out);
 
 /* A subcommand: argv[0] is the subcommand's name. */
 typedef int (*cli_command_fn)(int argc, char **argv);
@@ -81,6 +97,9 @@ int cli_handle_help(const cli_common *c, const char *usage);
     "  -m, --model DIR        model directory (default: the bundled tiny model)\n" \
     "  -t, --threads N        compute threads, 0-1024 (default 0: all cores)\n" \
     "  --weights TYPE         auto|f32|f16|bf16|int8 (default: auto = as stored)\n" \
+    "  --matformer SPEC       run a MatFormer sub-model: e2b, or ffn=W[,W...][:skip=I[,I...]]\n" \
+    "  --lora DIR[:SCALE]     merge the PEFT LoRA adapter in DIR at load, SCALE times\n" \
+    "                         its alpha/r (default 1); repeatable (docs/lora.md)\n" \
     "  --json                 machine-readable output\n" \
     "  -h, --help             this help\n" \
     "  --version              print the version\n"

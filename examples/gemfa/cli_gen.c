@@ -120,6 +120,72 @@ static gemfa_status feed(cli_gen_result *r, const cli_gen_opts *o, gemfa_detok_s
     return show_checked(r, o, out, piece, len, flush);
 }
 
+/* The loop of cli_generate_opts with a speculator: each step gives 1..k+1
+ * tokens, used one by one as the plain loop uses its sampled token.  At the
+ * end the session is cut back to what the plain loop would hold: every
+ * used token but the last (drafts past an end-of-generation id, a stop
+ * string or the limit are dropped). */
+static gemfa_status generate_spec(const gemfa_model *model, gemfa_session *session,
+                                  gemfa_sampler *smp, long n_predict, const cli_gen_opts *o,
+                                  gemfa_detok_stream *full, gemfa_detok_stream *shown,
+                                  cli_out *out, volatile sig_atomic_t *interrupt,
+                                  cli_gen_result *res)
+{
+    size_t start = gemfa_session_n_tokens(session), used = 0, returned = 0;
+    int32_t ids[GEMFA_SPECULATOR_MAX_K + 1];
+    gemfa_status st = GEMFA_OK;
+    int done = n_predict <= 0;
+    while (!done) {
+        if (interrupt && *interrupt) {
+            res->interrupted = 1;
+            break;
+        }
+        size_t n = 0;
+        st = gemfa_speculator_step(o->spec, smp, ids, sizeof ids / sizeof ids[0], &n);
+        if (st == GEMFA_ERR_CONTEXT_FULL) {
+            res->context_full = 1;
+            st = GEMFA_OK;
+            break;
+        }
+        if (st == GEMFA_ERR_CANCELLED) {
+            res->interrupted = 1;
+            st = GEMFA_OK;
+            break;
+        }
+        if (st != GEMFA_OK)
+            break;
+        returned += n;
+        for (size_t i = 0; i < n && !done; i++) {
+            int32_t id = ids[i];
+            if (push_id(res, id) != 0) {
+                st = GEMFA_ERR_OUT_OF_MEMORY;
+                done = 1;
+                break;
+            }
+            used++;
+            if (gemfa_model_is_eog(model, id)) {
+                res->hit_eog = 1;
+                done = 1;
+                break;
+            }
+            st = feed(res, o, full, shown, out, id, 0);
+            if (st != GEMFA_OK || res->hit_stop || (long)used == n_predict)
+                done = 1;
+        }
+    }
+    res->n_decoded = used ? used - 1 : 0;
+    /* the speculator keeps the last returned token pending: drop it, and
+     * any tokens decoded past the last one used */
+    gemfa_speculator_reset(o->spec);
+    size_t keep = start + (used ? used - 1 : 0);
+    if (returned > used && gemfa_session_n_tokens(session) > keep) {
+        gemfa_status tst = gemfa_session_truncate(session, keep);
+        if (st == GEMFA_OK)
+            st = tst;
+    }
+    return st;
+}
+
 gemfa_status cli_generate(const gemfa_model *model, gemfa_session *session, gemfa_sampler *smp,
                           long n_predict, int show_special, cli_out *out,
                           volatile sig_atomic_t *interrupt, cli_gen_result *res)
@@ -154,7 +220,9 @@ gemfa_status cli_generate_opts(const gemfa_model *model, gemfa_session *session,
     size_t n_vocab = 0;
     double t0 = cli_now();
     st = gemfa_session_logits(session, &logits, &n_vocab);
-    for (long i = 0; st == GEMFA_OK && i < n_predict; i++) {
+    if (st == GEMFA_OK && o->spec)
+        st = generate_spec(model, session, smp, n_predict, o, full, shown, out, interrupt, res);
+    for (long i = 0; st == GEMFA_OK && !o->spec && i < n_predict; i++) {
         if (interrupt && *interrupt) {
             res->interrupted = 1;
             break;

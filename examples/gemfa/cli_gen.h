@@ -34,6 +34,8 @@ typedef struct cli_gen_opts {
     gemfa_stop_matcher *stop; /* stop strings over the shown text (NULL: none); reset here */
     int logprobs;             /* record a cli_logprob per sampled id */
     size_t top_logprobs;      /* alternatives per token, <= CLI_MAX_TOP_LOGPROBS */
+    gemfa_speculator *spec;   /* speculative decoding on the session (NULL: plain); not with
+                                 logprobs.  Left reset, the session as after the plain loop */
 } cli_gen_opts;
 
 typedef struct cli_gen_result {

@@ -11,8 +11,10 @@
 #include <unistd.h>
 
 #include "bench_bw.h"
+#include "bench_spec.h"
 #include "cli.h"
 #include "cli_gen.h"
+#include "cli_json.h"
 #include "commands.h"
 #include "kernels/linear.h"
 #include "runtime/context.h"
@@ -22,6 +24,7 @@
 static const char usage[] =
     "usage: gemfa bench [-m DIR] [-t N] [-p N] [-n N] [--depth N] [--weights TYPE]\n"
     "                   [--kv-type TYPE] [--batch B] [--json]\n"
+    "                   [--speculative-oracle K | --draft SPEC --draft-k K]\n"
     "Measures load time, prompt and decode speed, batched decode, peak memory, and\n"
     "decode speed against the memory-bandwidth ceiling: bandwidth ÷ bytes read per\n"
     "token, the bandwidth measured between the decode steps of the same run (a probe\n"
@@ -48,13 +51,26 @@ static const char usage[] =
     "                         16-65536 (default 512)\n"
     "  --profile              where prompts, decode and batch steps spend their time\n"
     "                         (stderr)\n"
+    "  --speculative-oracle K also greedy decoding of -n tokens against a speculator\n"
+    "                         whose draft replays that output (always right, free),\n"
+    "                         verifying K tokens per pass, 1-32: the verification\n"
+    "                         side's ceiling (docs/speculative.md)\n"
+    "  --draft SPEC           the same with a MatFormer sub-model as the draft (SPEC\n"
+    "                         as for --matformer): its cost and acceptance\n"
+    "  --draft-k K            tokens drafted per step with --draft, 1-32 (default 4)\n"
     "common options:\n" CLI_COMMON_HELP CLI_KV_HELP
     "JSON keys: load_s, prompt_tok_s, decode_tok_s, batch_tok_s, peak_rss_mb,\n"
     "bytes_per_token, bandwidth_gbps, roofline_fraction, and details (among them\n"
-    "depth, kv_type, kv_bytes, kv_bytes_full_context).\n";
+    "depth, kv_type, kv_bytes, kv_bytes_full_context, decode_shallow_tok_s,\n"
+    "depth_decode_ratio, long_prompt_tok_s, long_prompt_ratio; with\n"
+    "--speculative-oracle or --draft, \"speculative\": {draft, k, plain_tok_s,\n"
+    "speculative_tok_s, speedup, acceptance, tokens_per_step, plain_step_ms, step_ms,\n"
+    "draft_row_ms, same_tokens}).\n";
 
 typedef struct bench_opts {
-    long long prompt, decode, batch, repeat, bw_mb, depth; /* depth < 0: the prompt's */
+    long long prompt, decode, batch, repeat, bw_mb, spec_k, draft_k;
+    long long depth; /* depth < 0: the prompt's */
+    const char *draft; /* --draft SPEC */
     int profile;
     int zero_fill; /* --zero-fill */
 } bench_opts;
@@ -80,6 +96,12 @@ static int parse(int argc, char **argv, cli_common *c, bench_opts *o)
             i++;
             continue;
         }
+        if (strcmp(opt, "--draft") == 0) {
+            if (!(o->draft = cli_value(argc, argv, &i)))
+                return CLI_USAGE;
+            i++;
+            continue;
+        }
         if (cli_opt(opt, "-p", "--prompt-tokens")) {
             dst = &o->prompt, lo = 1, hi = 1 << 20;
         } else if (cli_opt(opt, "-n", "--decode-tokens")) {
@@ -90,6 +112,10 @@ static int parse(int argc, char **argv, cli_common *c, bench_opts *o)
             dst = &o->depth, lo = 0, hi = 1 << 20;
         } else if (strcmp(opt, "--repeat") == 0) {
             dst = &o->repeat, lo = 1, hi = 100;
+        } else if (strcmp(opt, "--speculative-oracle") == 0) {
+            dst = &o->spec_k, lo = 1, hi = GEMFA_SPECULATOR_MAX_K;
+        } else if (strcmp(opt, "--draft-k") == 0) {
+            dst = &o->draft_k, lo = 1, hi = GEMFA_SPECULATOR_MAX_K;
         } else if (strcmp(opt, "--bw-mb") == 0) {
             dst = &o->bw_mb, lo = 16, hi = 1 << 16;
         } else {
@@ -99,6 +125,12 @@ static int parse(int argc, char **argv, cli_common *c, bench_opts *o)
             return CLI_USAGE;
         i++;
     }
+    if (o->draft && o->spec_k)
+        return cli_usage_error(argv[0], "--draft and --speculative-oracle exclude each other");
+    if (o->draft_k && !o->draft)
+        return cli_usage_error(argv[0], "--draft-k needs --draft");
+    if (o->draft && !o->draft_k)
+        o->draft_k = 4;
     return CLI_OK;
 }
 
@@ -158,11 +190,11 @@ typedef struct bench {
     double *shallow;              /* [decode] --depth: the interleaved shallow steps */
     double *bw_decode, *bw_batch; /* probes between the steps, GB/s */
     size_t n_bw_decode, n_bw_batch;
-    gf_profile prof[3];           /* prompt, decode steps, batch steps */
+    gf_profile prof[4];           /* prompt, decode steps, batch steps, speculative steps */
     int profile;
 } bench;
 
-enum { PROF_PROMPT, PROF_DECODE, PROF_BATCH };
+enum { PROF_PROMPT, PROF_DECODE, PROF_BATCH, PROF_SPEC };
 
 /* A failed probe stops the run like a failed decode; it says why itself. */
 #define PROBE_FAILED ((gemfa_status)-1000)
@@ -311,13 +343,20 @@ typedef struct bench_result {
     size_t kv_bytes, kv_bytes_full; /* the decode session's K/V; a full-context session's */
     long long full_context;
     double shallow_tok_s, long_prompt_tok_s; /* --depth deeper than the prompt, else 0 */
+    bench_spec_result spec; /* spec.k 0: not run */
 } bench_result;
 
 static void report(const cli_common *c, const bench_opts *o, const bench_result *r)
 {
     const double speedup = r->decode_tok_s > 0 ? r->batch_tok_s / r->decode_tok_s : 0;
     if (c->json) {
-        printf("{\"load_s\": %.4f, \"prompt_tok_s\": %.3f, \"decode_tok_s\": %.3f, "
+        fputc('{', stdout);
+        if (c->matformer) { /* the MatFormer sub-model measured */
+            fputs("\"matformer\": ", stdout);
+            cli_json_string(stdout, c->matformer, strlen(c->matformer));
+            fputs(", ", stdout);
+        }
+        printf("\"load_s\": %.4f, \"prompt_tok_s\": %.3f, \"decode_tok_s\": %.3f, "
                "\"batch_tok_s\": %.3f, \"peak_rss_mb\": %.1f, \"bytes_per_token\": %lld, "
                "\"bandwidth_gbps\": %.2f, \"roofline_fraction\": %.4f,\n"
                " \"weights\": \"%s\", \"threads\": %d, \"kernels\": \"%s\", "
@@ -331,7 +370,7 @@ static void report(const cli_common *c, const bench_opts *o, const bench_result 
                " \"depth\": %lld, \"kv_type\": \"%s\", \"kv_bytes\": %zu, "
                "\"kv_bytes_full_context\": %zu, \"full_context\": %lld,\n"
                " \"decode_shallow_tok_s\": %.3f, \"depth_decode_ratio\": %.4f, "
-               "\"long_prompt_tok_s\": %.3f, \"long_prompt_ratio\": %.4f}\n",
+               "\"long_prompt_tok_s\": %.3f, \"long_prompt_ratio\": %.4f",
                r->load_s, r->prompt_tok_s, r->decode_tok_s, r->batch_tok_s, r->peak_mb,
                (long long)r->cost.total, r->bw_median, r->roofline, weight_name(r->weights),
                r->threads, gf_kernel_level_in_use(), o->prompt, o->decode, o->batch, o->repeat,
@@ -342,10 +381,15 @@ static void report(const cli_common *c, const bench_opts *o, const bench_result 
                r->shallow_tok_s > 0 ? r->decode_tok_s / r->shallow_tok_s : 0,
                r->long_prompt_tok_s,
                r->long_prompt_tok_s > 0 ? r->long_prompt_tok_s / r->prompt_tok_s : 0);
+        if (r->spec.k)
+            bench_spec_print(stdout, &r->spec, 1);
+        printf("}\n");
         return;
     }
     printf("model        %s (%s weights, %d threads, %s kernels)\n", cli_model_dir(c),
            weight_name(r->weights), r->threads, gf_kernel_level_in_use());
+    if (c->matformer)
+        printf("matformer    %s (a sub-model)\n", c->matformer);
     printf("load         %.3f s (peak RSS %.0f MB); first token %.3f s\n", r->load_s,
            r->load_peak_mb, r->first_token_s);
     printf("prompt       %.2f tok/s (%lld tokens)\n", r->prompt_tok_s, o->prompt);
@@ -373,6 +417,8 @@ static void report(const cli_common *c, const bench_opts *o, const bench_result 
            r->bw_median, r->bw_best);
     printf("             ceiling %.2f tok/s; decode reaches %.1f %%\n", r->ceiling,
            100.0 * r->roofline);
+    if (r->spec.k)
+        bench_spec_print(stdout, &r->spec, 0);
 }
 
 static double max_of(const double *v, size_t n)
@@ -496,6 +542,27 @@ int cmd_bench(int argc, char **argv)
         cli_report("decode failed", st);
         goto done;
     }
+    if (o->spec_k || o->draft) {
+        const long long k = o->draft ? o->draft_k : o->spec_k;
+        if (n_tokens + k + 1 > model_ctx) {
+            rc = cli_usage_error(argv[0], "-p + -n + --speculative-oracle + 1 exceeds the "
+                                          "model's context length (%lld)", (long long)model_ctx);
+            goto done;
+        }
+        gemfa_model *sub = NULL;
+        if (o->draft && (st = gemfa_model_derive_submodel(m, o->draft, &sub)) != GEMFA_OK) {
+            cli_report("--draft", st);
+            goto done;
+        }
+        st = bench_spec_run(B.ctx, sub, o->draft, ids, (size_t)o->prompt, (size_t)o->decode,
+                            (int)k, (int)o->repeat, B.profile ? &B.prof[PROF_SPEC] : NULL,
+                            &R.spec);
+        gemfa_model_free(sub);
+        if (st != GEMFA_OK) {
+            cli_report("speculative oracle failed", st);
+            goto done;
+        }
+    }
     R.steady_mb = rss_now_mb();
     R.peak_mb = rss_peak_mb();
 
@@ -537,6 +604,7 @@ int cmd_bench(int argc, char **argv)
         print_profile("prompts", &B.prof[PROF_PROMPT]);
         print_profile("decode steps", &B.prof[PROF_DECODE]);
         print_profile("batch steps", &B.prof[PROF_BATCH]);
+        print_profile("speculative verification passes", &B.prof[PROF_SPEC]);
     }
     rc = CLI_OK;
 done:

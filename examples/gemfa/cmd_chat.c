@@ -13,6 +13,7 @@
 #include "cli_bidi.h"
 #include "cli_cache.h"
 #include "cli_gen.h"
+#include "cli_draft.h"
 #include "cli_json.h"
 #include "cli_sampling.h"
 #include "commands.h"
@@ -20,6 +21,7 @@
 static const char usage[] =
     "usage: gemfa chat [-m DIR] [--system TEXT] [-n N] [-c N] [--prompt-cache FILE]\n"
     "                  [sampling options] [--special] [--bidi] [--json]\n"
+    "                  [--draft SPEC | --draft-model DIR] [--draft-k K]\n"
     "An interactive chat (or one message per line on piped stdin; answers on stdout).\n"
     "Commands: /undo removes the last exchange, /retry answers the last message again,\n"
     "/reset forgets the conversation, /exit quits (so does end of input); blank lines\n"
@@ -40,10 +42,12 @@ static const char usage[] =
     "                         text reordered and joined) for terminals without\n"
     "                         bidirectional support; see docs/cli.md\n"
     CLI_SAMPLING_HELP
+    CLI_DRAFT_HELP
     "common options:\n" CLI_COMMON_HELP CLI_KV_HELP
     "With --json, prints one object per message line instead of the answer:\n"
     "  {\"prompt_ids\": [the whole rendered conversation], \"ids\": [...], \"text\": \"...\",\n"
     "   \"reused\": cached ids kept, \"decoded\": ids decoded for the prompt, \"dropped_turns\": n}\n"
+    "(with a draft also \"speculative\": the counters so far, as in generate)\n"
     "or, for a line that cannot be answered (not UTF-8, too long for the context),\n"
     "  {\"error\": \"...\"} and the chat goes on.\n";
 
@@ -250,6 +254,7 @@ int cmd_chat(int argc, char **argv)
 {
     cli_common common = {0};
     cli_sampling sampling;
+    cli_draft draft_opts = {0};
     const char *system = NULL, *prompt_cache = NULL;
     long long n_predict = 512, context = 0;
     int special = 0, bidi = 0;
@@ -258,6 +263,8 @@ int cmd_chat(int argc, char **argv)
         int r = cli_common_option(&common, argc, argv, &i);
         if (r == 0)
             r = cli_sampling_option(&sampling, argc, argv, &i);
+        if (r == 0)
+            r = cli_draft_option(&draft_opts, argc, argv, &i);
         if (r < 0)
             return CLI_USAGE;
         if (r > 0)
@@ -286,6 +293,8 @@ int cmd_chat(int argc, char **argv)
     }
     if (cli_handle_help(&common, usage))
         return CLI_OK;
+    if (cli_draft_check(argv[0], &draft_opts) != CLI_OK)
+        return CLI_USAGE;
     if (bidi && common.json)
         return cli_usage_error(argv[0], "--bidi is a display mode: it does not go with --json");
     if (bidi && !cli_bidi_available())
@@ -295,6 +304,9 @@ int cmd_chat(int argc, char **argv)
     gemfa_model *m = NULL;
     gemfa_context *ctx = NULL;
     gemfa_sampler *smp = NULL;
+    gemfa_model *draft = NULL;
+    gemfa_speculator *spec = NULL;
+    gemfa_session *spec_target = NULL; /* the session `spec` was made for */
     chat_state cs = {0};
     conversation conv = {0};
     int32_t *ids = NULL;
@@ -312,6 +324,8 @@ int cmd_chat(int argc, char **argv)
     if (prompt_cache)
         cli_cache_load(ctx, &cs.session, prompt_cache);
     if (!(smp = cli_make_sampler(m, &sampling)))
+        goto done;
+    if (cli_draft_on(&draft_opts) && cli_draft_model(&common, &draft_opts, m, &draft) != CLI_OK)
         goto done;
     if (system) {
         if (conv_add(&conv, "system", system, strlen(system)) != 0)
@@ -417,8 +431,18 @@ int cmd_chat(int argc, char **argv)
         cli_gen_result res;
         cli_out out;
         cli_out_init(&out, stdout, bidi);
-        st = cli_generate(m, cs.session, smp, (long)n_predict, special, common.json ? NULL : &out,
-                          &interrupted, &res);
+        cli_gen_opts gopts = {0};
+        if (draft && spec_target != cs.session) { /* sync_session may replace the session */
+            gemfa_speculator_free(spec);
+            spec = NULL;
+            spec_target = NULL;
+            if (cli_draft_speculator(&draft_opts, draft, cs.session, &spec) != CLI_OK)
+                goto done;
+            spec_target = cs.session;
+        }
+        gopts.spec = spec;
+        st = cli_generate_opts(m, cs.session, smp, (long)n_predict, special,
+                               common.json ? NULL : &out, &interrupted, &gopts, &res);
         cli_out_free(&out);
         if (common.json) {
             printf("{\"prompt_ids\": ");
@@ -427,8 +451,12 @@ int cmd_chat(int argc, char **argv)
             cli_json_ids(stdout, res.ids, res.n_ids);
             printf(", \"text\": ");
             cli_json_string(stdout, res.text ? res.text : "", res.text_len);
-            printf(", \"reused\": %zu, \"decoded\": %zu, \"dropped_turns\": %zu}", cs.reused,
+            printf(", \"reused\": %zu, \"decoded\": %zu, \"dropped_turns\": %zu", cs.reused,
                    cs.decoded, cs.dropped);
+            if (spec)
+                cli_draft_print_json(stdout, spec,
+                                     draft_opts.k ? (int)draft_opts.k : CLI_DRAFT_DEFAULT_K);
+            printf("}");
         }
         fputc('\n', stdout);
         fflush(stdout);
@@ -452,7 +480,9 @@ done:
         conv_remove(&conv, conv.n - 1, 1);
     free(conv.msgs);
     gemfa_session_free(cs.anchor);
+    gemfa_speculator_free(spec);
     gemfa_session_free(cs.session);
+    gemfa_model_free(draft);
     gemfa_sampler_free(smp);
     gemfa_context_free(ctx);
     gemfa_model_free(m);

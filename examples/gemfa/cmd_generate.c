@@ -7,6 +7,7 @@
 #include "cli.h"
 #include "cli_bidi.h"
 #include "cli_cache.h"
+#include "cli_draft.h"
 #include "cli_gen.h"
 #include "cli_json.h"
 #include "cli_sampling.h"
@@ -17,6 +18,7 @@ static const char usage[] =
     "                      [--prompt-cache FILE] [sampling options]\n"
     "                      [--json-schema FILE | --json-mode] [--special] [--bidi]\n"
     "                      [--stop TEXT]... [--logprobs N] [--json]\n"
+    "                      [--draft SPEC | --draft-model DIR] [--draft-k K]\n"
     "Streams the model's continuation of TEXT to stdout, then prints prompt and decode\n"
     "speed on stderr.\n\n"
     "options:\n"
@@ -43,6 +45,7 @@ static const char usage[] =
     "  --logprobs N           with --json: each token's log-probability under the raw\n"
     "                         logits and its N most likely alternatives, 0-20\n"
     CLI_SAMPLING_HELP
+    CLI_DRAFT_HELP
     "common options:\n" CLI_COMMON_HELP CLI_KV_HELP
     "With --json, prints one object at the end instead of streaming:\n"
     "  {\"prompt_ids\": [...], \"ids\": [...], \"text\": \"...\", \"prompt_tok_s\": x,\n"
@@ -52,11 +55,14 @@ static const char usage[] =
     "string with what followed it).  With --logprobs, also \"logprobs\": one entry per\n"
     "id, in OpenAI's shape: {\"token\", \"logprob\", \"bytes\", \"top_logprobs\":\n"
     "[{\"token\", \"logprob\", \"bytes\"}]}.  With --json-schema/--json-mode, a stop\n"
-    "other than \"eog\" means the JSON was cut.\n";
+    "other than \"eog\" means the JSON was cut.  With a draft, also \"speculative\":\n"
+    "{\"k\", \"steps\", \"drafted\", \"accepted\", \"acceptance\", \"tokens_per_step\",\n"
+    "\"draft_s\", \"verify_s\"}.\n";
 
 typedef struct gen_args {
     cli_common common;
     cli_sampling sampling;
+    cli_draft draft;
     const char *prompt, *system, *prompt_cache;
     const char *json_schema; /* a file, or NULL */
     int chat, special, bidi, json_mode;
@@ -75,6 +81,8 @@ static int parse_args(gen_args *a, int argc, char **argv)
         int r = cli_common_option(&a->common, argc, argv, &i);
         if (r == 0)
             r = cli_sampling_option(&a->sampling, argc, argv, &i);
+        if (r == 0)
+            r = cli_draft_option(&a->draft, argc, argv, &i);
         if (r < 0)
             return CLI_USAGE;
         if (r > 0)
@@ -134,6 +142,14 @@ static int parse_args(gen_args *a, int argc, char **argv)
         return cli_usage_error(argv[0], "--system requires --chat");
     if (a->json_schema && a->json_mode)
         return cli_usage_error(argv[0], "--json-schema and --json-mode exclude each other");
+    if (cli_draft_check(argv[0], &a->draft) != CLI_OK)
+        return CLI_USAGE;
+    if (cli_draft_on(&a->draft) && a->logprobs >= 0)
+        return cli_usage_error(argv[0], "--logprobs does not go with a draft (the verified "
+                                        "tokens' logits are not kept)");
+    if (cli_draft_on(&a->draft) && (a->json_schema || a->json_mode))
+        return cli_usage_error(argv[0], "--json-schema and --json-mode do not go with a draft "
+                                        "(speculative decoding does not support constraints)");
     if (a->logprobs >= 0 && !a->common.json)
         return cli_usage_error(argv[0], "--logprobs needs --json");
     if (a->bidi && a->common.json)
@@ -250,7 +266,8 @@ static void print_logprobs(const gemfa_model *m, const cli_gen_result *r)
 }
 
 static void print_json(const gemfa_model *m, const gen_args *a, const int32_t *pids, size_t n_p,
-                       const cli_gen_result *r, double prompt_tps, double decode_tps)
+                       const cli_gen_result *r, double prompt_tps, double decode_tps,
+                       const gemfa_speculator *sp)
 {
     printf("{\"prompt_ids\": ");
     cli_json_ids(stdout, pids, n_p);
@@ -260,6 +277,8 @@ static void print_json(const gemfa_model *m, const gen_args *a, const int32_t *p
     cli_json_string(stdout, r->text, r->text_len);
     if (a->logprobs >= 0)
         print_logprobs(m, r);
+    if (sp)
+        cli_draft_print_json(stdout, sp, a->draft.k ? (int)a->draft.k : CLI_DRAFT_DEFAULT_K);
     printf(", \"prompt_tok_s\": %.3f, \"decode_tok_s\": %.3f, \"seed\": %llu, "
            "\"stop\": \"%s\"}\n",
            prompt_tps, decode_tps, (unsigned long long)a->sampling.seed,
@@ -283,6 +302,8 @@ int cmd_generate(int argc, char **argv)
     gemfa_session *s = NULL;
     gemfa_sampler *smp = NULL;
     gemfa_constraint *json = NULL;
+    gemfa_model *draft = NULL;
+    gemfa_speculator *spec = NULL;
     int32_t *pids = NULL;
     size_t n_p = 0;
     cli_gen_result res = {0};
@@ -316,6 +337,10 @@ int cmd_generate(int argc, char **argv)
     if (!json_ok)
         goto done;
     gemfa_sampler_set_constraint(smp, json); /* the sampler applies and advances it */
+    if (cli_draft_on(&a.draft) &&
+        cli_draft_open(&a.common, &a.draft, m, s, &draft, &spec) != CLI_OK)
+        goto done;
+    gopts.spec = spec;
 
     size_t reused = 0;
     if (a.prompt_cache && n_p > 0)
@@ -344,7 +369,7 @@ int cmd_generate(int argc, char **argv)
     double prompt_tps = prompt_s > 0 ? (double)(n_p - reused) / prompt_s : 0;
     double decode_tps = res.decode_s > 0 ? (double)res.n_ids / res.decode_s : 0;
     if (a.common.json) {
-        print_json(m, &a, pids, n_p, &res, prompt_tps, decode_tps);
+        print_json(m, &a, pids, n_p, &res, prompt_tps, decode_tps, spec);
     } else {
         if (newline) /* the statistics on stderr start on a line of their own */
             printf("\n");
@@ -360,6 +385,8 @@ int cmd_generate(int argc, char **argv)
                                                                     : "token limit");
         fprintf(stderr, "prompt: %zu tokens, %.1f tok/s; generated: %zu tokens, %.1f tok/s\n", n_p,
                 prompt_tps, res.n_ids, decode_tps);
+        if (spec)
+            cli_draft_print_stats(stderr, spec);
     }
     rc = CLI_OK;
 done:
@@ -369,6 +396,8 @@ done:
     free(pids);
     gemfa_sampler_free(smp);
     gemfa_constraint_free(json);
+    gemfa_speculator_free(spec);
+    gemfa_model_free(draft);
     gemfa_session_free(s);
     gemfa_context_free(ctx);
     gemfa_model_free(m);

@@ -41,7 +41,23 @@ typedef struct layer_info {
     int kv_source;
     int64_t ffn;
     float sparsity;
+    int base; /* checkpoint layer (MatFormer sub-models skip some) */
 } layer_info;
+
+/* The checkpoint layers a MatFormer sub-model skips: those no layer maps to. */
+static void print_skipped(FILE *f, const gemfa_model *m, const layer_info *li, int n_layers,
+                          const char *sep)
+{
+    int k = 0, first = 1;
+    for (int b = 0; b < (int)prop(m, GEMFA_PROP_BASE_LAYERS); b++) {
+        if (k < n_layers && li[k].base == b) {
+            k++;
+            continue;
+        }
+        fprintf(f, "%s%d", first ? "" : sep, b);
+        first = 0;
+    }
+}
 
 static const struct {
     const char *key;
@@ -122,6 +138,15 @@ static void print_json(FILE *f, const char *dir, const gemfa_model *m, const lay
         fputs(l ? ", " : "", f);
         print_float(f, li[l].sparsity);
     }
+    fputs("], \"matformer\": ", f);
+    const char *spec = gemfa_model_matformer(m);
+    if (spec)
+        cli_json_string(f, spec, strlen(spec));
+    else
+        fputs("null", f);
+    fprintf(f, ", \"base_layers\": %lld, \"skipped_layers\": [",
+            (long long)prop(m, GEMFA_PROP_BASE_LAYERS));
+    print_skipped(f, m, li, n_layers, ", ");
     fputs("], \"bytes_by_dtype\": {", f);
     int first = 1;
     for (size_t i = 0; i < COUNT(byte_props); i++) {
@@ -132,6 +157,9 @@ static void print_json(FILE *f, const char *dir, const gemfa_model *m, const lay
         }
     }
     fprintf(f, "}, \"weight_type\": \"%s\"", weight_type_name(prop(m, GEMFA_PROP_WEIGHT_TYPE)));
+    fprintf(f, ", \"lora\": {\"adapters\": %lld, \"matrices\": %lld}",
+            (long long)prop(m, GEMFA_PROP_LORA_ADAPTERS),
+            (long long)prop(m, GEMFA_PROP_LORA_MATRICES));
     fputs(", \"eog_ids\": ", f);
     cli_json_ids(f, eog, n_eog);
     fputs(", \"special_ids\": {", f);
@@ -172,6 +200,14 @@ static void print_text(FILE *f, const char *dir, const gemfa_model *m, const lay
     for (int l = 0; l < n_layers; l++)
         if (l == 0 || li[l].ffn != li[l - 1].ffn)
             fprintf(f, "%s%lld from layer %d", l ? ", " : "", (long long)li[l].ffn, l);
+    if (gemfa_model_matformer(m)) {
+        fprintf(f, "\nmatformer      %s: %d of %lld layers, skipped ", gemfa_model_matformer(m),
+                n_layers, (long long)prop(m, GEMFA_PROP_BASE_LAYERS));
+        if (prop(m, GEMFA_PROP_SKIPPED_LAYERS))
+            print_skipped(f, m, li, n_layers, " ");
+        else
+            fputs("none", f);
+    }
     fputs("\nsparse layers  ", f);
     int any = 0;
     for (int l = 0; l < n_layers; l++)
@@ -191,6 +227,10 @@ static void print_text(FILE *f, const char *dir, const gemfa_model *m, const lay
     fprintf(f, "\nweights        %s, %lld bytes as used\n",
             weight_type_name(prop(m, GEMFA_PROP_WEIGHT_TYPE)),
             (long long)prop(m, GEMFA_PROP_WEIGHT_BYTES));
+    if (prop(m, GEMFA_PROP_LORA_ADAPTERS))
+        fprintf(f, "LoRA           %lld adapters merged into %lld matrices\n",
+                (long long)prop(m, GEMFA_PROP_LORA_ADAPTERS),
+                (long long)prop(m, GEMFA_PROP_LORA_MATRICES));
     fputs("stop ids      ", f);
     for (size_t i = 0; i < n_eog; i++)
         fprintf(f, " %d", (int)eog[i]);
@@ -229,7 +269,9 @@ int cmd_info(int argc, char **argv)
     size_t n_eog = 0;
     gemfa_status st = li ? GEMFA_OK : GEMFA_ERR_OUT_OF_MEMORY;
     for (int l = 0; l < n_layers && st == GEMFA_OK; l++)
-        st = gemfa_model_layer(m, l, &li[l].type, &li[l].kv_source, &li[l].ffn, &li[l].sparsity);
+        if ((st = gemfa_model_layer(m, l, &li[l].type, &li[l].kv_source, &li[l].ffn,
+                                    &li[l].sparsity)) == GEMFA_OK)
+            st = gemfa_model_base_layer(m, l, &li[l].base);
     if (st == GEMFA_OK) {
         gemfa_model_eog_ids(m, NULL, 0, &n_eog); /* size query */
         eog = calloc(n_eog ? n_eog : 1, sizeof *eog);

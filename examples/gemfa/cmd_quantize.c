@@ -69,6 +69,12 @@ int cmd_quantize(int argc, char **argv)
         return cli_usage_error(argv[0], "-m SRC is required");
     if (!dst)
         return cli_usage_error(argv[0], "-o DST is required");
+    if (c.matformer) /* it copies the files' tensors; it does not write sub-models */
+        return cli_usage_error(argv[0], "quantize writes the whole checkpoint; --matformer "
+                                        "applies when loading one");
+    if (c.n_lora)
+        return cli_usage_error(argv[0], "quantize copies the checkpoint as stored; --lora is "
+                                        "not supported here (load with --lora instead)");
     if (c.weights != GEMFA_WEIGHTS_AUTO && c.weights != GEMFA_WEIGHTS_INT8)
         return cli_usage_error(argv[0], "quantize writes int8 weights; --weights takes int8 or auto");
     progress p = {isatty(STDERR_FILENO), -1};

@@ -14,7 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "loader/model.h"
+#include "kernels/q8_format.h"
+#include "kernels/weights.h"
 
 #define GF_GEMM_NR 32  /* tokens per block: two 16-float vectors */
 #define GF_GEMM_KC 256 /* k per block: an f32 tile of 14 rows plus X fits L1 */

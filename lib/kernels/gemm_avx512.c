@@ -254,7 +254,7 @@ TARGET static void widen_tile(const gf_matrix *W, int64_t r, int mr, int64_t k0,
     }
 }
 
-/* For the tile rows lo .. lo + mr - 1 of a Q8 group (loader/model.h; `w`
+/* For the tile rows lo .. lo + mr - 1 of a Q8 group (kernels/q8_format.h; `w`
  * and `sw` at the k block): the blocks' weight sums (vpdpbusd of ones by
  * the weights gives all 16 rows' sums of a column quad at once) and scales. */
 TARGET_VNNI static void block_sums(const int8_t *w, int64_t h, const uint16_t *sw, int lo, int mr,

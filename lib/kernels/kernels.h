@@ -11,7 +11,8 @@
 
 #include <stdint.h>
 
-#include "loader/model.h"
+#include "kernels/q8_format.h"
+#include "kernels/weights.h"
 
 /* The levels of the architecture built for, each a superset of the one
  * below (so GEMFA_KERNEL_LEVEL can lower, never raise, the level). */

@@ -92,7 +92,7 @@ DEFINE_ROWS(rows_f32, float, load8_f32, load1_f32)
 DEFINE_ROWS(rows_f16, uint16_t, load8_f16, load1_f16)
 DEFINE_ROWS(rows_bf16, uint16_t, load8_bf16, load1_bf16)
 
-/* int8 weights in the interleaved Q8 layout (loader/model.h), 8 rows of a
+/* int8 weights in the interleaved Q8 layout (kernels/q8_format.h), 8 rows of a
  * group along the vector: per column quad one 32-byte load holds 4 bytes
  * of 8 rows.  |w| (unsigned) times the token's 4 bytes carrying w's sign,
  * pairs summed to int16 (|w| <= 128, |x| <= 127: no saturation), then to

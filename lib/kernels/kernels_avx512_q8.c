@@ -45,7 +45,7 @@ TARGET static void quantize_q8(const float *x, int64_t n, int8_t *q, float *d, i
     }
 }
 
-/* Rows along the vector: the interleaved Q8 layout (loader/model.h) gives
+/* Rows along the vector: the interleaved Q8 layout (kernels/q8_format.h) gives
  * per 64-byte load 4 columns of the 16 rows of a group, which vpdpbusd
  * multiplies by the token's 4 bytes (broadcast) into 16 row sums.  A block
  * of 32 columns is 8 loads, shared by every token; per token it costs 8

@@ -3,7 +3,7 @@
  * so) and a plain-NEON fallback for every Armv8-A CPU.
  *
  * They read the interleaved Q8 layout of the x86 kernels unchanged
- * (loader/model.h): in a group of 16 rows, column quad j is 64 contiguous
+ * (kernels/q8_format.h): in a group of 16 rows, column quad j is 64 contiguous
  * bytes, 4 bytes of row 0, then of row 1, ... of row 15.  A 16-byte NEON
  * register therefore holds 4 bytes of 4 rows: exactly what one
  *   SDOT Vacc.4S, Vw.16B, Vx.4B[0]

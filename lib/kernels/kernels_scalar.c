@@ -50,7 +50,7 @@ DEFINE_ROWS(rows_bf16, uint16_t, gf_bf16_to_f32)
 /* Integer dot product per block (exact), scaled by d_w * d_x in f32 and
  * added with one rounding (fmaf), block after block: the SIMD kernels do
  * the same operations per row and token, so they agree bit for bit.  The
- * weights are in the interleaved Q8 layout (loader/model.h): row r's quad
+ * weights are in the interleaved Q8 layout (kernels/q8_format.h): row r's quad
  * j sits 4h bytes after quad j - 1. */
 static void rows_q8(const gf_matrix *W, const gf_act *a, int64_t r0, int64_t r1, float *y)
 {

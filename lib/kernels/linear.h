@@ -8,7 +8,8 @@
 
 #include "kernels/convert.h"
 #include "kernels/threadpool.h"
-#include "loader/model.h"
+#include "kernels/q8_format.h"
+#include "kernels/weights.h"
 
 /* y[t][r] = sum_c W[r][c] * x[t][c] for t < n_tokens.
  * x is [n_tokens][W->cols] f32, y is [n_tokens][W->rows] f32 (no aliasing).

@@ -14,9 +14,10 @@
 
 #include "core/alloc.h"
 #include "core/status.h"
-#include "loader/convert.h"
+#include "kernels/q8_format.h"
+#include "kernels/weights.h"
 #include "loader/load.h"
-#include "loader/q8_layout.h"
+#include "loader/lora.h"
 #include "loader/quantize.h"
 #include "loader/safetensors.h"
 
@@ -99,7 +100,7 @@ static gemfa_status stored_dtype(const gf_st_tensor *t, gf_dtype *out)
                     t->file->path, t->name, gf_st_dtype_name(t->dtype));
 }
 
-static size_t dtype_bytes(gf_dtype d) { return d == GF_DTYPE_F32 ? 4 : d == GF_DTYPE_Q8 ? 1 : 2; }
+static size_t dtype_bytes(gf_dtype d) { return d == GF_DTYPE_F32 ? 4 : 2; } /* stored dtypes */
 
 static gf_dtype target_dtype(const binder *b, role r, gf_dtype stored, int64_t cols)
 {
@@ -176,11 +177,8 @@ static gemfa_status place_matrix(binder *b, const gf_st_tensor *t, role r, gf_dt
     gf_convert_matrix(t->data, stored, buf, target, rows, cols, b->n_threads);
     gf_st_advise_done(t); /* keeps resident memory at the converted copy */
     *out = (gf_matrix){buf, NULL, target, rows, cols};
-    if (target == GF_DTYPE_Q8)
-        out->scales = (const uint16_t *)((const uint8_t *)buf + gf_q8_scales_offset(rows, cols));
-    b->m->weight_bytes += (int64_t)(target == GF_DTYPE_Q8
-                                        ? n + n / GF_Q8_BLOCK * 2
-                                        : n * dtype_bytes(target));
+    gf_matrix_set_scales(out);
+    b->m->weight_bytes += gf_matrix_payload_bytes(target, rows, cols);
     b->work_done += n;
     return report(b);
 }
@@ -265,6 +263,60 @@ static gemfa_status place_q8(binder *b, const gf_st_tensor *t, role r, int64_t r
     return GEMFA_OK;
 }
 
+/* A matrix LoRA adapters change (lora.h): widened to f32, W + s·B·A added
+ * there, then converted to the weight type like any converted matrix.
+ * Only linear layers; k/v of KV-shared layers are checked and skipped. */
+static gemfa_status place_lora(binder *b, const gf_st_tensor *t, gf_lora_target *lt, role r,
+                               int64_t rows, int64_t cols, gf_matrix *out)
+{
+    gf_dtype stored = GF_DTYPE_BF16;
+    gemfa_status st;
+    if (t->dtype == GF_ST_I8)
+        return gf_error(GEMFA_ERR_UNSUPPORTED,
+                        "%s: tensor '%s' is pre-quantized int8; LoRA adapters merge into "
+                        "BF16/F16/F32 checkpoints only (load the original checkpoint with "
+                        "--weights int8 instead)",
+                        t->file->path, t->name);
+    if ((st = stored_dtype(t, &stored)) ||
+        (st = gf_lora_check_shape(b->m->lora, lt, rows, cols)))
+        return st;
+    if (r != ROLE_LINEAR && r != ROLE_UNUSED)
+        return gf_error(GEMFA_ERR_UNSUPPORTED, "LoRA module '%s': tensor '%s' is not a linear "
+                        "layer's weight", lt->module, t->name);
+    lt->claimed = 1;
+    if (r == ROLE_UNUSED) { /* a KV-shared layer never runs its k/v_proj */
+        if (!b->dry)
+            *out = (gf_matrix){NULL, NULL, stored, rows, cols};
+        return GEMFA_OK;
+    }
+    const gf_dtype target = target_dtype(b, r, stored, cols);
+    const uint64_t n = (uint64_t)rows * (uint64_t)cols;
+    b->m->weight_bytes += gf_matrix_payload_bytes(target, rows, cols);
+    if (b->dry) {
+        b->work_total += n;
+        return GEMFA_OK;
+    }
+    const size_t bytes = gf_convert_bytes(target, rows, cols);
+    void *buf = gf_model_alloc(b->m, bytes);
+    float *w = target == GF_DTYPE_F32 ? buf : gf_lora_scratch(b->m->lora, (size_t)n);
+    if (!buf || !w)
+        return gf_error(GEMFA_ERR_OUT_OF_MEMORY,
+                        "tensor '%s': out of memory merging LoRA (%" PRId64 "x%" PRId64 ")",
+                        t->name, rows, cols);
+    gf_convert_matrix(t->data, stored, w, GF_DTYPE_F32, rows, cols, b->n_threads);
+    st = gf_lora_merge(lt, w, rows, cols, b->n_threads);
+    if (!st && target != GF_DTYPE_F32)
+        gf_convert_matrix(w, GF_DTYPE_F32, buf, target, rows, cols, b->n_threads);
+    if (st)
+        return st;
+    gf_st_advise_done(t);
+    *out = (gf_matrix){buf, NULL, target, rows, cols};
+    gf_matrix_set_scales(out);
+    b->m->lora->n_merged++;
+    b->work_done += n;
+    return report(b);
+}
+
 /* A 2-D weight [rows][cols].  *present (may be NULL) says whether an
  * optional tensor was found. */
 static gemfa_status matrix(binder *b, const char *name, int64_t rows, int64_t cols, role r,
@@ -280,6 +332,9 @@ static gemfa_status matrix(binder *b, const char *name, int64_t rows, int64_t co
     int64_t dims[2] = {rows, cols};
     if ((st = check_shape(t, dims, 2, hint)))
         return st;
+    gf_lora_target *lt = b->m->lora ? gf_lora_find(b->m->lora, t->name) : NULL;
+    if (lt)
+        return place_lora(b, t, lt, r, rows, cols, out);
     if (t->dtype == GF_ST_I8)
         return place_q8(b, t, r, rows, cols, out);
     if ((st = stored_dtype(t, &stored)))
@@ -643,6 +698,8 @@ gemfa_status gf_bind_weights(gemfa_model *m, gemfa_weight_type type, int n_threa
     binder b = {.m = m, .set = m->shards, .type = type, .n_threads = n_threads, .prog = p,
                 .f0 = f0, .f1 = f1};
     gemfa_status st = find_prefix(&b);
+    if (!st && m->lora)
+        st = gf_lora_resolve(m->lora, b.prefix);
     if (st)
         return st;
     m->tensor_prefix = gf_strndup(b.prefix, strlen(b.prefix));
@@ -652,7 +709,7 @@ gemfa_status gf_bind_weights(gemfa_model *m, gemfa_weight_type type, int n_threa
     if ((st = check_extra_layers(&b)))
         return st;
     b.dry = 1;
-    if ((st = walk(&b)))
+    if ((st = walk(&b)) || (m->lora && (st = gf_lora_check_claimed(m->lora))))
         return st;
     b.dry = 0;
     b.layers_done = 0;

@@ -140,6 +140,7 @@ void gf_hparams_free(gf_hparams *hp)
     gf_free(hp->sparsity);
     gf_free(hp->is_sliding);
     gf_free(hp->kv_source);
+    gf_free(hp->base_layer);
     memset(hp, 0, sizeof *hp);
 }
 

@@ -44,6 +44,13 @@ typedef struct gf_hparams {
     uint8_t *is_sliding;        /* 1 sliding, 0 full */
     int *kv_source;             /* layer whose KV cache layer l reads (itself if own) */
 
+    /* MatFormer sub-models (loader/matformer.c): a sliced model keeps the
+     * checkpoint's per-layer embedding tables whole, so layer l reads slice
+     * base_layer[l] of ple_layers.  NULL / 0 for a model as stored:
+     * use gf_hp_base_layer() and gf_hp_ple_layers(). */
+    int *base_layer;
+    int ple_layers;
+
     int32_t bos_id, eos_id, pad_id; /* text_config ids, -1 if absent */
 
     int nested;                 /* settings came from "text_config" (multimodal export) */
@@ -53,5 +60,16 @@ typedef struct gf_hparams {
 } gf_hparams;
 
 void gf_hparams_free(gf_hparams *hp);
+
+/* The checkpoint layer that decoder layer l is (l unless sliced). */
+static inline int gf_hp_base_layer(const gf_hparams *hp, int l)
+{
+    return hp->base_layer ? hp->base_layer[l] : l;
+}
+/* Per-layer slices in the PLE tables (embed_tokens_per_layer columns / P). */
+static inline int gf_hp_ple_layers(const gf_hparams *hp)
+{
+    return hp->ple_layers > 0 ? hp->ple_layers : hp->n_layers;
+}
 
 #endif

@@ -15,6 +15,9 @@ struct gemfa_model_options {
     gemfa_progress_fn progress;
     void *progress_user;
     int n_threads; /* 0 = all cores */
+    char *matformer; /* MatFormer spec (loader/matformer.c); NULL = the whole model */
+    struct gf_lora_request *lora; /* gemfa_model_options_add_lora, in order (lora.h) */
+    size_t n_lora;
 };
 
 /* Progress of one load: the callback plus the fraction range the current

@@ -11,6 +11,8 @@
 #include "core/status.h"
 #include "loader/config.h"
 #include "loader/load.h"
+#include "loader/matformer.h"
+#include "loader/lora.h"
 #include "loader/safetensors.h"
 #include "text/text.h"
 
@@ -28,7 +30,14 @@ GEMFA_API gemfa_status gemfa_model_options_new(gemfa_model_options **out)
     return GEMFA_OK;
 }
 
-GEMFA_API void gemfa_model_options_free(gemfa_model_options *opts) { gf_free(opts); }
+GEMFA_API void gemfa_model_options_free(gemfa_model_options *opts)
+{
+    if (opts) {
+        gf_free(opts->matformer);
+        gf_lora_requests_free(opts->lora, opts->n_lora);
+    }
+    gf_free(opts);
+}
 
 GEMFA_API gemfa_status gemfa_model_options_set_weights(gemfa_model_options *opts,
                                                        gemfa_weight_type type)
@@ -99,18 +108,6 @@ void *gf_model_alloc(gemfa_model *m, size_t bytes)
     return p;
 }
 
-size_t gf_matrix_row_bytes(const gf_matrix *m)
-{
-    size_t cols = (size_t)m->cols;
-    switch (m->dtype) {
-    case GF_DTYPE_F32: return cols * 4;
-    case GF_DTYPE_F16:
-    case GF_DTYPE_BF16: return cols * 2;
-    case GF_DTYPE_Q8: return cols;
-    }
-    return 0;
-}
-
 static int cpu_count(void)
 {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -174,6 +171,10 @@ static gemfa_status load(gemfa_model *m, const char *dir, const gemfa_model_opti
                             dir);
     }
 
+    /* adapters are read and checked before the checkpoint is mapped */
+    if (st == GEMFA_OK && !o->vocab_only && o->n_lora &&
+        !(st = gf_progress_report(&prog, 0.01f, "lora")))
+        st = gf_lora_open(o->lora, o->n_lora, &m->lora);
     if (st == GEMFA_OK && !o->vocab_only) {
         if (!(st = gf_progress_report(&prog, 0.02f, "map")) &&
             !(st = gf_shard_set_open(dir, &m->shards)) &&
@@ -181,6 +182,13 @@ static gemfa_status load(gemfa_model *m, const char *dir, const gemfa_model_opti
             st = gf_bind_weights(m, o->weights,
                                  o->n_threads > 0 ? o->n_threads : cpu_count(), &prog, 0.05f,
                                  0.95f);
+        if (m->lora) {
+            m->n_lora_adapters = (int64_t)m->lora->n_adapters;
+            m->n_lora_merged = m->lora->n_merged;
+            m->lora_fingerprint = m->lora->fingerprint;
+            gf_lora_free(m->lora); /* the adapters' mappings go: merged weights are owned */
+            m->lora = NULL;
+        }
     }
     m->weight_type = resolved_type(m, o->weights);
 
@@ -231,10 +239,23 @@ GEMFA_API gemfa_status gemfa_model_load(const char *path, const gemfa_model_opti
     if (!m)
         return gf_error(GEMFA_ERR_OUT_OF_MEMORY, "gemfa_model_load: out of memory");
     m->vocab_only = o->vocab_only;
+    atomic_init(&m->refs, 1);
     m->bos_id = m->pad_id = m->unk_id = m->start_of_turn_id = m->end_of_turn_id = -1;
     m->path = gf_strndup(path, strlen(path));
     gemfa_status st = m->path ? load(m, path, o)
                               : gf_error(GEMFA_ERR_OUT_OF_MEMORY, "gemfa_model_load: out of memory");
+    if (st == GEMFA_OK && o->matformer) {
+        /* the sub-model keeps the loaded model alive; this handle goes */
+        gemfa_model *sub = NULL;
+        st = o->vocab_only ? gf_error(GEMFA_ERR_INVALID_ARGUMENT,
+                                      "gemfa_model_load: the matformer option needs weights, "
+                                      "not a vocabulary-only load")
+                           : gf_mf_derive_text(m, o->matformer, "gemfa_model_load", &sub);
+        if (st == GEMFA_OK) {
+            gemfa_model_free(m);
+            m = sub;
+        }
+    }
     if (st != GEMFA_OK) {
         gemfa_model_free(m);
         return st;
@@ -247,7 +268,20 @@ GEMFA_API void gemfa_model_free(gemfa_model *m)
 {
     if (!m)
         return;
+    /* Every model counts its holders: its handle and the sub-models derived
+     * from it (which may borrow its weights).  The last one frees it; a
+     * freed sub-model then lets go of the model it was derived from. */
+    while (m->base) {
+        if (atomic_fetch_sub(&m->refs, 1) > 1)
+            return;
+        gemfa_model *parent = m->base;
+        gf_mf_free_derived(m);
+        m = parent;
+    }
+    if (atomic_fetch_sub(&m->refs, 1) > 1)
+        return;
     gf_text_free(m->text);
+    gf_lora_free(m->lora);
     for (size_t i = 0; i < m->n_owned; i++)
         gf_free_aligned(m->owned[i]);
     gf_free(m->owned);
@@ -257,6 +291,7 @@ GEMFA_API void gemfa_model_free(gemfa_model *m)
     gf_free(m->tensor_prefix);
     gf_hparams_free(&m->hp);
     gf_free(m->path);
+    gf_free(m->matformer);
     gf_free(m);
 }
 
@@ -301,6 +336,11 @@ GEMFA_API gemfa_status gemfa_model_get(const gemfa_model *m, gemfa_model_prop pr
     case GEMFA_PROP_STORED_BYTES_F16: v = m->stored_bytes[GF_DTYPE_F16]; break;
     case GEMFA_PROP_STORED_BYTES_BF16: v = m->stored_bytes[GF_DTYPE_BF16]; break;
     case GEMFA_PROP_STORED_BYTES_INT8: v = m->stored_bytes[GF_DTYPE_Q8]; break;
+    case GEMFA_PROP_MATFORMER: v = m->base != NULL; break;
+    case GEMFA_PROP_BASE_LAYERS: v = gf_model_root(m)->hp.n_layers; break;
+    case GEMFA_PROP_SKIPPED_LAYERS: v = gf_model_root(m)->hp.n_layers - hp->n_layers; break;
+    case GEMFA_PROP_LORA_ADAPTERS: v = m->n_lora_adapters; break;
+    case GEMFA_PROP_LORA_MATRICES: v = m->n_lora_merged; break;
     default:
         return gf_error(GEMFA_ERR_INVALID_ARGUMENT, "gemfa_model_get: unknown property %d",
                         (int)prop);

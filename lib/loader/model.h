@@ -1,86 +1,17 @@
 /* model.h — struct gemfa_model: the weights the forward pass reads, bound
  * from the checkpoint by the loader.  Everything here is read-only after
  * gemfa_model_load() returns.
- *
- * Matrices are row-major [rows = out features][cols = in features], so a
- * linear layer is y = W x.  Data either points into a mapped shard (stored
- * dtype used in place) or into a buffer owned by the model (converted). */
+ * The matrices are gf_matrix (kernels/weights.h). */
 #ifndef GF_MODEL_H
 #define GF_MODEL_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "gemfa.h"
+#include "kernels/weights.h" /* gf_matrix and the weight formats */
 #include "loader/hparams.h"
-
-typedef enum gf_dtype {
-    GF_DTYPE_F32 = 0,
-    GF_DTYPE_F16 = 1,
-    GF_DTYPE_BF16 = 2,
-    GF_DTYPE_Q8 = 3 /* int8 + f16 scales per block of 32, rows interleaved by 16 (below) */
-} gf_dtype;
-
-#define GF_Q8_BLOCK 32
-
-/* GF_DTYPE_Q8 layout.  Weights are int8 with one f16 scale per block of 32
- * along a row (cols % 32 == 0), and rows go in groups of GF_Q8_GROUP (the
- * last group holds the rest: h = min(16, rows - g0) rows from row g0).
- * Inside a group the bytes run by column quad, then row: weight (r, c) is
- * at byte g0*cols + (c/4)*4h + (r-g0)*4 + c%4, and the scale of block b of
- * row r at index g0*(cols/32) + b*h + (r-g0).  So one 64-byte load holds 4
- * columns of 16 rows (what vpdpbusd multiplies by 4 bytes of one token),
- * a block of 32 columns of a group is 512 contiguous bytes, and the group's
- * 16 scales of a block are 32 contiguous bytes: the token-step kernels
- * read each weight once for any number of tokens, without shuffles.  The
- * sizes are those of a plain [rows][cols] matrix (q8_layout.c converts). */
-#define GF_Q8_GROUP 16
-
-static inline int64_t gf_q8_group_rows(int64_t rows, int64_t g0)
-{
-    return rows - g0 < GF_Q8_GROUP ? rows - g0 : GF_Q8_GROUP;
-}
-static inline size_t gf_q8_index(int64_t rows, int64_t cols, int64_t r, int64_t c)
-{
-    const int64_t g0 = r - r % GF_Q8_GROUP, h = gf_q8_group_rows(rows, g0);
-    return (size_t)(g0 * cols + (c / 4) * 4 * h + (r - g0) * 4 + c % 4);
-}
-static inline size_t gf_q8_scale_index(int64_t rows, int64_t cols, int64_t r, int64_t b)
-{
-    const int64_t g0 = r - r % GF_Q8_GROUP, h = gf_q8_group_rows(rows, g0);
-    return (size_t)(g0 * (cols / GF_Q8_BLOCK) + b * h + (r - g0));
-}
-
-typedef struct gf_matrix {
-    const void *data;
-    const uint16_t *scales; /* GF_DTYPE_Q8 only: f16, one per block of 32 (layout above) */
-    gf_dtype dtype;
-    int64_t rows, cols;
-} gf_matrix;
-
-/* Bytes one row of `m` occupies in `data` (not counting Q8 scales). */
-size_t gf_matrix_row_bytes(const gf_matrix *m);
-
-/* One row of a Q8 matrix, read through the interleaved layout: weight c and
- * the scale of block b (quads 4h bytes apart, scales h apart). */
-typedef struct gf_q8_row {
-    const int8_t *q;
-    const uint16_t *s;
-    int64_t h;
-} gf_q8_row;
-
-static inline gf_q8_row gf_q8_row_of(const gf_matrix *W, int64_t r)
-{
-    const gf_q8_row row = {(const int8_t *)W->data + gf_q8_index(W->rows, W->cols, r, 0),
-                           W->scales + gf_q8_scale_index(W->rows, W->cols, r, 0),
-                           gf_q8_group_rows(W->rows, r - r % GF_Q8_GROUP)};
-    return row;
-}
-static inline int8_t gf_q8_row_weight(gf_q8_row row, int64_t c)
-{
-    return row.q[(c / 4) * 4 * row.h + c % 4];
-}
-static inline uint16_t gf_q8_row_scale(gf_q8_row row, int64_t b) { return row.s[b * row.h]; }
 
 typedef struct gf_layer {
     /* attention */
@@ -164,8 +95,28 @@ struct gemfa_model {
     struct gf_shard_set *shards;     /* NULL for a vocabulary-only model */
     char *tensor_prefix;             /* "model.language_model.", "model." or
                                         "language_model.model." */
+    struct gf_lora_set *lora;        /* LoRA adapters: set during gemfa_model_load only */
+    int64_t n_lora_adapters, n_lora_merged; /* adapters applied, matrices they changed */
+    uint64_t lora_fingerprint;       /* of the adapters' contents and scales (0: none) */
     void **owned;                    /* buffers owned by the model (converted weights) */
     size_t n_owned;
+
+    /* MatFormer sub-models (loader/matformer.c).  A derived model owns its
+     * hp arrays, layers[] and `owned` (sliced down_proj copies) and borrows
+     * everything else (shards, text, eog_ids, path, tensor_prefix, the
+     * global tensors, matrices of `base` it did not cut) from `base`, which
+     * it keeps alive through base->refs. */
+    struct gemfa_model *base;        /* the model it was derived from; NULL when loaded */
+    atomic_int refs;                 /* holders: its own handle + models derived from it */
+    char *matformer;                 /* the canonical spec it was sliced with; NULL if none */
 };
+
+/* The loaded model at the root of a chain of derived models. */
+static inline const struct gemfa_model *gf_model_root(const struct gemfa_model *m)
+{
+    while (m->base)
+        m = m->base;
+    return m;
+}
 
 #endif

@@ -24,7 +24,8 @@
 
 #include "core/alloc.h"
 #include "core/status.h"
-#include "loader/convert.h"
+#include "kernels/q8_format.h"
+#include "kernels/weights.h"
 #include "loader/safetensors.h"
 
 typedef struct out_tensor {

@@ -6,9 +6,9 @@
  * quantized matrix `W` ([rows][cols], cols % 32 == 0), a tensor `W` of
  * dtype I8 and shape [rows][cols] and a tensor `W_scale` of dtype F16 and
  * shape [rows][cols/32], both with their bytes in the interleaved Q8 layout
- * (loader/model.h): w = q · scale per block of 32 along a row,
+ * (kernels/q8_format.h): w = q · scale per block of 32 along a row,
  * symmetric (scale = max|w| / 127, q = round(w / scale) — the quantizer of
- * lib/loader/convert.c, so the weights are bit for bit those of an int8
+ * kernels/q8_format.c, so the weights are bit for bit those of an int8
  * load).  The header's __metadata__ names the scheme under
  * "gemfa.quantization" (GF_Q8_SCHEME).  Every other decoder tensor (norms,
  * the per-layer embedding table, AltUp coefficients) is copied as stored;
@@ -20,17 +20,9 @@
 #include <stdint.h>
 
 #include "gemfa.h"
+#include "kernels/q8_format.h"
 
-/* What gemfa quantize writes: the values of q8_0, the bytes in the
- * interleaved layout of loader/model.h (rows in groups of 16; the tensors
- * keep their [rows][cols] and [rows][cols/32] shapes and sizes). */
-#define GF_Q8_SCHEME                                                                             \
-    "q8_0-r16: int8 blocks of 32 along the input dimension, one f16 scale per block, "         \
-    "symmetric; rows interleaved in groups of 16 by 4-column quads (libgemfa)"
-/* Plain [rows][cols] q8_0 (libgemfa 0.1's gemfa quantize; also assumed
- * when the metadata names no scheme): interleaved at load, into memory. */
-#define GF_Q8_SCHEME_ROWS                                                                        \
-    "q8_0: int8 blocks of 32 along the input dimension, one f16 scale per block, symmetric"
+/* The scheme names (GF_Q8_SCHEME...) are in kernels/q8_format.h. */
 #define GF_Q8_SCALE_SUFFIX "_scale"
 
 typedef struct gf_quantize_stats {

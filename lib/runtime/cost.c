@@ -6,8 +6,7 @@ int64_t gf_matrix_bytes(const gf_matrix *w)
     if (!w->data)
         return 0;
     int64_t b = w->rows * (int64_t)gf_matrix_row_bytes(w);
-    if (w->dtype == GF_DTYPE_Q8)
-        b += w->rows * (w->cols / GF_Q8_BLOCK) * (int64_t)sizeof(uint16_t);
+    b += (int64_t)gf_matrix_scales_bytes(w);
     return b;
 }
 

@@ -60,8 +60,8 @@ static void put_matrix(fp *f, const char *tag, const gf_matrix *m)
     if (!m->data)
         return;
     put_sample(f, m->data, gf_matrix_row_bytes(m) * (size_t)m->rows);
-    if (m->dtype == GF_DTYPE_Q8 && m->scales)
-        put_sample(f, m->scales, (size_t)(m->rows * (m->cols / GF_Q8_BLOCK)) * sizeof(uint16_t));
+    if (m->scales && gf_matrix_scales_bytes(m))
+        put_sample(f, m->scales, gf_matrix_scales_bytes(m));
 }
 
 static void put_hparams(fp *f, const gf_hparams *hp)
@@ -157,9 +157,21 @@ uint64_t gf_model_fingerprint(const gemfa_model *m)
     }
     put_embedder(&f, "embed_vision", &m->embed_vision, hp->vision.hidden_size);
     put_embedder(&f, "embed_audio", &m->embed_audio, hp->audio.hidden_size);
+    if (m->n_lora_adapters) { /* LoRA adapters merged at load (docs/lora.md) */
+        put_tag(&f, "lora");
+        put_i64(&f, m->n_lora_adapters);
+        put_i64(&f, (int64_t)m->lora_fingerprint);
+    }
     /* Options that will change weights or the cache (LoRA adapters and their
      * scales, a MatFormer selection, the KV type) are appended here as they
-     * arrive; today there are none. */
-    put_tag(&f, "variant:none");
+     * arrive.  A MatFormer sub-model: the checkpoint layers it runs (its
+     * widths are in the settings above). */
+    if (m->hp.base_layer) {
+        put_tag(&f, "variant:matformer");
+        for (int l = 0; l < m->hp.n_layers; l++)
+            put_i64(&f, m->hp.base_layer[l]);
+    } else {
+        put_tag(&f, "variant:none");
+    }
     return gf_hash_finish(f.h);
 }

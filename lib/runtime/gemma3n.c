@@ -53,7 +53,7 @@ static int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
 struct gf_scratch *gf_scratch_new(const gemfa_model *m, int64_t rows)
 {
     const gf_hparams *hp = &m->hp;
-    const int64_t H = hp->hidden_size, LP = (int64_t)hp->n_layers * hp->ple_dim;
+    const int64_t H = hp->hidden_size, LP = (int64_t)gf_hp_ple_layers(hp) * hp->ple_dim;
     const int64_t K = hp->altup_num_inputs, d = hp->head_dim;
     int64_t f_max = 0;
     for (int l = 0; l < hp->n_layers; l++)
@@ -307,7 +307,7 @@ static void gather_rows(const fwd *f)
     const gemfa_model *m = f->m;
     const gf_hparams *hp = f->hp;
     struct gf_scratch *S = f->S;
-    const int64_t H = hp->hidden_size, LP = (int64_t)hp->n_layers * hp->ple_dim;
+    const int64_t H = hp->hidden_size, LP = (int64_t)gf_hp_ple_layers(hp) * hp->ple_dim;
     const float table_scale = (float)sqrt((double)hp->ple_dim);
     const double t0 = prof_begin(f);
     for (int64_t t = 0; t < f->b->n; t++) {
@@ -329,10 +329,10 @@ static void gather_rows(const fwd *f)
 static void per_layer_inputs_row(const fwd *f, int64_t t)
 {
     const gf_hparams *hp = f->hp;
-    const int64_t P = hp->ple_dim, LP = (int64_t)hp->n_layers * P;
+    const int64_t P = hp->ple_dim, LP = (int64_t)gf_hp_ple_layers(hp) * P;
     const float proj_scale = (float)(1.0 / sqrt((double)hp->hidden_size));
     const float inv_sqrt2 = (float)(1.0 / sqrt(2.0));
-    for (int l = 0; l < hp->n_layers; l++) {
+    for (int l = 0; l < gf_hp_ple_layers(hp); l++) {
         float *q = f->S->tmp + t * LP + l * P, *e = f->S->pli + t * LP + l * P;
         f->vec->scale(q, proj_scale, NULL, P, q);
         gf_rmsnorm(q, f->m->per_layer_proj_norm, P, hp->rms_norm_eps, q);
@@ -355,7 +355,7 @@ static void embed_and_streams(const fwd *f)
 {
     const gf_hparams *hp = f->hp;
     struct gf_scratch *S = f->S;
-    const int64_t n = f->b->n, H = hp->hidden_size, LP = (int64_t)hp->n_layers * hp->ple_dim;
+    const int64_t n = f->b->n, H = hp->hidden_size, LP = (int64_t)gf_hp_ple_layers(hp) * hp->ple_dim;
     const int K = hp->altup_num_inputs;
     gather_rows(f);
     dump(f, "inputs_embeds", -1, S->x, 1, n, H);
@@ -546,8 +546,9 @@ static void correct_row(const fwd *f, int64_t t)
 /* gelu(Wgate·c) ⊙ pli_l (§4.8). */
 static void ple_gate_row(const fwd *f, int64_t t)
 {
-    const int64_t P = f->hp->ple_dim, LP = (int64_t)f->hp->n_layers * P;
-    f->vec->gelu_mul(f->S->ple_gate + t * P, f->S->pli + t * LP + f->l * P, P);
+    const int64_t P = f->hp->ple_dim, LP = (int64_t)gf_hp_ple_layers(f->hp) * P;
+    const int64_t slice = gf_hp_base_layer(f->hp, f->l); /* a sliced model skips slices */
+    f->vec->gelu_mul(f->S->ple_gate + t * P, f->S->pli + t * LP + slice * P, P);
 }
 
 /* f = RMSNorm(Wproj·…; post_ple_norm); streams 1..K−1 += f, as HF does. */

@@ -10,7 +10,7 @@
 
 #include "kernels/kernels.h"
 #include "kernels/linear.h"
-#include "loader/q8_layout.h"
+#include "kernels/q8_format.h"
 
 static uint64_t test_rng_state = 0x853c49e6748fea9bull;
 

@@ -1,4 +1,4 @@
-/* test_q8_layout.c — the interleaved Q8 layout (loader/model.h): the index
+/* test_q8_layout.c — the interleaved Q8 layout (kernels/q8_format.h): the index
  * formulas are a bijection onto [0, rows*cols), put/get round trips, and
  * every level's int8 kernel gives the scalar kernel's results bit for bit
  * (they do the same operations per row and token) for any token count and

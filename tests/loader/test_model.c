@@ -14,7 +14,8 @@
 #include "fixture.h"
 #include "gemfa.h"
 #include "kernels/linear.h"
-#include "loader/convert.h"
+#include "kernels/q8_format.h"
+#include "kernels/weights.h"
 #include "loader/model.h"
 #include "loader/safetensors.h"
 

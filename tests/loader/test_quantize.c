@@ -13,7 +13,7 @@
 #include "fixture.h"
 #include "gemfa.h"
 #include "loader/model.h"
-#include "loader/q8_layout.h"
+#include "kernels/q8_format.h"
 #include "loader/quantize.h"
 #include "loader/safetensors.h"
 

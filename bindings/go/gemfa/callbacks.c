@@ -32,3 +32,14 @@ void gemfa_go_set_log(int on, int max_level)
 {
     gemfa_set_log_callback(on ? log_trampoline : NULL, NULL, (gemfa_log_level)max_level);
 }
+
+static int draft_trampoline(void *user, const int32_t *tokens, size_t n, int32_t *ids, size_t max)
+{
+    return goDraftCallback((uintptr_t)user, (int32_t *)tokens, n, ids, max);
+}
+
+gemfa_status gemfa_go_speculator_new_fn(gemfa_session *target, uintptr_t handle, int k,
+                                        gemfa_speculator **out)
+{
+    return gemfa_speculator_new_fn(target, draft_trampoline, (void *)handle, k, out);
+}

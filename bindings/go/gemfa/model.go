@@ -57,10 +57,25 @@ type LoadOptions struct {
 	Weights   WeightType // WeightsAuto by default
 	VocabOnly bool       // load only the tokenizer, template and generation settings
 	Threads   int        // threads for weight conversion; 0 = all cores
+	// MatFormer, if set, loads only this sub-model: "e2b", or
+	// "ffn=W[,W...][:skip=I[,I...]]" (docs/matformer.md).
+	MatFormer string
 	// Progress, if set, is called on the loading goroutine with the fraction
 	// done (0..1) and a stage name; returning false cancels the load
 	// (ErrCancelled). A panic in it is re-raised by Load.
 	Progress func(fraction float32, stage string) bool
+	// LoRA lists PEFT LoRA adapters merged into the weights at load, in
+	// order (docs/lora.md).
+	LoRA []LoRA
+}
+
+// LoRA is one adapter for LoadOptions: the directory holding
+// adapter_config.json and adapter_model.safetensors, and the factor applied
+// on top of the adapter's own alpha/r. Scale 0 means the default, 1, so
+// LoRA{Dir: d} applies the adapter as trained.
+type LoRA struct {
+	Dir   string
+	Scale float32
 }
 
 // Model is a loaded Gemma 3n checkpoint. It is immutable and safe for
@@ -95,7 +110,8 @@ func goProgressCallback(h C.uintptr_t, fraction C.float, stage *C.char) (stop C.
 // Errors: ErrNotFound (the directory, config.json, the weights or a shard
 // is not there; also matches fs.ErrNotExist and ErrIO), ErrIO, ErrFormat,
 // ErrConfig, ErrTensorMissing, ErrTensorShape, ErrUnsupported,
-// ErrOutOfMemory, ErrCancelled, ErrInvalidArgument.
+// ErrModelMismatch (a LoRA adapter for another model), ErrOutOfMemory,
+// ErrCancelled, ErrInvalidArgument.
 func Load(path string, opts *LoadOptions) (*Model, error) {
 	if opts == nil {
 		opts = &LoadOptions{}
@@ -131,6 +147,12 @@ func Load(path string, opts *LoadOptions) (*Model, error) {
 	if err == nil {
 		err = call(func() C.gemfa_status { return C.gemfa_model_options_set_threads(copts, C.int(opts.Threads)) })
 	}
+	if err == nil && opts.MatFormer != "" {
+		err = setMatFormer(copts, opts.MatFormer)
+	}
+	for i := 0; err == nil && i < len(opts.LoRA); i++ {
+		err = addLoRA(copts, opts.LoRA[i])
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -151,6 +173,21 @@ func Load(path string, opts *LoadOptions) (*Model, error) {
 	m.init(newHandle(unsafe.Pointer(cm), "model", func(p unsafe.Pointer) { C.gemfa_model_free((*C.gemfa_model)(p)) }))
 	runtime.SetFinalizer(m, (*Model).Close)
 	return m, nil
+}
+
+func addLoRA(copts *C.gemfa_model_options, l LoRA) error {
+	for i := 0; i < len(l.Dir); i++ {
+		if l.Dir[i] == 0 {
+			return argError("LoRA directory contains a NUL byte")
+		}
+	}
+	scale := l.Scale
+	if scale == 0 {
+		scale = 1
+	}
+	cdir := cString(l.Dir)
+	defer cFree(unsafe.Pointer(cdir))
+	return call(func() C.gemfa_status { return C.gemfa_model_options_add_lora(copts, cdir, C.float(scale)) })
 }
 
 func cBool(b bool) C.int {
@@ -213,6 +250,11 @@ const (
 	PropStoredBytesF16         Prop = 26
 	PropStoredBytesBF16        Prop = 27
 	PropStoredBytesInt8        Prop = 28
+	PropLoRAAdapters           Prop = 36 // LoRA adapters merged at load
+	PropLoRAMatrices           Prop = 37 // weight matrices they changed
+	PropMatFormer              Prop = 40 // 1 for a MatFormer sub-model
+	PropBaseLayers             Prop = 41 // layers of the checkpoint
+	PropSkippedLayers          Prop = 42 // checkpoint layers the sub-model skips
 )
 
 // Prop reads one integer property. Errors: ErrInvalidArgument (unknown

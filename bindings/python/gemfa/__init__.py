@@ -31,6 +31,7 @@ from ._log import LogLevel, log_to_logging, set_log_callback
 from ._model import LayerInfo, LayerType, Model, Prop, WeightType
 from ._sampler import Sampler
 from ._session import Context, KvType, Session
+from ._speculate import Speculator
 from ._stop import StopMatcher, logprobs
 from ._text import DetokenizerStream
 
@@ -59,7 +60,7 @@ __all__ = [
     "JsonConstraint", "KvType",
     "LayerInfo", "LayerType", "LibraryNotFoundError", "LogLevel", "Model", "ModelMismatchError",
     "NoTokenizerError", "NotFoundError", "NoWeightsError", "OutOfMemoryError", "Prop", "Sampler",
-    "Session", "Status", "StopMatcher", "logprobs",
+    "Session", "Speculator", "Status", "StopMatcher", "logprobs",
     "TemplateError", "TensorMissingError", "TensorShapeError", "UnsupportedError", "WeightType",
     "error_for", "lib", "library_path", "load_library", "log_to_logging", "set_log_callback",
     "status_name", "version", "version_number",
@@ -70,6 +71,6 @@ __all__ = [
 # private modules and the __future__ feature.  They stay importable
 # (``from gemfa import _core``) through sys.modules.
 for _name in ("_constraint", "_core", "_errors", "_generate", "_handle", "_lib", "_log",
-              "_model", "_sampler", "_session", "_stop", "_text"):
+              "_model", "_sampler", "_session", "_speculate", "_stop", "_text"):
     globals().pop(_name, None)
 del _name, annotations

@@ -67,6 +67,14 @@ session_options_p = _opaque("gemfa_session_options")
 sampler_p = _opaque("gemfa_sampler")
 stop_matcher_p = _opaque("gemfa_stop_matcher")
 constraint_p = _opaque("gemfa_constraint")
+speculator_p = _opaque("gemfa_speculator")
+
+
+class SpeculatorStats(Structure):
+    """struct gemfa_speculator_stats (layout frozen by the ABI)."""
+    _fields_ = [("steps", c_uint64), ("drafted", c_uint64), ("accepted", c_uint64),
+                ("emitted", c_uint64), ("target_rows", c_uint64), ("draft_rows", c_uint64),
+                ("draft_seconds", ctypes.c_double), ("verify_seconds", ctypes.c_double)]
 
 
 class Message(Structure):
@@ -80,6 +88,8 @@ char_buf = POINTER(c_char)  # caller-provided output buffer / returned text poin
 LOG_FN = CFUNCTYPE(None, c_void_p, c_int, c_char_p)
 PROGRESS_FN = CFUNCTYPE(c_int, c_void_p, c_float, c_char_p)
 CANCEL_FN = CFUNCTYPE(c_int, c_void_p)
+# int (*)(void *user, const int32_t *tokens, size_t n, int32_t *ids, size_t max)
+DRAFT_FN = CFUNCTYPE(c_int, c_void_p, POINTER(c_int32), c_size_t, POINTER(c_int32), c_size_t)
 
 P = POINTER
 
@@ -100,12 +110,18 @@ SIGNATURES = {
     "gemfa_model_options_set_vocab_only": (status_t, [model_options_p, c_int]),
     "gemfa_model_options_set_progress": (status_t, [model_options_p, PROGRESS_FN, c_void_p]),
     "gemfa_model_options_set_threads": (status_t, [model_options_p, c_int]),
+    "gemfa_model_options_add_lora": (status_t, [model_options_p, c_char_p, c_float]),
     "gemfa_model_load": (status_t, [c_char_p, model_options_p, P(model_p)]),
     "gemfa_model_free": (None, [model_p]),
     "gemfa_model_get": (status_t, [model_p, c_int, P(c_int64)]),
     "gemfa_model_layer": (status_t, [model_p, c_int, P(c_int), P(c_int), P(c_int64), P(c_float)]),
     "gemfa_model_is_eog": (c_int, [model_p, c_int32]),
     "gemfa_model_eog_ids": (status_t, [model_p, P(c_int32), c_size_t, P(c_size_t)]),
+    # MatFormer sub-models
+    "gemfa_model_options_set_matformer": (status_t, [model_options_p, c_char_p]),
+    "gemfa_model_derive_submodel": (status_t, [model_p, c_char_p, P(model_p)]),
+    "gemfa_model_base_layer": (status_t, [model_p, c_int, P(c_int)]),
+    "gemfa_model_matformer": (c_char_p, [model_p]),
     # tokenizer
     "gemfa_tokenize": (status_t, [model_p, c_char_p, c_size_t, c_uint, P(c_int32), c_size_t,
                                   P(c_size_t)]),
@@ -193,6 +209,17 @@ SIGNATURES = {
     "gemfa_constraint_is_complete": (c_int, [constraint_p]),
     "gemfa_constraint_mask": (status_t, [constraint_p, P(c_uint8), c_size_t, P(c_size_t)]),
     "gemfa_sampler_set_constraint": (status_t, [sampler_p, constraint_p]),
+    # speculative decoding
+    "gemfa_speculator_new": (status_t, [session_p, model_p, c_int, P(speculator_p)]),
+    "gemfa_speculator_new_fn": (status_t, [session_p, DRAFT_FN, c_void_p, c_int,
+                                           P(speculator_p)]),
+    "gemfa_speculator_free": (None, [speculator_p]),
+    "gemfa_speculator_set_k": (status_t, [speculator_p, c_int]),
+    "gemfa_speculator_step": (status_t, [speculator_p, sampler_p, P(c_int32), c_size_t,
+                                         P(c_size_t)]),
+    "gemfa_speculator_flush": (status_t, [speculator_p]),
+    "gemfa_speculator_reset": (None, [speculator_p]),
+    "gemfa_speculator_get_stats": (status_t, [speculator_p, P(SpeculatorStats)]),
 }
 
 _lock = threading.Lock()

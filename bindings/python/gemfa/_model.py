@@ -61,6 +61,11 @@ class Prop(enum.IntEnum):
     STORED_BYTES_F16 = 26
     STORED_BYTES_BF16 = 27
     STORED_BYTES_INT8 = 28
+    LORA_ADAPTERS = 36
+    LORA_MATRICES = 37
+    MATFORMER = 40
+    BASE_LAYERS = 41
+    SKIPPED_LAYERS = 42
 
 
 class LayerType(enum.IntEnum):
@@ -102,6 +107,33 @@ def _int_arg(value: Any, name: str) -> int:
     return value
 
 
+def _spec_arg(spec: Any) -> bytes:
+    if not isinstance(spec, str):
+        raise TypeError(f"a matformer spec must be a str, not {type(spec).__name__}")
+    if "\0" in spec:
+        raise InvalidArgumentError("a matformer spec cannot contain NUL")
+    return spec.encode("utf-8")
+def _lora_list(lora: Any) -> List[Tuple[bytes, float]]:
+    """``lora``: one adapter directory, or a list of directories and
+    (directory, scale) pairs."""
+    if lora is None:
+        return []
+    if isinstance(lora, (str, bytes, os.PathLike)) or (
+            isinstance(lora, tuple) and len(lora) == 2 and not isinstance(lora[1], (str, bytes))):
+        lora = [lora]
+    out = []
+    for item in lora:
+        scale: Any = 1.0
+        if isinstance(item, tuple):
+            if len(item) != 2:
+                raise TypeError("a LoRA entry is a directory or a (directory, scale) pair")
+            item, scale = item
+        if isinstance(scale, bool) or not isinstance(scale, (int, float)):
+            raise TypeError(f"a LoRA scale must be a number, not {type(scale).__name__}")
+        out.append((encode_path(item), float(scale)))
+    return out
+
+
 class _Progress:
     """Wraps the user's progress function for C; remembers its exception."""
 
@@ -133,7 +165,9 @@ class Model(Owner):
     ``Model(path, weights="auto")`` loads config.json, the safetensors shards
     and (when present) the tokenizer, chat template and generation settings.
     ``weights``: "auto" (as stored), "f32", "f16", "bf16" or "int8".
-    ``vocab_only=True`` loads only the tokenizer and template.  ``threads``:
+    ``matformer``: a MatFormer sub-model spec ("e2b", or
+    "ffn=W[,W...][:skip=I[,I...]]"; docs/matformer.md) to load only that
+    sub-model.  ``vocab_only=True`` loads only the tokenizer and template.  ``threads``:
     threads for weight conversion (0 = all cores).  ``progress(fraction,
     stage)`` is called during the load; returning ``False`` cancels it
     (:class:`gemfa.CancelledError`), and an exception it raises is re-raised.
@@ -146,8 +180,11 @@ class Model(Owner):
 
     def __init__(self, path: PathLike, *, weights: Union[str, int, WeightType] = "auto",
                  vocab_only: bool = False, threads: int = 0,
-                 progress: Optional[ProgressFn] = None):
+                 progress: Optional[ProgressFn] = None, matformer: Optional[str] = None,
+                 lora: Any = None):
         raw_path = encode_path(path)
+        spec = _spec_arg(matformer) if matformer is not None else None
+        adapters = _lora_list(lora)
         wtype = _weight_type(weights)
         threads = _int_arg(threads, "threads")
         if progress is not None and not callable(progress):
@@ -161,6 +198,10 @@ class Model(Owner):
             check(lib.gemfa_model_options_set_weights(opts, int(wtype)))
             check(lib.gemfa_model_options_set_vocab_only(opts, int(bool(vocab_only))))
             check(lib.gemfa_model_options_set_threads(opts, threads))
+            if spec is not None:
+                check(lib.gemfa_model_options_set_matformer(opts, spec))
+            for adapter_dir, scale in adapters:
+                check(lib.gemfa_model_options_add_lora(opts, adapter_dir, scale))
             if prog is not None:
                 check(lib.gemfa_model_options_set_progress(opts, prog.c_fn, None))
             st = lib.gemfa_model_load(raw_path, opts, ctypes.byref(out))
@@ -210,6 +251,10 @@ class Model(Owner):
                         doc="Text-decoder parameters, per-layer embedding table included.")
     weight_bytes = property(lambda self: self.get(Prop.WEIGHT_BYTES),
                             doc="Bytes of text-decoder weights as used.")
+    lora_adapters = property(lambda self: self.get(Prop.LORA_ADAPTERS),
+                             doc="LoRA adapters merged at load.")
+    lora_matrices = property(lambda self: self.get(Prop.LORA_MATRICES),
+                             doc="Weight matrices the LoRA adapters changed.")
     has_weights = property(lambda self: bool(self.get(Prop.HAS_WEIGHTS)),
                            doc="False for a vocabulary-only model.")
     has_tokenizer = property(lambda self: bool(self.get(Prop.HAS_TOKENIZER)),
@@ -242,6 +287,42 @@ class Model(Owner):
             check(_lib.lib().gemfa_model_layer(p, index, ctypes.byref(ltype), ctypes.byref(kv),
                                                ctypes.byref(width), ctypes.byref(sparsity)))
         return LayerInfo(LayerType(ltype.value), kv.value, width.value, sparsity.value)
+
+    # -- MatFormer sub-models ---------------------------------------------------------
+    def derive(self, spec: str) -> "Model":
+        """The MatFormer sub-model ``spec`` of this model ("e2b", or
+        "ffn=W[,W...][:skip=I[,I...]]", indices and widths relative to this
+        model's layers), sharing its weights: nothing is copied but the
+        narrowed down_proj columns.  Either model may be closed first.
+        Raises InvalidArgumentError, ModelMismatchError (a preset for another
+        checkpoint shape), NoWeightsError."""
+        raw = _spec_arg(spec)
+        out = _lib.model_p()
+        lib = _lib.lib()
+        with self._use() as p:
+            st = lib.gemfa_model_derive_submodel(p, raw, ctypes.byref(out))
+        if st != Status.OK:
+            raise error_for(st, last_error())
+        sub = Model.__new__(Model)
+        sub._path = self._path
+        sub._own(Handle(out, lib.gemfa_model_free, "model"))
+        return sub
+
+    @property
+    def matformer(self) -> Optional[str]:
+        """The MatFormer spec this model was sliced with, or None."""
+        with self._use() as p:
+            raw = _lib.lib().gemfa_model_matformer(p)
+        return None if raw is None else raw.decode("utf-8")
+
+    def base_layer(self, index: int) -> int:
+        """The checkpoint layer that decoder layer ``index`` is (differs from
+        ``index`` when a MatFormer spec skipped layers)."""
+        index = _int_arg(index, "layer")
+        out = c_int(0)
+        with self._use() as p:
+            check(_lib.lib().gemfa_model_base_layer(p, index, ctypes.byref(out)))
+        return out.value
 
     @property
     def layers(self) -> List[LayerInfo]:

@@ -39,6 +39,8 @@ C_TYPES = {
     "gemfa_log_fn": L.LOG_FN,
     "gemfa_progress_fn": L.PROGRESS_FN,
     "gemfa_cancel_fn": L.CANCEL_FN,
+    "gemfa_draft_fn": L.DRAFT_FN,
+    "gemfa_speculator_stats *": POINTER(L.SpeculatorStats),
     "int *": POINTER(c_int),
     "int32_t *": POINTER(c_int32),
     "const int32_t *": POINTER(c_int32),
@@ -61,7 +63,8 @@ for cname, pyname in [("gemfa_model", "model_p"), ("gemfa_model_options", "model
                       ("gemfa_session_options", "session_options_p"),
                       ("gemfa_sampler", "sampler_p"),
                       ("gemfa_stop_matcher", "stop_matcher_p"),
-                      ("gemfa_constraint", "constraint_p")]:
+                      ("gemfa_constraint", "constraint_p"),
+                      ("gemfa_speculator", "speculator_p")]:
     t = getattr(L, pyname)
     C_TYPES[f"{cname} *"] = t
     C_TYPES[f"const {cname} *"] = t

@@ -257,3 +257,51 @@ class TestModelLifetime(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class TestMatFormer(unittest.TestCase):
+    """MatFormer sub-models: the option and derive() give the same logits,
+    share weights (either may be closed first), and bad specs raise."""
+    SPEC = "ffn=64:skip=3,21"
+    IDS = [2, 17, 300, 45, 901]
+
+    def logits(self, m):
+        with m.context() as ctx, ctx.session() as s:
+            s.decode(self.IDS)
+            return list(s.logits)
+
+    def test_option_and_derive_agree(self):
+        base = gemfa.Model(TINY, weights="f32")
+        sub = base.derive(self.SPEC)
+        loaded = gemfa.Model(TINY, weights="f32", matformer=self.SPEC)
+        self.assertEqual(sub.matformer, self.SPEC)
+        self.assertEqual(loaded.matformer, self.SPEC)
+        self.assertIsNone(base.matformer)
+        self.assertEqual(sub.n_layers, 23)
+        self.assertEqual(sub.get(gemfa.Prop.BASE_LAYERS), 25)
+        self.assertEqual(sub.get(gemfa.Prop.SKIPPED_LAYERS), 2)
+        self.assertEqual(sub.get(gemfa.Prop.MATFORMER), 1)
+        self.assertEqual([sub.base_layer(i) for i in range(4)], [0, 1, 2, 4])
+        self.assertEqual(sub.layer(0).ffn_width, 64)
+        want = self.logits(loaded)
+        base.close()  # the sub-model keeps the shared weights alive
+        self.assertEqual(self.logits(sub), want)
+        self.assertNotEqual(self.logits(tiny_model("f32")), want)
+        sub.close()
+        loaded.close()
+
+    def test_bad_specs(self):
+        m = tiny_model("f32")
+        for spec in ("", "ffn=0", "ffn=129", "skip=18", "skip=25", "garbage", "ffn=64,64"):
+            with self.assertRaises(gemfa.InvalidArgumentError, msg=spec):
+                m.derive(spec)
+        with self.assertRaises(gemfa.ModelMismatchError):
+            m.derive("e2b")
+        with self.assertRaises(TypeError):
+            m.derive(64)
+        with self.assertRaises(gemfa.InvalidArgumentError):
+            gemfa.Model(TINY, matformer="ffn=x")
+        with self.assertRaises(gemfa.InvalidArgumentError):
+            gemfa.Model(TINY, matformer="ffn=1000")
+        with self.assertRaises(gemfa.InvalidArgumentError):
+            gemfa.Model(TINY, matformer="a\0b")

@@ -1,5 +1,7 @@
-/* convert.c — weight type conversion and int8 quantization at load time. */
-#include "loader/convert.h"
+/* weights.c — what every weight format shares: sizes, and converting stored
+ * data into a format at load time (rows split across pthreads; each
+ * quantized format's row writer lives in its own *_format.c). */
+#include "kernels/weights.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -7,7 +9,7 @@
 
 #include "core/alloc.h"
 #include "kernels/linear.h"
-#include "loader/q8_layout.h"
+#include "kernels/q8_format.h"
 
 static size_t dtype_size(gf_dtype d)
 {
@@ -20,12 +22,16 @@ static size_t dtype_size(gf_dtype d)
     return 0;
 }
 
-size_t gf_q8_scales_offset(int64_t rows, int64_t cols)
+size_t gf_matrix_row_bytes(const gf_matrix *m)
 {
-    size_t n = gf_mul_size((size_t)rows, (size_t)cols);
-    if (n > SIZE_MAX - 64)
-        return SIZE_MAX;
-    return (n + 63) & ~(size_t)63;
+    size_t cols = (size_t)m->cols;
+    switch (m->dtype) {
+    case GF_DTYPE_F32: return cols * 4;
+    case GF_DTYPE_F16:
+    case GF_DTYPE_BF16: return cols * 2;
+    case GF_DTYPE_Q8: return cols;
+    }
+    return 0;
 }
 
 size_t gf_convert_bytes(gf_dtype dtype, int64_t rows, int64_t cols)
@@ -42,6 +48,28 @@ size_t gf_convert_bytes(gf_dtype dtype, int64_t rows, int64_t cols)
     return off + sc;
 }
 
+int64_t gf_matrix_payload_bytes(gf_dtype dtype, int64_t rows, int64_t cols)
+{
+    const int64_t n = rows * cols;
+    if (dtype == GF_DTYPE_Q8)
+        return n + n / GF_Q8_BLOCK * 2;
+    return n * (int64_t)dtype_size(dtype);
+}
+
+size_t gf_matrix_scales_bytes(const gf_matrix *m)
+{
+    if (m->dtype == GF_DTYPE_Q8)
+        return (size_t)(m->rows * (m->cols / GF_Q8_BLOCK)) * sizeof(uint16_t);
+    return 0;
+}
+
+void gf_matrix_set_scales(gf_matrix *m)
+{
+    if (m->dtype == GF_DTYPE_Q8)
+        m->scales = (const uint16_t *)((const uint8_t *)m->data +
+                                       gf_q8_scales_offset(m->rows, m->cols));
+}
+
 float gf_stored_to_f32(const void *src, gf_dtype dtype, size_t i)
 {
     /* byte copies: stored data may sit at any offset of a file */
@@ -55,34 +83,6 @@ float gf_stored_to_f32(const void *src, gf_dtype dtype, size_t i)
     case GF_DTYPE_Q8: break;
     }
     return 0.0f;
-}
-
-void gf_q8_quantize_row(const float *x, int64_t cols, int8_t *q, uint16_t *scales)
-{
-    for (int64_t b = 0; b < cols / GF_Q8_BLOCK; b++) {
-        const float *xb = x + b * GF_Q8_BLOCK;
-        int8_t *qb = q + b * GF_Q8_BLOCK;
-        float amax = 0.0f;
-        for (int i = 0; i < GF_Q8_BLOCK; i++)
-            amax = fmaxf(amax, fabsf(xb[i])); /* fmaxf skips NaN */
-        float d = amax / 127.0f;
-        scales[b] = gf_f32_to_f16(d);
-        if (!(d > 0.0f && isfinite(d))) {
-            memset(qb, 0, GF_Q8_BLOCK);
-            continue;
-        }
-        for (int i = 0; i < GF_Q8_BLOCK; i++) {
-            float v = xb[i] / d;
-            v = v == v ? v : 0.0f; /* NaN weights quantize to 0 */
-            v = fminf(fmaxf(v, -127.0f), 127.0f);
-            /* roundf (half away from zero), written so it vectorizes:
-             * exact for |v| < 2^23 */
-            int t = (int)v;
-            float frac = v - (float)t;
-            t += (frac >= 0.5f) - (frac <= -0.5f);
-            qb[i] = (int8_t)t;
-        }
-    }
 }
 
 typedef struct job {
