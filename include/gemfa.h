@@ -630,6 +630,32 @@ GEMFA_API void gemfa_session_options_free(gemfa_session_options *opts);
 GEMFA_API gemfa_status gemfa_session_options_set_max_context(gemfa_session_options *opts,
                                                              int64_t n_tokens);
 
+/* ---------------------------------------------------------------------------
+ * KV-cache types (issue 15): how a session stores its keys and values.
+ * GEMFA_KV_F32 is exact (the reference); GEMFA_KV_F16 rounds every key and
+ * value to IEEE half precision (round to nearest even) and halves the
+ * cache's memory and the bytes attention reads at long positions; attention
+ * still computes in f32.  Error bound: docs/numerics.md ("KV types").
+ * ------------------------------------------------------------------------- */
+typedef enum gemfa_kv_type {
+    GEMFA_KV_F32 = 0,
+    GEMFA_KV_F16 = 1
+} gemfa_kv_type;
+
+/* The KV type of sessions made with these options (default GEMFA_KV_F32).
+ * gemfa_session_load / _load_file use it only when set explicitly: then a
+ * state saved with another KV type is refused (INVALID_ARGUMENT) rather
+ * than converted; unset, the loaded session keeps the state's type.
+ * Errors: INVALID_ARGUMENT (NULL opts, a value outside gemfa_kv_type).
+ * Threads: options are not shared; set them before use. */
+GEMFA_API gemfa_status gemfa_session_options_set_kv_type(gemfa_session_options *opts,
+                                                         gemfa_kv_type type);
+/* Canonical name of a KV type ("f32", "f16"); "unknown" otherwise. */
+GEMFA_API const char *gemfa_kv_type_name(gemfa_kv_type type);
+/* Parses "f32" / "f16" into *type.  Errors: INVALID_ARGUMENT (NULL, an
+ * unknown name; *type untouched). */
+GEMFA_API gemfa_status gemfa_kv_type_parse(const char *name, gemfa_kv_type *type);
+
 /* Creates an empty session computing with `ctx` (opts may be NULL).  The
  * context must outlive the session.  Errors: INVALID_ARGUMENT (NULL, or a
  * max context above the model's max_position_embeddings), OUT_OF_MEMORY. */
@@ -684,6 +710,13 @@ GEMFA_API gemfa_status gemfa_session_tokens(const gemfa_session *session, const 
                                             size_t *n);
 /* Bytes of KV cache and per-session state allocated for this session. */
 GEMFA_API size_t gemfa_session_memory_bytes(const gemfa_session *session);
+/* The session's KV type (GEMFA_KV_F32 for NULL). */
+GEMFA_API gemfa_kv_type gemfa_session_kv_type(const gemfa_session *session);
+/* Bytes of the session's K/V stores alone (allocated at creation: full
+ * layers max_context positions, sliding layers their ring); 0 for NULL.
+ * = elem * 2 * n_kv_heads * head_dim * (full_owners * max_context +
+ * sliding_owners * min(ring, max_context)), elem 4 (f32) or 2 (f16). */
+GEMFA_API size_t gemfa_session_kv_bytes(const gemfa_session *session);
 /* A deep copy sharing nothing mutable (same context), e.g. to reuse a
  * decoded system prompt.  Errors: INVALID_ARGUMENT, OUT_OF_MEMORY. */
 GEMFA_API gemfa_status gemfa_session_fork(const gemfa_session *session, gemfa_session **out);

@@ -137,6 +137,13 @@ int cli_common_option(cli_common *c, int argc, char **argv, int *i)
             cli_usage_error(argv[0], "--weights takes " CLI_WEIGHT_NAMES ", not '%s'", v);
             return -1;
         }
+    } else if (strcmp(a, "--kv-type") == 0) {
+        if (!(v = cli_value(argc, argv, i)))
+            return -1;
+        if (gemfa_kv_type_parse(v, &c->kv_type) != GEMFA_OK) {
+            cli_usage_error(argv[0], "--kv-type takes f32 or f16, not '%s'", v);
+            return -1;
+        }
     } else if (strcmp(a, "--matformer") == 0) {
         if (!(v = cli_value(argc, argv, i)))
             return -1;
@@ -312,6 +319,8 @@ gemfa_status cli_open_session(const cli_common *c, const gemfa_model *m, long lo
         st = gemfa_session_options_new(&sopts);
     if (st == GEMFA_OK)
         st = gemfa_session_options_set_max_context(sopts, context);
+    if (st == GEMFA_OK)
+        st = gemfa_session_options_set_kv_type(sopts, c->kv_type);
     if (st == GEMFA_OK)
         st = gemfa_session_new(*ctx, sopts, s);
     gemfa_context_options_free(copts);

@@ -22,6 +22,7 @@ typedef struct cli_common {
     const char *model_dir;      /* -m; NULL = the bundled tiny model */
     int threads;                /* -t; 0 = all cores */
     gemfa_weight_type weights;  /* --weights */
+    gemfa_kv_type kv_type;      /* --kv-type (sessions' KV cache entries) */
     const char *matformer;      /* --matformer SPEC; NULL = the whole model */
     int json;                   /* --json */
     int help, version;          /* --help, --version were given */
@@ -102,6 +103,12 @@ int cli_handle_help(const cli_common *c, const char *usage);
     "  --json                 machine-readable output\n" \
     "  -h, --help             this help\n" \
     "  --version              print the version\n"
+
+/* --kv-type, for the subcommands that make sessions (generate, chat, logits,
+ * bench, serve); parsed with the common options. */
+#define CLI_KV_HELP \
+    "  --kv-type TYPE         KV cache entries: f32 (exact, default) or f16 (half\n" \
+    "                         the memory, attention reads half the bytes)\n"
 
 /* The options that apply to the vocabulary-only subcommands (tokenize,
  * detokenize, template): no threads or weights, and output always JSON. */

@@ -26,6 +26,8 @@ int cli_cache_load(gemfa_context *ctx, gemfa_session **s, const char *path)
     gemfa_status st = gemfa_session_options_new(&o);
     if (st == GEMFA_OK)
         st = gemfa_session_options_set_max_context(o, (int64_t)gemfa_session_max_context(*s));
+    if (st == GEMFA_OK) /* a cache of another KV type is rebuilt */
+        st = gemfa_session_options_set_kv_type(o, gemfa_session_kv_type(*s));
     if (st == GEMFA_OK)
         st = gemfa_session_load_file(ctx, o, path, &loaded);
     gemfa_session_options_free(o);

@@ -19,9 +19,11 @@
 #include "kernels/linear.h"
 #include "runtime/context.h"
 #include "runtime/cost.h"
+#include "runtime/session.h"
 
 static const char usage[] =
-    "usage: gemfa bench [-m DIR] [-t N] [-p N] [-n N] [--weights TYPE] [--batch B] [--json]\n"
+    "usage: gemfa bench [-m DIR] [-t N] [-p N] [-n N] [--depth N] [--weights TYPE]\n"
+    "                   [--kv-type TYPE] [--batch B] [--json]\n"
     "                   [--speculative-oracle K | --draft SPEC --draft-k K]\n"
     "Measures load time, prompt and decode speed, batched decode, peak memory, and\n"
     "decode speed against the memory-bandwidth ceiling: bandwidth ÷ bytes read per\n"
@@ -32,6 +34,15 @@ static const char usage[] =
     "  -p, --prompt-tokens N  prompt tokens, 1-1048576 (default 128)\n"
     "  -n, --decode-tokens N  decoded tokens after the prompt, 1-1048576 (default 32);\n"
     "                         prompt + decoded tokens must fit the model's context\n"
+    "  --depth N              context tokens before the decode steps, 0-1048576\n"
+    "                         (default: the prompt's).  Deeper than the prompt: a\n"
+    "                         second session decodes N tokens as one long prompt\n"
+    "                         (timed once, kept across --repeat runs), and its decode\n"
+    "                         steps alternate with steps of the prompt's session, so\n"
+    "                         both depths are measured under the same load\n"
+    "  --zero-fill            with --depth: the context's keys and values are zeros\n"
+    "                         instead of computed (a decode step does the same work;\n"
+    "                         no long prompt is run or timed)\n"
     "  --batch B              sessions decoded together with gemfa_decode_batch, 0-256\n"
     "                         (default 4; 0 skips it); each is a fork of the prompt's\n"
     "  --repeat R             runs of prompt + decode + batch, 1-100; medians are\n"
@@ -47,21 +58,27 @@ static const char usage[] =
     "  --draft SPEC           the same with a MatFormer sub-model as the draft (SPEC\n"
     "                         as for --matformer): its cost and acceptance\n"
     "  --draft-k K            tokens drafted per step with --draft, 1-32 (default 4)\n"
-    "common options:\n" CLI_COMMON_HELP
+    "common options:\n" CLI_COMMON_HELP CLI_KV_HELP
     "JSON keys: load_s, prompt_tok_s, decode_tok_s, batch_tok_s, peak_rss_mb,\n"
-    "bytes_per_token, bandwidth_gbps, roofline_fraction, and details (with\n"
+    "bytes_per_token, bandwidth_gbps, roofline_fraction, and details (among them\n"
+    "depth, kv_type, kv_bytes, kv_bytes_full_context, decode_shallow_tok_s,\n"
+    "depth_decode_ratio, long_prompt_tok_s, long_prompt_ratio; with\n"
     "--speculative-oracle or --draft, \"speculative\": {draft, k, plain_tok_s,\n"
     "speculative_tok_s, speedup, acceptance, tokens_per_step, plain_step_ms, step_ms,\n"
     "draft_row_ms, same_tokens}).\n";
 
 typedef struct bench_opts {
     long long prompt, decode, batch, repeat, bw_mb, spec_k, draft_k;
+    long long depth; /* depth < 0: the prompt's */
     const char *draft; /* --draft SPEC */
     int profile;
+    int zero_fill; /* --zero-fill */
 } bench_opts;
 
 typedef struct bench_run {
     double prompt_s, decode_s, batch_s, step_median_s;
+    double shallow_s; /* --depth: the interleaved steps at the prompt's depth */
+    double fill_s;    /* --depth: the long prompt (first run only; 0 after) */
 } bench_run;
 
 static int parse(int argc, char **argv, cli_common *c, bench_opts *o)
@@ -74,8 +91,8 @@ static int parse(int argc, char **argv, cli_common *c, bench_opts *o)
             continue;
         const char *opt = argv[i], *v;
         long long *dst = NULL, lo = 0, hi = 0;
-        if (strcmp(opt, "--profile") == 0) {
-            o->profile = 1;
+        if (strcmp(opt, "--profile") == 0 || strcmp(opt, "--zero-fill") == 0) {
+            *(opt[2] == 'p' ? &o->profile : &o->zero_fill) = 1;
             i++;
             continue;
         }
@@ -91,6 +108,8 @@ static int parse(int argc, char **argv, cli_common *c, bench_opts *o)
             dst = &o->decode, lo = 1, hi = 1 << 20;
         } else if (strcmp(opt, "--batch") == 0) {
             dst = &o->batch, lo = 0, hi = 256;
+        } else if (strcmp(opt, "--depth") == 0) {
+            dst = &o->depth, lo = 0, hi = 1 << 20;
         } else if (strcmp(opt, "--repeat") == 0) {
             dst = &o->repeat, lo = 1, hi = 100;
         } else if (strcmp(opt, "--speculative-oracle") == 0) {
@@ -162,10 +181,13 @@ static void fixed_ids(int32_t *ids, size_t n, int64_t n_text)
 typedef struct bench {
     bench_opts o;
     gemfa_context *ctx;
-    gemfa_session *s;
+    gemfa_session *s;     /* the prompt's and, without a deeper --depth, the decode's */
+    gemfa_session *deep;  /* --depth beyond the prompt: filled once, truncated back per run */
+    long long depth;      /* context tokens before the decode steps */
     const int32_t *ids;
     bench_bw bw;
     double *steps;                /* [decode] seconds of each decode step of a run */
+    double *shallow;              /* [decode] --depth: the interleaved shallow steps */
     double *bw_decode, *bw_batch; /* probes between the steps, GB/s */
     size_t n_bw_decode, n_bw_batch;
     gf_profile prof[4];           /* prompt, decode steps, batch steps, speculative steps */
@@ -209,14 +231,49 @@ static gemfa_status run_once(bench *B, bench_run *out)
     gf_context_set_profile(B->ctx, NULL);
     for (long long b = 0; st == GEMFA_OK && b < o->batch; b++)
         st = gemfa_session_fork(B->s, &forks[b]);
-    const int32_t *next = B->ids + o->prompt;
-    double total = 0;
+    gemfa_session *ds = B->s; /* the session the decode steps extend */
+    out->fill_s = 0;
+    if (st == GEMFA_OK && B->deep) {
+        ds = B->deep;
+        const size_t have = gemfa_session_n_tokens(ds);
+        if (have > (size_t)B->depth) { /* earlier runs' steps: O(1) while within the ring */
+            st = gemfa_session_truncate(ds, (size_t)B->depth);
+        } else if (have == 0 && o->zero_fill) {
+            /* --zero-fill: the session holds `depth` positions whose keys and
+             * values are zeros (written, so resident like computed ones); the
+             * decode steps attend over them with the same work */
+            gemfa_session *z = ds;
+            memset(z->kv.data, 0, z->kv.data_bytes);
+            memcpy(z->tokens, B->ids, (size_t)B->depth * sizeof *z->tokens);
+            z->n_tokens = B->depth;
+            z->has_logits = 0;
+            z->ring_lo = z->kv.ring_slots < z->max_context && B->depth > z->kv.ring_slots
+                             ? B->depth - z->kv.ring_slots
+                             : 0;
+        } else if (have == 0) { /* a long prompt of `depth` tokens */
+            t = cli_now();
+            st = gemfa_decode(ds, B->ids, (size_t)B->depth, NULL);
+            out->fill_s = cli_now() - t;
+        }
+    }
+    for (long long b = 0; st == GEMFA_OK && b < o->batch; b++)
+        st = gemfa_session_fork(ds, &forks[b]);
+    const int32_t *next = B->ids + B->depth;
+    double total = 0, shallow = 0;
     if (st == GEMFA_OK)
         st = probe(B, B->bw_decode, &B->n_bw_decode);
     for (long long i = 0; st == GEMFA_OK && i < o->decode; i++) {
+        if (B->deep) { /* the same step at the prompt's depth, just before */
+            t = cli_now();
+            st = gemfa_decode(B->s, B->ids + o->prompt + i, 1, NULL);
+            B->shallow[i] = cli_now() - t;
+            shallow += B->shallow[i];
+            if (st != GEMFA_OK)
+                break;
+        }
         profile_on(B, PROF_DECODE);
         t = cli_now();
-        st = gemfa_decode(B->s, next + i, 1, NULL);
+        st = gemfa_decode(ds, next + i, 1, NULL);
         B->steps[i] = cli_now() - t;
         gf_context_set_profile(B->ctx, NULL);
         total += B->steps[i];
@@ -224,6 +281,7 @@ static gemfa_status run_once(bench *B, bench_run *out)
             st = probe(B, B->bw_decode, &B->n_bw_decode);
     }
     out->decode_s = total;
+    out->shallow_s = shallow;
     out->step_median_s = st == GEMFA_OK ? median(B->steps, (size_t)o->decode) : 0;
     out->batch_s = 0;
     if (st == GEMFA_OK && o->batch > 0) {
@@ -281,6 +339,11 @@ typedef struct bench_result {
     gf_decode_bytes cost;
     int64_t weights;
     int threads;
+    long long depth;
+    gemfa_kv_type kv_type;
+    size_t kv_bytes, kv_bytes_full; /* the decode session's K/V; a full-context session's */
+    long long full_context;
+    double shallow_tok_s, long_prompt_tok_s; /* --depth deeper than the prompt, else 0 */
     bench_spec_result spec; /* spec.k 0: not run */
 } bench_result;
 
@@ -304,13 +367,21 @@ static void report(const cli_common *c, const bench_opts *o, const bench_result 
                "\"batch_speedup\": %.3f, \"rss_mb\": %.1f, \"load_peak_rss_mb\": %.1f,\n"
                " \"bytes_weights\": %lld, \"bytes_gathers\": %lld, \"bytes_kv\": %lld, "
                "\"bandwidth_best_gbps\": %.2f, \"bandwidth_batch_gbps\": %.2f, "
-               "\"ceiling_tok_s\": %.3f",
+               "\"ceiling_tok_s\": %.3f,\n"
+               " \"depth\": %lld, \"kv_type\": \"%s\", \"kv_bytes\": %zu, "
+               "\"kv_bytes_full_context\": %zu, \"full_context\": %lld,\n"
+               " \"decode_shallow_tok_s\": %.3f, \"depth_decode_ratio\": %.4f, "
+               "\"long_prompt_tok_s\": %.3f, \"long_prompt_ratio\": %.4f",
                r->load_s, r->prompt_tok_s, r->decode_tok_s, r->batch_tok_s, r->peak_mb,
                (long long)r->cost.total, r->bw_median, r->roofline, weight_name(r->weights),
                r->threads, gf_kernel_level_in_use(), o->prompt, o->decode, o->batch, o->repeat,
                r->first_token_s, r->step_ms, speedup, r->steady_mb, r->load_peak_mb,
                (long long)r->cost.weights, (long long)r->cost.gathers, (long long)r->cost.kv,
-               r->bw_best, r->bw_batch, r->ceiling);
+               r->bw_best, r->bw_batch, r->ceiling, r->depth, gemfa_kv_type_name(r->kv_type),
+               r->kv_bytes, r->kv_bytes_full, r->full_context, r->shallow_tok_s,
+               r->shallow_tok_s > 0 ? r->decode_tok_s / r->shallow_tok_s : 0,
+               r->long_prompt_tok_s,
+               r->long_prompt_tok_s > 0 ? r->long_prompt_tok_s / r->prompt_tok_s : 0);
         if (r->spec.k)
             bench_spec_print(stdout, &r->spec, 1);
         printf("}\n");
@@ -323,8 +394,20 @@ static void report(const cli_common *c, const bench_opts *o, const bench_result 
     printf("load         %.3f s (peak RSS %.0f MB); first token %.3f s\n", r->load_s,
            r->load_peak_mb, r->first_token_s);
     printf("prompt       %.2f tok/s (%lld tokens)\n", r->prompt_tok_s, o->prompt);
-    printf("decode       %.2f tok/s (%lld tokens; median step %.1f ms)\n", r->decode_tok_s,
-           o->decode, r->step_ms);
+    printf("decode       %.2f tok/s (%lld tokens after %lld of context; median step %.1f ms)\n",
+           r->decode_tok_s, o->decode, r->depth, r->step_ms);
+    printf("KV cache     %s: %.1f MB for this session's %lld tokens, %.1f MB at the full\n"
+           "             context of %lld tokens\n",
+           gemfa_kv_type_name(r->kv_type), (double)r->kv_bytes / 1e6,
+           r->depth + o->decode, (double)r->kv_bytes_full / 1e6, r->full_context);
+    if (r->shallow_tok_s > 0)
+        printf("depth        decode %.2f tok/s at %lld tokens vs %.2f at %lld, interleaved (%.1f %%)\n",
+               r->decode_tok_s, r->depth, r->shallow_tok_s, o->prompt,
+               100.0 * r->decode_tok_s / r->shallow_tok_s);
+    if (r->long_prompt_tok_s > 0)
+        printf("             a %lld-token prompt %.2f tok/s (%.1f %% of the %lld-token one)\n",
+               r->depth, r->long_prompt_tok_s, 100.0 * r->long_prompt_tok_s / r->prompt_tok_s,
+               o->prompt);
     if (o->batch > 0)
         printf("batch        %.2f tok/s aggregate over %lld sessions (%.2fx one session)\n",
                r->batch_tok_s, o->batch, speedup);
@@ -353,7 +436,8 @@ int cmd_bench(int argc, char **argv)
     bench B;
     memset(&B, 0, sizeof B);
     B.bw.pid = -1;
-    B.o = (bench_opts){.prompt = 128, .decode = 32, .batch = 4, .repeat = 1, .bw_mb = 512};
+    B.o = (bench_opts){.prompt = 128, .decode = 32, .batch = 4, .repeat = 1, .bw_mb = 512,
+                       .depth = -1};
     int rc = parse(argc, argv, &c, &B.o);
     if (rc != CLI_OK)
         return rc;
@@ -389,23 +473,58 @@ int cmd_bench(int argc, char **argv)
     gemfa_model_get(m, GEMFA_PROP_CONTEXT_LENGTH, &model_ctx);
     gemfa_model_get(m, GEMFA_PROP_VOCAB_SIZE_PER_LAYER_INPUT, &n_text);
     gemfa_model_get(m, GEMFA_PROP_WEIGHT_TYPE, &R.weights);
-    const long long n_tokens = o->prompt + o->decode;
+    B.depth = o->depth < 0 ? o->prompt : o->depth;
+    const long long n_tokens = (B.depth > o->prompt ? B.depth : o->prompt) + o->decode;
     if (n_tokens > model_ctx) {
-        rc = cli_usage_error(argv[0], "-p + -n = %lld exceeds the model's context length: "
-                                      "expected at most %lld in all",
+        rc = cli_usage_error(argv[0], "-p (or --depth) + -n = %lld exceeds the model's context "
+                                      "length: expected at most %lld in all",
                              n_tokens, (long long)model_ctx);
         goto done;
     }
-    if (cli_open_session(&c, m, n_tokens, NULL, NULL, &B.ctx, &B.s) != GEMFA_OK)
+    if (B.depth < o->prompt) {
+        rc = cli_usage_error(argv[0], "--depth %lld is below the prompt's %lld tokens", B.depth,
+                             o->prompt);
         goto done;
+    }
+    if (cli_open_session(&c, m, o->prompt + o->decode, NULL, NULL, &B.ctx, &B.s) != GEMFA_OK)
+        goto done;
+    if (B.depth > o->prompt) {
+        gemfa_session_options *so = NULL;
+        gemfa_status st = gemfa_session_options_new(&so);
+        if (st == GEMFA_OK)
+            st = gemfa_session_options_set_max_context(so, n_tokens);
+        if (st == GEMFA_OK)
+            st = gemfa_session_options_set_kv_type(so, c.kv_type);
+        if (st == GEMFA_OK)
+            st = gemfa_session_new(B.ctx, so, &B.deep);
+        gemfa_session_options_free(so);
+        if (st != GEMFA_OK) {
+            cli_report("cannot create the session for --depth", st);
+            goto done;
+        }
+    }
+    /* A session of the model's whole context, only to report its K/V bytes
+     * (allocated, never touched: it costs no resident memory). */
+    {
+        gemfa_session_options *so = NULL;
+        gemfa_session *full = NULL;
+        if (gemfa_session_options_new(&so) == GEMFA_OK &&
+            gemfa_session_options_set_kv_type(so, c.kv_type) == GEMFA_OK &&
+            gemfa_session_new(B.ctx, so, &full) == GEMFA_OK)
+            R.kv_bytes_full = gemfa_session_kv_bytes(full);
+        gemfa_session_free(full);
+        gemfa_session_options_free(so);
+        R.full_context = model_ctx;
+    }
     const size_t n_ids = (size_t)(n_tokens + o->batch); /* the batch reads `batch` ids per step */
     const size_t n_probes = (size_t)(o->repeat * (o->decode + 1));
     ids = malloc(n_ids * sizeof *ids);
     B.steps = malloc((size_t)o->decode * sizeof *B.steps);
+    B.shallow = malloc((size_t)o->decode * sizeof *B.shallow);
     B.bw_decode = malloc(n_probes * sizeof(double));
     B.bw_batch = malloc(n_probes * sizeof(double));
     runs = calloc((size_t)o->repeat, sizeof *runs);
-    if (!ids || !B.steps || !B.bw_decode || !B.bw_batch || !runs) {
+    if (!ids || !B.steps || !B.shallow || !B.bw_decode || !B.bw_batch || !runs) {
         fprintf(stderr, "gemfa bench: out of memory\n");
         goto done;
     }
@@ -459,10 +578,26 @@ int cmd_bench(int argc, char **argv)
     R.decode_tok_s = median(de, (size_t)o->repeat);
     R.batch_tok_s = median(ba, (size_t)o->repeat);
     R.step_ms = 1e3 * median(sm, (size_t)o->repeat);
+    if (B.deep) {
+        double sh[100];
+        for (long long r = 0; r < o->repeat; r++)
+            sh[r] = (double)o->decode / runs[r].shallow_s;
+        R.shallow_tok_s = median(sh, (size_t)o->repeat);
+        R.long_prompt_tok_s = runs[0].fill_s > 0 ? (double)B.depth / runs[0].fill_s : 0;
+    }
     R.bw_best = max_of(B.bw_decode, B.n_bw_decode);
     R.bw_median = median(B.bw_decode, B.n_bw_decode);
     R.bw_batch = B.n_bw_batch ? median(B.bw_batch, B.n_bw_batch) : 0;
-    gf_decode_bytes_at(m, o->prompt + o->decode / 2, &R.cost); /* mean position of the steps */
+    gf_decode_bytes_at(m, B.depth + o->decode / 2, &R.cost); /* mean position of the steps */
+    /* cost.c counts f32 entries; the session's type may be narrower */
+    const gemfa_session *dsess = B.deep ? B.deep : B.s;
+    R.kv_type = gemfa_session_kv_type(dsess);
+    R.kv_bytes = gemfa_session_kv_bytes(dsess);
+    R.depth = B.depth;
+    if (R.kv_type == GEMFA_KV_F16) {
+        R.cost.total -= R.cost.kv / 2;
+        R.cost.kv /= 2;
+    }
     R.ceiling = R.bw_median * 1e9 / (double)R.cost.total;
     R.roofline = R.decode_tok_s / R.ceiling;
     report(&c, o, &R);
@@ -477,9 +612,11 @@ done:
     bench_bw_stop(&B.bw);
     free(ids);
     free(B.steps);
+    free(B.shallow);
     free(B.bw_decode);
     free(B.bw_batch);
     free(runs);
+    gemfa_session_free(B.deep);
     gemfa_session_free(B.s);
     gemfa_context_free(B.ctx);
     gemfa_model_free(m);

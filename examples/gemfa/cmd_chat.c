@@ -43,7 +43,7 @@ static const char usage[] =
     "                         bidirectional support; see docs/cli.md\n"
     CLI_SAMPLING_HELP
     CLI_DRAFT_HELP
-    "common options:\n" CLI_COMMON_HELP
+    "common options:\n" CLI_COMMON_HELP CLI_KV_HELP
     "With --json, prints one object per message line instead of the answer:\n"
     "  {\"prompt_ids\": [the whole rendered conversation], \"ids\": [...], \"text\": \"...\",\n"
     "   \"reused\": cached ids kept, \"decoded\": ids decoded for the prompt, \"dropped_turns\": n}\n"

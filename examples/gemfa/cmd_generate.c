@@ -46,7 +46,7 @@ static const char usage[] =
     "                         logits and its N most likely alternatives, 0-20\n"
     CLI_SAMPLING_HELP
     CLI_DRAFT_HELP
-    "common options:\n" CLI_COMMON_HELP
+    "common options:\n" CLI_COMMON_HELP CLI_KV_HELP
     "With --json, prints one object at the end instead of streaming:\n"
     "  {\"prompt_ids\": [...], \"ids\": [...], \"text\": \"...\", \"prompt_tok_s\": x,\n"
     "   \"decode_tok_s\": y, \"seed\": s,\n"

@@ -18,7 +18,7 @@ static const char usage[] =
     "  --tokens IDS           comma-separated token ids, e.g. 2,105,2364\n"
     "  --all                  every position's logits (default: only the last position)\n"
     "  -o, --output FILE      output file; '-' writes to stdout\n"
-    "common options:\n" CLI_COMMON_HELP
+    "common options:\n" CLI_COMMON_HELP CLI_KV_HELP
     "With --json, prints {\"positions\": P, \"vocab\": V, \"bytes\": B, \"session_bytes\": S}\n"
     "on stderr (S: KV cache and state of the session, sized for the ids given).\n";
 

@@ -129,23 +129,25 @@ GEMFA_API void gemfa_context_free(gemfa_context *ctx)
     gf_free(ctx);
 }
 
-gemfa_status gf_context_reserve(gemfa_context *ctx, int64_t max_keys, size_t backup_floats)
+gemfa_status gf_context_reserve(gemfa_context *ctx, int64_t max_keys, size_t backup_bytes)
 {
-    float *scores = NULL, *backup = NULL;
-    const int64_t per_thread = gf_attend_scores_per_thread(&ctx->model->hp, max_keys);
+    float *scores = NULL;
+    void *backup = NULL;
+    const gf_hparams *hp = &ctx->model->hp;
+    const int64_t per_thread = gf_attend_scores_per_thread(hp, max_keys);
     if (max_keys > ctx->scores_cap &&
         !(scores = gf_alloc_aligned(gf_mul_size(
-              gf_mul_size((size_t)per_thread, (size_t)gf_threadpool_size(ctx->pool)),
+              gf_mul_size((size_t)per_thread, (size_t)gf_threadpool_size(ctx->pool)) +
+                  (size_t)gf_attend_shared_floats(hp, max_keys),
               sizeof(float)))))
         return gf_error(GEMFA_ERR_OUT_OF_MEMORY,
                         "context: cannot allocate attention scores for %lld keys",
                         (long long)max_keys);
-    if (backup_floats > ctx->kv_backup_cap &&
-        !(backup = gf_alloc_aligned(gf_mul_size(backup_floats, sizeof(float))))) {
+    if (backup_bytes > ctx->kv_backup_cap && !(backup = gf_alloc_aligned(backup_bytes))) {
         gf_free_aligned(scores);
         return gf_error(GEMFA_ERR_OUT_OF_MEMORY,
                         "context: cannot allocate %zu bytes for the KV window backup",
-                        backup_floats * sizeof(float));
+                        backup_bytes);
     }
     if (scores) {
         gf_free_aligned(ctx->scores);
@@ -156,7 +158,7 @@ gemfa_status gf_context_reserve(gemfa_context *ctx, int64_t max_keys, size_t bac
     if (backup) {
         gf_free_aligned(ctx->kv_backup);
         ctx->kv_backup = backup;
-        ctx->kv_backup_cap = backup_floats;
+        ctx->kv_backup_cap = backup_bytes;
     }
     return GEMFA_OK;
 }

@@ -64,11 +64,12 @@ struct gemfa_context {
     struct gf_scratch *scratch; /* forward-pass buffers for `chunk` rows */
     int64_t *row_pos;           /* [chunk] positions of a batch being built */
     gf_kvcache **row_kv;        /* [chunk] caches of a batch being built */
-    float *scores;              /* attention scores: per thread scores_per_thread floats */
+    float *scores;              /* attention scratch: per thread scores_per_thread floats, then
+                                   gf_attend_shared_floats(scores_cap) */
     int64_t scores_cap;         /* keys the scores hold per query head */
     int64_t scores_per_thread;
-    float *kv_backup;           /* ring window saved during multi-chunk decodes */
-    size_t kv_backup_cap;       /* floats */
+    void *kv_backup;            /* ring window saved during multi-chunk decodes */
+    size_t kv_backup_cap;       /* bytes */
     float *logits_tmp;          /* [vocab]: last logits before they are committed */
     float *sparsity_z;          /* [n_layers] z of the gaussian top-k, 0 = dense */
     uint64_t fingerprint;       /* gf_model_fingerprint of the model, once has_fingerprint */
@@ -80,9 +81,9 @@ struct gemfa_context {
 };
 
 /* Grows the buffers whose size depends on a session: attention scores for
- * `max_keys` keys and a ring-window backup of `backup_floats`.
+ * `max_keys` keys and a ring-window backup of `backup_bytes`.
  * Errors: OUT_OF_MEMORY (the context keeps its old buffers). */
-gemfa_status gf_context_reserve(gemfa_context *ctx, int64_t max_keys, size_t backup_floats);
+gemfa_status gf_context_reserve(gemfa_context *ctx, int64_t max_keys, size_t backup_bytes);
 
 /* Test hooks.  gf_context_set_chunk changes the rows per forward pass
  * (reallocating the scratch); sessions created afterwards size their rings

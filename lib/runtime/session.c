@@ -49,6 +49,46 @@ GEMFA_API gemfa_status gemfa_session_options_set_max_context(gemfa_session_optio
     return GEMFA_OK;
 }
 
+GEMFA_API gemfa_status gemfa_session_options_set_kv_type(gemfa_session_options *opts,
+                                                         gemfa_kv_type type)
+{
+    if (!opts)
+        return gf_error(GEMFA_ERR_INVALID_ARGUMENT,
+                        "gemfa_session_options_set_kv_type: opts is NULL");
+    if (!gf_kv_elem(type))
+        return gf_error(GEMFA_ERR_INVALID_ARGUMENT,
+                        "gemfa_session_options_set_kv_type: unknown KV type %d (f32 = %d, "
+                        "f16 = %d)",
+                        (int)type, GEMFA_KV_F32, GEMFA_KV_F16);
+    opts->kv_type = type;
+    opts->kv_type_set = 1;
+    return GEMFA_OK;
+}
+
+GEMFA_API const char *gemfa_kv_type_name(gemfa_kv_type type)
+{
+    switch (type) {
+    case GEMFA_KV_F32: return "f32";
+    case GEMFA_KV_F16: return "f16";
+    }
+    return "unknown";
+}
+
+GEMFA_API gemfa_status gemfa_kv_type_parse(const char *name, gemfa_kv_type *type)
+{
+    if (!name || !type)
+        return gf_error(GEMFA_ERR_INVALID_ARGUMENT, "gemfa_kv_type_parse: %s is NULL",
+                        !name ? "name" : "type");
+    if (!strcmp(name, "f32"))
+        *type = GEMFA_KV_F32;
+    else if (!strcmp(name, "f16"))
+        *type = GEMFA_KV_F16;
+    else
+        return gf_error(GEMFA_ERR_INVALID_ARGUMENT,
+                        "gemfa_kv_type_parse: unknown KV type '%s' (f32 or f16)", name);
+    return GEMFA_OK;
+}
+
 /* ------------------------------------------------------------------------
  * Create, free, fork
  * ---------------------------------------------------------------------- */
@@ -86,16 +126,17 @@ int64_t gf_session_default_ring(const gemfa_context *ctx)
 }
 
 gemfa_status gf_session_create(gemfa_context *ctx, int64_t max_context, int64_t ring_slots,
-                               gemfa_session **out)
+                               gemfa_kv_type kv_type, gemfa_session **out)
 {
     const int64_t keep = ctx->model->hp.sliding_window - 1; /* committed keys a query still sees */
     gemfa_session *s = session_alloc(ctx, max_context);
     if (!s)
         return gf_error(GEMFA_ERR_OUT_OF_MEMORY, "out of memory");
-    gemfa_status st = gf_kvcache_init(&s->kv, &ctx->model->hp, max_context, ring_slots);
+    gemfa_status st = gf_kvcache_init(&s->kv, &ctx->model->hp, max_context, ring_slots,
+                                      kv_type);
     if (st == GEMFA_OK) {
         s->max_chunk = s->kv.ring_slots < max_context ? s->kv.ring_slots - keep : INT64_MAX;
-        st = gf_context_reserve(ctx, max_context, gf_kvcache_window_floats(&s->kv, keep));
+        st = gf_context_reserve(ctx, max_context, gf_kvcache_window_bytes(&s->kv, keep));
     }
     if (st != GEMFA_OK) {
         gf_session_destroy(s);
@@ -120,7 +161,8 @@ GEMFA_API gemfa_status gemfa_session_new(gemfa_context *ctx, const gemfa_session
                         "gemfa_session_new: max context %lld is above the model's "
                         "max_position_embeddings %lld",
                         (long long)max_context, (long long)hp->max_position_embeddings);
-    gemfa_status st = gf_session_create(ctx, max_context, gf_session_default_ring(ctx), out);
+    gemfa_status st = gf_session_create(ctx, max_context, gf_session_default_ring(ctx),
+                                        opts ? opts->kv_type : GEMFA_KV_F32, out);
     return st == GEMFA_OK ? st : gf_error_prefix(st, "gemfa_session_new");
 }
 
@@ -205,6 +247,16 @@ GEMFA_API size_t gemfa_session_memory_bytes(const gemfa_session *session)
            gf_kvcache_bytes(&session->kv);
 }
 
+GEMFA_API gemfa_kv_type gemfa_session_kv_type(const gemfa_session *session)
+{
+    return session ? session->kv.type : GEMFA_KV_F32;
+}
+
+GEMFA_API size_t gemfa_session_kv_bytes(const gemfa_session *session)
+{
+    return session ? session->kv.data_bytes : 0;
+}
+
 /* ------------------------------------------------------------------------
  * Decode
  * ---------------------------------------------------------------------- */
@@ -252,7 +304,7 @@ static gemfa_status decode_rows(gemfa_session *s, const int32_t *ids, int64_t n,
     gemfa_context *ctx = s->ctx;
     const int64_t V = ctx->model->hp.vocab_size, keep = ctx->model->hp.sliding_window - 1;
     const int64_t chunk = ctx->chunk < s->max_chunk ? ctx->chunk : s->max_chunk;
-    const int backup = n > chunk && gf_kvcache_window_floats(&s->kv, keep) > 0;
+    const int backup = n > chunk && gf_kvcache_window_bytes(&s->kv, keep) > 0;
     if (backup)
         gf_kvcache_save_window(&s->kv, s->n_tokens, keep, ctx->kv_backup);
     for (int64_t off = 0; off < n; off += chunk) {
@@ -392,7 +444,7 @@ GEMFA_API gemfa_status gemfa_decode_batch(gemfa_context *ctx, gemfa_session *con
 static gemfa_status redecode_prefix(gemfa_session *s, int64_t n)
 {
     gemfa_session *t = NULL;
-    gemfa_status st = gf_session_create(s->ctx, s->max_context, s->kv.ring_slots, &t);
+    gemfa_status st = gf_session_create(s->ctx, s->max_context, s->kv.ring_slots, s->kv.type, &t);
     if (st == GEMFA_OK)
         st = decode_rows(t, s->tokens, n, NULL);
     if (st != GEMFA_OK) {

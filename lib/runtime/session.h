@@ -10,6 +10,8 @@
 
 struct gemfa_session_options {
     int64_t max_context; /* 0 = the model's max_position_embeddings */
+    gemfa_kv_type kv_type;
+    int kv_type_set;     /* set explicitly: a loaded state must have this type */
 };
 
 struct gemfa_session {
@@ -29,11 +31,11 @@ struct gemfa_session {
 };
 
 /* An empty session of max_context positions (validated by the caller)
- * whose sliding rings hold ring_slots slots, with the context's buffers
+ * whose sliding rings hold ring_slots slots, K/V entries of kv_type, with the context's buffers
  * grown for it.  Errors: OUT_OF_MEMORY (nothing allocated).
  * gf_session_destroy frees it (NULL is a no-op). */
 gemfa_status gf_session_create(gemfa_context *ctx, int64_t max_context, int64_t ring_slots,
-                               gemfa_session **out);
+                               gemfa_kv_type kv_type, gemfa_session **out);
 void gf_session_destroy(gemfa_session *s);
 /* Ring slots a new session on ctx gets: W − 1 + the context's chunk. */
 int64_t gf_session_default_ring(const gemfa_context *ctx);

@@ -4,7 +4,7 @@
  * Layout: a 96-byte little-endian header, then the payload: token ids
  * (i32), the last logits (f32, when flagged), and for each layer that owns
  * a KV cache, in layer order, K then V as [n_kv_heads][positions][head_dim]
- * f32 -- all positions for full layers, positions ring_start..n−1 for
+ * in the session's KV type (f32 or f16) -- all positions for full layers, positions ring_start..n−1 for
  * sliding layers.  Positions, not ring slots, are stored, so the state does
  * not depend on the ring size.  The header carries CRC32C of itself and of
  * the payload; loading checks the header against the model and the data
@@ -22,6 +22,7 @@
 #include "core/alloc.h"
 #include "core/hash.h"
 #include "core/status.h"
+#include "kernels/convert.h"
 #include "runtime/context.h"
 #include "runtime/fingerprint.h"
 #include "runtime/gemma3n.h"
@@ -32,7 +33,6 @@
 #define HEADER_BYTES 96
 #define FLAG_LOGITS 1u
 #define KNOWN_FLAGS FLAG_LOGITS
-#define KV_TYPE_F32 0
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
 #define HOST_BIG_ENDIAN 1
@@ -133,9 +133,10 @@ static int owns_kv(const gf_hparams *hp, int l) { return hp->kv_source[l] == l; 
 
 /* Payload bytes for n tokens with sliding layers stored from ring_start
  * (n, ring_start <= the model's context, so nothing overflows 64 bits). */
-static uint64_t payload_bytes(const gf_hparams *hp, uint64_t n, uint64_t ring_start, int logits)
+static uint64_t payload_bytes(const gf_hparams *hp, uint64_t n, uint64_t ring_start, int logits,
+                              size_t elem)
 {
-    const uint64_t row = 2 * (uint64_t)hp->n_kv_heads * (uint64_t)hp->head_dim * sizeof(float);
+    const uint64_t row = 2 * (uint64_t)hp->n_kv_heads * (uint64_t)hp->head_dim * elem;
     uint64_t b = n * sizeof(int32_t) + (logits ? (uint64_t)hp->vocab_size * sizeof(float) : 0);
     for (int l = 0; l < hp->n_layers; l++)
         if (owns_kv(hp, l))
@@ -192,7 +193,7 @@ static void make_header(gemfa_context *ctx, const gemfa_session *s, header *h)
     h->version = STATE_VERSION;
     h->header_bytes = HEADER_BYTES;
     h->fingerprint = model_fingerprint(ctx);
-    h->kv_type = KV_TYPE_F32;
+    h->kv_type = (uint32_t)s->kv.type;
     h->flags = s->has_logits ? FLAG_LOGITS : 0;
     h->n_tokens = (uint64_t)s->n_tokens;
     h->ring_start = (uint64_t)ring_start_of(s);
@@ -202,14 +203,14 @@ static void make_header(gemfa_context *ctx, const gemfa_session *s, header *h)
     h->head_dim = (uint32_t)hp->head_dim;
     h->sliding_window = (uint32_t)hp->sliding_window;
     h->vocab_size = (uint64_t)hp->vocab_size;
-    h->payload_bytes = payload_bytes(hp, h->n_tokens, h->ring_start, s->has_logits);
+    h->payload_bytes = payload_bytes(hp, h->n_tokens, h->ring_start, s->has_logits, s->kv.elem);
 }
 
 static void write_payload(const gemfa_session *s, const header *h, sink *k)
 {
     const gf_hparams *hp = &s->ctx->model->hp;
     const gf_kvcache *kv = &s->kv;
-    const size_t row = (size_t)kv->head_dim * sizeof(float);
+    const size_t row = (size_t)kv->head_dim * kv->elem;
     sink_put(k, s->tokens, (size_t)s->n_tokens * sizeof(int32_t));
     if (h->flags & FLAG_LOGITS)
         sink_put(k, s->logits, (size_t)hp->vocab_size * sizeof(float));
@@ -376,9 +377,16 @@ static gemfa_status check_header(gemfa_context *ctx, const gemfa_session_options
                         "%s: the state is of another model (fingerprint %016llx, this model's "
                         "%016llx: other weights, weight type or settings)",
                         fn, (unsigned long long)h->fingerprint, (unsigned long long)fpr);
-    if (h->kv_type != KV_TYPE_F32)
+    if (h->kv_type > GEMFA_KV_F16 || !gf_kv_elem((gemfa_kv_type)h->kv_type))
         return gf_error(GEMFA_ERR_UNSUPPORTED, "%s: KV type %u is not known to this libgemfa", fn,
                         h->kv_type);
+    if (opts && opts->kv_type_set && (uint32_t)opts->kv_type != h->kv_type)
+        return gf_error(GEMFA_ERR_INVALID_ARGUMENT,
+                        "%s: the state's KV cache is %s, the options ask for %s (states are not "
+                        "converted: load it without a KV type, or with %s)",
+                        fn, gemfa_kv_type_name((gemfa_kv_type)h->kv_type),
+                        gemfa_kv_type_name(opts->kv_type),
+                        gemfa_kv_type_name((gemfa_kv_type)h->kv_type));
     if (h->flags & ~KNOWN_FLAGS)
         return gf_error(GEMFA_ERR_UNSUPPORTED, "%s: flags 0x%x are not known to this libgemfa", fn,
                         h->flags & ~KNOWN_FLAGS);
@@ -395,7 +403,8 @@ static gemfa_status check_header(gemfa_context *ctx, const gemfa_session_options
                         "needs the last %llu",
                         fn, (unsigned long long)h->ring_start, (unsigned long long)h->n_tokens,
                         (unsigned long long)keep);
-    const uint64_t want = payload_bytes(hp, h->n_tokens, h->ring_start, h->flags & FLAG_LOGITS);
+    const uint64_t want = payload_bytes(hp, h->n_tokens, h->ring_start, h->flags & FLAG_LOGITS,
+                                        gf_kv_elem((gemfa_kv_type)h->kv_type));
     if (h->payload_bytes != want)
         return gf_error(GEMFA_ERR_FORMAT, "%s: payload size %llu, the header's fields imply %llu",
                         fn, (unsigned long long)h->payload_bytes, (unsigned long long)want);
@@ -446,7 +455,7 @@ static void read_payload(gemfa_session *s, const header *h, source *r)
     const gf_hparams *hp = &s->ctx->model->hp;
     gf_kvcache *kv = &s->kv;
     const int64_t n = (int64_t)h->n_tokens;
-    const size_t row = (size_t)kv->head_dim * sizeof(float);
+    const size_t row = (size_t)kv->head_dim * kv->elem;
     source_get(r, s->tokens, (size_t)n * sizeof(int32_t));
     if (h->flags & FLAG_LOGITS)
         source_get(r, s->logits, (size_t)hp->vocab_size * sizeof(float));
@@ -512,16 +521,20 @@ static gemfa_status check_kv_range(const gemfa_session *s, const header *h, cons
             for (int64_t g = 0; g < kv->n_kv_heads; g++)
                 for (int64_t p = first; p < n; p++) {
                     const int64_t slot = gf_kv_slot(L, p);
-                    const float *x = kind ? gf_kv_value(kv, L, g, slot) : gf_kv_key(kv, L, g, slot);
-                    for (int64_t i = 0; i < d; i++)
-                        if (!(fabsf(x[i]) <= bound[kind])) /* NaN fails too */
+                    const void *row = kind ? gf_kv_value(kv, L, g, slot) : gf_kv_key(kv, L, g, slot);
+                    for (int64_t i = 0; i < d; i++) {
+                        const float x = kv->type == GEMFA_KV_F16
+                                            ? gf_f16_to_f32(((const uint16_t *)row)[i])
+                                            : ((const float *)row)[i];
+                        if (!(fabsf(x) <= bound[kind])) /* NaN fails too */
                             return gf_error(GEMFA_ERR_FORMAT,
                                             "%s: layer %d, KV head %lld, position %lld: a %s "
                                             "entry of %g, beyond what the model produces "
                                             "(|x| <= %g)",
                                             fn, l, (long long)g, (long long)p,
-                                            kind ? "value" : "key", (double)x[i],
+                                            kind ? "value" : "key", (double)x,
                                             (double)bound[kind]);
+                    }
                 }
     }
     return GEMFA_OK;
@@ -533,7 +546,8 @@ static gemfa_status load_into_new(gemfa_context *ctx, const header *h, int64_t m
                                   gemfa_session **out, const char *fn)
 {
     gemfa_session *s = NULL;
-    gemfa_status st = gf_session_create(ctx, mc, gf_session_default_ring(ctx), &s);
+    gemfa_status st = gf_session_create(ctx, mc, gf_session_default_ring(ctx),
+                                        (gemfa_kv_type)h->kv_type, &s);
     if (st != GEMFA_OK)
         return gf_error_prefix(st, "%s", fn);
     read_payload(s, h, r);

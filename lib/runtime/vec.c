@@ -10,6 +10,8 @@
 #include <math.h>
 #include <string.h>
 
+#include "kernels/convert.h"
+
 /* The 64-byte vectors only live inside always-inlined helpers, never
  * across a call, so the ABI note about passing them is moot. */
 #pragma GCC diagnostic ignored "-Wpsabi"
@@ -27,6 +29,29 @@ typedef float v8f_u __attribute__((vector_size(32), aligned(4), may_alias));
 AI v16f ld(const float *p) { return *(const v16f_u *)p; }
 AI void st(float *p, v16f v) { *(v16f_u *)p = v; }
 AI v16f splat(float x) { return (v16f){0} + x; }
+/* 16 halves widened to f32, exactly, with integer operations only (no F16C
+ * needed, so every level runs the same code): the 15 low bits shifted into
+ * an f32's exponent/mantissa and scaled by 2^112 rebase the exponent and
+ * normalise subnormals; exponent 31 (inf/NaN) gets the f32 all-ones
+ * exponent; the sign is put back. */
+typedef uint16_t v16h_u __attribute__((vector_size(32), aligned(2), may_alias));
+AI v16f ldh(const uint16_t *p)
+{
+    const v16i h = __builtin_convertvector(*(const v16h_u *)p, v16i);
+    const v16i e = h & 0x7c00;
+    const v16f f = (v16f)((h & 0x7fff) << 13) * 0x1p112f;
+    const v16i inf = ((e + 0x400) >> 15) * 0x7f800000; /* e == 0x7c00: all-ones exponent */
+    return (v16f)((v16i)f | inf | ((h & 0x8000) << 16));
+}
+/* Element i of a key/value row: f32 or f16 (`f16` a constant per caller). */
+AI v16f ldkv(int f16, const void *p, int64_t i)
+{
+    return f16 ? ldh((const uint16_t *)p + i) : ld((const float *)p + i);
+}
+AI float getkv(int f16, const void *p, int64_t i)
+{
+    return f16 ? gf_f16_to_f32(((const uint16_t *)p)[i]) : ((const float *)p)[i];
+}
 AI v16f vsel(v16i m, v16f a, v16f b) /* m ? a : b, m all-ones or zero per lane */
 {
     return (v16f)(((v16i)a & m) | ((v16i)b & ~m));
@@ -308,40 +333,90 @@ AI void softmax_body(int nat, float *x, int64_t n)
     scale_body(x, inv, NULL, n, x);
 }
 
-/* Up to 4 query heads share each key load. */
-AI void dots_body(const float *q, int nq, const float *k, int64_t n_keys, int64_t d, float *s,
-                  int64_t lds)
+/* Up to 4 query heads share each key load.  Keys f32 or f16 (`f16`
+ * constant): the same sums in the same order, so f16 keys give exactly the
+ * f32 result on the widened keys. */
+AI void dots_body(int f16, const float *q, int nq, const void *k, int64_t n_keys, int64_t d,
+                  float *s, int64_t lds)
 {
+    const size_t esz = f16 ? 2 : 4;
     for (int h0 = 0; h0 < nq; h0 += 4) {
         const int nh = nq - h0 < 4 ? nq - h0 : 4;
         const float *qh = q + h0 * d;
         for (int64_t j = 0; j < n_keys; j++) {
-            const float *kj = k + j * d;
+            const void *kj = (const unsigned char *)k + (size_t)(j * d) * esz;
             v16f acc[4] = {{0}, {0}, {0}, {0}};
             float tail[4] = {0, 0, 0, 0};
             int64_t i = 0;
             for (; i + 16 <= d; i += 16) {
-                const v16f kv = ld(kj + i);
+                const v16f kv = ldkv(f16, kj, i);
                 for (int h = 0; h < nh; h++)
                     acc[h] += ld(qh + h * d + i) * kv;
             }
-            for (; i < d; i++)
+            for (; i < d; i++) {
+                const float ki = getkv(f16, kj, i);
                 for (int h = 0; h < nh; h++)
-                    tail[h] += qh[h * d + i] * kj[i];
+                    tail[h] += qh[h * d + i] * ki;
+            }
             for (int h = 0; h < nh; h++)
                 s[(h0 + h) * lds + j] = hsum(acc[h]) + tail[h];
         }
     }
 }
 
-AI void accum_body(const float *p, int64_t ldp, int nq, const float *v, int64_t n_keys, int64_t d,
-                   float *out)
+/* out_h += Σ_j p_hj·v_j, one value row read for all heads of the group. */
+AI void accum_body(int f16, const float *p, int64_t ldp, int nq, const void *v, int64_t n_keys,
+                   int64_t d, float *out)
 {
+    const size_t esz = f16 ? 2 : 4;
     for (int64_t j = 0; j < n_keys; j++) {
-        const float *vj = v + j * d;
-        for (int h = 0; h < nq; h++)
-            axpy_body(out + h * d, p[h * ldp + j], vj, d);
+        const void *vj = (const unsigned char *)v + (size_t)(j * d) * esz;
+        int64_t i = 0;
+        for (; i + 16 <= d; i += 16) {
+            const v16f x = ldkv(f16, vj, i);
+            for (int h = 0; h < nq; h++)
+                st(out + h * d + i, ld(out + h * d + i) + p[h * ldp + j] * x);
+        }
+        for (; i < d; i++) {
+            const float x = getkv(f16, vj, i);
+            for (int h = 0; h < nq; h++)
+                out[h * d + i] += p[h * ldp + j] * x;
+        }
     }
+}
+
+/* max of x[0..n), n >= 1. */
+AI float max_body(int nat, const float *x, int64_t n)
+{
+    int64_t i = 0;
+    float mx = x[0];
+    if (n >= 16) {
+        v16f m = ld(x);
+        for (i = 16; i + 16 <= n; i += 16)
+            m = vmax(nat, m, ld(x + i));
+        mx = hmax(m);
+    }
+    for (; i < n; i++)
+        mx = x[i] > mx ? x[i] : mx;
+    return mx;
+}
+
+/* x = e^(x − m) in place; returns the sum (lanes, then the tail). */
+AI float exp_sum_body(int nat, float *x, int64_t n, float m)
+{
+    v16f s = {0};
+    float tail = 0;
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        v16f e = vexp(nat, ld(x + i) - m);
+        st(x + i, e);
+        s += e;
+    }
+    for (; i < n; i++) {
+        x[i] = sexp(x[i] - m);
+        tail += x[i];
+    }
+    return hsum(s) + tail;
 }
 
 /* One function per level and helper: the same bodies, different targets. */
@@ -381,18 +456,35 @@ AI void accum_body(const float *p, int64_t ldp, int nq, const float *v, int64_t 
     TARGET static void dots_##SUFFIX(const float *q, int nq, const float *k, int64_t n_keys,  \
                                      int64_t d, float *s, int64_t lds)                        \
     {                                                                                         \
-        dots_body(q, nq, k, n_keys, d, s, lds);                                               \
+        dots_body(0, q, nq, k, n_keys, d, s, lds);                                            \
     }                                                                                         \
     TARGET static void accum_##SUFFIX(const float *p, int64_t ldp, int nq, const float *v,    \
                                       int64_t n_keys, int64_t d, float *out)                  \
     {                                                                                         \
-        accum_body(p, ldp, nq, v, n_keys, d, out);                                            \
+        accum_body(0, p, ldp, nq, v, n_keys, d, out);                                         \
+    }                                                                                         \
+    TARGET static void dots_f16_##SUFFIX(const float *q, int nq, const uint16_t *k,           \
+                                         int64_t n_keys, int64_t d, float *s, int64_t lds)    \
+    {                                                                                         \
+        dots_body(1, q, nq, k, n_keys, d, s, lds);                                            \
+    }                                                                                         \
+    TARGET static void accum_f16_##SUFFIX(const float *p, int64_t ldp, int nq,                \
+                                          const uint16_t *v, int64_t n_keys, int64_t d,       \
+                                          float *out)                                         \
+    {                                                                                         \
+        accum_body(1, p, ldp, nq, v, n_keys, d, out);                                         \
+    }                                                                                         \
+    TARGET static float max_##SUFFIX(const float *x, int64_t n) { return max_body(NAT, x, n); } \
+    TARGET static float exp_sum_##SUFFIX(float *x, int64_t n, float m)                        \
+    {                                                                                         \
+        return exp_sum_body(NAT, x, n, m);                                                    \
     }                                                                                         \
     static const gf_vec_ops ops_##SUFFIX = {                                                  \
         #SUFFIX,          sumsq_##SUFFIX,   mean_var_##SUFFIX, scale_##SUFFIX,                \
         axpy_##SUFFIX,    mix_##SUFFIX,     gelu_mul_##SUFFIX, relu_shift_##SUFFIX,           \
         softcap_##SUFFIX,                                                                     \
-        softmax_##SUFFIX, dots_##SUFFIX,    accum_##SUFFIX,                                   \
+        softmax_##SUFFIX, dots_##SUFFIX,    accum_##SUFFIX,    dots_f16_##SUFFIX,             \
+        accum_f16_##SUFFIX, max_##SUFFIX,   exp_sum_##SUFFIX,                                 \
     };
 
 DEFINE_LEVEL(scalar, , 0)

@@ -44,6 +44,17 @@ typedef struct gf_vec_ops {
     /* out_h += Σ_j p[h·ldp + j]·v_j for h < nq (out_h = out + h·d, v_j = v + j·d). */
     void (*accum)(const float *p, int64_t ldp, int nq, const float *v, int64_t n_keys, int64_t d,
                   float *out);
+    /* dots and accum with f16 keys / values (the KV cache's GEMFA_KV_F16):
+     * widened exactly, then the same sums in the same order as the f32
+     * versions, so they equal those on the widened rows bit for bit. */
+    void (*dots_f16)(const float *q, int nq, const uint16_t *k, int64_t n_keys, int64_t d,
+                     float *s, int64_t lds);
+    void (*accum_f16)(const float *p, int64_t ldp, int nq, const uint16_t *v, int64_t n_keys,
+                      int64_t d, float *out);
+    /* max of x[0..n), n >= 1 (the online softmax's running maximum). */
+    float (*max)(const float *x, int64_t n);
+    /* x = e^(x − m) in place (f32 exp, as softmax); returns Σ x. */
+    float (*exp_sum)(float *x, int64_t n, float m);
 } gf_vec_ops;
 
 /* The helpers of the kernel level in use (gf_kernels()->level). */

@@ -287,9 +287,114 @@ static void accum_neon(const float *p, int64_t ldp, int nq, const float *v, int6
     }
 }
 
+/* ---- f16 KV cache and the online softmax ----------------------------- */
+
+/* Halves widen exactly (vcvt_f32_f16); the f16 kernels are the f32 ones
+ * with widening loads, so they equal them on widened rows bit for bit
+ * (what vec.h promises). */
+AI f4 ld_h(const uint16_t *p) { return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(p))); }
+AI f4 ld_h_tail(const uint16_t *p, int64_t n)
+{
+    float b[4] = {0, 0, 0, 0};
+    for (int64_t i = 0; i < n; i++) {
+        float16_t h;
+        memcpy(&h, p + i, sizeof h);
+        b[i] = (float)h;
+    }
+    return vld1q_f32(b);
+}
+
+static void dots_f16_neon(const float *q, int nq, const uint16_t *k, int64_t n_keys, int64_t d,
+                          float *s, int64_t lds)
+{
+    for (int h0 = 0; h0 < nq; h0 += 4) {
+        const int nh = nq - h0 < 4 ? nq - h0 : 4;
+        const float *qh = q + h0 * d;
+        for (int64_t j = 0; j < n_keys; j++) {
+            const uint16_t *kj = k + j * d;
+            f4 acc[4] = {dup(0.0f), dup(0.0f), dup(0.0f), dup(0.0f)};
+            int64_t i = 0;
+            for (; i + 4 <= d; i += 4) {
+                const f4 kv = ld_h(kj + i);
+                for (int h = 0; h < nh; h++)
+                    acc[h] = vfmaq_f32(acc[h], vld1q_f32(qh + h * d + i), kv);
+            }
+            if (i < d) {
+                const f4 kv = ld_h_tail(kj + i, d - i);
+                for (int h = 0; h < nh; h++)
+                    acc[h] = vfmaq_f32(acc[h], ld_tail(qh + h * d + i, d - i), kv);
+            }
+            for (int h = 0; h < nh; h++)
+                s[(h0 + h) * lds + j] = vaddvq_f32(acc[h]);
+        }
+    }
+}
+
+/* axpy is element by element, so widening a value row in pieces changes
+ * no bits. */
+static void accum_f16_neon(const float *p, int64_t ldp, int nq, const uint16_t *v,
+                           int64_t n_keys, int64_t d, float *out)
+{
+    float piece[256];
+    for (int64_t j = 0; j < n_keys; j++)
+        for (int64_t c0 = 0; c0 < d; c0 += 256) {
+            const int64_t n = d - c0 < 256 ? d - c0 : 256;
+            const uint16_t *vj = v + j * d + c0;
+            int64_t i = 0;
+            for (; i + 4 <= n; i += 4)
+                vst1q_f32(piece + i, ld_h(vj + i));
+            if (i < n) {
+                float t[4];
+                vst1q_f32(t, ld_h_tail(vj + i, n - i));
+                memcpy(piece + i, t, (size_t)(n - i) * sizeof *t);
+            }
+            for (int h = 0; h < nq; h++)
+                axpy_body(out + h * d + c0, p[h * ldp + j], piece, n);
+        }
+}
+
+static float max_neon(const float *x, int64_t n)
+{
+    int64_t i = 0;
+    float mx = x[0];
+    if (n >= 4) {
+        f4 m = vld1q_f32(x);
+        for (i = 4; i + 4 <= n; i += 4)
+            m = vmaxq_f32(m, vld1q_f32(x + i));
+        mx = vmaxvq_f32(m);
+    }
+    for (; i < n; i++)
+        mx = x[i] > mx ? x[i] : mx;
+    return mx;
+}
+
+/* x = e^(x − m) in place, the exponential of softmax_neon; returns Σ x. */
+static float exp_sum_neon(float *x, int64_t n, float m)
+{
+    const f4 vm = dup(m);
+    f4 s0 = dup(0.0f);
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        const f4 e = vexp(vsubq_f32(vld1q_f32(x + i), vm));
+        vst1q_f32(x + i, e);
+        s0 = vaddq_f32(s0, e);
+    }
+    float tail = 0;
+    if (i < n) {
+        float e[4];
+        vst1q_f32(e, vexp(vsubq_f32(ld_tail(x + i, n - i), vm)));
+        for (int64_t j = 0; j < n - i; j++) {
+            x[i + j] = e[j];
+            tail += e[j];
+        }
+    }
+    return vaddvq_f32(s0) + tail;
+}
+
 static const gf_vec_ops ops_neon = {
     "neon",        sumsq_neon,   mean_var_neon, scale_neon,   axpy_neon, mix_neon,
     gelu_mul_neon, relu_shift_neon, softcap_neon, softmax_neon, dots_neon, accum_neon,
+    dots_f16_neon, accum_f16_neon, max_neon, exp_sum_neon,
 };
 
 const gf_vec_ops *gf_vec_neon(void) { return &ops_neon; }

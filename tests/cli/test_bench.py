@@ -83,6 +83,50 @@ class Json(unittest.TestCase):
             self.assertEqual(r["bytes_per_token"], tiny_bytes_per_token(per_param, 16 + 4))
             self.assertEqual(r["batch_tok_s"], 0)
 
+    def test_depth_and_kv_bytes_from_the_config(self):
+        with open(os.path.join(TINY, "config.json")) as f:
+            c = json.load(f)
+        t = c.get("text_config", c)
+        L, shared, W = t["num_hidden_layers"], t["num_kv_shared_layers"], t["sliding_window"]
+        d, nkv, types = t["head_dim"], t["num_key_value_heads"], t["layer_types"]
+        full_ctx = t["max_position_embeddings"]
+
+        def kv_bytes(elem, ctx):
+            # only layers that own a KV cache store one; sliding layers keep
+            # a ring of W - 1 + 256 (the context's chunk) slots
+            slots = sum(min(W - 1 + 256, ctx) if types[l] == "sliding_attention" else ctx
+                        for l in range(L - shared))
+            return elem * 2 * nkv * d * slots
+
+        for kv_type, elem in [("f32", 4), ("f16", 2)]:
+            r = bench_json("-p", "16", "-n", "8", "--batch", "2", "--depth", "700",
+                           "--kv-type", kv_type, "--repeat", "2")
+            self.assertEqual((r["depth"], r["kv_type"]), (700, kv_type))
+            self.assertEqual(r["kv_bytes"], kv_bytes(elem, 708))
+            self.assertEqual(r["kv_bytes_full_context"], kv_bytes(elem, full_ctx))
+            self.assertEqual(r["full_context"], full_ctx)
+            f32_kv = tiny_bytes_per_token(2, 700 + 4) - tiny_bytes_per_token(2, -1)
+            self.assertEqual(r["bytes_kv"], f32_kv * elem // 4)
+            self.assertGreater(r["decode_tok_s"], 0)
+            self.assertGreater(r["decode_shallow_tok_s"], 0)
+            self.assertGreater(r["long_prompt_tok_s"], 0)
+            self.assertAlmostEqual(r["depth_decode_ratio"],
+                                   r["decode_tok_s"] / r["decode_shallow_tok_s"], delta=2e-3)
+        r = bench_json("-p", "16", "-n", "4", "--batch", "0")
+        self.assertEqual((r["depth"], r["kv_type"]), (16, "f32"))
+        self.assertEqual((r["decode_shallow_tok_s"], r["long_prompt_tok_s"]), (0, 0))
+        r = bench_json("-p", "16", "-n", "4", "--batch", "2", "--depth", "3000", "--zero-fill",
+                       "--kv-type", "f16", "--repeat", "2")
+        self.assertEqual((r["depth"], r["long_prompt_tok_s"]), (3000, 0))
+        self.assertGreater(r["decode_tok_s"], 0)
+        self.assertGreater(r["decode_shallow_tok_s"], 0)
+
+    def test_depth_usage(self):
+        for args in (["--depth", "3", "-p", "8"], ["--depth", "x"], ["--kv-type", "f8"],
+                     ["--depth", "5000"]):
+            rc, _, err = gemfa("bench", "-m", TINY, "--bw-mb", "16", *args)
+            self.assertEqual(rc, 2, (args, err))
+
     def test_int8_reads_about_half_of_bf16(self):
         a = bench_json("-p", "8", "-n", "4", "--batch", "0", "--weights", "bf16")
         b = bench_json("-p", "8", "-n", "4", "--batch", "0", "--weights", "int8")

@@ -197,24 +197,26 @@ Test(kvcache, layout_and_sizes)
     toy t;
     toy_init(&t);
     gf_kvcache kv;
-    cr_assert_eq(gf_kvcache_init(&kv, &t.hp, 100, 7), GEMFA_OK);
+    cr_assert_eq(gf_kvcache_init(&kv, &t.hp, 100, 7, GEMFA_KV_F32), GEMFA_OK);
     cr_expect_eq(kv.layers[0].n_slots, 7);
     cr_expect(kv.layers[0].is_ring);
     cr_expect_eq(kv.layers[1].n_slots, 100);
     cr_expect_not(kv.layers[1].is_ring);
     cr_expect_null(kv.layers[2].k, "KV-shared layers store nothing");
     cr_expect_null(kv.layers[3].k);
-    cr_expect_eq(kv.data_floats, (size_t)(2 * 2 * 4 * (7 + 100)));
+    cr_expect_eq(kv.data_bytes, (size_t)(4 * 2 * 2 * 4 * (7 + 100)));
     cr_expect_eq(gf_kv_slot(&kv.layers[0], 15), 1);
     cr_expect_eq(gf_kv_slot(&kv.layers[1], 15), 15);
     /* keys of one head are contiguous */
-    cr_expect_eq(gf_kv_key(&kv, &kv.layers[0], 1, 2) - gf_kv_key(&kv, &kv.layers[0], 1, 1), 4);
+    cr_expect_eq((char *)gf_kv_key(&kv, &kv.layers[0], 1, 2) -
+                     (char *)gf_kv_key(&kv, &kv.layers[0], 1, 1),
+                 16);
     gf_kvcache_free(&kv);
     /* a ring larger than the context becomes a plain store */
-    cr_assert_eq(gf_kvcache_init(&kv, &t.hp, 6, 9), GEMFA_OK);
+    cr_assert_eq(gf_kvcache_init(&kv, &t.hp, 6, 9, GEMFA_KV_F32), GEMFA_OK);
     cr_expect_eq(kv.layers[0].n_slots, 6);
     cr_expect_not(kv.layers[0].is_ring);
-    cr_expect_eq(gf_kvcache_window_floats(&kv, 4), 0u);
+    cr_expect_eq(gf_kvcache_window_bytes(&kv, 4), 0u);
     gf_kvcache_free(&kv);
 }
 
@@ -223,29 +225,31 @@ Test(kvcache, window_save_restore_and_clone)
     toy t;
     toy_init(&t);
     gf_kvcache kv, copy;
-    cr_assert_eq(gf_kvcache_init(&kv, &t.hp, 64, 6), GEMFA_OK);
-    for (size_t i = 0; i < kv.data_floats; i++)
-        kv.data[i] = (float)i;
-    const size_t nw = gf_kvcache_window_floats(&kv, 4);
-    cr_expect_eq(nw, (size_t)(2 * 2 * 4 * 4));
-    float *buf = calloc(nw, sizeof(float));
+    cr_assert_eq(gf_kvcache_init(&kv, &t.hp, 64, 6, GEMFA_KV_F32), GEMFA_OK);
+    float *data = (float *)kv.data;
+    const size_t n_floats = kv.data_bytes / sizeof(float);
+    for (size_t i = 0; i < n_floats; i++)
+        data[i] = (float)i;
+    const size_t nw = gf_kvcache_window_bytes(&kv, 4);
+    cr_expect_eq(nw, (size_t)(4 * 2 * 2 * 4 * 4));
+    float *buf = calloc(nw, 1);
     gf_kvcache_save_window(&kv, 20, 4, buf); /* positions 16..19 */
-    float *before = malloc(kv.data_floats * sizeof(float));
-    memcpy(before, kv.data, kv.data_floats * sizeof(float));
+    float *before = malloc(kv.data_bytes);
+    memcpy(before, kv.data, kv.data_bytes);
     for (int64_t p = 20; p < 26; p++) /* a long decode wraps the whole ring */
         for (int64_t h = 0; h < 2; h++)
             for (int i = 0; i < 4; i++) {
-                gf_kv_key(&kv, &kv.layers[0], h, gf_kv_slot(&kv.layers[0], p))[i] = -1;
-                gf_kv_value(&kv, &kv.layers[0], h, gf_kv_slot(&kv.layers[0], p))[i] = -2;
+                ((float *)gf_kv_key(&kv, &kv.layers[0], h, gf_kv_slot(&kv.layers[0], p)))[i] = -1;
+                ((float *)gf_kv_value(&kv, &kv.layers[0], h, gf_kv_slot(&kv.layers[0], p)))[i] = -2;
             }
     gf_kvcache_restore_window(&kv, 20, 4, buf);
     for (int64_t p = 16; p < 20; p++)
         for (int64_t h = 0; h < 2; h++) {
             const int64_t slot = gf_kv_slot(&kv.layers[0], p);
-            const size_t off = (size_t)(gf_kv_key(&kv, &kv.layers[0], h, slot) - kv.data);
-            const size_t voff = (size_t)(gf_kv_value(&kv, &kv.layers[0], h, slot) - kv.data);
-            cr_expect_eq(memcmp(kv.data + off, before + off, 16), 0, "key of position %ld", (long)p);
-            cr_expect_eq(memcmp(kv.data + voff, before + voff, 16), 0);
+            const size_t off = (size_t)((float *)gf_kv_key(&kv, &kv.layers[0], h, slot) - data);
+            const size_t voff = (size_t)((float *)gf_kv_value(&kv, &kv.layers[0], h, slot) - data);
+            cr_expect_eq(memcmp(data + off, before + off, 16), 0, "key of position %ld", (long)p);
+            cr_expect_eq(memcmp(data + voff, before + voff, 16), 0);
         }
     cr_assert_eq(gf_kvcache_clone(&copy, &kv, 30), GEMFA_OK);
     cr_expect_neq(copy.data, kv.data);
@@ -285,16 +289,17 @@ static void naive(const float *q, const float *K, const float *V, int64_t first,
 /* Feeds 40 positions in chunks of 3 through a ring of W − 1 + 3 = 7 slots
  * (it wraps many times) and checks every layer's attention, own and shared,
  * against the full history. */
-Test(attention, ring_matches_full_history)
+static void ring_vs_history(gemfa_kv_type kv_type, double tol)
 {
     toy t;
     toy_init(&t);
     enum { N = 40, CH = 3, D = 4, NKV = 2, NH = 4 };
     gf_kvcache kv;
-    cr_assert_eq(gf_kvcache_init(&kv, &t.hp, N, t.hp.sliding_window - 1 + CH), GEMFA_OK);
+    cr_assert_eq(gf_kvcache_init(&kv, &t.hp, N, t.hp.sliding_window - 1 + CH, kv_type), GEMFA_OK);
     static float hist_k[2][NKV][N * D], hist_v[2][NKV][N * D];
     unsigned st = 3;
-    float scores[2 * N]; /* one row of scores per query head of a KV group */
+    const int64_t per = gf_attend_scores_per_thread(&t.hp, N);
+    float *scores = malloc((size_t)(per + gf_attend_shared_floats(&t.hp, N)) * sizeof(float));
     for (int64_t p0 = 0; p0 < N; p0 += CH) {
         const int64_t n = p0 + CH <= N ? CH : N - p0;
         int64_t pos[CH];
@@ -319,7 +324,7 @@ Test(attention, ring_matches_full_history)
             float q[CH * NH * D], out[CH * NH * D], want[D];
             for (int i = 0; i < CH * NH * D; i++)
                 q[i] = 2.0f * (float)frand(&st);
-            gf_attend(NULL, &t.hp, layer, &b, q, out, scores, 2 * N);
+            gf_attend(NULL, &t.hp, layer, &b, q, out, scores, per);
             const int src = t.kv_source[layer];
             for (int64_t r = 0; r < n; r++)
                 for (int h = 0; h < NH; h++) {
@@ -327,10 +332,18 @@ Test(attention, ring_matches_full_history)
                     const int64_t first = t.sliding[layer] && p - 4 > 0 ? p - 4 : 0;
                     naive(q + (r * NH + h) * D, hist_k[src][g], hist_v[src][g], first, p, D, want);
                     for (int i = 0; i < D; i++)
-                        cr_expect_float_eq(out[(r * NH + h) * D + i], want[i], 1e-5,
-                                           "layer %d position %ld head %d", layer, (long)p, h);
+                        cr_expect_float_eq(out[(r * NH + h) * D + i], want[i], tol,
+                                           "%s layer %d position %ld head %d",
+                                           gemfa_kv_type_name(kv_type), layer, (long)p, h);
                 }
         }
     }
+    free(scores);
     gf_kvcache_free(&kv);
 }
+
+Test(attention, ring_matches_full_history) { ring_vs_history(GEMFA_KV_F32, 1e-5); }
+/* f16 entries: keys and values in [-1, 1) rounded to 11 significant bits
+ * (relative 2^-11): a score moves by at most |q|·|k|·2^-11·... ≈ 4e-3 here,
+ * an output by about as much. */
+Test(attention, ring_matches_full_history_f16) { ring_vs_history(GEMFA_KV_F16, 1e-2); }

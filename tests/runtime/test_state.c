@@ -307,7 +307,8 @@ Test(state_hostile, edited_fields)
     expect_edit(8, 0, 4, GEMFA_ERR_FORMAT, "version 0");
     expect_edit(12, 128, 4, GEMFA_ERR_FORMAT, "header size");
     expect_edit(16, 0x1234, 8, GEMFA_ERR_MODEL_MISMATCH, "fingerprint");
-    expect_edit(24, 1, 4, GEMFA_ERR_UNSUPPORTED, "kv type");
+    expect_edit(24, 2, 4, GEMFA_ERR_UNSUPPORTED, "kv type");
+    expect_edit(24, 1, 4, GEMFA_ERR_FORMAT, "kv type f16 on an f32 payload");
     expect_edit(28, 3, 4, GEMFA_ERR_UNSUPPORTED, "unknown flag");
     expect_edit(28, 0, 4, GEMFA_ERR_FORMAT, "logits flag cleared: size mismatch");
     expect_edit(32, 11, 8, GEMFA_ERR_FORMAT, "n_tokens + 1");
@@ -442,4 +443,100 @@ Test(state_hostile, crc32c_check_values)
     cr_expect_eq(gf_crc32c(0, inc, 32), 0x46DD794Eu);
     /* incremental = one shot */
     cr_expect_eq(gf_crc32c(gf_crc32c(0, inc, 13), inc + 13, 19), 0x46DD794Eu);
+}
+
+/* KV types: an f16 session's state records f16, is half the K/V bytes of
+ * the f32 one, loads back as f16 (buffer and file) and continues bit for
+ * bit; options asking for another type are refused, naming both; a
+ * truncated f16 session keeps its type. */
+static gemfa_session *session_of_type(gemfa_context *ctx, gemfa_kv_type t)
+{
+    gemfa_session_options *o;
+    cr_assert_eq(gemfa_session_options_new(&o), GEMFA_OK);
+    cr_assert_eq(gemfa_session_options_set_kv_type(o, t), GEMFA_OK);
+    gemfa_session *s = NULL;
+    cr_assert_eq(gemfa_session_new(ctx, o, &s), GEMFA_OK, "%s", gemfa_last_error());
+    gemfa_session_options_free(o);
+    cr_assert_eq(gemfa_session_kv_type(s), t);
+    return s;
+}
+
+Test(state, kv_types)
+{
+    gemfa_model *m = rt_load("runtime/tiny10-s1", GEMFA_WEIGHTS_F32);
+    gemfa_context *ctx = rt_context(m), *other = rt_context(m);
+    const size_t V = vocab(m);
+    size_t N;
+    int32_t *ids = rt_golden_i32("runtime/tiny10-s1", "long.tokens.i32.bin", &N);
+    gemfa_session *s32 = session_of_type(ctx, GEMFA_KV_F32);
+    gemfa_session *s16 = session_of_type(ctx, GEMFA_KV_F16);
+    cr_expect_eq(2 * gemfa_session_kv_bytes(s16), gemfa_session_kv_bytes(s32));
+    cr_assert_eq(gemfa_decode(s32, ids, 200, NULL), GEMFA_OK);
+    cr_assert_eq(gemfa_decode(s16, ids, 200, NULL), GEMFA_OK);
+    size_t len32, len16;
+    unsigned char *b32 = save(s32, &len32), *b16 = save(s16, &len16);
+    cr_expect_eq(b16[24], GEMFA_KV_F16, "the header records the KV type");
+    cr_expect_eq(b32[24], GEMFA_KV_F32);
+    const size_t fixed = 96 + 200 * 4 + V * 4; /* header, ids, logits */
+    cr_expect_eq(2 * (len16 - fixed), len32 - fixed, "f16 K/V take half the bytes");
+
+    gemfa_session *l = NULL;
+    cr_assert_eq(gemfa_session_load(other, NULL, b16, len16, &l), GEMFA_OK, "%s",
+                 gemfa_last_error());
+    cr_expect_eq(gemfa_session_kv_type(l), GEMFA_KV_F16);
+    gemfa_session *g = NULL;
+    cr_assert_eq(gemfa_session_fork(s16, &g), GEMFA_OK);
+    cr_expect_eq(gemfa_session_kv_type(g), GEMFA_KV_F16);
+    expect_same_future(g, l, V, "f16 state");
+
+    /* an explicit type must match the state's */
+    gemfa_session_options *o;
+    gemfa_session_options_new(&o);
+    gemfa_session_options_set_kv_type(o, GEMFA_KV_F32);
+    gemfa_session *bad = SENTINEL;
+    cr_expect_eq(gemfa_session_load(other, o, b16, len16, &bad), GEMFA_ERR_INVALID_ARGUMENT);
+    cr_expect_eq(bad, SENTINEL);
+    cr_expect(strstr(gemfa_last_error(), "f16") && strstr(gemfa_last_error(), "f32"), "%s",
+              gemfa_last_error());
+    gemfa_session_options_set_kv_type(o, GEMFA_KV_F16);
+    cr_expect_eq(gemfa_session_load(other, o, b32, len32, &bad), GEMFA_ERR_INVALID_ARGUMENT);
+    gemfa_session *ok = NULL;
+    cr_expect_eq(gemfa_session_load(other, o, b16, len16, &ok), GEMFA_OK);
+    gemfa_session_free(ok);
+    cr_expect_eq(gemfa_session_options_set_kv_type(o, (gemfa_kv_type)7),
+                 GEMFA_ERR_INVALID_ARGUMENT);
+    cr_expect_eq(gemfa_session_options_set_kv_type(NULL, GEMFA_KV_F16),
+                 GEMFA_ERR_INVALID_ARGUMENT);
+    gemfa_session_options_free(o);
+
+    /* truncate keeps the type and continues like a fresh f16 session */
+    cr_assert_eq(gemfa_session_truncate(s16, 20), GEMFA_OK, "%s", gemfa_last_error());
+    cr_expect_eq(gemfa_session_kv_type(s16), GEMFA_KV_F16);
+    gemfa_session *fresh = session_of_type(ctx, GEMFA_KV_F16);
+    cr_assert_eq(gemfa_decode(fresh, ids, 20, NULL), GEMFA_OK);
+    float *a = rt_decode_all(s16, ALT, N_ALT, V), *b = rt_decode_all(fresh, ALT, N_ALT, V);
+    cr_expect_leq(rt_max_abs_diff(a, b, N_ALT * V), 2e-2);
+    free(a);
+    free(b);
+
+    /* names */
+    gemfa_kv_type t = GEMFA_KV_F32;
+    cr_expect_eq(gemfa_kv_type_parse("f16", &t), GEMFA_OK);
+    cr_expect_eq(t, GEMFA_KV_F16);
+    cr_expect_eq(gemfa_kv_type_parse("bf16", &t), GEMFA_ERR_INVALID_ARGUMENT);
+    cr_expect_eq(t, GEMFA_KV_F16);
+    cr_expect_str_eq(gemfa_kv_type_name(GEMFA_KV_F32), "f32");
+    cr_expect_str_eq(gemfa_kv_type_name((gemfa_kv_type)9), "unknown");
+
+    gemfa_session_free(fresh);
+    gemfa_session_free(g);
+    gemfa_session_free(l);
+    gemfa_session_free(s16);
+    gemfa_session_free(s32);
+    free(b16);
+    free(b32);
+    free(ids);
+    gemfa_context_free(other);
+    gemfa_context_free(ctx);
+    gemfa_model_free(m);
 }

@@ -15,7 +15,10 @@
 #include "runtime/session.h"
 
 /* Two float32 runs grouping the work differently (see test_session.c). */
-#define SAME_TOL 1e-2
+/* one call vs pieces: the matrix products round differently and the random
+ * tiny weights amplify it (max seen: 0.0086 with whole-row softmax, 0.011
+ * with blocked attention, at varying n) */
+#define SAME_TOL 2e-2
 
 typedef struct model_case {
     const char *model, *golden;

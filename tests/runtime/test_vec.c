@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels/convert.h"
 #include "kernels/threadpool.h"
 #include "loader/hparams.h"
 #include "runtime/attention.h"
@@ -311,6 +312,105 @@ Test(vec, levels_agree_with_scalar_twin)
                 free(ob);
             }
     }
+/* The f16 KV kernels: every half widens exactly (all 65536 codes through
+ * accum_f16 with weight 1), and on odd sizes each level's f16 dots/accum
+ * equal its f32 ones on the widened rows bit for bit, and the scalar
+ * level's within rounding (the scalar twin). */
+Test(vec, f16_kv_kernels)
+{
+    uint16_t *all = malloc(65536 * sizeof *all);
+    for (uint32_t i = 0; i < 65536; i++)
+        all[i] = (uint16_t)i;
+    const gf_vec_ops *ref = gf_vec_for_level(GF_LEVEL_SCALAR);
+    FOR_EACH_LEVEL(v)
+    {
+        float *out = malloc(65536 * sizeof *out), one = 1.0f;
+        for (int i = 0; i < 65536; i++)
+            out[i] = -0.0f; /* -0 + x is x for every x, signed zeros included */
+        v->accum_f16(&one, 1, 1, all, 1, 65536, out);
+        for (uint32_t i = 0; i < 65536; i++) {
+            const float want = gf_f16_to_f32((uint16_t)i);
+            if (isnan(want))
+                cr_expect(isnan(out[i]), "%s: half 0x%04x gives %g, not NaN", v->name, i,
+                          (double)out[i]);
+            else
+                cr_expect(out[i] == want && signbit(out[i]) == signbit(want),
+                          "%s: half 0x%04x gives %a, want %a", v->name, i, (double)out[i],
+                          (double)want);
+        }
+        free(out);
+        const int64_t ds[] = {1, 7, 17, 33, 256, 255};
+        for (size_t a = 0; a < sizeof ds / sizeof ds[0]; a++)
+            for (int nq = 1; nq <= 5; nq += 2) {
+                const int64_t d = ds[a], nk = 37;
+                float *q = random_vec(nq * d, 1.0f, 11), *kf = random_vec(nk * d, 1.0f, 12);
+                uint16_t *kh = malloc((size_t)(nk * d) * sizeof *kh);
+                for (int64_t i = 0; i < nk * d; i++) { /* f32 copy = the widened halves */
+                    kh[i] = gf_f32_to_f16(kf[i]);
+                    kf[i] = gf_f16_to_f32(kh[i]);
+                }
+                float *s16 = calloc((size_t)(nq * nk), 4), *s32 = calloc((size_t)(nq * nk), 4);
+                float *sref = calloc((size_t)(nq * nk), 4);
+                v->dots_f16(q, nq, kh, nk, d, s16, nk);
+                v->dots(q, nq, kf, nk, d, s32, nk);
+                ref->dots_f16(q, nq, kh, nk, d, sref, nk);
+                cr_expect_eq(memcmp(s16, s32, (size_t)(nq * nk) * 4), 0, "%s dots_f16 d=%ld",
+                             v->name, (long)d);
+                for (int64_t i = 0; i < nq * nk; i++)
+                    cr_expect_leq(fabsf(s16[i] - sref[i]), 1e-5f * sqrtf((float)d),
+                                  "%s vs scalar dots_f16 d=%ld", v->name, (long)d);
+                float *o16 = random_vec(nq * d, 1.0f, 13);
+                float *o32 = malloc((size_t)(nq * d) * 4), *oref = malloc((size_t)(nq * d) * 4);
+                memcpy(o32, o16, (size_t)(nq * d) * 4);
+                memcpy(oref, o16, (size_t)(nq * d) * 4);
+                v->accum_f16(s16, nk, nq, kh, nk, d, o16);
+                v->accum(s16, nk, nq, kf, nk, d, o32);
+                ref->accum_f16(s16, nk, nq, kh, nk, d, oref);
+                cr_expect_eq(memcmp(o16, o32, (size_t)(nq * d) * 4), 0, "%s accum_f16 d=%ld",
+                             v->name, (long)d);
+                for (int64_t i = 0; i < nq * d; i++)
+                    cr_expect_leq(fabsf(o16[i] - oref[i]), 1e-4f,
+                                  "%s vs scalar accum_f16 d=%ld", v->name, (long)d);
+                free(q);
+                free(kf);
+                free(kh);
+                free(s16);
+                free(s32);
+                free(sref);
+                free(o16);
+                free(o32);
+                free(oref);
+            }
+    }
+    free(all);
+}
+
+/* The online softmax's pieces: max and e^(x − m) with its sum. */
+Test(vec, max_and_exp_sum)
+{
+    FOR_EACH_LEVEL(v)
+    {
+        for (size_t k = 0; k < N_SIZES; k++) {
+            const int64_t n = sizes[k];
+            float *x = random_vec(n, 20.0f, 5 + (unsigned)n);
+            float mx = x[0];
+            for (int64_t i = 1; i < n; i++)
+                mx = x[i] > mx ? x[i] : mx;
+            cr_expect_eq(v->max(x, n), mx, "%s max n=%ld", v->name, (long)n);
+            const float m = mx + 0.5f;
+            double *want = malloc((size_t)n * sizeof *want), sum = 0;
+            for (int64_t i = 0; i < n; i++)
+                sum += want[i] = exp((double)x[i] - m);
+            const float got = v->exp_sum(x, n, m);
+            for (int64_t i = 0; i < n; i++)
+                cr_expect_leq(fabs(x[i] - want[i]), 1e-6 * want[i] + 1e-30, "%s exp_sum n=%ld",
+                              v->name, (long)n);
+            cr_expect_leq(fabs(got - sum), 1e-5 * sum, "%s exp_sum total n=%ld", v->name,
+                          (long)n);
+            free(x);
+            free(want);
+        }
+    }
 }
 
 /* Attention of a prompt chunk and of a batch of sessions, 1 vs 2 threads. */
@@ -333,7 +433,7 @@ Test(vec, attention_threads_equal)
     hp.is_sliding = sliding;
     hp.kv_source = src;
     gf_kvcache kv;
-    cr_assert_eq(gf_kvcache_init(&kv, &hp, T, W - 1 + T), GEMFA_OK);
+    cr_assert_eq(gf_kvcache_init(&kv, &hp, T, W - 1 + T, GEMFA_KV_F32), GEMFA_OK);
     int64_t pos[T];
     gf_kvcache *kvs[T];
     int32_t ids[T] = {0};
@@ -349,7 +449,7 @@ Test(vec, attention_threads_equal)
     gf_threadpool *pool = gf_threadpool_new(2);
     cr_assert_not_null(pool);
     const int64_t per = gf_attend_scores_per_thread(&hp, T);
-    float *scores = malloc((size_t)(2 * per) * sizeof *scores);
+    float *scores = malloc((size_t)(2 * per + gf_attend_shared_floats(&hp, T)) * sizeof *scores);
     float *one = malloc(T * NH * D * sizeof *one), *two = malloc(T * NH * D * sizeof *two);
     for (int l = 0; l < L; l++) {
         cr_expect_eq(gf_attend(NULL, &hp, l, &b, q, one, scores, per), 0);
@@ -365,3 +465,92 @@ Test(vec, attention_threads_equal)
     free(one);
     free(two);
 }
+
+/* One token at a long position (5000 keys: 10 splits) split across the
+ * pool equals the single-threaded run and the same row inside a large
+ * batch (row mode) bit for bit, and a double-precision softmax within
+ * rounding; f16 entries stay within their rounding bound of it. */
+static void long_row(gemfa_kv_type type, double tol)
+{
+    enum { NKV = 2, NH = 8, D = 64, T = 5000, B = 8 };
+    gf_hparams hp;
+    memset(&hp, 0, sizeof hp);
+    int64_t ffn[1] = {64};
+    float sp[1] = {0};
+    uint8_t sliding[1] = {0};
+    int src[1] = {0};
+    hp.n_layers = 1;
+    hp.n_heads = NH;
+    hp.n_kv_heads = NKV;
+    hp.head_dim = D;
+    hp.sliding_window = 16;
+    hp.ffn_width = ffn;
+    hp.sparsity = sp;
+    hp.is_sliding = sliding;
+    hp.kv_source = src;
+    gf_kvcache kv;
+    cr_assert_eq(gf_kvcache_init(&kv, &hp, T, 16, type), GEMFA_OK);
+    float *k = random_vec(T * NKV * D, 1.0f, 21), *vv = random_vec(T * NKV * D, 1.0f, 22);
+    int64_t *pos = malloc(T * sizeof *pos);
+    gf_kvcache **kvs = malloc(T * sizeof *kvs);
+    int32_t *ids = calloc(T, sizeof *ids);
+    for (int t = 0; t < T; t++) {
+        pos[t] = t;
+        kvs[t] = &kv;
+    }
+    gf_batch all = {.n = T, .ids = ids, .pos = pos, .kv = kvs, .logits_from = T};
+    gf_kv_store(&hp, 0, &all, k, vv);
+    float *q = random_vec(B * NH * D, 3.0f, 23);
+    gf_threadpool *pool = gf_threadpool_new(2);
+    const int64_t per = gf_attend_scores_per_thread(&hp, T);
+    float *scores = malloc((size_t)(2 * per + gf_attend_shared_floats(&hp, T)) * sizeof *scores);
+    float one[NH * D], two[NH * D], rows[B * NH * D];
+    gf_batch last = {.n = 1, .ids = ids, .pos = pos + T - 1, .kv = kvs, .logits_from = 1};
+    cr_expect_eq(gf_attend(NULL, &hp, 0, &last, q, one, scores, per), 0);
+    cr_expect_eq(gf_attend(pool, &hp, 0, &last, q, two, scores, per), 1, "split over the pool");
+    cr_expect_eq(memcmp(one, two, sizeof one), 0, "1 vs 2 threads");
+    /* B rows ending at T − 1: the last one is the same query */
+    float *qb = malloc(sizeof rows);
+    memcpy(qb, q + NH * D, (size_t)((B - 1) * NH * D) * sizeof(float));
+    memcpy(qb + (B - 1) * NH * D, q, NH * D * sizeof(float));
+    gf_batch tail = {.n = B, .ids = ids, .pos = pos + T - B, .kv = kvs, .logits_from = B};
+    gf_attend(pool, &hp, 0, &tail, qb, rows, scores, per);
+    cr_expect_eq(memcmp(one, rows + (B - 1) * NH * D, sizeof one), 0, "split vs row mode");
+    static double sc[T];
+    for (int h = 0; h < NH; h++) {
+        const int g = h / (NH / NKV);
+        double mx = -1e300, sum = 0;
+        for (int j = 0; j < T; j++) {
+            double d = 0;
+            for (int i = 0; i < D; i++)
+                d += (double)q[h * D + i] * k[(j * NKV + g) * D + i];
+            sc[j] = d;
+            mx = d > mx ? d : mx;
+        }
+        for (int j = 0; j < T; j++)
+            sum += sc[j] = exp(sc[j] - mx);
+        for (int i = 0; i < D; i++) {
+            double o = 0;
+            for (int j = 0; j < T; j++)
+                o += sc[j] * vv[(j * NKV + g) * D + i];
+            cr_expect_leq(fabs(one[h * D + i] - o / sum), tol, "%s head %d [%d]: %g vs %g",
+                          gemfa_kv_type_name(type), h, i, (double)one[h * D + i], o / sum);
+        }
+    }
+    gf_threadpool_free(pool);
+    gf_kvcache_free(&kv);
+    free(k);
+    free(vv);
+    free(q);
+    free(qb);
+    free(pos);
+    free(kvs);
+    free(ids);
+    free(scores);
+}
+
+Test(vec, attention_long_row_f32) { long_row(GEMFA_KV_F32, 2e-6); }
+/* f16: keys and values in [-1, 1) off by at most 2^-12 each; scores
+ * (|q| <= 3, d = 64) move by <= 64·3·2^-12 ≈ 0.05 before softmax, but
+ * random errors average: the output (|v| < 1) stays within ~1e-3. */
+Test(vec, attention_long_row_f16) { long_row(GEMFA_KV_F16, 2e-3); }

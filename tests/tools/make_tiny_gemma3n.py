@@ -373,17 +373,22 @@ def main():
     ap.add_argument("--dtype", choices=sorted(DTYPES), default="bf16", help="weight dtype in the files")
     ap.add_argument("--single-file", action="store_true", help="one model.safetensors, no index")
     ap.add_argument("--text-only", action="store_true", help="no multimodal embedders, towers or configs")
+    ap.add_argument("--max-position-embeddings", type=int,
+                    help="context length in config.json (default: the preset's; weights unchanged)")
     a = ap.parse_args()
 
     p = preset(a.preset)
     for key, val in (("layers", a.layers), ("window", a.window), ("kv_shared", a.kv_shared),
-                     ("n_sparse", a.sparse_layers), ("sparsity", a.sparsity)):
+                     ("n_sparse", a.sparse_layers), ("sparsity", a.sparsity),
+                     ("max_pos", a.max_position_embeddings)):
         if val is not None:
             p[key] = val
     p["text_only"] = a.text_only
     p["torch_dtype"] = {"bf16": "bfloat16", "f16": "float16", "f32": "float32"}[a.dtype]
     if p["layers"] < 1 or p["window"] < 1 or not 0 <= p["kv_shared"] < p["layers"]:
         raise SystemExit("need layers >= 1, window >= 1 and 0 <= kv-shared < layers")
+    if p["max_pos"] < 1:
+        raise SystemExit("need max-position-embeddings >= 1")
     if not 0 <= p["n_sparse"] <= p["layers"] or not 0.0 < p.get("sparsity", 0.95) < 1.0:
         raise SystemExit("need 0 <= sparse-layers <= layers and 0 < sparsity < 1")
     if a.dtype != "bf16" and a.preset == "e4b":

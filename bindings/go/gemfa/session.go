@@ -9,6 +9,7 @@ import "C"
 
 import (
 	"context"
+	"fmt"
 	"runtime"
 	"runtime/cgo"
 	"sync"
@@ -163,11 +164,50 @@ func (c *Context) run(ctx context.Context, fn func() C.gemfa_status) error {
 	return err
 }
 
+// KVType is how a session stores its keys and values (gemfa_kv_type).
+// KVF32 is exact; KVF16 rounds them to half precision at half the memory.
+// The zero value KVDefault means f32 for a new session and the state's own
+// type for a loaded one.
+type KVType int
+
+const (
+	KVDefault KVType = iota
+	KVF32
+	KVF16
+)
+
+// String returns "f32", "f16" or "default".
+func (k KVType) String() string {
+	switch k {
+	case KVF32:
+		return "f32"
+	case KVF16:
+		return "f16"
+	case KVDefault:
+		return "default"
+	}
+	return fmt.Sprintf("KVType(%d)", int(k))
+}
+
+func (k KVType) c() (C.gemfa_kv_type, error) {
+	switch k {
+	case KVF32:
+		return C.GEMFA_KV_F32, nil
+	case KVF16:
+		return C.GEMFA_KV_F16, nil
+	}
+	return 0, argError("unknown KV type %d", int(k))
+}
+
 // SessionOptions configures Model.NewSession.
 type SessionOptions struct {
 	MaxContext int         // most tokens the session holds; 0 = the model's context length
 	Threads    int         // compute threads of the session's own context; 0 = all cores
 	Cancel     func() bool // polled during decode (see ContextOptions.Cancel)
+	// KVType: KVF16 halves the KV cache; KVDefault = f32 (new sessions) or
+	// the state's type (LoadSession; a type given must match the state's:
+	// ErrInvalidArgument otherwise, states are not converted).
+	KVType KVType
 }
 
 // Session is one conversation: a KV cache and a position. Every failed call
@@ -187,21 +227,34 @@ func (m *Model) NewSession(opts *SessionOptions) (*Session, error) {
 		return nil, err
 	}
 	defer c.Close() // the session holds the context from here on
-	return c.NewSession(opts.MaxContext)
+	return c.NewSessionKV(opts.MaxContext, opts.KVType)
 }
 
 // NewSession creates an empty session computing with c; maxContext is the
 // most tokens it holds (0 = the model's context length).
 // Errors: ErrInvalidArgument (negative or above the model's), ErrClosed.
 func (c *Context) NewSession(maxContext int) (*Session, error) {
-	return c.openSession(maxContext, func(cc *C.gemfa_context, o *C.gemfa_session_options, out **C.gemfa_session) C.gemfa_status {
+	return c.NewSessionKV(maxContext, KVDefault)
+}
+
+// NewSessionKV is NewSession with a KV type (KVDefault = f32).
+// Errors: as NewSession, plus ErrInvalidArgument for an unknown type.
+func (c *Context) NewSessionKV(maxContext int, kv KVType) (*Session, error) {
+	return c.openSession(maxContext, kv, func(cc *C.gemfa_context, o *C.gemfa_session_options, out **C.gemfa_session) C.gemfa_status {
 		return C.gemfa_session_new(cc, o, out)
 	})
 }
 
 // openSession runs one of the calls that create a session on c (new, or
 // loaded from a saved state) with session options holding maxContext.
-func (c *Context) openSession(maxContext int, open func(*C.gemfa_context, *C.gemfa_session_options, **C.gemfa_session) C.gemfa_status) (*Session, error) {
+func (c *Context) openSession(maxContext int, kv KVType, open func(*C.gemfa_context, *C.gemfa_session_options, **C.gemfa_session) C.gemfa_status) (*Session, error) {
+	var ckv C.gemfa_kv_type
+	if kv != KVDefault {
+		var err error
+		if ckv, err = kv.c(); err != nil {
+			return nil, err
+		}
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	p, err := c.use()
@@ -216,6 +269,9 @@ func (c *Context) openSession(maxContext int, open func(*C.gemfa_context, *C.gem
 	defer C.gemfa_session_options_free(sopts)
 	var cs *C.gemfa_session
 	err = call(func() C.gemfa_status { return C.gemfa_session_options_set_max_context(sopts, C.int64_t(maxContext)) })
+	if err == nil && kv != KVDefault {
+		err = call(func() C.gemfa_status { return C.gemfa_session_options_set_kv_type(sopts, ckv) })
+	}
 	if err == nil {
 		err = call(func() C.gemfa_status { return open((*C.gemfa_context)(p), sopts, &cs) })
 	}
@@ -407,6 +463,28 @@ func (s *Session) MaxContext() int {
 	n := 0
 	_ = s.with(func(cs *C.gemfa_session) error {
 		n = int(C.gemfa_session_max_context(cs))
+		return nil
+	})
+	return n
+}
+
+// KVType returns how the session stores keys and values (KVF32 or KVF16).
+func (s *Session) KVType() KVType {
+	k := KVF32
+	_ = s.with(func(cs *C.gemfa_session) error {
+		if C.gemfa_session_kv_type(cs) == C.GEMFA_KV_F16 {
+			k = KVF16
+		}
+		return nil
+	})
+	return k
+}
+
+// KVBytes returns the bytes of the session's K/V stores alone.
+func (s *Session) KVBytes() int64 {
+	var n int64
+	_ = s.with(func(cs *C.gemfa_session) error {
+		n = int64(C.gemfa_session_kv_bytes(cs))
 		return nil
 	})
 	return n

@@ -67,11 +67,17 @@ func (s *Session) SaveFile(path string) error {
 // weight type), ErrFormat (not a state, truncated, damaged), ErrUnsupported
 // (a newer format), ErrContextFull, ErrInvalidArgument, ErrClosed.
 func (c *Context) LoadSession(state []byte, maxContext int) (*Session, error) {
+	return c.LoadSessionKV(state, maxContext, KVDefault)
+}
+
+// LoadSessionKV is LoadSession requiring a KV type (KVDefault: the state's;
+// another type than the state's is ErrInvalidArgument).
+func (c *Context) LoadSessionKV(state []byte, maxContext int, kv KVType) (*Session, error) {
 	n := len(state)
 	if n == 0 {
 		state = []byte{0} // a valid pointer; the library then reports the state as too short
 	}
-	return c.loadSession(maxContext, func(cc *C.gemfa_context, o *C.gemfa_session_options, out **C.gemfa_session) C.gemfa_status {
+	return c.loadSession(maxContext, kv, func(cc *C.gemfa_context, o *C.gemfa_session_options, out **C.gemfa_session) C.gemfa_status {
 		return C.gemfa_session_load(cc, o, unsafe.Pointer(&state[0]), C.size_t(n), out)
 	})
 }
@@ -82,7 +88,7 @@ func (c *Context) LoadSession(state []byte, maxContext int) (*Session, error) {
 func (c *Context) LoadSessionFile(path string, maxContext int) (*Session, error) {
 	cpath := C.CString(path)
 	defer C.free(unsafe.Pointer(cpath))
-	return c.loadSession(maxContext, func(cc *C.gemfa_context, o *C.gemfa_session_options, out **C.gemfa_session) C.gemfa_status {
+	return c.loadSession(maxContext, KVDefault, func(cc *C.gemfa_context, o *C.gemfa_session_options, out **C.gemfa_session) C.gemfa_status {
 		return C.gemfa_session_load_file(cc, o, cpath, out)
 	})
 }
@@ -98,14 +104,14 @@ func (m *Model) LoadSession(state []byte, opts *SessionOptions) (*Session, error
 		return nil, err
 	}
 	defer c.Close() // the session holds the context from here on
-	return c.LoadSession(state, opts.MaxContext)
+	return c.LoadSessionKV(state, opts.MaxContext, opts.KVType)
 }
 
-func (c *Context) loadSession(maxContext int, load func(*C.gemfa_context, *C.gemfa_session_options, **C.gemfa_session) C.gemfa_status) (*Session, error) {
+func (c *Context) loadSession(maxContext int, kv KVType, load func(*C.gemfa_context, *C.gemfa_session_options, **C.gemfa_session) C.gemfa_status) (*Session, error) {
 	if maxContext < 0 {
 		return nil, argError("maxContext %d is negative", maxContext)
 	}
-	return c.openSession(maxContext, load)
+	return c.openSession(maxContext, kv, load)
 }
 
 func isStatus(err error, st Status) bool {

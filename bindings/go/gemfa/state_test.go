@@ -182,3 +182,46 @@ func TestTruncate(t *testing.T) {
 		t.Error("a failed truncate changed the session")
 	}
 }
+
+func TestKVTypes(t *testing.T) {
+	m := tinyModel(t)
+	_, tokens, _ := golden(t, "long")
+	a, err := m.NewSession(&SessionOptions{Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := m.NewSession(&SessionOptions{Threads: 1, KVType: KVF16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if a.KVType() != KVF32 || b.KVType() != KVF16 {
+		t.Fatalf("KV types %v, %v", a.KVType(), b.KVType())
+	}
+	if 2*b.KVBytes() != a.KVBytes() {
+		t.Fatalf("f16 KV bytes %d, f32 %d", b.KVBytes(), a.KVBytes())
+	}
+	decodeOrFatal(t, b, tokens[:20])
+	state, err := b.Save()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := m.LoadSession(state, &SessionOptions{Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if r.KVType() != KVF16 {
+		t.Fatalf("loaded KV type %v", r.KVType())
+	}
+	if _, err := m.LoadSession(state, &SessionOptions{Threads: 1, KVType: KVF32}); !errors.Is(err, ErrInvalidArgument) {
+		t.Fatalf("f16 state loaded as f32: %v", err)
+	}
+	if _, err := m.NewSession(&SessionOptions{KVType: KVType(9)}); !errors.Is(err, ErrInvalidArgument) {
+		t.Fatalf("unknown KV type: %v", err)
+	}
+	if KVF16.String() != "f16" || KVDefault.String() != "default" {
+		t.Fatal("KVType names")
+	}
+}

@@ -30,7 +30,7 @@ from ._lib import LibraryNotFoundError, lib, library_path, load_library
 from ._log import LogLevel, log_to_logging, set_log_callback
 from ._model import LayerInfo, LayerType, Model, Prop, WeightType
 from ._sampler import Sampler
-from ._session import Context, Session
+from ._session import Context, KvType, Session
 from ._speculate import Speculator
 from ._stop import StopMatcher, logprobs
 from ._text import DetokenizerStream
@@ -57,7 +57,7 @@ __all__ = [
     "BufferTooSmallError", "CancelledError", "ClosedError", "ConfigError", "Context",
     "ContextFullError", "DetokenizerStream", "Error", "FormatError", "Generation",
     "InternalError", "InvalidArgumentError", "InvalidTokenError", "InvalidUtf8Error", "IoError",
-    "JsonConstraint",
+    "JsonConstraint", "KvType",
     "LayerInfo", "LayerType", "LibraryNotFoundError", "LogLevel", "Model", "ModelMismatchError",
     "NoTokenizerError", "NotFoundError", "NoWeightsError", "OutOfMemoryError", "Prop", "Sampler",
     "Session", "Speculator", "Status", "StopMatcher", "logprobs",

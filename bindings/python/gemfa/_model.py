@@ -410,28 +410,31 @@ class Model(Owner):
         return Context(self, threads=threads, cancel=cancel)
 
     def session(self, context: int = 0, threads: int = 0,
-                cancel: Optional[Callable[[], bool]] = None) -> "Session":
+                cancel: Optional[Callable[[], bool]] = None,
+                kv_type: Any = None) -> "Session":
         """A new conversation with its own compute context.
 
         ``context``: most tokens it can hold (0 = the model's context length);
         ``threads``: compute threads (0 = all cores); ``cancel()``: polled
-        during decode, return True to stop it."""
+        during decode, return True to stop it; ``kv_type``: ``"f32"``
+        (default, exact) or ``"f16"`` (half the KV memory)."""
         from ._session import Context
         ctx = Context(self, threads=threads, cancel=cancel)
         try:
-            return ctx.session(context=context)
+            return ctx.session(context=context, kv_type=kv_type)
         finally:
             ctx.close()  # the session holds the context now
 
     def load_session(self, source: Any, context: int = 0, threads: int = 0,
-                     cancel: Optional[Callable[[], bool]] = None) -> "Session":
+                     cancel: Optional[Callable[[], bool]] = None,
+                     kv_type: Any = None) -> "Session":
         """A session restored from a saved state, with its own compute context:
         :meth:`Context.load_session` on a new context (``threads``, ``cancel``
         as in :meth:`session`)."""
         from ._session import Context
         ctx = Context(self, threads=threads, cancel=cancel)
         try:
-            return ctx.load_session(source, context=context)
+            return ctx.load_session(source, context=context, kv_type=kv_type)
         finally:
             ctx.close()  # the session holds the context now
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import ctypes
+import enum
 import functools
 import threading
 from ctypes import POINTER, c_float, c_int32, c_size_t
@@ -13,6 +14,29 @@ from ._core import (check, encode_path, float_matrix_buffer, float_matrix_result
                     id_array, ids_from)
 from ._errors import ClosedError, InvalidArgumentError, Status, error_for
 from ._handle import Handle, Owner
+
+
+class KvType(enum.IntEnum):
+    """How a session stores its keys and values (gemfa_kv_type): ``F32`` is
+    exact, ``F16`` rounds them to half precision at half the memory."""
+    F32 = 0
+    F16 = 1
+
+
+def _kv_type(kv_type: Union[None, str, int, KvType]) -> Optional[KvType]:
+    if kv_type is None:
+        return None
+    if isinstance(kv_type, str):
+        try:
+            return KvType[kv_type.upper()]
+        except KeyError:
+            raise InvalidArgumentError(f"kv_type must be f32 or f16, not {kv_type!r}") from None
+    if isinstance(kv_type, bool) or not isinstance(kv_type, int):
+        raise TypeError(f"kv_type must be a str or KvType, not {type(kv_type).__name__}")
+    try:
+        return KvType(kv_type)
+    except ValueError:
+        raise InvalidArgumentError(f"unknown KV type {kv_type}") from None
 
 if TYPE_CHECKING:  # pragma: no cover
     from ._generate import Generation
@@ -123,17 +147,22 @@ class Context(Owner):
         """The model this context computes with."""
         return self._model
 
-    def session(self, context: int = 0) -> "Session":
-        """A new empty session; ``context`` = most tokens it holds (0 = model's)."""
-        return Session._new(self, context)
+    def session(self, context: int = 0,
+                kv_type: Union[None, str, int, KvType] = None) -> "Session":
+        """A new empty session; ``context`` = most tokens it holds (0 = model's);
+        ``kv_type``: ``"f32"`` (default, exact) or ``"f16"`` (half the KV memory)."""
+        return Session._new(self, context, _kv_type(kv_type))
 
     def load_session(self, source: Union[bytes, bytearray, memoryview, str, "os.PathLike[str]"],
-                     context: int = 0) -> "Session":
+                     context: int = 0,
+                     kv_type: Union[None, str, int, KvType] = None) -> "Session":
         """A new session holding a state saved by :meth:`Session.save`.
 
         ``source``: the state itself (bytes, bytearray or memoryview) or the
         path of a file holding it (str or os.PathLike).  ``context``: most
-        tokens the new session holds; 0 keeps the saved session's.  The
+        tokens the new session holds; 0 keeps the saved session's.
+        ``kv_type``: None keeps the state's KV type; a type given must match
+        it (InvalidArgumentError otherwise: states are not converted).  The
         session continues exactly like the saved one (same logits, bit for
         bit).  Raises ModelMismatchError (a state of another model, other
         weights or weight type), FormatError (not a state, truncated,
@@ -157,11 +186,14 @@ class Context(Owner):
         else:
             raise TypeError("source must be bytes, bytearray, memoryview (state data) or "
                             f"str / os.PathLike (a path), not {type(source).__name__}")
+        kt = _kv_type(kv_type)
         opts = _lib.session_options_p()
         check(lib.gemfa_session_options_new(ctypes.byref(opts)))
         out = _lib.session_p()
         try:
             check(lib.gemfa_session_options_set_max_context(opts, context))
+            if kt is not None:
+                check(lib.gemfa_session_options_set_kv_type(opts, int(kt)))
             with self._lock, self._use() as cp:
                 if path is not None:
                     check(lib.gemfa_session_load_file(cp, opts, path, ctypes.byref(out)))
@@ -245,7 +277,8 @@ class Session(Owner):
     _ctx: Context
 
     @classmethod
-    def _new(cls, ctx: Context, max_context: int) -> "Session":
+    def _new(cls, ctx: Context, max_context: int,
+             kv_type: Optional[KvType] = None) -> "Session":
         if isinstance(max_context, bool) or not isinstance(max_context, int):
             raise TypeError(f"context must be an int, not {type(max_context).__name__}")
         if not -2 ** 63 <= max_context < 2 ** 63:
@@ -256,6 +289,8 @@ class Session(Owner):
         out = _lib.session_p()
         try:
             check(lib.gemfa_session_options_set_max_context(opts, max_context))
+            if kv_type is not None:
+                check(lib.gemfa_session_options_set_kv_type(opts, int(kv_type)))
             with ctx._lock, ctx._use() as cp:
                 check(lib.gemfa_session_new(cp, opts, ctypes.byref(out)))
                 ctx._handle.acquire()
@@ -310,6 +345,18 @@ class Session(Owner):
         """Bytes of KV cache and state allocated for this session."""
         with self._ctx._lock, self._use() as p:
             return int(_lib.lib().gemfa_session_memory_bytes(p))
+
+    @property
+    def kv_type(self) -> KvType:
+        """How this session stores keys and values (:class:`gemfa.KvType`)."""
+        with self._ctx._lock, self._use() as p:
+            return KvType(_lib.lib().gemfa_session_kv_type(p))
+
+    @property
+    def kv_bytes(self) -> int:
+        """Bytes of this session's K/V stores alone."""
+        with self._ctx._lock, self._use() as p:
+            return int(_lib.lib().gemfa_session_kv_bytes(p))
 
     @property
     def tokens(self) -> List[int]:

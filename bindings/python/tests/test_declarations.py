@@ -33,6 +33,8 @@ C_TYPES = {
     "gemfa_status": c_int,
     "gemfa_log_level": c_int,
     "gemfa_weight_type": c_int,
+    "gemfa_kv_type": c_int,
+    "gemfa_kv_type *": POINTER(c_int),
     "gemfa_model_prop": c_int,
     "gemfa_log_fn": L.LOG_FN,
     "gemfa_progress_fn": L.PROGRESS_FN,

@@ -39,7 +39,7 @@ static const char usage[] =
     "  --max-connections N    open connections at most, 1-100000 (default 1024)\n"
     "  --deterministic        decode slots one by one so that an answer never depends\n"
     "                         on the requests beside it (slower; see docs/serving.md)\n"
-    "common options:\n" CLI_COMMON_HELP
+    "common options:\n" CLI_COMMON_HELP CLI_KV_HELP
     "With --json, the request log on stderr has one JSON object per line.\n";
 
 #define BODY_LIMIT (1024 * 1024)
@@ -170,7 +170,8 @@ int cmd_serve(int argc, char **argv)
         gemfa_model_free(m);
         return CLI_ERROR;
     }
-    srv_sched_options so = {(int)parallel, context, (int)queue, common.threads, (int)chunk, deterministic};
+    srv_sched_options so = {(int)parallel, context, (int)queue, common.threads, (int)chunk, deterministic,
+                            common.kv_type};
     srv_sched *sched = srv_sched_start(m, &so);
     if (!sched) {
         close(fd);

@@ -575,6 +575,8 @@ srv_sched *srv_sched_start(const gemfa_model *m, const srv_sched_options *o)
         st = gemfa_session_options_new(&so);
     if (st == GEMFA_OK)
         st = gemfa_session_options_set_max_context(so, o->ctx);
+    if (st == GEMFA_OK)
+        st = gemfa_session_options_set_kv_type(so, o->kv_type);
     for (int i = 0; st == GEMFA_OK && i < o->n_slots; i++) {
         st = gemfa_session_new(s->ctx, so, &s->slots[i].session);
         if (st == GEMFA_OK)

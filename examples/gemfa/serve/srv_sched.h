@@ -17,6 +17,7 @@ typedef struct srv_sched_options {
     int threads;          /* -t */
     int chunk;            /* prompt tokens per step */
     int deterministic;    /* decode slots one by one: results independent of the batch */
+    gemfa_kv_type kv_type; /* --kv-type of every slot's session */
 } srv_sched_options;
 
 typedef struct srv_stats {
