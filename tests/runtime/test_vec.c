@@ -312,6 +312,8 @@ Test(vec, levels_agree_with_scalar_twin)
                 free(ob);
             }
     }
+}
+
 /* The f16 KV kernels: every half widens exactly (all 65536 codes through
  * accum_f16 with weight 1), and on odd sizes each level's f16 dots/accum
  * equal its f32 ones on the widened rows bit for bit, and the scalar
