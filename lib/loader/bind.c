@@ -19,6 +19,7 @@
 #include "kernels/weights.h"
 #include "loader/load.h"
 #include "loader/lora.h"
+#include "loader/matformer.h"
 #include "loader/quantize.h"
 #include "loader/safetensors.h"
 
@@ -46,6 +47,11 @@ typedef struct binder {
     uint64_t work_total;     /* elements to convert (dry pass result) */
     uint64_t work_done;
     int layers_done;
+    /* A MatFormer load (matformer.h): layers the plan skips are validated
+     * but never bound; a converted gate/up/down of a narrowed layer is
+     * converted at the kept width only.  NULL = the whole model. */
+    const gf_mf_plan *plan;
+    int64_t keep_rows, keep_cols; /* the matrix being bound: its used part (0 = all) */
 } binder;
 
 static const char *weights_source(const binder *b)
@@ -188,6 +194,46 @@ static gemfa_status place_matrix(binder *b, const gf_st_tensor *t, role r, gf_dt
     *out = (gf_matrix){buf, NULL, target, rows, cols};
     gf_matrix_set_scales(out);
     b->m->weight_bytes += gf_matrix_payload_bytes(target, rows, cols);
+    b->work_done += n;
+    return report(b);
+}
+
+/* A converted matrix of which a MatFormer sub-model uses only the first
+ * `keep_rows` rows (gate/up) or `keep_cols` columns (down_proj): only that
+ * part is read and converted.  Conversion works row by row and Q8 keeps
+ * whole blocks and 16-row groups (the plan asks for W % 32 == 0), so the
+ * result is bit for bit the used part of the whole matrix converted. */
+static gemfa_status place_part(binder *b, const gf_st_tensor *t, gf_dtype stored,
+                               gf_dtype target, int64_t rows, int64_t cols, gf_matrix *out)
+{
+    const int64_t R = b->keep_rows ? b->keep_rows : rows, C = b->keep_cols ? b->keep_cols : cols;
+    const uint64_t n = (uint64_t)R * (uint64_t)C;
+    b->m->weight_bytes += gf_matrix_payload_bytes(target, R, C);
+    if (b->dry) {
+        b->work_total += n;
+        return GEMFA_OK;
+    }
+    void *buf = gf_model_alloc(b->m, gf_convert_bytes(target, R, C));
+    if (!buf)
+        return gf_error(GEMFA_ERR_OUT_OF_MEMORY,
+                        "tensor '%s': out of memory converting %" PRId64 "x%" PRId64, t->name, R,
+                        C);
+    const void *src = t->data; /* rows: a prefix of the data */
+    char *tmp = NULL;
+    if (C < cols) { /* columns: gather the strided rows first, as stored */
+        const size_t es = dtype_bytes(stored), row = (size_t)C * es;
+        if (!(tmp = gf_malloc(gf_mul_size((size_t)R, row))))
+            return gf_error(GEMFA_ERR_OUT_OF_MEMORY, "tensor '%s': out of memory", t->name);
+        for (int64_t r = 0; r < R; r++)
+            memcpy(tmp + (size_t)r * row, (const char *)t->data + (size_t)r * (size_t)cols * es,
+                   row);
+        src = tmp;
+    }
+    gf_convert_matrix(src, stored, buf, target, R, C, b->n_threads);
+    gf_free(tmp);
+    gf_st_advise_done(t);
+    *out = (gf_matrix){buf, NULL, target, R, C};
+    gf_matrix_set_scales(out);
     b->work_done += n;
     return report(b);
 }
@@ -406,12 +452,24 @@ static gemfa_status matrix(binder *b, const char *name, int64_t rows, int64_t co
     if (st != GEMFA_OK || !t)
         return st;
     gf_lora_target *lt = b->m->lora ? gf_lora_find(b->m->lora, t->name) : NULL;
-    if (t->dtype == GF_ST_U8) /* 4-bit: its own shape; LoRA refuses it */
+    if (t->dtype == GF_ST_U8) { /* 4-bit: its own shape; LoRA refuses it */
+        if (b->dry) /* the MatFormer plan's record, as below */
+            *out = (gf_matrix){NULL, NULL, GF_DTYPE_Q4, rows, cols};
         return lt ? place_lora(b, t, lt, r, rows, cols, out)
                   : place_q4(b, t, r, rows, cols, out, hint);
+    }
     int64_t dims[2] = {rows, cols};
     if ((st = check_shape(t, dims, 2, hint)))
         return st;
+    /* The dry pass records the type a matrix will have (the MatFormer plan
+     * checks it), not its data. */
+    if (b->dry)
+        *out = (gf_matrix){NULL, NULL,
+                           t->dtype == GF_ST_I8           ? GF_DTYPE_Q8
+                           : stored_dtype(t, &stored) != 0 ? GF_DTYPE_BF16
+                           : r == ROLE_UNUSED              ? stored
+                                                           : target_dtype(b, r, stored, cols),
+                           rows, cols};
     if (lt)
         return place_lora(b, t, lt, r, rows, cols, out);
     if (t->dtype == GF_ST_I8)
@@ -423,7 +481,12 @@ static gemfa_status matrix(binder *b, const char *name, int64_t rows, int64_t co
             *out = (gf_matrix){NULL, NULL, stored, rows, cols};
         return GEMFA_OK;
     }
-    return place_matrix(b, t, r, stored, target_dtype(b, r, stored, cols), rows, cols, out);
+    const gf_dtype target = target_dtype(b, r, stored, cols);
+    /* used in place, the whole matrix stays mapped and the sub-model cuts it */
+    if ((b->keep_rows || b->keep_cols) &&
+        !(target == stored && (uintptr_t)t->data % dtype_bytes(stored) == 0))
+        return place_part(b, t, stored, target, rows, cols, out);
+    return place_matrix(b, t, r, stored, target, rows, cols, out);
 }
 
 /* A small f32 array copied out of the file (norm gains, AltUp coefs):
@@ -478,6 +541,22 @@ static const char *tname(char *buf, size_t cap, const binder *b, const char *fmt
 
 #define NAME(...) tname(name, sizeof name, b, __VA_ARGS__)
 
+/* gate/up ([F, H], by_cols 0) or down_proj ([H, F], by_cols 1) of layer l:
+ * with a MatFormer plan narrowing the layer, only its first W rows or
+ * columns are converted. */
+static gemfa_status ffn_matrix(binder *b, const char *name, int l, int by_cols, gf_matrix *out,
+                               const char *hint)
+{
+    const int64_t H = b->m->hp.hidden_size, F = b->m->hp.ffn_width[l];
+    const int64_t W = b->plan ? b->plan->width[l] : F;
+    if (W < F)
+        *(by_cols ? &b->keep_cols : &b->keep_rows) = W;
+    gemfa_status st = matrix(b, name, by_cols ? H : F, by_cols ? F : H, ROLE_LINEAR, 0, out, NULL,
+                             hint);
+    b->keep_rows = b->keep_cols = 0;
+    return st;
+}
+
 static gemfa_status bind_layer(binder *b, int l)
 {
     gemfa_model *m = b->m;
@@ -511,12 +590,12 @@ static gemfa_status bind_layer(binder *b, int l)
                    &ly->pre_ffn_norm)) ||
         (st = vec1(b, NAME("layers.%d.post_feedforward_layernorm.weight", l), H, 0,
                    &ly->post_ffn_norm)) ||
-        (st = matrix(b, NAME("layers.%d.mlp.gate_proj.weight", l), F, H, ROLE_LINEAR, 0,
-                     &ly->gate_proj, NULL, hint)) ||
-        (st = matrix(b, NAME("layers.%d.mlp.up_proj.weight", l), F, H, ROLE_LINEAR, 0,
-                     &ly->up_proj, NULL, hint)) ||
-        (st = matrix(b, NAME("layers.%d.mlp.down_proj.weight", l), H, F, ROLE_LINEAR, 0,
-                     &ly->down_proj, NULL, hint)))
+        (st = ffn_matrix(b, NAME("layers.%d.mlp.gate_proj.weight", l), l, 0, &ly->gate_proj,
+                         hint)) ||
+        (st = ffn_matrix(b, NAME("layers.%d.mlp.up_proj.weight", l), l, 0, &ly->up_proj,
+                         hint)) ||
+        (st = ffn_matrix(b, NAME("layers.%d.mlp.down_proj.weight", l), l, 1, &ly->down_proj,
+                         hint)))
         return st;
 
     int64_t kk[2] = {K, K}, pred[2] = {K * K, K};
@@ -683,7 +762,10 @@ static gemfa_status walk(binder *b)
     gemfa_status st = bind_globals(b);
     b->layers_done = 0;
     for (int l = 0; l < m->hp.n_layers && st == GEMFA_OK; l++) {
-        st = bind_layer(b, l);
+        if (b->plan && !b->plan->keep[l]) /* validated by the first dry pass */
+            memset(&m->layers[l], 0, sizeof m->layers[l]);
+        else
+            st = bind_layer(b, l);
         b->layers_done = l + 1;
         if (st == GEMFA_OK && !b->dry)
             st = report(b);
@@ -772,8 +854,28 @@ static gemfa_status find_prefix(binder *b)
                     weights_source(b));
 }
 
+/* The plan of a MatFormer load, made once the dry pass has recorded the
+ * type every matrix will have. */
+static gemfa_status make_plan(binder *b, const char *spec, gf_mf_plan **out)
+{
+    gf_mf_spec *parsed = gf_malloc(sizeof *parsed);
+    gf_mf_plan *plan = gf_malloc(sizeof *plan);
+    gemfa_status st;
+    if (!parsed || !plan)
+        st = gf_error(GEMFA_ERR_OUT_OF_MEMORY, "gemfa_model_load: out of memory");
+    else if (!(st = gf_mf_parse(spec, "gemfa_model_load", parsed)))
+        st = gf_mf_plan_make(b->m, parsed, "gemfa_model_load", plan);
+    gf_free(parsed);
+    if (st) {
+        gf_free(plan);
+        return st;
+    }
+    *out = plan;
+    return GEMFA_OK;
+}
+
 gemfa_status gf_bind_weights(gemfa_model *m, gemfa_weight_type type, int n_threads,
-                             const gf_progress *p, float f0, float f1)
+                             const gf_progress *p, float f0, float f1, const char *matformer)
 {
     binder b = {.m = m, .set = m->shards, .type = type, .n_threads = n_threads, .prog = p,
                 .f0 = f0, .f1 = f1};
@@ -791,10 +893,18 @@ gemfa_status gf_bind_weights(gemfa_model *m, gemfa_weight_type type, int n_threa
     b.dry = 1;
     if ((st = walk(&b)) || (m->lora && (st = gf_lora_check_claimed(m->lora))))
         return st;
+    gf_mf_plan *plan = NULL;
+    if (matformer) { /* second dry pass: the work of what the sub-model uses */
+        if ((st = make_plan(&b, matformer, &plan)))
+            return st;
+        b.plan = plan;
+        b.work_total = 0;
+        st = walk(&b);
+    }
     b.dry = 0;
     b.layers_done = 0;
-    if ((st = report(&b)) || (st = walk(&b)))
-        return st;
-    count(&b);
-    return GEMFA_OK;
+    if (!st && !(st = report(&b)) && !(st = walk(&b)))
+        count(&b);
+    gf_free(plan);
+    return st;
 }

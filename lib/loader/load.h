@@ -39,9 +39,13 @@ void *gf_model_alloc(gemfa_model *m, size_t bytes);
  * it into m; m->hp and m->shards must be set.  Also counts parameters and
  * bytes.  Errors: TENSOR_MISSING, TENSOR_SHAPE, CONFIG (tensors beyond the
  * configured layers), OUT_OF_MEMORY, CANCELLED.  Progress covers
- * [f0, f1]. */
+ * [f0, f1].  `matformer` (NULL = none): the spec of a sub-model load; then
+ * m stays the whole model by its shapes, but layers the spec skips are left
+ * unbound (zeroed) and converted gate/up/down of narrowed layers hold only
+ * their first W rows/columns; gf_mf_derive cuts the rest.  Errors then also
+ * those of gf_mf_plan_make. */
 gemfa_status gf_bind_weights(gemfa_model *m, gemfa_weight_type type, int n_threads,
-                             const gf_progress *p, float f0, float f1);
+                             const gf_progress *p, float f0, float f1, const char *matformer);
 
 /* generation.c: reads dir/generation_config.json (optional) into m->gen and
  * sets m->eog_ids from its eos_token_id, else from config.json (root, then

@@ -212,14 +212,22 @@ static int64_t layer_params(const gf_hparams *hp, int l)
            K * K * K;
 }
 
-/* Bytes of one layer's weights as used (matrices bound, f32 vectors). */
+/* Bytes of one layer's weights as bound (matrices bound, f32 vectors
+ * present), which is what bind.c counted: 0 for a layer a MatFormer load
+ * left unbound. */
 static int64_t layer_bytes(const gf_hparams *hp, const gf_layer *Ly)
 {
     const int64_t H = hp->hidden_size, d = hp->head_dim, K = hp->altup_num_inputs;
     const gf_matrix *m[] = {&Ly->q_proj,    &Ly->k_proj,      &Ly->v_proj,       &Ly->o_proj,
                             &Ly->gate_proj, &Ly->up_proj,     &Ly->down_proj,    &Ly->altup_router,
                             &Ly->laurel_left, &Ly->laurel_right, &Ly->ple_gate, &Ly->ple_proj};
-    int64_t b = 4 * (2 * d + 9 * H + K * K + K * K * K);
+    const float *hv[] = {Ly->input_norm,   Ly->post_attn_norm, Ly->pre_ffn_norm,
+                         Ly->post_ffn_norm, Ly->altup_correct_output_scale,
+                         Ly->altup_router_norm, Ly->post_laurel_norm, Ly->post_ple_norm};
+    int64_t b = 4 * (d * (!!Ly->q_norm + !!Ly->k_norm) + K * K * !!Ly->altup_correction_coefs +
+                     K * K * K * !!Ly->altup_prediction_coefs);
+    for (size_t i = 0; i < sizeof hv / sizeof hv[0]; i++)
+        b += hv[i] ? 4 * H : 0;
     for (size_t i = 0; i < sizeof m / sizeof m[0]; i++)
         b += matrix_bytes(m[i]);
     return b;
@@ -279,11 +287,17 @@ static gemfa_status build(gemfa_model *d, const gemfa_model *src, const gf_mf_pl
         *Ly = src->layers[l];
         if (W == F)
             continue;
-        Ly->gate_proj.rows = W; /* a prefix of rows: same data */
-        Ly->up_proj.rows = W;
-        gemfa_status st = copy_columns(d, &src->layers[l].down_proj, W, &Ly->down_proj);
-        if (st)
-            return st;
+        /* A MatFormer load (bind.c) converted gate/up/down at width W
+         * already; matrices used in place come whole and are cut here. */
+        if (Ly->gate_proj.rows > W)
+            Ly->gate_proj.rows = W; /* a prefix of rows: same data */
+        if (Ly->up_proj.rows > W)
+            Ly->up_proj.rows = W;
+        if (src->layers[l].down_proj.cols > W) {
+            gemfa_status st = copy_columns(d, &src->layers[l].down_proj, W, &Ly->down_proj);
+            if (st)
+                return st;
+        }
         d->n_params -= 3 * (F - W) * sh->hidden_size;
         d->weight_bytes -= layer_bytes(sh, &src->layers[l]) - layer_bytes(hp, Ly);
     }

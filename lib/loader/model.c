@@ -120,7 +120,10 @@ static gemfa_weight_type resolved_type(const gemfa_model *m, gemfa_weight_type a
 {
     if (asked != GEMFA_WEIGHTS_AUTO || m->vocab_only || !m->layers)
         return asked;
-    switch (m->layers[0].q_proj.dtype) {
+    int l = 0; /* a MatFormer load leaves skipped layers unbound */
+    while (l < m->hp.n_layers - 1 && !m->layers[l].q_proj.data)
+        l++;
+    switch (m->layers[l].q_proj.dtype) {
     case GF_DTYPE_F32: return GEMFA_WEIGHTS_F32;
     case GF_DTYPE_F16: return GEMFA_WEIGHTS_F16;
     case GF_DTYPE_BF16: return GEMFA_WEIGHTS_BF16;
@@ -182,7 +185,7 @@ static gemfa_status load(gemfa_model *m, const char *dir, const gemfa_model_opti
             !(st = gf_progress_report(&prog, 0.05f, "validate")))
             st = gf_bind_weights(m, o->weights,
                                  o->n_threads > 0 ? o->n_threads : cpu_count(), &prog, 0.05f,
-                                 0.95f);
+                                 0.95f, o->matformer);
         if (m->lora) {
             m->n_lora_adapters = (int64_t)m->lora->n_adapters;
             m->n_lora_merged = m->lora->n_merged;
@@ -246,7 +249,8 @@ GEMFA_API gemfa_status gemfa_model_load(const char *path, const gemfa_model_opti
     gemfa_status st = m->path ? load(m, path, o)
                               : gf_error(GEMFA_ERR_OUT_OF_MEMORY, "gemfa_model_load: out of memory");
     if (st == GEMFA_OK && o->matformer) {
-        /* the sub-model keeps the loaded model alive; this handle goes */
+        /* the sub-model keeps the loaded model alive; this handle goes.
+         * Binding already left out what the sub-model does not use. */
         gemfa_model *sub = NULL;
         st = o->vocab_only ? gf_error(GEMFA_ERR_INVALID_ARGUMENT,
                                       "gemfa_model_load: the matformer option needs weights, "

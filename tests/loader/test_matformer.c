@@ -16,6 +16,7 @@
 #include "core/alloc.h"
 #include "fixture.h"
 #include "gemfa.h"
+#include "loader/model.h" /* converting_load_*: what the loaded model bound */
 
 static const int32_t PROMPT[] = {2, 17, 300, 45, 901, 5, 77, 12};
 #define N_PROMPT (sizeof PROMPT / sizeof PROMPT[0])
@@ -111,6 +112,66 @@ Test(matformer, derived_equals_option_bf16) { derived_equals_option(GEMFA_WEIGHT
 Test(matformer, derived_equals_option_f32) { derived_equals_option(GEMFA_WEIGHTS_F32); }
 Test(matformer, derived_equals_option_int8) { derived_equals_option(GEMFA_WEIGHTS_INT8); }
 Test(matformer, derived_equals_option_q4) { derived_equals_option(GEMFA_WEIGHTS_Q4); }
+
+/* A MatFormer load that converts (the fixture stores bf16) converts only
+ * what the sub-model uses: the loaded model under it leaves the skipped
+ * layers unbound and holds gate/up/down of narrowed layers at width 64 only
+ * (converted straight from the strided source), so the load makes fewer
+ * allocations than the whole model's; weights as stored stay in place, whole.
+ * The counts and logits equal those of a sub-model derived from the whole
+ * model (the numpy-sliced reference: tests/cli/test_matformer.py). */
+static void converting_load_is_lean(gemfa_weight_type w, gf_dtype want)
+{
+    gf_alloc_fail_after(-1);
+    gemfa_model *whole = load(w, NULL);
+    const long n_whole = gf_alloc_fail_after(-1);
+    gemfa_model *sub = load(w, SPEC);
+    const long n_sub = gf_alloc_fail_after(-1);
+    gemfa_model *derived = derive(whole, SPEC);
+    const int converts = want != GF_DTYPE_BF16;
+    if (converts)
+        cr_assert(n_sub < n_whole, "sub-model load: %ld allocations, whole model: %ld", n_sub,
+                  n_whole);
+    const gemfa_model *root = sub->base;
+    cr_assert_not_null(root);
+    cr_assert_eq(root->hp.n_layers, 25);
+    for (int l = 0; l < 25; l++) {
+        const gf_layer *Ly = &root->layers[l];
+        if (l == 3 || l == 21) {
+            cr_assert_null(Ly->q_proj.data, "skipped layer %d was bound", l);
+            cr_assert_null(Ly->gate_proj.data, "skipped layer %d was bound", l);
+            cr_assert_null(Ly->input_norm, "skipped layer %d was bound", l);
+            continue;
+        }
+        cr_assert_eq(Ly->gate_proj.dtype, want, "layer %d", l);
+        cr_assert_eq(Ly->gate_proj.rows, converts ? 64 : 128, "layer %d gate", l);
+        cr_assert_eq(Ly->up_proj.rows, converts ? 64 : 128, "layer %d up", l);
+        cr_assert_eq(Ly->down_proj.cols, converts ? 64 : 128, "layer %d down", l);
+        cr_assert_eq(sub->layers[l - (l > 3) - (l > 21)].down_proj.cols, 64);
+    }
+    int64_t a, b;
+    const gemfa_model_prop props[] = {GEMFA_PROP_WEIGHT_BYTES, GEMFA_PROP_N_PARAMS,
+                                      GEMFA_PROP_N_PARAMS_PLE, GEMFA_PROP_WEIGHT_TYPE,
+                                      GEMFA_PROP_STORED_BYTES_BF16};
+    for (size_t i = 0; i < sizeof props / sizeof props[0]; i++) {
+        cr_assert_eq(gemfa_model_get(sub, props[i], &a), GEMFA_OK);
+        cr_assert_eq(gemfa_model_get(derived, props[i], &b), GEMFA_OK);
+        cr_assert_eq(a, b, "property %d: %lld loaded, %lld derived", (int)props[i],
+                     (long long)a, (long long)b);
+    }
+    same_logits(sub, derived, "converting load == derived");
+    gemfa_model_free(derived);
+    gemfa_model_free(whole);
+    gemfa_model_free(sub);
+}
+
+Test(matformer, converting_load_f32) { converting_load_is_lean(GEMFA_WEIGHTS_F32, GF_DTYPE_F32); }
+Test(matformer, converting_load_f16) { converting_load_is_lean(GEMFA_WEIGHTS_F16, GF_DTYPE_F16); }
+Test(matformer, converting_load_int8) { converting_load_is_lean(GEMFA_WEIGHTS_INT8, GF_DTYPE_Q8); }
+Test(matformer, in_place_load_stays_whole)
+{
+    converting_load_is_lean(GEMFA_WEIGHTS_AUTO, GF_DTYPE_BF16);
+}
 
 Test(matformer, whole_width_is_whole_model)
 {
