@@ -14,6 +14,7 @@
 #include "kernels/convert.h"
 #include "kernels/gemm.h"
 #include "kernels/kernels.h"
+#include "kernels/q4_format.h"
 
 #define TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma,f16c")))
 #define TARGET_BF16 \
@@ -250,7 +251,7 @@ TARGET static void widen_tile(const gf_matrix *W, int64_t r, int mr, int64_t k0,
             }
             break;
         }
-        case GF_DTYPE_Q4: /* not a path the dispatch takes either (row kernels) */
+        case GF_DTYPE_Q4: /* not a path the dispatch takes either (unpacked to Q8) */
             for (int64_t k = 0; k < kc; k++) {
                 const gf_q4_row q = gf_q4_row_of(W, r + i);
                 out[k] = _cvtsh_ss(gf_q4_row_scale(q, (k0 + k) / 32)) *
@@ -293,12 +294,13 @@ static void prefetch_next_k(const gf_matrix *W, int64_t rb, int mr, int64_t k0, 
     if (nk0 >= K)
         return;
     const int64_t nkc = K - nk0 < KC ? K - nk0 : KC;
-    if (W->dtype == GF_DTYPE_Q8) { /* the group's slab, once: from its first tile */
+    if (W->dtype == GF_DTYPE_Q8 || W->dtype == GF_DTYPE_Q4) { /* the group's slab, once */
         const int64_t g0 = rb - rb % GF_Q8_GROUP, h = gf_q8_group_rows(W->rows, g0);
         if (rb != g0)
             return;
-        const char *p = (const char *)W->data + g0 * K + nk0 * h;
-        for (int64_t off = 0; off < nkc * h; off += 64)
+        const int half = W->dtype == GF_DTYPE_Q4; /* two codes a byte */
+        const char *p = (const char *)W->data + ((g0 * K + nk0 * h) >> half);
+        for (int64_t off = 0; off < (nkc * h) >> half; off += 64)
             _mm_prefetch(p + off, _MM_HINT_NTA);
         return;
     }
@@ -313,7 +315,27 @@ size_t gf_gemm_thread_bytes(int64_t n_tokens, int64_t chunk_rows)
 {
     int64_t n_pad = (n_tokens + NR - 1) / NR * NR;
     return (size_t)(chunk_rows * n_pad) * 4 + (size_t)MR_F32 * LDT_F32 * 4 +
-           2 * (size_t)MR_Q8 * (KC / 32) * 4 + 64;
+           2 * (size_t)MR_Q8 * (KC / 32) * 4 + (size_t)GF_Q8_GROUP * KC + 128;
+}
+
+/* Q4 through the Q8 kernel: columns [k0, k0 + kc) of the group at g0 (h
+ * rows), unpacked into the Q8 layout of that slab (kernels/q4_format.h: a
+ * code octet's 4h bytes hold column quad 2j in the low nibbles, quad 2j + 1
+ * in the high ones) as u - 8, the Q8 value with the same block scale: 4 KB
+ * at most, it stays in L1 while the group's tiles run over all tokens. */
+TARGET static void unpack_q4_slab(const gf_matrix *W, int64_t g0, int64_t h, int64_t k0,
+                                  int64_t kc, int8_t *out)
+{
+    const uint8_t *src = (const uint8_t *)W->data + (g0 * W->cols + k0 * h) / 2;
+    const __mmask64 m = h == 16 ? ~0ull : (1ull << (4 * h)) - 1;
+    const __m512i lo4 = _mm512_set1_epi8(15), eight = _mm512_set1_epi8(8);
+    for (int64_t j = 0; j < kc / 8; j++) {
+        __m512i v = _mm512_maskz_loadu_epi8(m, src + j * 4 * h);
+        __m512i a = _mm512_sub_epi8(_mm512_and_si512(v, lo4), eight);
+        __m512i b = _mm512_sub_epi8(_mm512_and_si512(_mm512_srli_epi16(v, 4), lo4), eight);
+        _mm512_mask_storeu_epi8(out + (2 * j) * 4 * h, m, a);
+        _mm512_mask_storeu_epi8(out + (2 * j + 1) * 4 * h, m, b);
+    }
 }
 
 /* Rows of the tile starting at rb: up to the kernel's height; a Q8 tile
@@ -337,6 +359,8 @@ TARGET void gf_gemm_rows(const gf_matrix *W, const gf_gemm_x *px, int64_t r0, in
     float *tile = yt + rows * n_pad;
     int32_t *wc = (int32_t *)(tile + MR_F32 * LDT_F32);
     float *dwf = (float *)(wc + MR_Q8 * (KC / 32));
+    int8_t *slab = (int8_t *)(((uintptr_t)(dwf + MR_Q8 * (KC / 32)) + 63) & ~(uintptr_t)63);
+    int64_t slab_g0 = -1; /* the Q4 group unpacked into slab at this k0 */
 #define NV(tb) (px->n_tokens - (tb) * NR > 16 ? 2 : 1)
     const size_t elem = W->dtype == GF_DTYPE_F32 ? 4 : W->dtype == GF_DTYPE_Q8 ? 1 : 2;
     int mr;
@@ -347,6 +371,7 @@ TARGET void gf_gemm_rows(const gf_matrix *W, const gf_gemm_x *px, int64_t r0, in
     for (int64_t k0 = 0; k0 < K; k0 += KC) {
         const int64_t kc = K - k0 < KC ? K - k0 : KC;
         const int acc = k0 > 0;
+        slab_g0 = -1;
         for (int64_t rb = r0; rb < r1; rb += mr) {
             mr = tile_rows(W, px->kind, rb, r1);
             float *c = yt + (rb - r0) * n_pad;
@@ -373,6 +398,12 @@ TARGET void gf_gemm_rows(const gf_matrix *W, const gf_gemm_x *px, int64_t r0, in
                 /* in place: the interleaved layout keeps a tile's rows together */
                 const int64_t g0 = rb - rb % GF_Q8_GROUP, h = gf_q8_group_rows(W->rows, g0);
                 const int8_t *wg = (const int8_t *)W->data + g0 * K + k0 * h;
+                if (W->dtype == GF_DTYPE_Q4) {
+                    if (slab_g0 != g0)
+                        unpack_q4_slab(W, g0, h, k0, kc, slab);
+                    slab_g0 = g0;
+                    wg = slab;
+                }
                 block_sums(wg, h, W->scales + g0 * (K / 32) + (k0 / 32) * h, (int)(rb - g0), mr,
                            kc, wc, dwf);
                 for (int64_t tb = 0; tb < px->n_blocks; tb++)

@@ -45,6 +45,7 @@ void gf_quantize_row_q8(const float *x, int64_t n, int8_t *q, float *d);
 #define GF_GEMM_MIN_TOKENS_F16 16
 #define GF_GEMM_MIN_TOKENS_BF16 12
 #define GF_GEMM_MIN_TOKENS_Q8 192
+#define GF_GEMM_MIN_TOKENS_Q4 96 /* the Q8 GEMM on unpacked Q4; no OpenBLAS path */
 #define GF_BLAS_MIN_TOKENS_F32 8
 #define GF_BLAS_MIN_TOKENS_F16 16
 #define GF_BLAS_MIN_TOKENS_BF16 16

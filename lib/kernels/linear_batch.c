@@ -63,10 +63,12 @@ static void gemm_task(void *arg, int i, int n)
 
 static atomic_int gemm_backend = GF_GEMM_BACKEND_AUTO;
 /* Crossovers from the row kernels, by dtype (docs/performance.md). */
-static atomic_int own_min_tokens[4] = {GF_GEMM_MIN_TOKENS_F32, GF_GEMM_MIN_TOKENS_F16,
-                                       GF_GEMM_MIN_TOKENS_BF16, GF_GEMM_MIN_TOKENS_Q8};
-static atomic_int blas_min_tokens[4] = {GF_BLAS_MIN_TOKENS_F32, GF_BLAS_MIN_TOKENS_F16,
-                                        GF_BLAS_MIN_TOKENS_BF16, GF_BLAS_MIN_TOKENS_Q8};
+static atomic_int own_min_tokens[GF_DTYPE_COUNT] = {
+    GF_GEMM_MIN_TOKENS_F32, GF_GEMM_MIN_TOKENS_F16, GF_GEMM_MIN_TOKENS_BF16,
+    GF_GEMM_MIN_TOKENS_Q8, GF_GEMM_MIN_TOKENS_Q4};
+static atomic_int blas_min_tokens[GF_DTYPE_COUNT] = {
+    GF_BLAS_MIN_TOKENS_F32, GF_BLAS_MIN_TOKENS_F16, GF_BLAS_MIN_TOKENS_BF16,
+    GF_BLAS_MIN_TOKENS_Q8, INT32_MAX};
 
 /* aarch64 with SDOT or SMMLA: int8 prompt batches stay on the row kernels
  * (4 tokens per pass over a group's weights, 16 multiply-adds per SDOT, 32
@@ -95,7 +97,13 @@ static int gemm_kind_for(const gf_matrix *const *W, int n_mats, int64_t n_tokens
     gf_gemm_kind kind;
     switch (W[0]->dtype) {
     case GF_DTYPE_Q8: kind = GF_GEMM_Q8; break;
-    case GF_DTYPE_Q4: return GEMM_NONE; /* the row kernels take up to 8 tokens a pass */
+    case GF_DTYPE_Q4:
+        /* the Q8 GEMM on Q4 groups unpacked to int8 (gemm_avx512.c); no
+         * OpenBLAS path: below the crossover, or without AVX512-VNNI, the
+         * row kernels (up to 8 tokens a pass) */
+        if (backend == GF_GEMM_BACKEND_BLAS || !gf_gemm_available(GF_GEMM_Q8))
+            return GEMM_NONE;
+        return n_tokens >= atomic_load(&own_min_tokens[GF_DTYPE_Q4]) ? (int)GF_GEMM_Q8 : GEMM_NONE;
     case GF_DTYPE_BF16:
         kind = W[0]->cols % 2 == 0 && gf_linear_bf16_dot_allowed() ? GF_GEMM_BF16DOT : GF_GEMM_F32;
         break;
@@ -242,7 +250,7 @@ int gf_linear_bf16_dot_allowed(void)
 }
 void gf_gemm_set_min_tokens(gf_dtype dtype, int64_t n)
 {
-    if ((unsigned)dtype >= 4)
+    if ((unsigned)dtype >= GF_DTYPE_COUNT)
         return;
     int v = n < 1 ? 1 : (n > INT32_MAX ? INT32_MAX : (int)n);
     atomic_store(&own_min_tokens[dtype], v);
@@ -251,10 +259,14 @@ void gf_gemm_set_min_tokens(gf_dtype dtype, int64_t n)
 
 int64_t gf_gemm_min_tokens(gf_dtype dtype)
 {
-    if ((unsigned)dtype >= 4)
+    if ((unsigned)dtype >= GF_DTYPE_COUNT)
         return INT32_MAX;
     if (arm_int8_rows(dtype) && atomic_load(&gemm_backend) != GF_GEMM_BACKEND_BLAS)
         return INT32_MAX;
+    if (dtype == GF_DTYPE_Q4) /* no OpenBLAS path for Q4 */
+        return gf_gemm_available(GF_GEMM_Q8) && atomic_load(&gemm_backend) != GF_GEMM_BACKEND_BLAS
+                   ? atomic_load(&own_min_tokens[dtype])
+                   : INT32_MAX;
     gf_gemm_kind kind = dtype == GF_DTYPE_Q8 ? GF_GEMM_Q8 : GF_GEMM_F32;
     return gf_gemm_available(kind) ? atomic_load(&own_min_tokens[dtype])
                                    : atomic_load(&blas_min_tokens[dtype]);

@@ -10,6 +10,7 @@
 #include <math.h>
 
 #include "kernel_util.h"
+#include "kernels/gemm.h"
 
 static const int64_t rows_list[] = {1, 3, 15, 16, 17, 31, 32, 33, 47, 64};
 static const int64_t cols_list[] = {32, 64, 96, 544};
@@ -346,4 +347,94 @@ Test(q4, gf_linear_equals_the_kernel_for_any_thread_count)
         }
     }
     gf_kernel_level_force(gf_kernel_level_detected());
+}
+
+/* Prompt batches (kernels/gemm_avx512.c): the Q8 GEMM on each group's k
+ * block unpacked to int8 (u - 8, same scales).  Bit for bit what the Q8
+ * GEMM gives on the int8 matrix holding the same values, for 1-3 threads,
+ * odd row counts (a chunk of 84 rows starts inside a group, a last group
+ * is short), k ends inside a 256-column block, token counts around the
+ * 32-token block and beyond one 256-token slice; and within the bound of
+ * test_gemm's Q8 test of the scalar Q4 row kernel (the same quantized
+ * activations and block integer sums, only the f32 sum over blocks in
+ * another order). */
+Test(q4, gemm_equals_q8_gemm_on_the_unpacked_matrix)
+{
+    if (!gf_gemm_available(GF_GEMM_Q8))
+        cr_skip_test("no AVX512-VNNI GEMM on this CPU");
+    static const int64_t R_list[] = {1, 13, 17, 85, 171}, C_list[] = {32, 96, 288, 544};
+    static const int64_t T_list[] = {1, 5, 33, 70, 300};
+    const gf_kernel_table *ref = gf_kernels_for_level(GF_LEVEL_SCALAR);
+    gf_gemm_set_min_tokens(GF_DTYPE_Q4, 1);
+    gf_gemm_set_min_tokens(GF_DTYPE_Q8, 1);
+    for (int threads = 1; threads <= 3; threads++) {
+        gf_threadpool *pool = gf_threadpool_new(threads);
+        cr_assert_not_null(pool);
+        for (int ri = 0; ri < N_ELEMS(R_list); ri++)
+            for (int ci = 0; ci < N_ELEMS(C_list); ci++)
+                for (int ti = 0; ti < N_ELEMS(T_list); ti++) {
+                    const int64_t R = R_list[ri], C = C_list[ci], T = T_list[ti], nb = C / 32;
+                    if (threads > 1 && (T > 70 || C > 288))
+                        continue; /* the rest once, single-threaded */
+                    float *src = malloc((size_t)(R * C) * 4), *x = malloc((size_t)(T * C) * 4);
+                    for (int64_t i = 0; i < R * C; i++)
+                        src[i] = test_randf();
+                    for (int64_t i = 0; i < T * C; i++)
+                        x[i] = test_randf() * (float)(1 + (i / 32) % 3);
+                    test_matrix tm;
+                    test_matrix_init(&tm, GF_DTYPE_Q4, R, C, src);
+                    /* the same values as an int8 matrix */
+                    int8_t *q8 = malloc((size_t)(R * C)), k[544];
+                    uint16_t *s8 = malloc((size_t)(R * nb) * 2), s[17];
+                    for (int64_t r = 0; r < R; r++) {
+                        gf_q4_get_row(&tm.m, r, k, s);
+                        for (int64_t c = 0; c < C; c++)
+                            q8[gf_q8_index(R, C, r, c)] = k[c];
+                        for (int64_t b = 0; b < nb; b++)
+                            s8[gf_q8_scale_index(R, C, r, b)] = s[b];
+                    }
+                    gf_matrix w8 = {q8, s8, GF_DTYPE_Q8, R, C};
+                    float *y = malloc((size_t)(T * R) * 4), *y8 = malloc((size_t)(T * R) * 4);
+                    float *y0 = malloc((size_t)(T * R) * 4);
+                    gf_linear(pool, &tm.m, x, T, y);
+                    gf_linear(pool, &w8, x, T, y8);
+                    cr_assert_arr_eq(y, y8, (size_t)(T * R) * 4, "threads %d R=%lld C=%lld T=%lld",
+                                     threads, (long long)R, (long long)C, (long long)T);
+                    gf_act act;
+                    test_q8_act_init(ref, x, T, C, &act);
+                    ref->rows[GF_DTYPE_Q4](&tm.m, &act, 0, R, y0);
+                    for (int64_t t = 0; t < T; t++) {
+                        int8_t q[544];
+                        float d[17];
+                        gf_quantize_row_q8(x + t * C, C, q, d);
+                        for (int64_t r = 0; r < R; r++) {
+                            double scaled = 0;
+                            for (int64_t i = 0; i < C; i++)
+                                scaled += fabs(tm.w[r * C + i] * q[i]) * d[i / 32];
+                            cr_assert_leq(fabs(y[t * R + r] - y0[t * R + r]),
+                                          2 * test_gamma(nb + 2) * scaled, "R=%lld C=%lld T=%lld: %g vs %g",
+                                          (long long)R, (long long)C, (long long)T, y[t * R + r],
+                                          y0[t * R + r]);
+                        }
+                    }
+                    test_q8_act_free(&act);
+                    test_matrix_free(&tm);
+                    free(q8);
+                    free(s8);
+                    free(src);
+                    free(x);
+                    free(y);
+                    free(y8);
+                    free(y0);
+                }
+        gf_threadpool_free(pool);
+    }
+    /* Q4 has no OpenBLAS path: forced BLAS (and ROWS) leave it on the row
+     * kernels; the default crossover applies again after the reset. */
+    gf_linear_set_gemm_backend(GF_GEMM_BACKEND_BLAS);
+    cr_assert_geq(gf_gemm_min_tokens(GF_DTYPE_Q4), INT32_MAX);
+    gf_linear_set_gemm_backend(GF_GEMM_BACKEND_AUTO);
+    cr_assert_eq(gf_gemm_min_tokens(GF_DTYPE_Q4), 1);
+    gf_gemm_set_min_tokens(GF_DTYPE_Q4, GF_GEMM_MIN_TOKENS_Q4);
+    gf_gemm_set_min_tokens(GF_DTYPE_Q8, GF_GEMM_MIN_TOKENS_Q8);
 }
