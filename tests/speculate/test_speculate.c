@@ -164,7 +164,7 @@ Test(speculate, greedy_equals_plain_for_every_k_and_draft)
                 cr_expect_lt(stats.accepted, stats.drafted, "%s k %d: every draft kept",
                              drafts[d].name, k);
             if (d == 1) /* an always-right draft: k + 1 tokens per step but the last */
-                cr_expect_leq(stats.steps, (N_OUT + k) / (k + 1) + 1);
+                cr_expect_leq(stats.steps, (uint64_t)((N_OUT + k) / (k + 1) + 1));
             /* flushed, the target holds the prompt and the output, as a
              * plain session that decoded them */
             cr_assert_eq(gemfa_speculator_flush(sp), GEMFA_OK);
