@@ -229,8 +229,6 @@ static gemfa_status run_once(bench *B, bench_run *out)
     st = gemfa_decode(B->s, B->ids, (size_t)o->prompt, NULL);
     out->prompt_s = cli_now() - t;
     gf_context_set_profile(B->ctx, NULL);
-    for (long long b = 0; st == GEMFA_OK && b < o->batch; b++)
-        st = gemfa_session_fork(B->s, &forks[b]);
     gemfa_session *ds = B->s; /* the session the decode steps extend */
     out->fill_s = 0;
     if (st == GEMFA_OK && B->deep) {

@@ -619,31 +619,49 @@ typedef struct merge_job {
 #define GF_NO_FMA
 #endif
 /* Wider vectors where the CPU has them (the same IEEE operations in the
- * same order, so the same bits): chosen once by the dynamic loader. */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(GF_SIMD_DISABLED)
-#define GF_MERGE_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define GF_MERGE_CLONES
+ * same order, so the same bits), chosen at the call.  Not target_clones:
+ * its ifunc resolver runs while the dynamic loader relocates, before a
+ * sanitizer runtime is up (TSan builds crashed there). */
+#define MERGE_ROWS_BODY(j)                                                                       \
+    for (int64_t i = (j)->r0; i < (j)->r1; i++) {                                                \
+        float *acc = (j)->acc, *w = (j)->w + i * (j)->cols;                                      \
+        for (int64_t c = 0; c < (j)->cols; c++)                                                  \
+            acc[c] = 0.0f;                                                                       \
+        for (int64_t k = 0; k < (j)->rank; k++) {                                                \
+            const float bik = (j)->b[i * (j)->rank + k], *ak = (j)->a + k * (j)->cols;          \
+            for (int64_t c = 0; c < (j)->cols; c++) {                                            \
+                float p = bik * ak[c];                                                           \
+                acc[c] = acc[c] + p;                                                             \
+            }                                                                                    \
+        }                                                                                        \
+        for (int64_t c = 0; c < (j)->cols; c++) {                                                \
+            float d = (j)->scale * acc[c];                                                       \
+            w[c] = w[c] + d;                                                                     \
+        }                                                                                        \
+    }
+
+GF_NO_FMA static void merge_rows_generic(const merge_job *j) { MERGE_ROWS_BODY(j) }
+
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(GF_SIMD_DISABLED)
+GF_NO_FMA __attribute__((target("avx2"))) static void merge_rows_avx2(const merge_job *j)
+{
+    MERGE_ROWS_BODY(j)
+}
+GF_NO_FMA __attribute__((target("avx512f"))) static void merge_rows_avx512(const merge_job *j)
+{
+    MERGE_ROWS_BODY(j)
+}
 #endif
 
-GF_NO_FMA GF_MERGE_CLONES static void merge_rows(const merge_job *j)
+static void merge_rows(const merge_job *j)
 {
-    for (int64_t i = j->r0; i < j->r1; i++) {
-        float *acc = j->acc, *w = j->w + i * j->cols;
-        for (int64_t c = 0; c < j->cols; c++)
-            acc[c] = 0.0f;
-        for (int64_t k = 0; k < j->rank; k++) {
-            const float bik = j->b[i * j->rank + k], *ak = j->a + k * j->cols;
-            for (int64_t c = 0; c < j->cols; c++) {
-                float p = bik * ak[c];
-                acc[c] = acc[c] + p;
-            }
-        }
-        for (int64_t c = 0; c < j->cols; c++) {
-            float d = j->scale * acc[c];
-            w[c] = w[c] + d;
-        }
-    }
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(GF_SIMD_DISABLED)
+    if (__builtin_cpu_supports("avx512f"))
+        return merge_rows_avx512(j);
+    if (__builtin_cpu_supports("avx2"))
+        return merge_rows_avx2(j);
+#endif
+    merge_rows_generic(j);
 }
 
 static void *merge_thread(void *arg)
