@@ -209,7 +209,7 @@ static void softcap_neon(float *x, int64_t n, float cap)
         st_tail(x + i, vmulq_n_f32(vtanh(vmulq_n_f32(ld_tail(x + i, n - i), inv)), cap), n - i);
 }
 
-static void softmax_neon(float *x, int64_t n)
+static float max_neon(const float *x, int64_t n)
 {
     int64_t i = 0;
     float mx = x[0];
@@ -221,7 +221,13 @@ static void softmax_neon(float *x, int64_t n)
     }
     for (; i < n; i++)
         mx = x[i] > mx ? x[i] : mx;
-    const f4 vmx = dup(mx);
+    return mx;
+}
+
+static void softmax_neon(float *x, int64_t n)
+{
+    int64_t i;
+    const f4 vmx = dup(max_neon(x, n));
     f4 s0 = dup(0.0f), s1 = dup(0.0f);
     for (i = 0; i + 8 <= n; i += 8) {
         const f4 e0 = vexp(vsubq_f32(vld1q_f32(x + i), vmx));
@@ -250,45 +256,6 @@ static void softmax_neon(float *x, int64_t n)
 
 /* ---- attention inner loops -------------------------------------------- */
 
-/* Up to 4 query heads share each key load. */
-static void dots_neon(const float *q, int nq, const float *k, int64_t n_keys, int64_t d, float *s,
-                      int64_t lds)
-{
-    for (int h0 = 0; h0 < nq; h0 += 4) {
-        const int nh = nq - h0 < 4 ? nq - h0 : 4;
-        const float *qh = q + h0 * d;
-        for (int64_t j = 0; j < n_keys; j++) {
-            const float *kj = k + j * d;
-            f4 acc[4] = {dup(0.0f), dup(0.0f), dup(0.0f), dup(0.0f)};
-            int64_t i = 0;
-            for (; i + 4 <= d; i += 4) {
-                const f4 kv = vld1q_f32(kj + i);
-                for (int h = 0; h < nh; h++)
-                    acc[h] = vfmaq_f32(acc[h], vld1q_f32(qh + h * d + i), kv);
-            }
-            if (i < d) {
-                const f4 kv = ld_tail(kj + i, d - i);
-                for (int h = 0; h < nh; h++)
-                    acc[h] = vfmaq_f32(acc[h], ld_tail(qh + h * d + i, d - i), kv);
-            }
-            for (int h = 0; h < nh; h++)
-                s[(h0 + h) * lds + j] = vaddvq_f32(acc[h]);
-        }
-    }
-}
-
-static void accum_neon(const float *p, int64_t ldp, int nq, const float *v, int64_t n_keys,
-                       int64_t d, float *out)
-{
-    for (int64_t j = 0; j < n_keys; j++) {
-        const float *vj = v + j * d;
-        for (int h = 0; h < nq; h++)
-            axpy_body(out + h * d, p[h * ldp + j], vj, d);
-    }
-}
-
-/* ---- f16 KV cache and the online softmax ----------------------------- */
-
 /* Halves widen exactly (vcvt_f32_f16); the f16 kernels are the f32 ones
  * with widening loads, so they equal them on widened rows bit for bit
  * (what vec.h promises). */
@@ -304,23 +271,27 @@ AI f4 ld_h_tail(const uint16_t *p, int64_t n)
     return vld1q_f32(b);
 }
 
-static void dots_f16_neon(const float *q, int nq, const uint16_t *k, int64_t n_keys, int64_t d,
-                          float *s, int64_t lds)
+/* Up to 4 query heads share each key load.  Keys are f32, or f16 (`half`)
+ * widened exactly by the load, so both sum the same values in the same
+ * order. */
+AI void dots_body(const float *q, int nq, const void *k, int half, int64_t n_keys, int64_t d,
+                  float *s, int64_t lds)
 {
     for (int h0 = 0; h0 < nq; h0 += 4) {
         const int nh = nq - h0 < 4 ? nq - h0 : 4;
         const float *qh = q + h0 * d;
         for (int64_t j = 0; j < n_keys; j++) {
-            const uint16_t *kj = k + j * d;
+            const float *kf = (const float *)k + j * d;
+            const uint16_t *kh = (const uint16_t *)k + j * d;
             f4 acc[4] = {dup(0.0f), dup(0.0f), dup(0.0f), dup(0.0f)};
             int64_t i = 0;
             for (; i + 4 <= d; i += 4) {
-                const f4 kv = ld_h(kj + i);
+                const f4 kv = half ? ld_h(kh + i) : vld1q_f32(kf + i);
                 for (int h = 0; h < nh; h++)
                     acc[h] = vfmaq_f32(acc[h], vld1q_f32(qh + h * d + i), kv);
             }
             if (i < d) {
-                const f4 kv = ld_h_tail(kj + i, d - i);
+                const f4 kv = half ? ld_h_tail(kh + i, d - i) : ld_tail(kf + i, d - i);
                 for (int h = 0; h < nh; h++)
                     acc[h] = vfmaq_f32(acc[h], ld_tail(qh + h * d + i, d - i), kv);
             }
@@ -329,6 +300,30 @@ static void dots_f16_neon(const float *q, int nq, const uint16_t *k, int64_t n_k
         }
     }
 }
+
+static void dots_neon(const float *q, int nq, const float *k, int64_t n_keys, int64_t d, float *s,
+                      int64_t lds)
+{
+    dots_body(q, nq, k, 0, n_keys, d, s, lds);
+}
+
+static void dots_f16_neon(const float *q, int nq, const uint16_t *k, int64_t n_keys, int64_t d,
+                          float *s, int64_t lds)
+{
+    dots_body(q, nq, k, 1, n_keys, d, s, lds);
+}
+
+static void accum_neon(const float *p, int64_t ldp, int nq, const float *v, int64_t n_keys,
+                       int64_t d, float *out)
+{
+    for (int64_t j = 0; j < n_keys; j++) {
+        const float *vj = v + j * d;
+        for (int h = 0; h < nq; h++)
+            axpy_body(out + h * d, p[h * ldp + j], vj, d);
+    }
+}
+
+/* ---- f16 KV cache and the online softmax ----------------------------- */
 
 /* axpy is element by element, so widening a value row in pieces changes
  * no bits. */
@@ -351,21 +346,6 @@ static void accum_f16_neon(const float *p, int64_t ldp, int nq, const uint16_t *
             for (int h = 0; h < nq; h++)
                 axpy_body(out + h * d + c0, p[h * ldp + j], piece, n);
         }
-}
-
-static float max_neon(const float *x, int64_t n)
-{
-    int64_t i = 0;
-    float mx = x[0];
-    if (n >= 4) {
-        f4 m = vld1q_f32(x);
-        for (i = 4; i + 4 <= n; i += 4)
-            m = vmaxq_f32(m, vld1q_f32(x + i));
-        mx = vmaxvq_f32(m);
-    }
-    for (; i < n; i++)
-        mx = x[i] > mx ? x[i] : mx;
-    return mx;
 }
 
 /* x = e^(x − m) in place, the exponential of softmax_neon; returns Σ x. */
