@@ -25,7 +25,7 @@ static void run_kernel(const gf_kernel_table *k, const gf_matrix *W, const float
                        int64_t n_tokens, float *y)
 {
     gf_act a = {.x = x, .n_tokens = n_tokens, .cols = W->cols};
-    if (W->dtype == GF_DTYPE_Q8)
+    if (W->dtype == GF_DTYPE_Q8 || W->dtype == GF_DTYPE_Q4)
         test_q8_act_init(k, x, n_tokens, W->cols, &a);
     float *pairs = NULL;
     if (W->dtype == GF_DTYPE_BF16 && k->bf16_pairs) {
@@ -293,10 +293,10 @@ Test(kernels, linear_through_pool_matches_kernel_exactly)
             continue;
         cr_assert_eq(gf_kernel_level_force((gf_kernel_level)level), 0);
         cr_assert_eq(gf_kernels(), k);
-        for (int threads = 1; threads <= 3; threads++) {
+        for (int threads = 1; threads <= 5; threads += 2) { /* 1, 3, 5 */
             gf_threadpool *pool = gf_threadpool_new(threads);
             cr_assert_not_null(pool);
-            for (int dt = 0; dt < 4; dt++)
+            for (int dt = 0; dt < GF_DTYPE_COUNT; dt++)
                 for (int64_t T = 1; T <= 6; T += 5) {
                     float *src = malloc((size_t)(2 * R * C) * sizeof(float));
                     float *x = malloc((size_t)(T * C) * sizeof(float));
