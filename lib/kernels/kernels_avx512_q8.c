@@ -16,6 +16,12 @@
  * ~1.0x (2 threads, bench_kernels, docs/performance.md).  One token runs
  * ~3 % faster without it. */
 #define Q8_PREFETCH_L2 16384
+/* Into L1, 2 KB ahead (4 blocks of a full group): on the Intel Xeon one
+ * decode step of E4B ran 4.76 tok/s with the 4 KB of the 16-bit kernels
+ * and 5.03-5.15 with 2 KB, alternating in one run (1 KB: 5.14; 3 KB:
+ * 5.13-5.17; 6 KB: 4.63; docs/performance.md).  A stream that prefetches
+ * further than it needs evicts lines L1 still has to read. */
+#define Q8_PREFETCH 2048
 /* Tokens per pass over the weights (batches up to the GEMM crossover). */
 #define MAX_NT 8
 /* Same results as the scalar quantizer, bit for bit: the same max, the same
@@ -76,7 +82,7 @@ q8_group(const int8_t *w, const uint16_t *sw, int64_t n, int64_t h, const gf_q8_
     for (int64_t b = 0; b < nb; b++) {
         const int8_t *wb = w + b * 8 * qs;
         for (int64_t pf = 0; pf < 8 * qs; pf += 64) {
-            _mm_prefetch((const char *)wb + GF_PREFETCH + pf, _MM_HINT_T0);
+            _mm_prefetch((const char *)wb + Q8_PREFETCH + pf, _MM_HINT_T0);
             if (nt > 1) /* compute-heavier steps: ask for memory further ahead, into L2 */
                 _mm_prefetch((const char *)wb + Q8_PREFETCH_L2 + pf, _MM_HINT_T1);
         }
