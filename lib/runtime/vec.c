@@ -43,10 +43,21 @@ AI v16f ldh(const uint16_t *p)
     const v16i inf = ((e + 0x400) >> 15) * 0x7f800000; /* e == 0x7c00: all-ones exponent */
     return (v16f)((v16i)f | inf | ((h & 0x8000) << 16));
 }
-/* Element i of a key/value row: f32 or f16 (`f16` a constant per caller). */
-AI v16f ldkv(int f16, const void *p, int64_t i)
+/* How a level widens 16 halves: ldh everywhere, vcvtph2ps where the level
+ * has it (the same values: both are exact).  Passed as a constant function
+ * pointer, so each level's function inlines its own. */
+typedef v16f (*widen16)(const uint16_t *);
+#if defined(__x86_64__) && !defined(GF_SIMD_DISABLED)
+#include <immintrin.h>
+static inline __attribute__((always_inline, target("avx512f"))) v16f ldh_avx512(const uint16_t *p)
 {
-    return f16 ? ldh((const uint16_t *)p + i) : ld((const float *)p + i);
+    return (v16f)_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p));
+}
+#endif
+/* Element i of a key/value row: f32 or f16 (`f16` a constant per caller). */
+AI v16f ldkv(widen16 widen, int f16, const void *p, int64_t i)
+{
+    return f16 ? widen((const uint16_t *)p + i) : ld((const float *)p + i);
 }
 AI float getkv(int f16, const void *p, int64_t i)
 {
@@ -333,54 +344,133 @@ AI void softmax_body(int nat, float *x, int64_t n)
     scale_body(x, inv, NULL, n, x);
 }
 
-/* Up to 4 query heads share each key load.  Keys f32 or f16 (`f16`
- * constant): the same sums in the same order, so f16 keys give exactly the
- * f32 result on the widened keys. */
-AI void dots_body(int f16, const float *q, int nq, const void *k, int64_t n_keys, int64_t d,
-                  float *s, int64_t lds)
+/* q·k of nk keys (a constant, 1-4) with nh query heads (1-4): the nk x nh
+ * sums stay in registers, each key chunk loaded once for all heads.  Per
+ * (head, key) the sum is the same at every tiling: lane-wise over the
+ * 16-float chunks in order, then hsum, then the scalar tail. */
+AI void dots_tile(widen16 widen, int f16, const int nh, const int nk, const float *qh,
+                  const void *k, int64_t d, float *s, int64_t lds)
 {
     const size_t esz = f16 ? 2 : 4;
+    v16f acc[4][4];
+    float tail[4][4];
+    for (int j = 0; j < nk; j++)
+        for (int h = 0; h < nh; h++) {
+            acc[j][h] = (v16f){0};
+            tail[j][h] = 0;
+        }
+    int64_t i = 0;
+    for (; i + 16 <= d; i += 16) {
+        v16f kv[4];
+        for (int j = 0; j < nk; j++)
+            kv[j] = ldkv(widen, f16, (const unsigned char *)k + (size_t)(j * d) * esz, i);
+        for (int h = 0; h < nh; h++) {
+            const v16f qv = ld(qh + h * d + i);
+            for (int j = 0; j < nk; j++)
+                acc[j][h] += qv * kv[j];
+        }
+    }
+    for (; i < d; i++)
+        for (int j = 0; j < nk; j++) {
+            const float ki = getkv(f16, (const unsigned char *)k + (size_t)(j * d) * esz, i);
+            for (int h = 0; h < nh; h++) /* fmaf: contracted the same whatever gets vectorised */
+                tail[j][h] = fmaf(qh[h * d + i], ki, tail[j][h]);
+        }
+    for (int j = 0; j < nk; j++)
+        for (int h = 0; h < nh; h++)
+            s[h * lds + j] = hsum(acc[j][h]) + tail[j][h];
+}
+
+AI void dots_heads(widen16 widen, int f16, const int nh, const int keys, const float *qh,
+                   const void *k, int64_t n_keys, int64_t d, float *s, int64_t lds)
+{
+    const size_t esz = f16 ? 2 : 4;
+    int64_t j = 0;
+    for (; j + keys <= n_keys; j += keys)
+        dots_tile(widen, f16, nh, keys, qh, (const unsigned char *)k + (size_t)(j * d) * esz, d,
+                  s + j, lds);
+    for (; j < n_keys; j++)
+        dots_tile(widen, f16, nh, 1, qh, (const unsigned char *)k + (size_t)(j * d) * esz, d,
+                  s + j, lds);
+}
+
+/* Up to 4 query heads share each key load, and `keys` keys (a constant per
+ * level: as many as its registers hold) go together.  Keys f32 or f16
+ * (`f16` constant): the same sums in the same order, so f16 keys give
+ * exactly the f32 result on the widened keys. */
+AI void dots_body(widen16 widen, int f16, const int keys, const float *q, int nq, const void *k,
+                  int64_t n_keys, int64_t d, float *s, int64_t lds)
+{
     for (int h0 = 0; h0 < nq; h0 += 4) {
-        const int nh = nq - h0 < 4 ? nq - h0 : 4;
         const float *qh = q + h0 * d;
-        for (int64_t j = 0; j < n_keys; j++) {
-            const void *kj = (const unsigned char *)k + (size_t)(j * d) * esz;
-            v16f acc[4] = {{0}, {0}, {0}, {0}};
-            float tail[4] = {0, 0, 0, 0};
-            int64_t i = 0;
-            for (; i + 16 <= d; i += 16) {
-                const v16f kv = ldkv(f16, kj, i);
-                for (int h = 0; h < nh; h++)
-                    acc[h] += ld(qh + h * d + i) * kv;
-            }
-            for (; i < d; i++) {
-                const float ki = getkv(f16, kj, i);
-                for (int h = 0; h < nh; h++)
-                    tail[h] += qh[h * d + i] * ki;
-            }
-            for (int h = 0; h < nh; h++)
-                s[(h0 + h) * lds + j] = hsum(acc[h]) + tail[h];
+        float *sh = s + h0 * lds;
+        switch (nq - h0 < 4 ? nq - h0 : 4) {
+        case 1: dots_heads(widen, f16, 1, keys, qh, k, n_keys, d, sh, lds); break;
+        case 2: dots_heads(widen, f16, 2, keys, qh, k, n_keys, d, sh, lds); break;
+        case 3: dots_heads(widen, f16, 3, keys, qh, k, n_keys, d, sh, lds); break;
+        default: dots_heads(widen, f16, 4, keys, qh, k, n_keys, d, sh, lds); break;
         }
     }
 }
 
-/* out_h += Σ_j p_hj·v_j, one value row read for all heads of the group. */
-AI void accum_body(int f16, const float *p, int64_t ldp, int nq, const void *v, int64_t n_keys,
-                   int64_t d, float *out)
+/* out_h += Σ_j p_hj·v_j over nv 16-float chunks of the head dim from i0 for
+ * nh heads (constants): those outputs stay in registers over all keys, and
+ * each value chunk is loaded once for the heads.  Every output element sums
+ * over the keys in order, as at every other tiling. */
+AI void accum_strip(widen16 widen, int f16, const int nh, const int nv, const float *p,
+                    int64_t ldp, const void *v, int64_t n_keys, int64_t d, int64_t i0, float *out)
 {
     const size_t esz = f16 ? 2 : 4;
+    v16f o[4][4];
+    for (int h = 0; h < nh; h++)
+        for (int u = 0; u < nv; u++)
+            o[h][u] = ld(out + h * d + i0 + 16 * u);
     for (int64_t j = 0; j < n_keys; j++) {
         const void *vj = (const unsigned char *)v + (size_t)(j * d) * esz;
-        int64_t i = 0;
-        for (; i + 16 <= d; i += 16) {
-            const v16f x = ldkv(f16, vj, i);
-            for (int h = 0; h < nq; h++)
-                st(out + h * d + i, ld(out + h * d + i) + p[h * ldp + j] * x);
+        v16f x[4];
+        for (int u = 0; u < nv; u++)
+            x[u] = ldkv(widen, f16, vj, i0 + 16 * u);
+        for (int h = 0; h < nh; h++) {
+            const float ph = p[h * ldp + j];
+            for (int u = 0; u < nv; u++)
+                o[h][u] += ph * x[u];
         }
-        for (; i < d; i++) {
-            const float x = getkv(f16, vj, i);
-            for (int h = 0; h < nq; h++)
-                out[h * d + i] += p[h * ldp + j] * x;
+    }
+    for (int h = 0; h < nh; h++)
+        for (int u = 0; u < nv; u++)
+            st(out + h * d + i0 + 16 * u, o[h][u]);
+}
+
+AI void accum_heads(widen16 widen, int f16, const int nh, const int strip, const float *p,
+                    int64_t ldp, const void *v, int64_t n_keys, int64_t d, float *out)
+{
+    const size_t esz = f16 ? 2 : 4;
+    int64_t i = 0;
+    for (; i + 16 * strip <= d; i += 16 * strip)
+        accum_strip(widen, f16, nh, strip, p, ldp, v, n_keys, d, i, out);
+    for (; i + 16 <= d; i += 16)
+        accum_strip(widen, f16, nh, 1, p, ldp, v, n_keys, d, i, out);
+    for (; i < d; i++)
+        for (int64_t j = 0; j < n_keys; j++) {
+            const float x = getkv(f16, (const unsigned char *)v + (size_t)(j * d) * esz, i);
+            for (int h = 0; h < nh; h++)
+                out[h * d + i] = fmaf(p[h * ldp + j], x, out[h * d + i]);
+        }
+}
+
+/* out_h += Σ_j p_hj·v_j, heads 4 at a time, the head dim in strips of
+ * `strip` vectors (a constant per level). */
+AI void accum_body(widen16 widen, int f16, const int strip, const float *p, int64_t ldp, int nq,
+                   const void *v, int64_t n_keys, int64_t d, float *out)
+{
+    for (int h0 = 0; h0 < nq; h0 += 4) {
+        const float *ph = p + h0 * ldp;
+        float *oh = out + h0 * d;
+        switch (nq - h0 < 4 ? nq - h0 : 4) {
+        case 1: accum_heads(widen, f16, 1, strip, ph, ldp, v, n_keys, d, oh); break;
+        case 2: accum_heads(widen, f16, 2, strip, ph, ldp, v, n_keys, d, oh); break;
+        case 3: accum_heads(widen, f16, 3, strip, ph, ldp, v, n_keys, d, oh); break;
+        default: accum_heads(widen, f16, 4, strip, ph, ldp, v, n_keys, d, oh); break;
         }
     }
 }
@@ -419,8 +509,12 @@ AI float exp_sum_body(int nat, float *x, int64_t n, float m)
     return hsum(s) + tail;
 }
 
-/* One function per level and helper: the same bodies, different targets. */
-#define DEFINE_LEVEL(SUFFIX, TARGET, NAT)                                                     \
+/* One function per level and helper: the same bodies, different targets.
+ * NAT: the level has native f32 compares/min/max; WIDEN: its f16 widening;
+ * TILE: keys per q·k tile and vectors per value strip (4 fill 21 of
+ * AVX-512's 32 registers; with 16 registers of a quarter or half the width,
+ * 1). */
+#define DEFINE_LEVEL(SUFFIX, TARGET, NAT, WIDEN, TILE)                                                   \
     TARGET static double sumsq_##SUFFIX(const float *x, int64_t n) { return sumsq_body(x, n); } \
     TARGET static void mean_var_##SUFFIX(const float *x, int64_t n, double *m, double *v)     \
     {                                                                                         \
@@ -456,23 +550,23 @@ AI float exp_sum_body(int nat, float *x, int64_t n, float m)
     TARGET static void dots_##SUFFIX(const float *q, int nq, const float *k, int64_t n_keys,  \
                                      int64_t d, float *s, int64_t lds)                        \
     {                                                                                         \
-        dots_body(0, q, nq, k, n_keys, d, s, lds);                                            \
+        dots_body(WIDEN, 0, TILE, q, nq, k, n_keys, d, s, lds);                                            \
     }                                                                                         \
     TARGET static void accum_##SUFFIX(const float *p, int64_t ldp, int nq, const float *v,    \
                                       int64_t n_keys, int64_t d, float *out)                  \
     {                                                                                         \
-        accum_body(0, p, ldp, nq, v, n_keys, d, out);                                         \
+        accum_body(WIDEN, 0, TILE, p, ldp, nq, v, n_keys, d, out);                                         \
     }                                                                                         \
     TARGET static void dots_f16_##SUFFIX(const float *q, int nq, const uint16_t *k,           \
                                          int64_t n_keys, int64_t d, float *s, int64_t lds)    \
     {                                                                                         \
-        dots_body(1, q, nq, k, n_keys, d, s, lds);                                            \
+        dots_body(WIDEN, 1, TILE, q, nq, k, n_keys, d, s, lds);                                            \
     }                                                                                         \
     TARGET static void accum_f16_##SUFFIX(const float *p, int64_t ldp, int nq,                \
                                           const uint16_t *v, int64_t n_keys, int64_t d,       \
                                           float *out)                                         \
     {                                                                                         \
-        accum_body(1, p, ldp, nq, v, n_keys, d, out);                                         \
+        accum_body(WIDEN, 1, TILE, p, ldp, nq, v, n_keys, d, out);                                         \
     }                                                                                         \
     TARGET static float max_##SUFFIX(const float *x, int64_t n) { return max_body(NAT, x, n); } \
     TARGET static float exp_sum_##SUFFIX(float *x, int64_t n, float m)                        \
@@ -487,10 +581,11 @@ AI float exp_sum_body(int nat, float *x, int64_t n, float m)
         accum_f16_##SUFFIX, max_##SUFFIX,   exp_sum_##SUFFIX,                                 \
     };
 
-DEFINE_LEVEL(scalar, , 0)
+DEFINE_LEVEL(scalar, , 0, ldh, 1)
 #if defined(__x86_64__) && !defined(GF_SIMD_DISABLED)
-DEFINE_LEVEL(avx2, __attribute__((target("avx2,fma"))), 0)
-DEFINE_LEVEL(avx512, __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma"))), 1)
+DEFINE_LEVEL(avx2, __attribute__((target("avx2,fma"))), 0, ldh, 1)
+DEFINE_LEVEL(avx512, __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma"))), 1,
+             ldh_avx512, 4)
 #endif
 
 const gf_vec_ops *gf_vec_for_level(gf_kernel_level level)
