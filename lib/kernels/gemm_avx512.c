@@ -354,6 +354,10 @@ static int tile_rows(const gf_matrix *W, gf_gemm_kind kind, int64_t rb, int64_t 
 TARGET void gf_gemm_rows(const gf_matrix *W, const gf_gemm_x *px, int64_t r0, int64_t r1,
                          float *y, void *scratch)
 {
+    if (px->kind == GF_GEMM_Q8_AMX) {
+        gf_amx_rows(W, px, r0, r1, y, scratch);
+        return;
+    }
     const int64_t K = W->cols, n_pad = px->n_blocks * NR, rows = r1 - r0;
     float *yt = scratch;
     float *tile = yt + rows * n_pad;
@@ -394,6 +398,7 @@ TARGET void gf_gemm_rows(const gf_matrix *W, const gf_gemm_x *px, int64_t r0, in
                              acc);
                 break;
             }
+            case GF_GEMM_Q8_AMX: break; /* (gemm_amx.c) */
             case GF_GEMM_Q8: {
                 /* in place: the interleaved layout keeps a tile's rows together */
                 const int64_t g0 = rb - rb % GF_Q8_GROUP, h = gf_q8_group_rows(W->rows, g0);
@@ -444,6 +449,7 @@ void gf_gemm_x_init(gf_gemm_x *px, gf_gemm_kind kind, void *buf, int64_t n_token
     case GF_GEMM_F32: px->xf = buf; break;
     case GF_GEMM_BF16DOT: px->xb = buf; break;
     case GF_GEMM_Q8:
+    case GF_GEMM_Q8_AMX:
         px->xq = buf;
         px->xd = (const float *)((char *)buf + ((n_pad * cols + 63) & ~(int64_t)63));
         break;
@@ -538,6 +544,9 @@ void gf_gemm_pack_x(gf_gemm_x *px, const float *x, int64_t t0, int64_t t1)
             pack_q8_block((uint8_t *)px->xq + tb * K * NR, (float *)px->xd + tb * (K / 32) * NR, xs,
                           n_valid, K, kt->quantize_q8);
             break;
+        case GF_GEMM_Q8_AMX:
+            gf_amx_pack_x(px, x, tb);
+            break;
         }
     }
 }
@@ -550,12 +559,15 @@ int gf_gemm_available(gf_gemm_kind kind)
     case GF_GEMM_F32: return 1;
     case GF_GEMM_BF16DOT: return gf_cpu_has_avx512_bf16();
     case GF_GEMM_Q8: return gf_cpu_has_avx512_vnni();
+    case GF_GEMM_Q8_AMX: return gf_cpu_has_avx512_vnni() && gf_amx_probe() == GF_AMX_READY;
     }
     return 0;
 }
 #else
 #include "kernels/gemm.h"
 int gf_gemm_available(gf_gemm_kind kind) { (void)kind; return 0; }
+gf_amx_state gf_amx_probe(void) { return GF_AMX_ABSENT; }
+size_t gf_amx_thread_bytes(int64_t n, int64_t r) { (void)n; (void)r; return 0; }
 size_t gf_gemm_x_bytes(gf_gemm_kind k, int64_t n, int64_t c) { (void)k; (void)n; (void)c; return 0; }
 size_t gf_gemm_thread_bytes(int64_t n, int64_t r) { (void)n; (void)r; return 0; }
 void gf_gemm_x_init(gf_gemm_x *px, gf_gemm_kind k, void *b, int64_t n, int64_t c) { (void)px; (void)k; (void)b; (void)n; (void)c; }

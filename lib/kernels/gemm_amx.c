@@ -1,0 +1,303 @@
+/* gemm_amx.c — prompt batches of Q8 and Q4 weights on the AMX-INT8 tile
+ * unit (Intel Sapphire Rapids and later; see gemm.h).
+ *
+ * One TDPBSSD multiplies a 16-token x 32-byte activation tile (one k block
+ * of quantized activations, signed) by an 8 x 64-byte weight tile (the
+ * same k block of a 16-row group) into 16 x 16 int32 sums: exactly the
+ * block sums of the scalar twin (kernels_scalar.c rows_q8/rows_q4), no
+ * -128 correction as vpdpbusd's unsigned operand needs.  The Q8 r16 layout
+ * (q8_format.h) of a full group already is the weight tile: byte
+ * (k/4)*64 + r*4 + k%4, one block 512 contiguous bytes.  Short groups and
+ * Q4 groups are copied / unpacked per k chunk into a zero-padded slab.
+ *
+ * Each k block ends with its own scales, so every block's C tiles are
+ * stored and folded into f32 accumulators as the scalar twin does:
+ * acc = fma((float)isum, d_w * d_x, acc), block after block, starting from
+ * +0: bit for bit the same results.  Four C tiles (2 token tiles x 2 row
+ * groups) per block, double buffered through memory: the tile unit runs
+ * block b + 1 while the vector units fold block b. */
+#if defined(__x86_64__) && !defined(GF_SIMD_DISABLED)
+#include <cpuid.h>
+#include <immintrin.h>
+#include <pthread.h>
+#include <string.h>
+#if defined(__linux__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
+
+#include "kernels/gemm.h"
+#include "kernels/kernels.h"
+#include "kernels/q4_format.h"
+
+#define TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma,f16c")))
+#define TARGET_AMX \
+    __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma,f16c,amx-tile,amx-int8")))
+#define ALWAYS static inline __attribute__((always_inline))
+
+#define TT 16               /* tokens per tile */
+#define KCA GF_AMX_KC       /* k per chunk: a group pair's slabs, 2 x 16 x KCA bytes */
+#define NBC (KCA / 32)      /* blocks per chunk */
+
+/* ---- can this process use the tiles? ---- */
+
+static pthread_once_t amx_once = PTHREAD_ONCE_INIT;
+static gf_amx_state amx_state = GF_AMX_ABSENT;
+
+static void amx_probe(void)
+{
+    unsigned a, b, c, d;
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d) || !(d & (1u << 24)) || !(d & (1u << 25)))
+        return; /* no AMX-TILE / AMX-INT8 */
+    if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & (1u << 27)))
+        return; /* no OSXSAVE: cannot ask XCR0 */
+    unsigned lo, hi;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    if ((lo & (3u << 17)) != (3u << 17)) {
+        amx_state = GF_AMX_REFUSED; /* the OS does not save tile state */
+        return;
+    }
+#if defined(__linux__)
+    /* Linux 5.16+: tile data is off until the process asks for it
+     * (ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA = 18); process-wide. */
+    unsigned long mask = 0;
+    if (syscall(SYS_arch_prctl, 0x1023 /* ARCH_REQ_XCOMP_PERM */, 18) == 0 &&
+        syscall(SYS_arch_prctl, 0x1022 /* ARCH_GET_XCOMP_PERM */, &mask) == 0 &&
+        (mask & (1ul << 18)))
+        amx_state = GF_AMX_READY;
+    else
+        amx_state = GF_AMX_REFUSED;
+#else
+    amx_state = GF_AMX_REFUSED; /* no known way to ask: stay on VNNI */
+#endif
+}
+
+gf_amx_state gf_amx_probe(void)
+{
+    pthread_once(&amx_once, amx_probe);
+    return amx_state;
+}
+
+/* ---- tiles: 0-3 C (token tile t, group g at 2t + g), 4-5 A, 6-7 B ---- */
+
+typedef struct amx_cfg {
+    uint8_t palette, start_row, reserved[14];
+    uint16_t colsb[16];
+    uint8_t rows[16];
+} amx_cfg;
+
+/* const (in memory, never written): ldtilecfg's asm names only 8 bytes */
+static const amx_cfg tile_cfg __attribute__((aligned(64))) = {
+    1, 0, {0}, {64, 64, 64, 64, 32, 32, 64, 64}, {16, 16, 16, 16, 16, 16, 8, 8}};
+
+/* Activations: A[tile][block][16 tokens][32] int8 and D[tile][block][16]
+ * scales, so one block of a token tile is 512 contiguous bytes.  The
+ * tokens of a 32-token pack block (gf_gemm_pack_x) are two tiles; the
+ * sizes are those of GF_GEMM_Q8 (gf_gemm_x_bytes). */
+void gf_amx_pack_x(gf_gemm_x *px, const float *x, int64_t tb)
+{
+    const int64_t K = px->cols, nb = K / 32;
+    const gf_quant_fn quantize = gf_kernels()->quantize_q8;
+    int8_t *xa = (int8_t *)px->xq;
+    float *xd = (float *)px->xd;
+    for (int64_t t = tb * GF_GEMM_NR; t < (tb + 1) * GF_GEMM_NR; t++) {
+        int8_t *a = xa + (t / TT) * nb * 512 + (t % TT) * 32;
+        float *d = xd + (t / TT) * nb * TT + t % TT;
+        for (int64_t b = 0; b < nb; b++) {
+            int32_t corr[8];
+            if (t < px->n_tokens) {
+                quantize(x + t * K + b * 32, 32, a + b * 512, d + b * TT, corr);
+            } else {
+                memset(a + b * 512, 0, 32);
+                d[b * TT] = 0;
+            }
+        }
+    }
+}
+
+/* ---- weight slabs ---- */
+
+/* Columns [k0, k0 + kc) of the group at g0 (h rows) as weight tiles with
+ * 16 rows (rows h.. zero): Q8 copied, Q4 unpacked (u - 8, q4_format.h: a
+ * code octet's 4h bytes hold quad 2j in the low nibbles, 2j + 1 in the
+ * high ones). */
+TARGET static void make_slab(const gf_matrix *W, int64_t g0, int64_t h, int64_t k0, int64_t kc,
+                             int8_t *out)
+{
+    const __mmask64 m = h == 16 ? ~0ull : (1ull << (4 * h)) - 1;
+    if (W->dtype == GF_DTYPE_Q8) {
+        const int8_t *src = (const int8_t *)W->data + g0 * W->cols + k0 * h;
+        for (int64_t j = 0; j < kc / 4; j++)
+            _mm512_store_si512(out + j * 64, _mm512_maskz_loadu_epi8(m, src + j * 4 * h));
+        return;
+    }
+    const uint8_t *src = (const uint8_t *)W->data + (g0 * W->cols + k0 * h) / 2;
+    const __m512i lo4 = _mm512_set1_epi8(15), eight = _mm512_set1_epi8(8);
+    for (int64_t j = 0; j < kc / 8; j++) {
+        __m512i v = _mm512_maskz_loadu_epi8(m, src + j * 4 * h);
+        __m512i a = _mm512_sub_epi8(_mm512_and_si512(v, lo4), eight);
+        __m512i b = _mm512_sub_epi8(_mm512_and_si512(_mm512_srli_epi16(v, 4), lo4), eight);
+        _mm512_store_si512(out + (2 * j) * 64, _mm512_maskz_mov_epi8(m, a));
+        _mm512_store_si512(out + (2 * j + 1) * 64, _mm512_maskz_mov_epi8(m, b));
+    }
+}
+
+/* ---- the block loop ---- */
+
+typedef struct amx_tile_job {
+    const int8_t *a[2];   /* token tiles at the chunk's first block */
+    const float *d[2];    /* their scales, same block */
+    const int8_t *b[2];   /* group slabs at the chunk's first block */
+    const uint16_t *s[2]; /* group scales at the chunk's first block */
+    int64_t h[2];
+    int nb;               /* blocks in this chunk */
+    int fresh;            /* first chunk: accumulators start at +0 */
+    float *acc;           /* [32 tokens][32 rows] */
+    int32_t *cbuf;        /* 4 x [16][16] int32 */
+} amx_tile_job;
+
+/* Tile numbers are immediates: one copy per (token tiles, groups). */
+#define ISSUE(NT, NG, J, bk)                                                          \
+    do {                                                                              \
+        _tile_loadd(4, (J)->a[0] + (bk) * 512, 32);                                   \
+        _tile_loadd(6, (J)->b[0] + (bk) * 512, 64);                                   \
+        _tile_zero(0);                                                                \
+        _tile_dpbssd(0, 4, 6);                                                        \
+        if (NG == 2) {                                                                \
+            _tile_loadd(7, (J)->b[1] + (bk) * 512, 64);                               \
+            _tile_zero(1);                                                            \
+            _tile_dpbssd(1, 4, 7);                                                    \
+        }                                                                             \
+        if (NT == 2) {                                                                \
+            _tile_loadd(5, (J)->a[1] + (bk) * 512, 32);                               \
+            _tile_zero(2);                                                            \
+            _tile_dpbssd(2, 5, 6);                                                    \
+            if (NG == 2) {                                                            \
+                _tile_zero(3);                                                        \
+                _tile_dpbssd(3, 5, 7);                                                \
+            }                                                                         \
+        }                                                                             \
+    } while (0)
+
+#define STORE(NT, NG, J)                                                              \
+    do {                                                                              \
+        _tile_stored(0, (J)->cbuf, 64);                                               \
+        if (NG == 2)                                                                  \
+            _tile_stored(1, (J)->cbuf + 256, 64);                                     \
+        if (NT == 2) {                                                                \
+            _tile_stored(2, (J)->cbuf + 512, 64);                                     \
+            if (NG == 2)                                                              \
+                _tile_stored(3, (J)->cbuf + 768, 64);                                 \
+        }                                                                             \
+    } while (0)
+
+ALWAYS TARGET_AMX void fold_block(const int NT, const int NG, const amx_tile_job *j, int bk,
+                                  int zero)
+{
+    for (int g = 0; g < NG; g++) {
+        const __mmask16 hm = (__mmask16)((1u << j->h[g]) - 1);
+        const __m512 dw = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(hm, j->s[g] + bk * j->h[g]));
+        for (int t = 0; t < NT; t++) {
+            const int32_t *c = j->cbuf + (2 * t + g) * 256;
+            const float *dx = j->d[t] + bk * TT;
+            float *acc = j->acc + t * TT * 32 + g * 16;
+#pragma GCC unroll 4
+            for (int i = 0; i < TT; i++) {
+                __m512 p = _mm512_mul_ps(dw, _mm512_set1_ps(dx[i]));
+                __m512 a = zero ? _mm512_setzero_ps() : _mm512_load_ps(acc + i * 32);
+                a = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_load_si512(c + i * 16)), p, a);
+                _mm512_store_ps(acc + i * 32, a);
+            }
+        }
+    }
+}
+
+ALWAYS TARGET_AMX void run_tiles(const int NT, const int NG, const amx_tile_job *j)
+{
+    ISSUE(NT, NG, j, 0);
+    for (int bk = 0; bk < j->nb; bk++) {
+        STORE(NT, NG, j);
+        if (bk + 1 < j->nb)
+            ISSUE(NT, NG, j, bk + 1);
+        fold_block(NT, NG, j, bk, j->fresh && bk == 0);
+    }
+}
+
+TARGET_AMX static void run_job(int nt, int ng, const amx_tile_job *j)
+{
+    if (nt == 2 && ng == 2)
+        run_tiles(2, 2, j);
+    else if (nt == 2)
+        run_tiles(2, 1, j);
+    else if (ng == 2)
+        run_tiles(1, 2, j);
+    else
+        run_tiles(1, 1, j);
+}
+
+size_t gf_amx_thread_bytes(int64_t n_tokens, int64_t chunk_rows)
+{
+    int64_t n_pad = (n_tokens + GF_GEMM_NR - 1) / GF_GEMM_NR * GF_GEMM_NR;
+    int64_t r_pad = (chunk_rows + 31) / 32 * 32;
+    return (size_t)(r_pad * n_pad) * 4 + 2 * (size_t)16 * KCA + 4 * 1024 + 128;
+}
+
+/* Rows [r0, r1) (r0 at a group start) for all tokens.  Accumulators
+ * acc[group pair][token pair][32][32] (4 KB each: one stays in L1 through
+ * a chunk's blocks), then copied into y[token][row]: no transpose. */
+TARGET_AMX void gf_amx_rows(const gf_matrix *W, const gf_gemm_x *px, int64_t r0, int64_t r1,
+                            float *y, void *scratch)
+{
+    const int64_t K = W->cols, nbk = K / 32, n = px->n_tokens;
+    const int64_t n_groups = (r1 - r0 + 15) / 16, n_gp = (n_groups + 1) / 2;
+    const int64_t n_tiles = (n + TT - 1) / TT, n_tp = (n_tiles + 1) / 2;
+    float *acc = scratch;
+    int8_t *slab = (int8_t *)(acc + n_gp * n_tp * 1024);
+    int32_t *cbuf = (int32_t *)(slab + 2 * 16 * KCA);
+    const int8_t *xa = (const int8_t *)px->xq;
+    _tile_loadconfig(&tile_cfg);
+    for (int64_t k0 = 0; k0 < K; k0 += KCA) {
+        const int64_t kc = K - k0 < KCA ? K - k0 : KCA, kb0 = k0 / 32;
+        for (int64_t gp = 0; gp < n_gp; gp++) {
+            amx_tile_job j;
+            const int ng = gp * 2 + 2 <= n_groups ? 2 : 1;
+            for (int g = 0; g < ng; g++) {
+                const int64_t g0 = r0 + (gp * 2 + g) * 16;
+                j.h[g] = gf_q8_group_rows(W->rows, g0);
+                j.s[g] = W->scales + g0 * nbk + kb0 * j.h[g];
+                if (W->dtype == GF_DTYPE_Q8 && j.h[g] == 16) {
+                    j.b[g] = (const int8_t *)W->data + g0 * K + k0 * 16; /* in place */
+                } else {
+                    make_slab(W, g0, j.h[g], k0, kc, slab + g * 16 * KCA);
+                    j.b[g] = slab + g * 16 * KCA;
+                }
+            }
+            __asm__ volatile("" ::: "memory"); /* the slab before the tile loads */
+            j.nb = (int)(kc / 32);
+            j.fresh = k0 == 0;
+            j.cbuf = cbuf;
+            for (int64_t tp = 0; tp < n_tp; tp++) {
+                const int nt = tp * 2 + 2 <= n_tiles ? 2 : 1;
+                for (int t = 0; t < nt; t++) {
+                    const int64_t tile = tp * 2 + t;
+                    j.a[t] = xa + (tile * nbk + kb0) * 512;
+                    j.d[t] = px->xd + (tile * nbk + kb0) * TT;
+                }
+                j.acc = acc + (gp * n_tp + tp) * 1024;
+                run_job(nt, ng, &j);
+            }
+        }
+    }
+    _tile_release();
+    for (int64_t gp = 0; gp < n_gp; gp++)
+        for (int g = 0; g < 2 && gp * 2 + g < n_groups; g++) {
+            const int64_t g0 = r0 + (gp * 2 + g) * 16;
+            const int64_t h = (r1 - g0 < 16 ? r1 - g0 : 16);
+            const __mmask16 hm = (__mmask16)((1u << h) - 1);
+            for (int64_t t = 0; t < n; t++) {
+                const float *src = acc + (gp * n_tp + t / 32) * 1024 + (t % 32) * 32 + g * 16;
+                _mm512_mask_storeu_ps(y + t * W->rows + g0, hm, _mm512_load_ps(src));
+            }
+        }
+}
+#endif
