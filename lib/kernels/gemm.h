@@ -70,7 +70,7 @@ typedef enum gf_amx_state {
 /* Probes once per process (and asks the kernel for the permission). */
 gf_amx_state gf_amx_probe(void);
 
-#define GF_AMX_KC 256         /* k per chunk of the AMX kernel */
+#define GF_AMX_KC 1024        /* k per chunk of the AMX kernel */
 #define GF_AMX_CHUNK_ROWS 64  /* rows per work item: whole groups of 16 */
 size_t gf_amx_thread_bytes(int64_t n_tokens, int64_t chunk_rows);
 /* Packs the 32 tokens of pack block tb (zeros past n_tokens). */

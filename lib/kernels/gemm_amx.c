@@ -78,7 +78,7 @@ gf_amx_state gf_amx_probe(void)
     return amx_state;
 }
 
-/* ---- tiles: 0-3 C (token tile t, group g at 2t + g), 4-5 A, 6-7 B ---- */
+/* ---- tiles: C 0-1, A 2-3, B 4-5 (two sets, see run_tile) ---- */
 
 typedef struct amx_cfg {
     uint8_t palette, start_row, reserved[14];
@@ -144,160 +144,141 @@ TARGET static void make_slab(const gf_matrix *W, int64_t g0, int64_t h, int64_t 
 
 /* ---- the block loop ---- */
 
+/* One output tile (16 tokens x 16 rows) over the blocks of a k chunk,
+ * its f32 accumulators in 16 registers.  Each block is one TDPBSSD into a
+ * C tile; tile registers are not renamed, so blocks alternate between two
+ * sets (C, A, B = tiles 0, 2, 4 and 1, 3, 5): the tile unit multiplies
+ * block b + 1 while block b's C tile is stored and folded. */
 typedef struct amx_tile_job {
-    const int8_t *a[2];   /* token tiles at the chunk's first block */
-    const float *d[2];    /* their scales, same block */
-    const int8_t *b[2];   /* group slabs at the chunk's first block */
-    const uint16_t *s[2]; /* group scales at the chunk's first block */
-    int64_t h[2];
-    int nb;               /* blocks in this chunk */
-    int fresh;            /* first chunk: accumulators start at +0 */
-    float *acc;           /* [32 tokens][32 rows] */
-    int32_t *cbuf;        /* 4 x [16][16] int32 */
+    const int8_t *a;   /* the token tile at the chunk's first block */
+    const float *d;    /* its scales, same block */
+    const int8_t *b;   /* the group's weight tiles at the chunk's first block */
+    const uint16_t *s; /* the group's scales at the chunk's first block */
+    int64_t h;         /* rows of the group */
+    int nb;            /* blocks in this chunk */
+    int fresh;         /* first chunk: accumulators start at +0 */
+    float *acc;        /* [16 tokens][16 rows] between chunks */
+    int32_t *cbuf;     /* 2 x [16][16] int32 */
 } amx_tile_job;
 
-/* Tile numbers are immediates: one copy per (token tiles, groups). */
-#define ISSUE(NT, NG, J, bk)                                                          \
+/* (tile numbers are pasted into the asm: literals) */
+#define ISSUE(C, A, B, J, bk)                                                         \
     do {                                                                              \
-        _tile_loadd(4, (J)->a[0] + (bk) * 512, 32);                                   \
-        _tile_loadd(6, (J)->b[0] + (bk) * 512, 64);                                   \
-        _tile_zero(0);                                                                \
-        _tile_dpbssd(0, 4, 6);                                                        \
-        if (NG == 2) {                                                                \
-            _tile_loadd(7, (J)->b[1] + (bk) * 512, 64);                               \
-            _tile_zero(1);                                                            \
-            _tile_dpbssd(1, 4, 7);                                                    \
-        }                                                                             \
-        if (NT == 2) {                                                                \
-            _tile_loadd(5, (J)->a[1] + (bk) * 512, 32);                               \
-            _tile_zero(2);                                                            \
-            _tile_dpbssd(2, 5, 6);                                                    \
-            if (NG == 2) {                                                            \
-                _tile_zero(3);                                                        \
-                _tile_dpbssd(3, 5, 7);                                                \
-            }                                                                         \
-        }                                                                             \
+        _tile_loadd(A, (J)->a + (bk) * 512, 32);                                      \
+        _tile_loadd(B, (J)->b + (bk) * 512, 64);                                      \
+        _tile_zero(C);                                                                \
+        _tile_dpbssd(C, A, B);                                                        \
     } while (0)
 
-#define STORE(NT, NG, J)                                                              \
+#define FOLD(c, bk)                                                                  \
     do {                                                                              \
-        _tile_stored(0, (J)->cbuf, 64);                                               \
-        if (NG == 2)                                                                  \
-            _tile_stored(1, (J)->cbuf + 256, 64);                                     \
-        if (NT == 2) {                                                                \
-            _tile_stored(2, (J)->cbuf + 512, 64);                                     \
-            if (NG == 2)                                                              \
-                _tile_stored(3, (J)->cbuf + 768, 64);                                 \
-        }                                                                             \
+        const __m512 dw = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(hm, j->s + (bk) * j->h)); \
+        const float *dx = j->d + (bk) * TT;                                           \
+        for (int i = 0; i < TT; i++)                                                  \
+            acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_load_si512((c) + i * 16)), \
+                                     _mm512_mul_ps(dw, _mm512_set1_ps(dx[i])), acc[i]); \
     } while (0)
 
-ALWAYS TARGET_AMX void fold_block(const int NT, const int NG, const amx_tile_job *j, int bk,
-                                  int zero)
+TARGET_AMX static void run_tile(const amx_tile_job *j)
 {
-    for (int g = 0; g < NG; g++) {
-        const __mmask16 hm = (__mmask16)((1u << j->h[g]) - 1);
-        const __m512 dw = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(hm, j->s[g] + bk * j->h[g]));
-        for (int t = 0; t < NT; t++) {
-            const int32_t *c = j->cbuf + (2 * t + g) * 256;
-            const float *dx = j->d[t] + bk * TT;
-            float *acc = j->acc + t * TT * 32 + g * 16;
-#pragma GCC unroll 4
-            for (int i = 0; i < TT; i++) {
-                __m512 p = _mm512_mul_ps(dw, _mm512_set1_ps(dx[i]));
-                __m512 a = zero ? _mm512_setzero_ps() : _mm512_load_ps(acc + i * 32);
-                a = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_load_si512(c + i * 16)), p, a);
-                _mm512_store_ps(acc + i * 32, a);
-            }
-        }
+    const __mmask16 hm = (__mmask16)((1u << j->h) - 1);
+    int32_t *c0 = j->cbuf, *c1 = j->cbuf + 256;
+    __m512 acc[TT];
+    for (int i = 0; i < TT; i++)
+        acc[i] = j->fresh ? _mm512_setzero_ps() : _mm512_load_ps(j->acc + i * 16);
+    int32_t *c2 = j->cbuf + 512, *c3 = j->cbuf + 768;
+    const int nb = j->nb;
+    ISSUE(0, 4, 6, j, 0);
+    if (nb > 1)
+        ISSUE(1, 5, 7, j, 1);
+    if (nb > 2)
+        ISSUE(2, 4, 6, j, 2);
+    if (nb > 3)
+        ISSUE(3, 5, 7, j, 3);
+    for (int bk = 0; bk < nb; bk += 4) {
+        _tile_stored(0, c0, 64);
+        if (bk + 4 < nb)
+            ISSUE(0, 4, 6, j, bk + 4);
+        FOLD(c0, bk);
+        if (bk + 1 >= nb)
+            break;
+        _tile_stored(1, c1, 64);
+        if (bk + 5 < nb)
+            ISSUE(1, 5, 7, j, bk + 5);
+        FOLD(c1, bk + 1);
+        if (bk + 2 >= nb)
+            break;
+        _tile_stored(2, c2, 64);
+        if (bk + 6 < nb)
+            ISSUE(2, 4, 6, j, bk + 6);
+        FOLD(c2, bk + 2);
+        if (bk + 3 >= nb)
+            break;
+        _tile_stored(3, c3, 64);
+        if (bk + 7 < nb)
+            ISSUE(3, 5, 7, j, bk + 7);
+        FOLD(c3, bk + 3);
     }
+    for (int i = 0; i < TT; i++)
+        _mm512_store_ps(j->acc + i * 16, acc[i]);
 }
 
-ALWAYS TARGET_AMX void run_tiles(const int NT, const int NG, const amx_tile_job *j)
-{
-    ISSUE(NT, NG, j, 0);
-    for (int bk = 0; bk < j->nb; bk++) {
-        STORE(NT, NG, j);
-        if (bk + 1 < j->nb)
-            ISSUE(NT, NG, j, bk + 1);
-        fold_block(NT, NG, j, bk, j->fresh && bk == 0);
-    }
-}
-
-TARGET_AMX static void run_job(int nt, int ng, const amx_tile_job *j)
-{
-    if (nt == 2 && ng == 2)
-        run_tiles(2, 2, j);
-    else if (nt == 2)
-        run_tiles(2, 1, j);
-    else if (ng == 2)
-        run_tiles(1, 2, j);
-    else
-        run_tiles(1, 1, j);
-}
+#define MAX_GROUPS (GF_AMX_CHUNK_ROWS / 16)
 
 size_t gf_amx_thread_bytes(int64_t n_tokens, int64_t chunk_rows)
 {
     int64_t n_pad = (n_tokens + GF_GEMM_NR - 1) / GF_GEMM_NR * GF_GEMM_NR;
-    int64_t r_pad = (chunk_rows + 31) / 32 * 32;
-    return (size_t)(r_pad * n_pad) * 4 + 2 * (size_t)16 * KCA + 4 * 1024 + 128;
+    int64_t r_pad = (chunk_rows + 15) / 16 * 16;
+    return (size_t)(r_pad * n_pad) * 4 + (size_t)MAX_GROUPS * 16 * KCA + 4 * 1024 + 128;
 }
 
-/* Rows [r0, r1) (r0 at a group start) for all tokens.  Accumulators
- * acc[group pair][token pair][32][32] (4 KB each: one stays in L1 through
- * a chunk's blocks), then copied into y[token][row]: no transpose. */
+/* Rows [r0, r1) (r0 at a group start, at most GF_AMX_CHUNK_ROWS) for all
+ * tokens.  Per k chunk, every token tile runs over the chunk's groups: its
+ * activations (KCA / 2 bytes) and all groups' weights (16 KCA bytes each)
+ * stay in L1.  Accumulators acc[group][token tile][16][16] keep the sums
+ * between chunks, then go into y[token][row]: no transpose. */
 TARGET_AMX void gf_amx_rows(const gf_matrix *W, const gf_gemm_x *px, int64_t r0, int64_t r1,
                             float *y, void *scratch)
 {
     const int64_t K = W->cols, nbk = K / 32, n = px->n_tokens;
-    const int64_t n_groups = (r1 - r0 + 15) / 16, n_gp = (n_groups + 1) / 2;
-    const int64_t n_tiles = (n + TT - 1) / TT, n_tp = (n_tiles + 1) / 2;
+    const int64_t n_groups = (r1 - r0 + 15) / 16, n_tiles = (n + TT - 1) / TT;
     float *acc = scratch;
-    int8_t *slab = (int8_t *)(acc + n_gp * n_tp * 1024);
-    int32_t *cbuf = (int32_t *)(slab + 2 * 16 * KCA);
+    int8_t *slab = (int8_t *)(acc + n_groups * n_tiles * 256);
+    int32_t *cbuf = (int32_t *)(slab + MAX_GROUPS * 16 * KCA);
     const int8_t *xa = (const int8_t *)px->xq;
+    const int8_t *wb[MAX_GROUPS];
+    const uint16_t *ws[MAX_GROUPS];
+    int64_t wh[MAX_GROUPS];
     _tile_loadconfig(&tile_cfg);
     for (int64_t k0 = 0; k0 < K; k0 += KCA) {
         const int64_t kc = K - k0 < KCA ? K - k0 : KCA, kb0 = k0 / 32;
-        for (int64_t gp = 0; gp < n_gp; gp++) {
-            amx_tile_job j;
-            const int ng = gp * 2 + 2 <= n_groups ? 2 : 1;
-            for (int g = 0; g < ng; g++) {
-                const int64_t g0 = r0 + (gp * 2 + g) * 16;
-                j.h[g] = gf_q8_group_rows(W->rows, g0);
-                j.s[g] = W->scales + g0 * nbk + kb0 * j.h[g];
-                if (W->dtype == GF_DTYPE_Q8 && j.h[g] == 16) {
-                    j.b[g] = (const int8_t *)W->data + g0 * K + k0 * 16; /* in place */
-                } else {
-                    make_slab(W, g0, j.h[g], k0, kc, slab + g * 16 * KCA);
-                    j.b[g] = slab + g * 16 * KCA;
-                }
-            }
-            __asm__ volatile("" ::: "memory"); /* the slab before the tile loads */
-            j.nb = (int)(kc / 32);
-            j.fresh = k0 == 0;
-            j.cbuf = cbuf;
-            for (int64_t tp = 0; tp < n_tp; tp++) {
-                const int nt = tp * 2 + 2 <= n_tiles ? 2 : 1;
-                for (int t = 0; t < nt; t++) {
-                    const int64_t tile = tp * 2 + t;
-                    j.a[t] = xa + (tile * nbk + kb0) * 512;
-                    j.d[t] = px->xd + (tile * nbk + kb0) * TT;
-                }
-                j.acc = acc + (gp * n_tp + tp) * 1024;
-                run_job(nt, ng, &j);
+        for (int64_t g = 0; g < n_groups; g++) {
+            const int64_t g0 = r0 + g * 16;
+            wh[g] = gf_q8_group_rows(W->rows, g0);
+            ws[g] = W->scales + g0 * nbk + kb0 * wh[g];
+            if (W->dtype == GF_DTYPE_Q8 && wh[g] == 16) {
+                wb[g] = (const int8_t *)W->data + g0 * K + k0 * 16; /* in place */
+            } else {
+                make_slab(W, g0, wh[g], k0, kc, slab + g * 16 * KCA);
+                wb[g] = slab + g * 16 * KCA;
             }
         }
+        __asm__ volatile("" ::: "memory"); /* the slabs before the tile loads */
+        for (int64_t tt = 0; tt < n_tiles; tt++)
+            for (int64_t g = 0; g < n_groups; g++) {
+                const amx_tile_job j = {xa + (tt * nbk + kb0) * 512, px->xd + (tt * nbk + kb0) * TT,
+                                        wb[g], ws[g], wh[g], (int)(kc / 32), k0 == 0,
+                                        acc + (g * n_tiles + tt) * 256, cbuf};
+                run_tile(&j);
+            }
     }
     _tile_release();
-    for (int64_t gp = 0; gp < n_gp; gp++)
-        for (int g = 0; g < 2 && gp * 2 + g < n_groups; g++) {
-            const int64_t g0 = r0 + (gp * 2 + g) * 16;
-            const int64_t h = (r1 - g0 < 16 ? r1 - g0 : 16);
-            const __mmask16 hm = (__mmask16)((1u << h) - 1);
-            for (int64_t t = 0; t < n; t++) {
-                const float *src = acc + (gp * n_tp + t / 32) * 1024 + (t % 32) * 32 + g * 16;
-                _mm512_mask_storeu_ps(y + t * W->rows + g0, hm, _mm512_load_ps(src));
-            }
-        }
+    for (int64_t g = 0; g < n_groups; g++) {
+        const int64_t g0 = r0 + g * 16, h = r1 - g0 < 16 ? r1 - g0 : 16;
+        const __mmask16 hm = (__mmask16)((1u << h) - 1);
+        for (int64_t t = 0; t < n; t++)
+            _mm512_mask_storeu_ps(y + t * W->rows + g0, hm,
+                                  _mm512_load_ps(acc + (g * n_tiles + t / TT) * 256 + (t % TT) * 16));
+    }
 }
 #endif
