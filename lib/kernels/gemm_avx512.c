@@ -262,11 +262,13 @@ TARGET static void widen_tile(const gf_matrix *W, int64_t r, int mr, int64_t k0,
     }
 }
 
-/* For the tile rows lo .. lo + mr - 1 of a Q8 group (kernels/q8_format.h; `w`
- * and `sw` at the k block): the blocks' weight sums (vpdpbusd of ones by
- * the weights gives all 16 rows' sums of a column quad at once) and scales. */
-TARGET_VNNI static void block_sums(const int8_t *w, int64_t h, const uint16_t *sw, int lo, int mr,
-                                   int64_t kc, int32_t *wc, float *dwf)
+/* For the h rows of a Q8 group (kernels/q8_format.h; `w` and `sw` at the
+ * k block): the blocks' weight sums (vpdpbusd of ones by the weights gives
+ * all 16 rows' sums of a column quad at once) and scales, once per group
+ * and k block for all its tiles.  wc[r][b], dwf[r][b] with row stride
+ * KC / 32. */
+TARGET_VNNI static void block_sums(const int8_t *w, int64_t h, const uint16_t *sw, int64_t kc,
+                                   int32_t *wc, float *dwf)
 {
     const __m512i ones = _mm512_set1_epi8(1);
     const __mmask64 lm = h == 16 ? ~0ull : (1ull << (4 * h)) - 1;
@@ -276,9 +278,9 @@ TARGET_VNNI static void block_sums(const int8_t *w, int64_t h, const uint16_t *s
             s = _mm512_dpbusd_epi32(s, ones, _mm512_maskz_loadu_epi8(lm, w + (b * 8 + j) * 4 * h));
         int32_t sums[16];
         _mm512_storeu_si512(sums, s);
-        for (int i = 0; i < mr; i++) {
-            wc[i * (KC / 32) + b] = -128 * sums[lo + i];
-            dwf[i * (KC / 32) + b] = _cvtsh_ss(sw[b * h + lo + i]);
+        for (int i = 0; i < h; i++) {
+            wc[i * (KC / 32) + b] = -128 * sums[i];
+            dwf[i * (KC / 32) + b] = _cvtsh_ss(sw[b * h + i]);
         }
     }
 }
@@ -315,7 +317,7 @@ size_t gf_gemm_thread_bytes(int64_t n_tokens, int64_t chunk_rows)
 {
     int64_t n_pad = (n_tokens + NR - 1) / NR * NR;
     return (size_t)(chunk_rows * n_pad) * 4 + (size_t)MR_F32 * LDT_F32 * 4 +
-           2 * (size_t)MR_Q8 * (KC / 32) * 4 + (size_t)GF_Q8_GROUP * KC + 128;
+           2 * (size_t)GF_Q8_GROUP * (KC / 32) * 4 + (size_t)GF_Q8_GROUP * KC + 128;
 }
 
 /* Q4 through the Q8 kernel: columns [k0, k0 + kc) of the group at g0 (h
@@ -362,9 +364,10 @@ TARGET void gf_gemm_rows(const gf_matrix *W, const gf_gemm_x *px, int64_t r0, in
     float *yt = scratch;
     float *tile = yt + rows * n_pad;
     int32_t *wc = (int32_t *)(tile + MR_F32 * LDT_F32);
-    float *dwf = (float *)(wc + MR_Q8 * (KC / 32));
-    int8_t *slab = (int8_t *)(((uintptr_t)(dwf + MR_Q8 * (KC / 32)) + 63) & ~(uintptr_t)63);
+    float *dwf = (float *)(wc + GF_Q8_GROUP * (KC / 32));
+    int8_t *slab = (int8_t *)(((uintptr_t)(dwf + GF_Q8_GROUP * (KC / 32)) + 63) & ~(uintptr_t)63);
     int64_t slab_g0 = -1; /* the Q4 group unpacked into slab at this k0 */
+    int64_t sums_g0 = -1; /* the group whose block sums wc / dwf hold at this k0 */
 #define NV(tb) (px->n_tokens - (tb) * NR > 16 ? 2 : 1)
     const size_t elem = W->dtype == GF_DTYPE_F32 ? 4 : W->dtype == GF_DTYPE_Q8 ? 1 : 2;
     int mr;
@@ -375,7 +378,7 @@ TARGET void gf_gemm_rows(const gf_matrix *W, const gf_gemm_x *px, int64_t r0, in
     for (int64_t k0 = 0; k0 < K; k0 += KC) {
         const int64_t kc = K - k0 < KC ? K - k0 : KC;
         const int acc = k0 > 0;
-        slab_g0 = -1;
+        slab_g0 = sums_g0 = -1;
         for (int64_t rb = r0; rb < r1; rb += mr) {
             mr = tile_rows(W, px->kind, rb, r1);
             float *c = yt + (rb - r0) * n_pad;
@@ -409,10 +412,12 @@ TARGET void gf_gemm_rows(const gf_matrix *W, const gf_gemm_x *px, int64_t r0, in
                     slab_g0 = g0;
                     wg = slab;
                 }
-                block_sums(wg, h, W->scales + g0 * (K / 32) + (k0 / 32) * h, (int)(rb - g0), mr,
-                           kc, wc, dwf);
+                if (sums_g0 != g0)
+                    block_sums(wg, h, W->scales + g0 * (K / 32) + (k0 / 32) * h, kc, wc, dwf);
+                sums_g0 = g0;
+                const int64_t lo = (rb - g0) * (KC / 32);
                 for (int64_t tb = 0; tb < px->n_blocks; tb++)
-                    run_q8(mr, NV(tb), wg + (rb - g0) * 4, 4 * h, dwf, wc, px->xq + (tb * K + k0) * NR,
+                    run_q8(mr, NV(tb), wg + (rb - g0) * 4, 4 * h, dwf + lo, wc + lo, px->xq + (tb * K + k0) * NR,
                            px->xd + (tb * (K / 32) + k0 / 32) * NR, kc, c + tb * NR, n_pad, acc);
                 break;
             }
