@@ -37,7 +37,7 @@
 
 #define TT 16               /* tokens per tile */
 #define KCA GF_AMX_KC       /* k per chunk: a group pair's slabs, 2 x 16 x KCA bytes */
-#define NBC (KCA / 32)      /* blocks per chunk */
+#define GF_AMX_PACK_COLS 1024 /* columns per quantizer call when packing */
 
 /* ---- can this process use the tiles? ---- */
 
@@ -100,16 +100,27 @@ void gf_amx_pack_x(gf_gemm_x *px, const float *x, int64_t tb)
     const gf_quant_fn quantize = gf_kernels()->quantize_q8;
     int8_t *xa = (int8_t *)px->xq;
     float *xd = (float *)px->xd;
+    /* a token's row quantized 1024 columns per call, then its blocks
+     * moved to their tiles */
     for (int64_t t = tb * GF_GEMM_NR; t < (tb + 1) * GF_GEMM_NR; t++) {
         int8_t *a = xa + (t / TT) * nb * 512 + (t % TT) * 32;
         float *d = xd + (t / TT) * nb * TT + t % TT;
-        for (int64_t b = 0; b < nb; b++) {
-            int32_t corr[8];
-            if (t < px->n_tokens) {
-                quantize(x + t * K + b * 32, 32, a + b * 512, d + b * TT, corr);
-            } else {
+        if (t >= px->n_tokens) {
+            for (int64_t b = 0; b < nb; b++) {
                 memset(a + b * 512, 0, 32);
                 d[b * TT] = 0;
+            }
+            continue;
+        }
+        int8_t q[GF_AMX_PACK_COLS];
+        float dq[GF_AMX_PACK_COLS / 32];
+        int32_t corr[GF_AMX_PACK_COLS / 32 * 8];
+        for (int64_t c0 = 0; c0 < K; c0 += GF_AMX_PACK_COLS) {
+            const int64_t n = K - c0 < GF_AMX_PACK_COLS ? K - c0 : GF_AMX_PACK_COLS;
+            quantize(x + t * K + c0, n, q, dq, corr);
+            for (int64_t b = 0; b < n / 32; b++) {
+                memcpy(a + (c0 / 32 + b) * 512, q + b * 32, 32);
+                d[(c0 / 32 + b) * TT] = dq[b];
             }
         }
     }
@@ -273,12 +284,12 @@ TARGET_AMX void gf_amx_rows(const gf_matrix *W, const gf_gemm_x *px, int64_t r0,
             }
     }
     _tile_release();
-    for (int64_t g = 0; g < n_groups; g++) {
-        const int64_t g0 = r0 + g * 16, h = r1 - g0 < 16 ? r1 - g0 : 16;
-        const __mmask16 hm = (__mmask16)((1u << h) - 1);
-        for (int64_t t = 0; t < n; t++)
-            _mm512_mask_storeu_ps(y + t * W->rows + g0, hm,
+    /* token by token: a token's groups are adjacent in y (one page) */
+    for (int64_t t = 0; t < n; t++)
+        for (int64_t g = 0; g < n_groups; g++) {
+            const int64_t g0 = r0 + g * 16, h = r1 - g0 < 16 ? r1 - g0 : 16;
+            _mm512_mask_storeu_ps(y + t * W->rows + g0, (__mmask16)((1u << h) - 1),
                                   _mm512_load_ps(acc + (g * n_tiles + t / TT) * 256 + (t % TT) * 16));
-    }
+        }
 }
 #endif
