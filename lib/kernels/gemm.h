@@ -7,7 +7,10 @@
  * for the exact kernel, as stored for bf16 pairs and int8 quads; row
  * strides padded so that the rows do not share an L1 set) and broadcast
  * one element per row and k step.  A thread computes a chunk of rows for
- * all tokens into Yt[row][token] and then transposes it into y[token][row]. */
+ * all tokens into Yt[row][token] and then transposes it into y[token][row].
+ * On CPUs with AMX-INT8 (and the OS's permission) Q8 and Q4 weights take
+ * the tile kernel of gemm_amx.c instead (same bits; its own activation
+ * layout, results straight into y). */
 #ifndef GF_GEMM_H
 #define GF_GEMM_H
 

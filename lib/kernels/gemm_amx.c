@@ -10,12 +10,15 @@
  * (k/4)*64 + r*4 + k%4, one block 512 contiguous bytes.  Short groups and
  * Q4 groups are copied / unpacked per k chunk into a zero-padded slab.
  *
- * Each k block ends with its own scales, so every block's C tiles are
+ * Each k block ends with its own scales, so every block's C tile is
  * stored and folded into f32 accumulators as the scalar twin does:
  * acc = fma((float)isum, d_w * d_x, acc), block after block, starting from
- * +0: bit for bit the same results.  Four C tiles (2 token tiles x 2 row
- * groups) per block, double buffered through memory: the tile unit runs
- * block b + 1 while the vector units fold block b. */
+ * +0: bit for bit the same results.  A job is one output tile (16 tokens x
+ * 16 rows) over a k chunk, its accumulators in registers; blocks rotate
+ * over four C tiles.  The fold (cvt, mul, fma per 16 outputs) is the
+ * inherent price of per-block scales: on the Xeon this was measured on,
+ * tile instructions and AVX-512 work did not overlap (a TDPBSSD of 32 k
+ * ~13 TSC cycles, a tile store ~11, a fold ~25; docs/performance.md). */
 #if defined(__x86_64__) && !defined(GF_SIMD_DISABLED)
 #include <cpuid.h>
 #include <immintrin.h>
@@ -78,7 +81,7 @@ gf_amx_state gf_amx_probe(void)
     return amx_state;
 }
 
-/* ---- tiles: C 0-1, A 2-3, B 4-5 (two sets, see run_tile) ---- */
+/* ---- tiles: C 0-3, A 4-5, B 6-7 (see run_tile) ---- */
 
 typedef struct amx_cfg {
     uint8_t palette, start_row, reserved[14];
@@ -157,9 +160,8 @@ TARGET static void make_slab(const gf_matrix *W, int64_t g0, int64_t h, int64_t 
 
 /* One output tile (16 tokens x 16 rows) over the blocks of a k chunk,
  * its f32 accumulators in 16 registers.  Each block is one TDPBSSD into a
- * C tile; tile registers are not renamed, so blocks alternate between two
- * sets (C, A, B = tiles 0, 2, 4 and 1, 3, 5): the tile unit multiplies
- * block b + 1 while block b's C tile is stored and folded. */
+ * C tile; tile registers are not renamed, so blocks rotate over C tiles
+ * 0-3 (A 4-5, B 6-7): block b + 4 is issued before block b is folded. */
 typedef struct amx_tile_job {
     const int8_t *a;   /* the token tile at the chunk's first block */
     const float *d;    /* its scales, same block */
@@ -169,7 +171,7 @@ typedef struct amx_tile_job {
     int nb;            /* blocks in this chunk */
     int fresh;         /* first chunk: accumulators start at +0 */
     float *acc;        /* [16 tokens][16 rows] between chunks */
-    int32_t *cbuf;     /* 2 x [16][16] int32 */
+    int32_t *cbuf;     /* 4 x [16][16] int32 */
 } amx_tile_job;
 
 /* (tile numbers are pasted into the asm: literals) */
@@ -251,6 +253,11 @@ size_t gf_amx_thread_bytes(int64_t n_tokens, int64_t chunk_rows)
 TARGET_AMX void gf_amx_rows(const gf_matrix *W, const gf_gemm_x *px, int64_t r0, int64_t r1,
                             float *y, void *scratch)
 {
+    if (r1 - r0 > GF_AMX_CHUNK_ROWS) { /* (linear_batch.c never asks for more) */
+        for (int64_t r = r0; r < r1; r += GF_AMX_CHUNK_ROWS)
+            gf_amx_rows(W, px, r, r1 - r < GF_AMX_CHUNK_ROWS ? r1 : r + GF_AMX_CHUNK_ROWS, y, scratch);
+        return;
+    }
     const int64_t K = W->cols, nbk = K / 32, n = px->n_tokens;
     const int64_t n_groups = (r1 - r0 + 15) / 16, n_tiles = (n + TT - 1) / TT;
     float *acc = scratch;
