@@ -192,6 +192,15 @@ typedef struct amx_tile_job {
                                      _mm512_mul_ps(dw, _mm512_set1_ps(dx[i])), acc[i]); \
     } while (0)
 
+#define PF(bk)                                                                        \
+    do {                                                                              \
+        if ((bk) < nb)                                                                \
+            for (int l = 0; l < 8; l++) {                                             \
+                _mm_prefetch((const char *)(j->a + (bk) * 512 + l * 64), _MM_HINT_T0); \
+                _mm_prefetch((const char *)(j->b + (bk) * 512 + l * 64), _MM_HINT_T0); \
+            }                                                                         \
+    } while (0)
+
 TARGET_AMX static void run_tile(const amx_tile_job *j)
 {
     const __mmask16 hm = (__mmask16)((1u << j->h) - 1);
@@ -212,24 +221,28 @@ TARGET_AMX static void run_tile(const amx_tile_job *j)
         _tile_stored(0, c0, 64);
         if (bk + 4 < nb)
             ISSUE(0, 4, 6, j, bk + 4);
+        PF(bk + 2);
         FOLD(c0, bk);
         if (bk + 1 >= nb)
             break;
         _tile_stored(1, c1, 64);
         if (bk + 5 < nb)
             ISSUE(1, 5, 7, j, bk + 5);
+        PF(bk + 1 + 2);
         FOLD(c1, bk + 1);
         if (bk + 2 >= nb)
             break;
         _tile_stored(2, c2, 64);
         if (bk + 6 < nb)
             ISSUE(2, 4, 6, j, bk + 6);
+        PF(bk + 2 + 2);
         FOLD(c2, bk + 2);
         if (bk + 3 >= nb)
             break;
         _tile_stored(3, c3, 64);
         if (bk + 7 < nb)
             ISSUE(3, 5, 7, j, bk + 7);
+        PF(bk + 3 + 2);
         FOLD(c3, bk + 3);
     }
     for (int i = 0; i < TT; i++)
