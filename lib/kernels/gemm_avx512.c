@@ -455,8 +455,10 @@ TARGET void gf_gemm_rows(const gf_matrix *W, const gf_gemm_x *px, int64_t r0, in
             }
         }
     }
-    /* Yt[row][token] -> y[token][row]: 16 x 16 blocks through registers
-     * (element by element this was ~7% of an int8 prompt) */
+    /* Yt[row][token] -> y[token][row]: 16 x 16 blocks through registers.
+     * (~7-8% of an int8 prompt on the VNNI path either way, element by
+     * element or so: the time is the stores into y, which is too large for
+     * L2 -- the AMX kernel pays the same writing y directly.) */
     int64_t r = 0;
     for (; r + 16 <= rows; r += 16) {
         int64_t t = 0;
