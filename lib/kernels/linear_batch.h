@@ -26,8 +26,8 @@ int gf_linear_amx_allowed(void);
 const char *gf_linear_amx_status(void);
 /* Crossover from the row kernels to the AMX GEMM (Q8, Q4); also set by
  * gf_gemm_set_min_tokens. */
-#define GF_AMX_MIN_TOKENS_Q8 12
-#define GF_AMX_MIN_TOKENS_Q4 16
+#define GF_AMX_MIN_TOKENS_Q8 16
+#define GF_AMX_MIN_TOKENS_Q4 28
 void gf_gemm_set_amx_min_tokens(gf_dtype dtype, int64_t n);
 
 #endif
