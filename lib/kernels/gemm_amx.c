@@ -17,8 +17,9 @@
  * 16 rows) over a k chunk, its accumulators in registers; blocks rotate
  * over four C tiles.  The fold (cvt, mul, fma per 16 outputs) is the
  * inherent price of per-block scales: on the Xeon this was measured on,
- * tile instructions and AVX-512 work did not overlap (a TDPBSSD of 32 k
- * ~13 TSC cycles, a tile store ~11, a fold ~25; docs/performance.md). */
+ * tile instructions and AVX-512 work hardly overlapped (TSC cycles: a
+ * TDPBSSD of 32 k ~12, a tile store ~11, a fold ~18, all of a block's
+ * steps ~56; tests/kernels/bench_amx_ops.c, docs/performance.md). */
 #if defined(__x86_64__) && !defined(GF_SIMD_DISABLED)
 #include <cpuid.h>
 #include <immintrin.h>
@@ -39,8 +40,8 @@
 #define ALWAYS static inline __attribute__((always_inline))
 
 #define TT 16               /* tokens per tile */
-#define KCA GF_AMX_KC       /* k per chunk: a group pair's slabs, 2 x 16 x KCA bytes */
-#define GF_AMX_PACK_COLS 1024 /* columns per quantizer call when packing */
+#define KCA GF_AMX_KC       /* k per chunk: a slab is 16 x KCA bytes per group */
+#define PACK_COLS 1024      /* columns per quantizer call when packing */
 
 /* ---- can this process use the tiles? ---- */
 
@@ -115,11 +116,11 @@ void gf_amx_pack_x(gf_gemm_x *px, const float *x, int64_t tb)
             }
             continue;
         }
-        int8_t q[GF_AMX_PACK_COLS];
-        float dq[GF_AMX_PACK_COLS / 32];
-        int32_t corr[GF_AMX_PACK_COLS / 32 * 8];
-        for (int64_t c0 = 0; c0 < K; c0 += GF_AMX_PACK_COLS) {
-            const int64_t n = K - c0 < GF_AMX_PACK_COLS ? K - c0 : GF_AMX_PACK_COLS;
+        int8_t q[PACK_COLS];
+        float dq[PACK_COLS / 32];
+        int32_t corr[PACK_COLS / 32 * 8];
+        for (int64_t c0 = 0; c0 < K; c0 += PACK_COLS) {
+            const int64_t n = K - c0 < PACK_COLS ? K - c0 : PACK_COLS;
             quantize(x + t * K + c0, n, q, dq, corr);
             for (int64_t b = 0; b < n / 32; b++) {
                 memcpy(a + (c0 / 32 + b) * 512, q + b * 32, 32);
