@@ -261,9 +261,10 @@ size_t gf_amx_thread_bytes(int64_t n_tokens, int64_t chunk_rows)
 
 /* Rows [r0, r1) (r0 at a group start, at most GF_AMX_CHUNK_ROWS) for all
  * tokens.  Per k chunk, every token tile runs over the chunk's groups: its
- * activations (KCA / 2 bytes) and all groups' weights (16 KCA bytes each)
- * stay in L1.  Accumulators acc[group][token tile][16][16] keep the sums
- * between chunks, then go into y[token][row]: no transpose. */
+ * activations (16 x KCA bytes) stay in L1 across the groups, whose weights
+ * (16 x KCA bytes each) come in two blocks ahead of use (prefetches).
+ * Accumulators acc[group][token tile][16][16] keep the sums between
+ * chunks, then go into y[token][row]: no transpose. */
 TARGET_AMX void gf_amx_rows(const gf_matrix *W, const gf_gemm_x *px, int64_t r0, int64_t r1,
                             float *y, void *scratch)
 {
