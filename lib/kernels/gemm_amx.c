@@ -306,12 +306,22 @@ TARGET_AMX void gf_amx_rows(const gf_matrix *W, const gf_gemm_x *px, int64_t r0,
             }
     }
     _tile_release();
-    /* token by token: a token's groups are adjacent in y (one page) */
+    /* token by token: a token's groups are adjacent in y (one page).  An
+     * output of 8 MB or more (an FFN's gate and up: 16 MB at 256 tokens)
+     * goes past the caches anyway: its full lines are streamed, no read
+     * for ownership (int8 prompt of 512 tokens +2-7 %, docs/performance.md) */
+    const int stream = W->rows * n * 4 >= ((int64_t)8 << 20);
     for (int64_t t = 0; t < n; t++)
         for (int64_t g = 0; g < n_groups; g++) {
             const int64_t g0 = r0 + g * 16, h = r1 - g0 < 16 ? r1 - g0 : 16;
-            _mm512_mask_storeu_ps(y + t * W->rows + g0, (__mmask16)((1u << h) - 1),
-                                  _mm512_load_ps(acc + (g * n_tiles + t / TT) * 256 + (t % TT) * 16));
+            float *dst = y + t * W->rows + g0;
+            const __m512 v = _mm512_load_ps(acc + (g * n_tiles + t / TT) * 256 + (t % TT) * 16);
+            if (stream && h == 16 && ((uintptr_t)dst & 63) == 0)
+                _mm512_stream_ps(dst, v);
+            else
+                _mm512_mask_storeu_ps(dst, (__mmask16)((1u << h) - 1), v);
         }
+    if (stream)
+        _mm_sfence(); /* streamed stores before the pool's barrier */
 }
 #endif
