@@ -4,7 +4,8 @@
  * bit for bit, for Q8 and Q4 weights: rows not multiples of 16 (short last
  * groups, odd group counts), every token count 1..70 on one shape (token
  * tiles of 16, pairs of them), more than one 256-token slice, k of 32 and
- * of odd multiples of 32, several matrices at once, 1-2 threads.  Skips
+ * of odd multiples of 32, several matrices at once, an output large enough
+ * for streaming stores, 1-2 threads.  Skips
  * where the CPU lacks AMX-INT8 or the OS does not grant it. */
 #include <criterion/criterion.h>
 #include <string.h>
@@ -43,7 +44,8 @@ static void check(gf_threadpool *pool, gf_dtype dt, int n_mats, const int64_t *R
         test_matrix_init(&tm[m], dt, R[m], C, src);
         free(src);
         W[m] = &tm[m].m;
-        y[m] = malloc((size_t)(T * R[m]) * 4);
+        /* 64-byte aligned, as the runtime's buffers: streamed lines */
+        y[m] = aligned_alloc(64, ((size_t)(T * R[m]) * 4 + 63) & ~(size_t)63);
         yv[m] = malloc((size_t)(T * R[m]) * 4);
         y0[m] = malloc((size_t)(T * R[m]) * 4);
         ref->rows[dt](W[m], &act, 0, R[m], y0[m]);
@@ -122,6 +124,19 @@ Test(amx, several_matrices_at_once)
         check(pool, (gf_dtype)dt, 3, R, 160, 37);
         check(pool, (gf_dtype)dt, 2, R + 1, 64, 64);
     }
+    gf_threadpool_free(pool);
+}
+
+/* Outputs of 8 MB or more are written with streaming stores where a
+ * group's 16 floats fill an aligned line (the rest masked): a 256-token
+ * slice of 8208 rows, then a short one. */
+Test(amx, large_output_streamed)
+{
+    require_amx();
+    gf_threadpool *pool = gf_threadpool_new(2);
+    const int64_t R[1] = {8208};
+    check(pool, GF_DTYPE_Q8, 1, R, 64, 300);
+    check(pool, GF_DTYPE_Q4, 1, R, 32, 260);
     gf_threadpool_free(pool);
 }
 
