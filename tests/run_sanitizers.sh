@@ -5,7 +5,8 @@
 #     fail), UBSan with -fno-sanitize-recover; then two canaries (a leak
 #     inside a Criterion test, a signed overflow) that MUST fail.
 #  2. TSan: a separate build (build-tsan) of the library, the concurrency
-#     test and the thread-pool test, run through the same check.
+#     test, the thread-pool test, the MatFormer test and the AMX GEMM test
+#     (tests/kernels/test_amx.c: skips without AMX), run through the same check.
 # Writes "asan-ubsan P F" and "tsan P F" into BUILD/test-results/.
 # Build dirs: GEMFA_ASAN_BUILD_DIR, GEMFA_TSAN_BUILD_DIR.
 set -uo pipefail
@@ -57,9 +58,10 @@ cat "$RESULTS/asan-ubsan.txt" >&2
 echo "run_sanitizers.sh: TSan build in $TSAN" >&2
 if setup_dir "$TSAN" thread &&
     ninja -C "$TSAN" tests/reliability/test_concurrency_tsan tests/kernels/test_threadpool_tsan \
-        tests/loader/test_matformer_tsan >/dev/null; then
+        tests/loader/test_matformer_tsan tests/kernels/test_amx_tsan >/dev/null; then
     meson test -C "$TSAN" --no-rebuild --wrapper "$CHECK" --timeout-multiplier 4 \
-        --print-errorlogs test_concurrency_tsan test_threadpool_tsan test_matformer_tsan >&2 || true
+        --print-errorlogs test_concurrency_tsan test_threadpool_tsan test_matformer_tsan \
+        test_amx_tsan >&2 || true
     /usr/bin/python3 tests/results_line.py tsan "$TSAN/meson-logs/testlog-sanitizer_check.sh.json" \
         > "$RESULTS/tsan.txt"
 else

@@ -17,6 +17,7 @@
 #include "cli_json.h"
 #include "commands.h"
 #include "kernels/linear.h"
+#include "kernels/linear_batch.h"
 #include "runtime/context.h"
 #include "runtime/cost.h"
 #include "runtime/session.h"
@@ -358,7 +359,7 @@ static void report(const cli_common *c, const bench_opts *o, const bench_result 
         printf("\"load_s\": %.4f, \"prompt_tok_s\": %.3f, \"decode_tok_s\": %.3f, "
                "\"batch_tok_s\": %.3f, \"peak_rss_mb\": %.1f, \"bytes_per_token\": %lld, "
                "\"bandwidth_gbps\": %.2f, \"roofline_fraction\": %.4f,\n"
-               " \"weights\": \"%s\", \"threads\": %d, \"kernels\": \"%s\", "
+               " \"weights\": \"%s\", \"threads\": %d, \"kernels\": \"%s\", \"amx\": \"%s\", "
                "\"prompt_tokens\": %lld, \"decode_tokens\": %lld, \"batch\": %lld, "
                "\"repeat\": %lld,\n"
                " \"first_token_s\": %.4f, \"decode_step_ms_median\": %.3f, "
@@ -372,7 +373,8 @@ static void report(const cli_common *c, const bench_opts *o, const bench_result 
                "\"long_prompt_tok_s\": %.3f, \"long_prompt_ratio\": %.4f",
                r->load_s, r->prompt_tok_s, r->decode_tok_s, r->batch_tok_s, r->peak_mb,
                (long long)r->cost.total, r->bw_median, r->roofline, weight_name(r->weights),
-               r->threads, gf_kernel_level_in_use(), o->prompt, o->decode, o->batch, o->repeat,
+               r->threads, gf_kernel_level_in_use(), gf_linear_amx_status(), o->prompt, o->decode,
+               o->batch, o->repeat,
                r->first_token_s, r->step_ms, speedup, r->steady_mb, r->load_peak_mb,
                (long long)r->cost.weights, (long long)r->cost.gathers, (long long)r->cost.kv,
                r->bw_best, r->bw_batch, r->ceiling, r->depth, gemfa_kv_type_name(r->kv_type),
@@ -385,8 +387,8 @@ static void report(const cli_common *c, const bench_opts *o, const bench_result 
         printf("}\n");
         return;
     }
-    printf("model        %s (%s weights, %d threads, %s kernels)\n", cli_model_dir(c),
-           weight_name(r->weights), r->threads, gf_kernel_level_in_use());
+    printf("model        %s (%s weights, %d threads, %s kernels, AMX %s)\n", cli_model_dir(c),
+           weight_name(r->weights), r->threads, gf_kernel_level_in_use(), gf_linear_amx_status());
     if (c->matformer)
         printf("matformer    %s (a sub-model)\n", c->matformer);
     printf("load         %.3f s (peak RSS %.0f MB); first token %.3f s\n", r->load_s,

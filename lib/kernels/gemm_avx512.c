@@ -262,11 +262,13 @@ TARGET static void widen_tile(const gf_matrix *W, int64_t r, int mr, int64_t k0,
     }
 }
 
-/* For the tile rows lo .. lo + mr - 1 of a Q8 group (kernels/q8_format.h; `w`
- * and `sw` at the k block): the blocks' weight sums (vpdpbusd of ones by
- * the weights gives all 16 rows' sums of a column quad at once) and scales. */
-TARGET_VNNI static void block_sums(const int8_t *w, int64_t h, const uint16_t *sw, int lo, int mr,
-                                   int64_t kc, int32_t *wc, float *dwf)
+/* For the h rows of a Q8 group (kernels/q8_format.h; `w` and `sw` at the
+ * k block): the blocks' weight sums (vpdpbusd of ones by the weights gives
+ * all 16 rows' sums of a column quad at once) and scales, once per group
+ * and k block for all its tiles.  wc[r][b], dwf[r][b] with row stride
+ * KC / 32. */
+TARGET_VNNI static void block_sums(const int8_t *w, int64_t h, const uint16_t *sw, int64_t kc,
+                                   int32_t *wc, float *dwf)
 {
     const __m512i ones = _mm512_set1_epi8(1);
     const __mmask64 lm = h == 16 ? ~0ull : (1ull << (4 * h)) - 1;
@@ -276,9 +278,9 @@ TARGET_VNNI static void block_sums(const int8_t *w, int64_t h, const uint16_t *s
             s = _mm512_dpbusd_epi32(s, ones, _mm512_maskz_loadu_epi8(lm, w + (b * 8 + j) * 4 * h));
         int32_t sums[16];
         _mm512_storeu_si512(sums, s);
-        for (int i = 0; i < mr; i++) {
-            wc[i * (KC / 32) + b] = -128 * sums[lo + i];
-            dwf[i * (KC / 32) + b] = _cvtsh_ss(sw[b * h + lo + i]);
+        for (int i = 0; i < h; i++) {
+            wc[i * (KC / 32) + b] = -128 * sums[i];
+            dwf[i * (KC / 32) + b] = _cvtsh_ss(sw[b * h + i]);
         }
     }
 }
@@ -315,7 +317,7 @@ size_t gf_gemm_thread_bytes(int64_t n_tokens, int64_t chunk_rows)
 {
     int64_t n_pad = (n_tokens + NR - 1) / NR * NR;
     return (size_t)(chunk_rows * n_pad) * 4 + (size_t)MR_F32 * LDT_F32 * 4 +
-           2 * (size_t)MR_Q8 * (KC / 32) * 4 + (size_t)GF_Q8_GROUP * KC + 128;
+           2 * (size_t)GF_Q8_GROUP * (KC / 32) * 4 + (size_t)GF_Q8_GROUP * KC + 128;
 }
 
 /* Q4 through the Q8 kernel: columns [k0, k0 + kc) of the group at g0 (h
@@ -338,6 +340,37 @@ TARGET static void unpack_q4_slab(const gf_matrix *W, int64_t g0, int64_t h, int
     }
 }
 
+/* dst[j][i] = src[i][j] for a 16 x 16 block of floats (row strides ls,
+ * ld): pairs, quads within 128-bit lanes, then lanes across rows. */
+TARGET static void transpose16(const float *src, int64_t ls, float *dst, int64_t ld)
+{
+    __m512 a[16], b[16];
+    for (int i = 0; i < 16; i++)
+        a[i] = _mm512_loadu_ps(src + i * ls);
+    for (int i = 0; i < 8; i++) { /* lane: a0 b0 a1 b1 / a2 b2 a3 b3 */
+        b[2 * i] = _mm512_unpacklo_ps(a[2 * i], a[2 * i + 1]);
+        b[2 * i + 1] = _mm512_unpackhi_ps(a[2 * i], a[2 * i + 1]);
+    }
+    for (int g = 0; g < 4; g++) { /* a[4g + j], lane L: rows 4g..4g+3 of column 4L + j */
+        __m512d p0 = _mm512_castps_pd(b[4 * g]), p1 = _mm512_castps_pd(b[4 * g + 1]);
+        __m512d p2 = _mm512_castps_pd(b[4 * g + 2]), p3 = _mm512_castps_pd(b[4 * g + 3]);
+        a[4 * g] = _mm512_castpd_ps(_mm512_unpacklo_pd(p0, p2));
+        a[4 * g + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(p0, p2));
+        a[4 * g + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(p1, p3));
+        a[4 * g + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(p1, p3));
+    }
+    for (int j = 0; j < 4; j++) { /* column 4L + j: lane L of a[j], a[4 + j], a[8 + j], a[12 + j] */
+        __m512 x0 = _mm512_shuffle_f32x4(a[j], a[4 + j], 0x44);
+        __m512 x1 = _mm512_shuffle_f32x4(a[j], a[4 + j], 0xee);
+        __m512 y0 = _mm512_shuffle_f32x4(a[8 + j], a[12 + j], 0x44);
+        __m512 y1 = _mm512_shuffle_f32x4(a[8 + j], a[12 + j], 0xee);
+        _mm512_storeu_ps(dst + j * ld, _mm512_shuffle_f32x4(x0, y0, 0x88));
+        _mm512_storeu_ps(dst + (4 + j) * ld, _mm512_shuffle_f32x4(x0, y0, 0xdd));
+        _mm512_storeu_ps(dst + (8 + j) * ld, _mm512_shuffle_f32x4(x1, y1, 0x88));
+        _mm512_storeu_ps(dst + (12 + j) * ld, _mm512_shuffle_f32x4(x1, y1, 0xdd));
+    }
+}
+
 /* Rows of the tile starting at rb: up to the kernel's height; a Q8 tile
  * stays inside its row group, and a group's rows split evenly (16 rows:
  * tiles of 6, 5, 5). */
@@ -354,13 +387,18 @@ static int tile_rows(const gf_matrix *W, gf_gemm_kind kind, int64_t rb, int64_t 
 TARGET void gf_gemm_rows(const gf_matrix *W, const gf_gemm_x *px, int64_t r0, int64_t r1,
                          float *y, void *scratch)
 {
+    if (px->kind == GF_GEMM_Q8_AMX) {
+        gf_amx_rows(W, px, r0, r1, y, scratch);
+        return;
+    }
     const int64_t K = W->cols, n_pad = px->n_blocks * NR, rows = r1 - r0;
     float *yt = scratch;
     float *tile = yt + rows * n_pad;
     int32_t *wc = (int32_t *)(tile + MR_F32 * LDT_F32);
-    float *dwf = (float *)(wc + MR_Q8 * (KC / 32));
-    int8_t *slab = (int8_t *)(((uintptr_t)(dwf + MR_Q8 * (KC / 32)) + 63) & ~(uintptr_t)63);
+    float *dwf = (float *)(wc + GF_Q8_GROUP * (KC / 32));
+    int8_t *slab = (int8_t *)(((uintptr_t)(dwf + GF_Q8_GROUP * (KC / 32)) + 63) & ~(uintptr_t)63);
     int64_t slab_g0 = -1; /* the Q4 group unpacked into slab at this k0 */
+    int64_t sums_g0 = -1; /* the group whose block sums wc / dwf hold at this k0 */
 #define NV(tb) (px->n_tokens - (tb) * NR > 16 ? 2 : 1)
     const size_t elem = W->dtype == GF_DTYPE_F32 ? 4 : W->dtype == GF_DTYPE_Q8 ? 1 : 2;
     int mr;
@@ -371,7 +409,7 @@ TARGET void gf_gemm_rows(const gf_matrix *W, const gf_gemm_x *px, int64_t r0, in
     for (int64_t k0 = 0; k0 < K; k0 += KC) {
         const int64_t kc = K - k0 < KC ? K - k0 : KC;
         const int acc = k0 > 0;
-        slab_g0 = -1;
+        slab_g0 = sums_g0 = -1;
         for (int64_t rb = r0; rb < r1; rb += mr) {
             mr = tile_rows(W, px->kind, rb, r1);
             float *c = yt + (rb - r0) * n_pad;
@@ -394,6 +432,7 @@ TARGET void gf_gemm_rows(const gf_matrix *W, const gf_gemm_x *px, int64_t r0, in
                              acc);
                 break;
             }
+            case GF_GEMM_Q8_AMX: break; /* (gemm_amx.c) */
             case GF_GEMM_Q8: {
                 /* in place: the interleaved layout keeps a tile's rows together */
                 const int64_t g0 = rb - rb % GF_Q8_GROUP, h = gf_q8_group_rows(W->rows, g0);
@@ -404,19 +443,33 @@ TARGET void gf_gemm_rows(const gf_matrix *W, const gf_gemm_x *px, int64_t r0, in
                     slab_g0 = g0;
                     wg = slab;
                 }
-                block_sums(wg, h, W->scales + g0 * (K / 32) + (k0 / 32) * h, (int)(rb - g0), mr,
-                           kc, wc, dwf);
+                if (sums_g0 != g0)
+                    block_sums(wg, h, W->scales + g0 * (K / 32) + (k0 / 32) * h, kc, wc, dwf);
+                sums_g0 = g0;
+                const int64_t lo = (rb - g0) * (KC / 32);
                 for (int64_t tb = 0; tb < px->n_blocks; tb++)
-                    run_q8(mr, NV(tb), wg + (rb - g0) * 4, 4 * h, dwf, wc, px->xq + (tb * K + k0) * NR,
+                    run_q8(mr, NV(tb), wg + (rb - g0) * 4, 4 * h, dwf + lo, wc + lo, px->xq + (tb * K + k0) * NR,
                            px->xd + (tb * (K / 32) + k0 / 32) * NR, kc, c + tb * NR, n_pad, acc);
                 break;
             }
             }
         }
     }
-    /* Yt[row][token] -> y[token][row] */
-    for (int64_t t = 0; t < px->n_tokens; t++)
-        for (int64_t r = 0; r < rows; r++)
+    /* Yt[row][token] -> y[token][row]: 16 x 16 blocks through registers.
+     * (~7-8% of an int8 prompt on the VNNI path either way, element by
+     * element or so: the time is the stores into y, which is too large for
+     * L2 -- the AMX kernel pays the same writing y directly.) */
+    int64_t r = 0;
+    for (; r + 16 <= rows; r += 16) {
+        int64_t t = 0;
+        for (; t + 16 <= px->n_tokens; t += 16)
+            transpose16(yt + r * n_pad + t, n_pad, y + t * W->rows + r0 + r, W->rows);
+        for (; t < px->n_tokens; t++)
+            for (int64_t i = 0; i < 16; i++)
+                y[t * W->rows + r0 + r + i] = yt[(r + i) * n_pad + t];
+    }
+    for (; r < rows; r++)
+        for (int64_t t = 0; t < px->n_tokens; t++)
             y[t * W->rows + r0 + r] = yt[r * n_pad + t];
 }
 
@@ -444,6 +497,7 @@ void gf_gemm_x_init(gf_gemm_x *px, gf_gemm_kind kind, void *buf, int64_t n_token
     case GF_GEMM_F32: px->xf = buf; break;
     case GF_GEMM_BF16DOT: px->xb = buf; break;
     case GF_GEMM_Q8:
+    case GF_GEMM_Q8_AMX:
         px->xq = buf;
         px->xd = (const float *)((char *)buf + ((n_pad * cols + 63) & ~(int64_t)63));
         break;
@@ -538,6 +592,9 @@ void gf_gemm_pack_x(gf_gemm_x *px, const float *x, int64_t t0, int64_t t1)
             pack_q8_block((uint8_t *)px->xq + tb * K * NR, (float *)px->xd + tb * (K / 32) * NR, xs,
                           n_valid, K, kt->quantize_q8);
             break;
+        case GF_GEMM_Q8_AMX:
+            gf_amx_pack_x(px, x, tb);
+            break;
         }
     }
 }
@@ -550,12 +607,15 @@ int gf_gemm_available(gf_gemm_kind kind)
     case GF_GEMM_F32: return 1;
     case GF_GEMM_BF16DOT: return gf_cpu_has_avx512_bf16();
     case GF_GEMM_Q8: return gf_cpu_has_avx512_vnni();
+    case GF_GEMM_Q8_AMX: return gf_cpu_has_avx512_vnni() && gf_amx_probe() == GF_AMX_READY;
     }
     return 0;
 }
 #else
 #include "kernels/gemm.h"
 int gf_gemm_available(gf_gemm_kind kind) { (void)kind; return 0; }
+gf_amx_state gf_amx_probe(void) { return GF_AMX_ABSENT; }
+size_t gf_amx_thread_bytes(int64_t n, int64_t r) { (void)n; (void)r; return 0; }
 size_t gf_gemm_x_bytes(gf_gemm_kind k, int64_t n, int64_t c) { (void)k; (void)n; (void)c; return 0; }
 size_t gf_gemm_thread_bytes(int64_t n, int64_t r) { (void)n; (void)r; return 0; }
 void gf_gemm_x_init(gf_gemm_x *px, gf_gemm_kind k, void *b, int64_t n, int64_t c) { (void)px; (void)k; (void)b; (void)n; (void)c; }

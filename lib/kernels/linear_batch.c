@@ -17,6 +17,7 @@
 
 typedef struct gemm_job {
     int n_mats;
+    int64_t chunk; /* AMX: rows per work item, counted in each matrix */
     const gf_matrix *W[GF_LINEAR_MAX_MATS];
     float *y[GF_LINEAR_MAX_MATS];
     int64_t first_row[GF_LINEAR_MAX_MATS + 1];
@@ -34,11 +35,37 @@ static void gemm_pack_task(void *arg, int i, int n)
         gf_gemm_pack_x(&job->px, job->x, tb * GF_GEMM_NR, (tb + 1) * GF_GEMM_NR);
 }
 
+/* AMX: work items of whole 16-row groups, so they are counted inside each
+ * matrix (a chunk never straddles two). */
+static void amx_task(gemm_job *job, void *scratch)
+{
+    for (;;) {
+        int64_t c = atomic_fetch_add_explicit(&job->next, 1, memory_order_relaxed);
+        int m = 0;
+        for (; m < job->n_mats; m++) {
+            int64_t n_chunks = (job->W[m]->rows + job->chunk - 1) / job->chunk;
+            if (c < n_chunks)
+                break;
+            c -= n_chunks;
+        }
+        if (m == job->n_mats)
+            break;
+        int64_t begin = c * job->chunk, end = begin + job->chunk;
+        if (end > job->W[m]->rows)
+            end = job->W[m]->rows;
+        gf_gemm_rows(job->W[m], &job->px, begin, end, job->y[m], scratch);
+    }
+}
+
 static void gemm_task(void *arg, int i, int n)
 {
     (void)n;
     gemm_job *job = arg;
     void *scratch = job->thread_scratch + (size_t)i * job->thread_bytes;
+    if (job->px.kind == GF_GEMM_Q8_AMX) {
+        amx_task(job, scratch);
+        return;
+    }
     const int64_t total = job->first_row[job->n_mats];
     for (;;) {
         int64_t begin = atomic_fetch_add_explicit(&job->next, GF_GEMM_CHUNK_ROWS, memory_order_relaxed);
@@ -66,6 +93,9 @@ static atomic_int gemm_backend = GF_GEMM_BACKEND_AUTO;
 static atomic_int own_min_tokens[GF_DTYPE_COUNT] = {
     GF_GEMM_MIN_TOKENS_F32, GF_GEMM_MIN_TOKENS_F16, GF_GEMM_MIN_TOKENS_BF16,
     GF_GEMM_MIN_TOKENS_Q8, GF_GEMM_MIN_TOKENS_Q4};
+/* ... and with AMX-INT8 tiles, for Q8 and Q4 (the others: unused). */
+static atomic_int amx_min_tokens[GF_DTYPE_COUNT] = {
+    INT32_MAX, INT32_MAX, INT32_MAX, GF_AMX_MIN_TOKENS_Q8, GF_AMX_MIN_TOKENS_Q4};
 static atomic_int blas_min_tokens[GF_DTYPE_COUNT] = {
     GF_BLAS_MIN_TOKENS_F32, GF_BLAS_MIN_TOKENS_F16, GF_BLAS_MIN_TOKENS_BF16,
     GF_BLAS_MIN_TOKENS_Q8, INT32_MAX};
@@ -86,6 +116,14 @@ static int arm_int8_rows(gf_dtype dt)
 #endif
 }
 
+/* The AMX GEMM for int8 prompt batches: the CPU has it, the OS grants
+ * it, GEMFA_AMX does not forbid it, and BLAS is not forced. */
+static int amx_in_use(void)
+{
+    return gf_linear_amx_allowed() && atomic_load(&gemm_backend) != GF_GEMM_BACKEND_BLAS &&
+           atomic_load(&gemm_backend) != GF_GEMM_BACKEND_ROWS && gf_gemm_available(GF_GEMM_Q8_AMX);
+}
+
 static int gemm_kind_for(const gf_matrix *const *W, int n_mats, int64_t n_tokens)
 {
     int backend = atomic_load(&gemm_backend);
@@ -94,6 +132,9 @@ static int gemm_kind_for(const gf_matrix *const *W, int n_mats, int64_t n_tokens
     for (int i = 1; i < n_mats; i++)
         if (W[i]->dtype != W[0]->dtype)
             return GEMM_NONE;
+    if ((W[0]->dtype == GF_DTYPE_Q8 || W[0]->dtype == GF_DTYPE_Q4) && amx_in_use())
+        return n_tokens >= atomic_load(&amx_min_tokens[W[0]->dtype]) ? (int)GF_GEMM_Q8_AMX
+                                                                     : GEMM_NONE;
     gf_gemm_kind kind;
     switch (W[0]->dtype) {
     case GF_DTYPE_Q8: kind = GF_GEMM_Q8; break;
@@ -131,7 +172,9 @@ static int linear_gemm(gf_threadpool *pool, int n_mats, const gf_matrix *const *
     const int64_t cols = W[0]->cols;
     const int64_t slice = n_tokens < GF_GEMM_MAX_TOKENS ? n_tokens : GF_GEMM_MAX_TOKENS;
     size_t x_bytes = (gf_gemm_x_bytes(kind, slice, cols) + 63) & ~(size_t)63;
-    size_t t_bytes = (gf_gemm_thread_bytes(slice, GF_GEMM_CHUNK_ROWS) + 63) & ~(size_t)63;
+    size_t t_bytes = kind == GF_GEMM_Q8_AMX ? gf_amx_thread_bytes(slice, GF_AMX_CHUNK_ROWS)
+                                             : gf_gemm_thread_bytes(slice, GF_GEMM_CHUNK_ROWS);
+    t_bytes = (t_bytes + 63) & ~(size_t)63;
     size_t bytes = x_bytes + (size_t)n_threads * t_bytes;
     void *owned = NULL;
     char *buf = gf_threadpool_scratch(pool, bytes);
@@ -144,6 +187,7 @@ static int linear_gemm(gf_threadpool *pool, int n_mats, const gf_matrix *const *
         gemm_job job;
         memset(&job, 0, sizeof job);
         job.n_mats = n_mats;
+        job.chunk = GF_AMX_CHUNK_ROWS;
         for (int i = 0; i < n_mats; i++) {
             job.W[i] = W[i];
             job.y[i] = y[i] + t0 * W[i]->rows;
@@ -248,6 +292,35 @@ int gf_linear_bf16_dot_allowed(void)
     }
     return v;
 }
+
+static atomic_int amx_allowed = -1; /* -1: not decided yet (environment) */
+void gf_linear_allow_amx(int allow) { atomic_store(&amx_allowed, allow != 0); }
+int gf_linear_amx_allowed(void)
+{
+    int v = atomic_load(&amx_allowed);
+    if (v < 0) {
+        const char *env = getenv("GEMFA_AMX");
+        int want = !(env && env[0] == '0');
+        atomic_compare_exchange_strong(&amx_allowed, &v, want);
+        v = atomic_load(&amx_allowed);
+    }
+    return v;
+}
+
+const char *gf_linear_amx_status(void)
+{
+    switch (gf_amx_probe()) {
+    case GF_AMX_ABSENT: return "absent";
+    case GF_AMX_REFUSED: return "refused by the OS";
+    case GF_AMX_READY: break;
+    }
+    if (!gf_linear_amx_allowed())
+        return "off (GEMFA_AMX=0)";
+    if (!gf_gemm_available(GF_GEMM_Q8_AMX))
+        return "off (kernel level below avx512)";
+    return "on";
+}
+
 void gf_gemm_set_min_tokens(gf_dtype dtype, int64_t n)
 {
     if ((unsigned)dtype >= GF_DTYPE_COUNT)
@@ -255,6 +328,15 @@ void gf_gemm_set_min_tokens(gf_dtype dtype, int64_t n)
     int v = n < 1 ? 1 : (n > INT32_MAX ? INT32_MAX : (int)n);
     atomic_store(&own_min_tokens[dtype], v);
     atomic_store(&blas_min_tokens[dtype], v);
+    if (dtype == GF_DTYPE_Q8 || dtype == GF_DTYPE_Q4)
+        atomic_store(&amx_min_tokens[dtype], v);
+}
+
+void gf_gemm_set_amx_min_tokens(gf_dtype dtype, int64_t n)
+{
+    if (dtype != GF_DTYPE_Q8 && dtype != GF_DTYPE_Q4)
+        return;
+    atomic_store(&amx_min_tokens[dtype], n < 1 ? 1 : (n > INT32_MAX ? INT32_MAX : (int)n));
 }
 
 int64_t gf_gemm_min_tokens(gf_dtype dtype)
@@ -263,6 +345,8 @@ int64_t gf_gemm_min_tokens(gf_dtype dtype)
         return INT32_MAX;
     if (arm_int8_rows(dtype) && atomic_load(&gemm_backend) != GF_GEMM_BACKEND_BLAS)
         return INT32_MAX;
+    if ((dtype == GF_DTYPE_Q8 || dtype == GF_DTYPE_Q4) && amx_in_use())
+        return atomic_load(&amx_min_tokens[dtype]);
     if (dtype == GF_DTYPE_Q4) /* no OpenBLAS path for Q4 */
         return gf_gemm_available(GF_GEMM_Q8) && atomic_load(&gemm_backend) != GF_GEMM_BACKEND_BLAS
                    ? atomic_load(&own_min_tokens[dtype])

@@ -8,7 +8,9 @@
  *  - a prompt in one call (GEMM kernels) gives the token-by-token logits
  *    (row kernels);
  *  - int8 with the SIMD kernels gives the scalar kernels' logits, and its
- *    first layers stay within the quantization error of the f32 ones.
+ *    first layers stay within the quantization error of the f32 ones;
+ *  - int8 and q4 prompts on the AMX-INT8 GEMM give the bits of the VNNI
+ *    GEMM (where the CPU has AMX).
  *
  * Tolerances.  This random model amplifies any perturbation ~300× over its
  * 25 layers (golden.json: float32 vs float64 logits differ by 2.6e-3), so
@@ -27,7 +29,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels/gemm.h"
 #include "kernels/kernels.h"
+#include "kernels/linear_batch.h"
 #include "rt_helpers.h"
 #include "runtime/context.h"
 
@@ -230,6 +234,39 @@ Test(fast, prompt_equals_token_by_token)
         gemfa_context_free(ctx);
         gemfa_model_free(m);
     }
+    free(q.ids);
+}
+
+/* The AMX GEMM (kernels/gemm_amx.c) folds the same exact block sums in
+ * the same order as the VNNI GEMM: the logits of a prompt, every matrix
+ * product on a GEMM (crossovers at 1 token), are the same bits with AMX on
+ * and off, for int8 and q4 weights. */
+Test(fast, amx_prompt_gives_the_vnni_bits)
+{
+    if (!gf_gemm_available(GF_GEMM_Q8_AMX))
+        cr_skip_test("no AMX-INT8 tiles for this process (AMX %s)", gf_linear_amx_status());
+    seq q = long_seq();
+    const gemfa_weight_type types[2] = {GEMFA_WEIGHTS_INT8, GEMFA_WEIGHTS_Q4};
+    gf_gemm_set_min_tokens(GF_DTYPE_Q8, 1);
+    gf_gemm_set_min_tokens(GF_DTYPE_Q4, 1);
+    for (int i = 0; i < 2; i++) {
+        gemfa_model *m = rt_load(TINY, types[i]);
+        gf_linear_allow_amx(1);
+        float *amx = logits_all(m, 2, &q);
+        gf_linear_allow_amx(0);
+        float *vnni = logits_all(m, 2, &q);
+        gf_linear_allow_amx(1);
+        cr_expect_eq(memcmp(amx, vnni, q.n * q.V * sizeof(float)), 0,
+                     "%s: AMX vs VNNI differ by %g", i ? "q4" : "int8",
+                     rt_max_abs_diff(amx, vnni, q.n * q.V));
+        free(amx);
+        free(vnni);
+        gemfa_model_free(m);
+    }
+    gf_gemm_set_min_tokens(GF_DTYPE_Q8, GF_GEMM_MIN_TOKENS_Q8);
+    gf_gemm_set_min_tokens(GF_DTYPE_Q4, GF_GEMM_MIN_TOKENS_Q4);
+    gf_gemm_set_amx_min_tokens(GF_DTYPE_Q8, GF_AMX_MIN_TOKENS_Q8);
+    gf_gemm_set_amx_min_tokens(GF_DTYPE_Q4, GF_AMX_MIN_TOKENS_Q4);
     free(q.ids);
 }
 
