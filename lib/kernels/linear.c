@@ -24,7 +24,7 @@ typedef struct linear_job {
     float *y[GF_LINEAR_MAX_MATS];
     int64_t first_row[GF_LINEAR_MAX_MATS + 1]; /* rows of all matrices, end to end */
     gf_act act;
-    atomic_llong next; /* the first row (of all matrices, end to end) not yet claimed */
+    _Atomic int64_t next; /* the first row (of all matrices, end to end) not yet claimed */
 } linear_job;
 
 static void run_rows(const linear_job *job, int64_t begin, int64_t end)
