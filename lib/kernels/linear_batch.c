@@ -37,24 +37,32 @@ static void gemm_pack_task(void *arg, int i, int n)
 
 /* AMX: work items of whole 16-row groups, so they are counted inside each
  * matrix (a chunk never straddles two). */
+/* Claims the next work item from a shared counter: rows [*begin, *end) of
+ * matrix *m, chunks of `chunk` rows counted in each matrix (never straddling
+ * two).  0 when every item is taken. */
+static int claim_chunk(atomic_llong *next, int n_mats, const gf_matrix *const *W, int64_t chunk,
+                       int *m, int64_t *begin, int64_t *end)
+{
+    int64_t c = atomic_fetch_add_explicit(next, 1, memory_order_relaxed);
+    for (*m = 0; *m < n_mats; (*m)++) {
+        const int64_t n_chunks = (W[*m]->rows + chunk - 1) / chunk;
+        if (c < n_chunks)
+            break;
+        c -= n_chunks;
+    }
+    if (*m == n_mats)
+        return 0;
+    *begin = c * chunk;
+    *end = *begin + chunk < W[*m]->rows ? *begin + chunk : W[*m]->rows;
+    return 1;
+}
+
 static void amx_task(gemm_job *job, void *scratch)
 {
-    for (;;) {
-        int64_t c = atomic_fetch_add_explicit(&job->next, 1, memory_order_relaxed);
-        int m = 0;
-        for (; m < job->n_mats; m++) {
-            int64_t n_chunks = (job->W[m]->rows + job->chunk - 1) / job->chunk;
-            if (c < n_chunks)
-                break;
-            c -= n_chunks;
-        }
-        if (m == job->n_mats)
-            break;
-        int64_t begin = c * job->chunk, end = begin + job->chunk;
-        if (end > job->W[m]->rows)
-            end = job->W[m]->rows;
+    int m;
+    int64_t begin, end;
+    while (claim_chunk(&job->next, job->n_mats, job->W, job->chunk, &m, &begin, &end))
         gf_gemm_rows(job->W[m], &job->px, begin, end, job->y[m], scratch);
-    }
 }
 
 static void gemm_task(void *arg, int i, int n)
@@ -227,23 +235,10 @@ static void blas_task(void *arg, int i, int n)
     (void)n;
     blas_job *job = arg;
     float *scratch = job->thread_scratch + (size_t)i * job->thread_floats;
-    for (;;) {
-        int64_t c = atomic_fetch_add_explicit(&job->next, 1, memory_order_relaxed);
-        int m = 0;
-        int64_t n_chunks = 0;
-        for (; m < job->n_mats; m++) {
-            n_chunks = (job->W[m]->rows + job->chunk - 1) / job->chunk;
-            if (c < n_chunks)
-                break;
-            c -= n_chunks;
-        }
-        if (m == job->n_mats)
-            break;
-        int64_t begin = c * job->chunk, end = begin + job->chunk;
-        if (end > job->W[m]->rows)
-            end = job->W[m]->rows;
+    int m;
+    int64_t begin, end;
+    while (claim_chunk(&job->next, job->n_mats, job->W, job->chunk, &m, &begin, &end))
         gf_blas_rows(job->W[m], job->x, job->n_tokens, begin, end, job->y[m], scratch);
-    }
 }
 
 static int linear_blas(gf_threadpool *pool, int n_mats, const gf_matrix *const *W, const float *x,
