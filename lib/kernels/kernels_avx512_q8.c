@@ -13,9 +13,14 @@
 /* With 2+ tokens a block takes longer to compute, and the 4 KB prefetch
  * into L1 alone left a 4-token product at ~1.2-1.8x the time of a 1-token
  * one from memory; a second prefetch 16 KB ahead into L2 brings it to
- * ~1.0x (2 threads, bench_kernels, docs/performance.md).  One token runs
- * ~3 % faster without it. */
+ * ~1.0x (2 threads, bench_kernels, docs/performance.md). */
 #define Q8_PREFETCH_L2 16384
+/* One token: a second prefetch 4 KB ahead into L2 keeps more lines in
+ * flight than the L1 one alone.  It was measured ~3 % slower once with
+ * bench_kernels rotating over 256 MB, which the 480 MB L3 of the Intel Xeon
+ * holds; from DRAM (-m 3000) a 16384 x 2048 matvec reads 28.9 -> 30.1
+ * GB/s and E4B int8 decodes 6.0 -> 6.35 tok/s (16 KB ahead: no gain). */
+#define Q8_PREFETCH_L2_1 4096
 /* Into L1, 2 KB ahead (4 blocks of a full group): on the Intel Xeon one
  * decode step of E4B ran 4.76 tok/s with the 4 KB of the 16-bit kernels
  * and 5.03-5.15 with 2 KB, alternating in one run (1 KB: 5.14; 3 KB:
@@ -83,8 +88,8 @@ q8_group(const int8_t *w, const uint16_t *sw, int64_t n, int64_t h, const gf_q8_
         const int8_t *wb = w + b * 8 * qs;
         for (int64_t pf = 0; pf < 8 * qs; pf += 64) {
             _mm_prefetch((const char *)wb + Q8_PREFETCH + pf, _MM_HINT_T0);
-            if (nt > 1) /* compute-heavier steps: ask for memory further ahead, into L2 */
-                _mm_prefetch((const char *)wb + Q8_PREFETCH_L2 + pf, _MM_HINT_T1);
+            _mm_prefetch((const char *)wb + (nt > 1 ? Q8_PREFETCH_L2 : Q8_PREFETCH_L2_1) + pf,
+                         _MM_HINT_T1);
         }
         __m512i s0[MAX_NT], s1[MAX_NT]; /* two chains per token: even and odd quads */
         for (int t = 0; t < nt; t++) {
