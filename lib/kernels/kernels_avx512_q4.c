@@ -30,8 +30,7 @@
  * 16 * (-8 * sum(q)) and holds 16 times an integer: an arithmetic shift by
  * 4 divides it exactly.  With the low chain that leaves exactly
  * sum(k * q) for codes k = u - 8.  Then per block the scalar kernel's
- * fma(isum, d_w * d_x, acc): results agree with it bit for bit.  Full
- * groups of one token (decode) get their own copy with h constant. */
+ * fma(isum, d_w * d_x, acc): results agree with it bit for bit. */
 static inline __attribute__((always_inline)) TARGET_VNNI void
 q4_group(const uint8_t *w, const uint16_t *sw, int64_t n, int64_t h, const gf_q8_act *qa,
          int64_t t0, int nt, float out[MAX_NT][16])
@@ -80,6 +79,25 @@ q4_group(const uint8_t *w, const uint16_t *sw, int64_t n, int64_t h, const gf_q8
         _mm512_storeu_ps(out[t], f[t]);
 }
 
+/* Full groups (all but a matrix's last when rows % 16 != 0) with h a
+ * constant: the prefetches and loads unroll without bounds checks (E4B q4
+ * batch of 4: 31.8-32.6 -> 33.2-33.8 tok/s; decode ~1 % faster). */
+TARGET_VNNI static void q4_full_group(const uint8_t *w, const uint16_t *sw, int64_t n,
+                                      const gf_q8_act *qa, int64_t t0, int nt,
+                                      float out[MAX_NT][16])
+{
+    switch (nt) {
+    case 1: q4_group(w, sw, n, GF_Q4_GROUP, qa, t0, 1, out); break;
+    case 2: q4_group(w, sw, n, GF_Q4_GROUP, qa, t0, 2, out); break;
+    case 3: q4_group(w, sw, n, GF_Q4_GROUP, qa, t0, 3, out); break;
+    case 4: q4_group(w, sw, n, GF_Q4_GROUP, qa, t0, 4, out); break;
+    case 5: q4_group(w, sw, n, GF_Q4_GROUP, qa, t0, 5, out); break;
+    case 6: q4_group(w, sw, n, GF_Q4_GROUP, qa, t0, 6, out); break;
+    case 7: q4_group(w, sw, n, GF_Q4_GROUP, qa, t0, 7, out); break;
+    default: q4_group(w, sw, n, GF_Q4_GROUP, qa, t0, 8, out); break;
+    }
+}
+
 TARGET_VNNI static void rows_q4(const gf_matrix *W, const gf_act *a, int64_t r0, int64_t r1,
                                 float *y)
 {
@@ -93,19 +111,19 @@ TARGET_VNNI static void rows_q4(const gf_matrix *W, const gf_act *a, int64_t r0,
         const __mmask16 keep = (__mmask16)(tail_mask(hi) & ~tail_mask(lo));
         for (int64_t t0 = 0; t0 < a->n_tokens; t0 += MAX_NT) {
             const int64_t nt = a->n_tokens - t0 < MAX_NT ? a->n_tokens - t0 : MAX_NT;
-            if (h == GF_Q4_GROUP && nt == 1)
-                q4_group(w, sw, n, GF_Q4_GROUP, &a->q8, t0, 1, out);
+            if (h == GF_Q4_GROUP)
+                q4_full_group(w, sw, n, &a->q8, t0, (int)nt, out);
             else
                 switch (nt) {
-            case 1: q4_group(w, sw, n, h, &a->q8, t0, 1, out); break;
-            case 2: q4_group(w, sw, n, h, &a->q8, t0, 2, out); break;
-            case 3: q4_group(w, sw, n, h, &a->q8, t0, 3, out); break;
-            case 4: q4_group(w, sw, n, h, &a->q8, t0, 4, out); break;
-            case 5: q4_group(w, sw, n, h, &a->q8, t0, 5, out); break;
-            case 6: q4_group(w, sw, n, h, &a->q8, t0, 6, out); break;
-            case 7: q4_group(w, sw, n, h, &a->q8, t0, 7, out); break;
-            default: q4_group(w, sw, n, h, &a->q8, t0, 8, out); break;
-            }
+                case 1: q4_group(w, sw, n, h, &a->q8, t0, 1, out); break;
+                case 2: q4_group(w, sw, n, h, &a->q8, t0, 2, out); break;
+                case 3: q4_group(w, sw, n, h, &a->q8, t0, 3, out); break;
+                case 4: q4_group(w, sw, n, h, &a->q8, t0, 4, out); break;
+                case 5: q4_group(w, sw, n, h, &a->q8, t0, 5, out); break;
+                case 6: q4_group(w, sw, n, h, &a->q8, t0, 6, out); break;
+                case 7: q4_group(w, sw, n, h, &a->q8, t0, 7, out); break;
+                default: q4_group(w, sw, n, h, &a->q8, t0, 8, out); break;
+                }
             for (int64_t t = 0; t < nt; t++)
                 _mm512_mask_storeu_ps(y + (t0 + t) * W->rows + g0, keep, _mm512_loadu_ps(out[t]));
         }

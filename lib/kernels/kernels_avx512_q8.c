@@ -116,6 +116,25 @@ q8_group(const int8_t *w, const uint16_t *sw, int64_t n, int64_t h, const gf_q8_
         _mm512_storeu_ps(out[t], f[t]);
 }
 
+/* Full groups (all but a matrix's last when rows % 16 != 0) with h a
+ * constant: the prefetches and loads unroll without bounds checks
+ * (batches of 4 ~3 % faster with Q4, kernels_avx512_q4.c). */
+TARGET_VNNI static void q8_full_group(const int8_t *w, const uint16_t *sw, int64_t n,
+                                      const gf_q8_act *qa, int64_t t0, int nt,
+                                      float out[MAX_NT][16])
+{
+    switch (nt) {
+    case 1: q8_group(w, sw, n, GF_Q8_GROUP, qa, t0, 1, out); break;
+    case 2: q8_group(w, sw, n, GF_Q8_GROUP, qa, t0, 2, out); break;
+    case 3: q8_group(w, sw, n, GF_Q8_GROUP, qa, t0, 3, out); break;
+    case 4: q8_group(w, sw, n, GF_Q8_GROUP, qa, t0, 4, out); break;
+    case 5: q8_group(w, sw, n, GF_Q8_GROUP, qa, t0, 5, out); break;
+    case 6: q8_group(w, sw, n, GF_Q8_GROUP, qa, t0, 6, out); break;
+    case 7: q8_group(w, sw, n, GF_Q8_GROUP, qa, t0, 7, out); break;
+    default: q8_group(w, sw, n, GF_Q8_GROUP, qa, t0, 8, out); break;
+    }
+}
+
 TARGET_VNNI static void rows_q8(const gf_matrix *W, const gf_act *a, int64_t r0, int64_t r1,
                                 float *y)
 {
@@ -129,16 +148,19 @@ TARGET_VNNI static void rows_q8(const gf_matrix *W, const gf_act *a, int64_t r0,
         const __mmask16 keep = (__mmask16)(tail_mask(hi) & ~tail_mask(lo));
         for (int64_t t0 = 0; t0 < a->n_tokens; t0 += MAX_NT) {
             const int64_t nt = a->n_tokens - t0 < MAX_NT ? a->n_tokens - t0 : MAX_NT;
-            switch (nt) {
-            case 1: q8_group(w, sw, n, h, &a->q8, t0, 1, out); break;
-            case 2: q8_group(w, sw, n, h, &a->q8, t0, 2, out); break;
-            case 3: q8_group(w, sw, n, h, &a->q8, t0, 3, out); break;
-            case 4: q8_group(w, sw, n, h, &a->q8, t0, 4, out); break;
-            case 5: q8_group(w, sw, n, h, &a->q8, t0, 5, out); break;
-            case 6: q8_group(w, sw, n, h, &a->q8, t0, 6, out); break;
-            case 7: q8_group(w, sw, n, h, &a->q8, t0, 7, out); break;
-            default: q8_group(w, sw, n, h, &a->q8, t0, 8, out); break;
-            }
+            if (h == GF_Q8_GROUP)
+                q8_full_group(w, sw, n, &a->q8, t0, (int)nt, out);
+            else
+                switch (nt) {
+                case 1: q8_group(w, sw, n, h, &a->q8, t0, 1, out); break;
+                case 2: q8_group(w, sw, n, h, &a->q8, t0, 2, out); break;
+                case 3: q8_group(w, sw, n, h, &a->q8, t0, 3, out); break;
+                case 4: q8_group(w, sw, n, h, &a->q8, t0, 4, out); break;
+                case 5: q8_group(w, sw, n, h, &a->q8, t0, 5, out); break;
+                case 6: q8_group(w, sw, n, h, &a->q8, t0, 6, out); break;
+                case 7: q8_group(w, sw, n, h, &a->q8, t0, 7, out); break;
+                default: q8_group(w, sw, n, h, &a->q8, t0, 8, out); break;
+                }
             for (int64_t t = 0; t < nt; t++)
                 _mm512_mask_storeu_ps(y + (t0 + t) * W->rows + g0, keep, _mm512_loadu_ps(out[t]));
         }
