@@ -2,7 +2,7 @@
  *
  *   bench_kernels [-t THREADS] [-r ROWS] [-c COLS] [-n TOKENS,...] [-d DTYPES] [-s SECONDS]
  *                 [-g auto|own|blas|rows] [-x]   (-x: BF16 prompt GEMM with vdpbf16ps)
- *                 [-m MB] (-m: rotate over matrices filling MB instead of 256; a small
+ *                 [-m MB] (-m: rotate over matrices filling MB instead of 2048; a small
  *                         value keeps the weights in cache, to see the compute bound)
  *                 [-b]   (-b: also measure the read bandwidth as membw.c does, with the
  *                         same threads, interleaved with the kernel runs (this machine's
@@ -12,8 +12,10 @@
  *                         speed of the kernels with weights in cache)
  *
  * For each weight dtype (f32,f16,bf16,q8) and batch size it runs gf_linear
- * on a set of ROWS x COLS matrices whose total size is >= 256 MB (-m; so that
- * every call streams its weights from memory, not from the L3 cache) and
+ * on a set of ROWS x COLS matrices whose total size is >= 2048 MB (-m; so that
+ * every call streams its weights from memory, not from the L3 cache: the
+ * Intel Xeon of session 6 has 480 MB of it, and 256 MB rotations there read
+ * 5-15 % above the memory's rate) and
  * prints GB/s of weights read and GFLOP/s (2 * rows * cols * tokens per
  * call).  Compare the GB/s of a matvec (-n 1) with the read bandwidth of
  * the machine (../shared/tools/membw.c). */
@@ -194,7 +196,7 @@ int main(int argc, char **argv)
     double seconds = 1.0;
     const char *backend = "auto";
     int measure_bw = 0, in_cache = 0;
-    int64_t set_mb = 256;
+    int64_t set_mb = 2048;
     for (int i = 1; i < argc; i++)
         if (!strcmp(argv[i], "-x") || !strcmp(argv[i], "-b") || !strcmp(argv[i], "-i")) {
             if (argv[i][1] == 'x')
