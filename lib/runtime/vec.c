@@ -514,7 +514,7 @@ AI float exp_sum_body(int nat, float *x, int64_t n, float m)
  * TILE: keys per q·k tile and vectors per value strip (4 fill 21 of
  * AVX-512's 32 registers; with 16 registers of a quarter or half the width,
  * 1). */
-#define DEFINE_LEVEL(SUFFIX, TARGET, NAT, WIDEN, TILE)                                                   \
+#define DEFINE_LEVEL(SUFFIX, TARGET, NAT, WIDEN, TILE)                                        \
     TARGET static double sumsq_##SUFFIX(const float *x, int64_t n) { return sumsq_body(x, n); } \
     TARGET static void mean_var_##SUFFIX(const float *x, int64_t n, double *m, double *v)     \
     {                                                                                         \
@@ -550,23 +550,23 @@ AI float exp_sum_body(int nat, float *x, int64_t n, float m)
     TARGET static void dots_##SUFFIX(const float *q, int nq, const float *k, int64_t n_keys,  \
                                      int64_t d, float *s, int64_t lds)                        \
     {                                                                                         \
-        dots_body(WIDEN, 0, TILE, q, nq, k, n_keys, d, s, lds);                                            \
+        dots_body(WIDEN, 0, TILE, q, nq, k, n_keys, d, s, lds);                               \
     }                                                                                         \
     TARGET static void accum_##SUFFIX(const float *p, int64_t ldp, int nq, const float *v,    \
                                       int64_t n_keys, int64_t d, float *out)                  \
     {                                                                                         \
-        accum_body(WIDEN, 0, TILE, p, ldp, nq, v, n_keys, d, out);                                         \
+        accum_body(WIDEN, 0, TILE, p, ldp, nq, v, n_keys, d, out);                            \
     }                                                                                         \
     TARGET static void dots_f16_##SUFFIX(const float *q, int nq, const uint16_t *k,           \
                                          int64_t n_keys, int64_t d, float *s, int64_t lds)    \
     {                                                                                         \
-        dots_body(WIDEN, 1, TILE, q, nq, k, n_keys, d, s, lds);                                            \
+        dots_body(WIDEN, 1, TILE, q, nq, k, n_keys, d, s, lds);                               \
     }                                                                                         \
     TARGET static void accum_f16_##SUFFIX(const float *p, int64_t ldp, int nq,                \
                                           const uint16_t *v, int64_t n_keys, int64_t d,       \
                                           float *out)                                         \
     {                                                                                         \
-        accum_body(WIDEN, 1, TILE, p, ldp, nq, v, n_keys, d, out);                                         \
+        accum_body(WIDEN, 1, TILE, p, ldp, nq, v, n_keys, d, out);                            \
     }                                                                                         \
     TARGET static float max_##SUFFIX(const float *x, int64_t n) { return max_body(NAT, x, n); } \
     TARGET static float exp_sum_##SUFFIX(float *x, int64_t n, float m)                        \
