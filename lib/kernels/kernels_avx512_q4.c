@@ -14,8 +14,6 @@
  * 30.4 GB/s; E4B q4 decode 9.6 -> 10.0-10.2 tok/s; 8 and 16 KB: 9.8-10.0). */
 #define Q4_PREFETCH_L2 16384
 #define Q4_PREFETCH_L2_1 4096
-/* Tokens per pass over the weights. */
-#define MAX_NT 8
 /* Into L1, 2 KB ahead (8 blocks of a full group), as Q8 (kernels_avx512_q8.c):
  * E4B q4 decode 8.60-8.65 tok/s at 4 KB, 8.85-9.10 at 2 KB, 9.09-9.11 at
  * 1.5 KB, 8.8-9.0 at 3 KB, 8.4 at 8 KB (Intel Xeon, one run each). */
@@ -33,14 +31,14 @@
  * fma(isum, d_w * d_x, acc): results agree with it bit for bit. */
 static inline __attribute__((always_inline)) TARGET_VNNI void
 q4_group(const uint8_t *w, const uint16_t *sw, int64_t n, int64_t h, const gf_q8_act *qa,
-         int64_t t0, int nt, float out[MAX_NT][16])
+         int64_t t0, int nt, float out[GF_MAX_NT][16])
 {
     const int64_t nb = n / 32, qs = 4 * h; /* bytes from one column octet to the next */
     const __m512i low = _mm512_set1_epi8(0x0f);
     const __mmask64 lm = h == 16 ? ~0ull : (1ull << (4 * h)) - 1;
     const __mmask16 sm = tail_mask(h);
-    __m512 f[MAX_NT];
-    const int8_t *q[MAX_NT];
+    __m512 f[GF_MAX_NT];
+    const int8_t *q[GF_MAX_NT];
     for (int t = 0; t < nt; t++) {
         f[t] = _mm512_setzero_ps();
         q[t] = qa->q + (t0 + t) * n;
@@ -52,7 +50,7 @@ q4_group(const uint8_t *w, const uint16_t *sw, int64_t n, int64_t h, const gf_q8
             _mm_prefetch((const char *)wb + (nt > 1 ? Q4_PREFETCH_L2 : Q4_PREFETCH_L2_1) + pf,
                          _MM_HINT_T1);
         }
-        __m512i s0[MAX_NT], s1[MAX_NT]; /* two chains per token: low and high nibbles */
+        __m512i s0[GF_MAX_NT], s1[GF_MAX_NT]; /* two chains per token: low and high nibbles */
         for (int t = 0; t < nt; t++) {
             s0[t] = _mm512_setzero_si512();
             s1[t] = _mm512_set1_epi32(qa->corr[((t0 + t) * nb + b) * 8]);
@@ -79,43 +77,50 @@ q4_group(const uint8_t *w, const uint16_t *sw, int64_t n, int64_t h, const gf_q8
         _mm512_storeu_ps(out[t], f[t]);
 }
 
-/* Full groups (all but a matrix's last when rows % 16 != 0) with h a
- * constant: the prefetches and loads unroll without bounds checks (E4B q4
- * batch of 4: 31.8-32.6 -> 33.2-33.8 tok/s; decode ~1 % faster). */
-TARGET_VNNI static void q4_full_group(const uint8_t *w, const uint16_t *sw, int64_t n,
-                                      const gf_q8_act *qa, int64_t t0, int nt,
-                                      float out[MAX_NT][16])
+/* A group for gf_rows_walk.  Full groups (all but a matrix's last when rows %
+ * 16 != 0) with h a constant: the prefetches and loads unroll without bounds
+ * checks (E4B q4 batch of 4: 31.8-32.6 -> 33.2-33.8 tok/s; decode ~1 %
+ * faster). */
+TARGET_VNNI static void q4_any_group(const void *wv, const uint16_t *sw, int64_t n, int64_t h,
+                                     const gf_q8_act *qa, int64_t t0, int nt,
+                                     float out[GF_MAX_NT][16])
 {
-    switch (nt) {
-    case 1: q4_group(w, sw, n, GF_Q4_GROUP, qa, t0, 1, out); break;
-    case 2: q4_group(w, sw, n, GF_Q4_GROUP, qa, t0, 2, out); break;
-    case 3: q4_group(w, sw, n, GF_Q4_GROUP, qa, t0, 3, out); break;
-    case 4: q4_group(w, sw, n, GF_Q4_GROUP, qa, t0, 4, out); break;
-    case 5: q4_group(w, sw, n, GF_Q4_GROUP, qa, t0, 5, out); break;
-    case 6: q4_group(w, sw, n, GF_Q4_GROUP, qa, t0, 6, out); break;
-    case 7: q4_group(w, sw, n, GF_Q4_GROUP, qa, t0, 7, out); break;
-    default: q4_group(w, sw, n, GF_Q4_GROUP, qa, t0, 8, out); break;
+    const uint8_t *w = wv;
+#define TOKENS(H)                                                                                 \
+    switch (nt) {                                                                                 \
+    case 1: q4_group(w, sw, n, H, qa, t0, 1, out); break;                                         \
+    case 2: q4_group(w, sw, n, H, qa, t0, 2, out); break;                                         \
+    case 3: q4_group(w, sw, n, H, qa, t0, 3, out); break;                                         \
+    case 4: q4_group(w, sw, n, H, qa, t0, 4, out); break;                                         \
+    case 5: q4_group(w, sw, n, H, qa, t0, 5, out); break;                                         \
+    case 6: q4_group(w, sw, n, H, qa, t0, 6, out); break;                                         \
+    case 7: q4_group(w, sw, n, H, qa, t0, 7, out); break;                                         \
+    default: q4_group(w, sw, n, H, qa, t0, 8, out); break;                                        \
     }
+    if (h == GF_Q4_GROUP)
+        TOKENS(GF_Q4_GROUP)
+    else
+        TOKENS(h)
+#undef TOKENS
 }
 
-/* Two full groups side by side, for up to PAIR_NT tokens: each token's
+/* Two full groups side by side, for up to GF_PAIR_NT tokens: each token's
  * broadcast bytes serve 32 rows instead of 16.  With several tokens the
  * loads (a 4-byte broadcast per token for every 32 weights of a row) kept
  * the load ports busier than memory: one thread with the weights in L2
  * read 73 GB/s of q4 with one token and 29 with four.  The same operations
  * per row as q4_group, so the same results. */
-#define PAIR_NT 4
 static inline __attribute__((always_inline)) TARGET_VNNI void
-q4_pair(const uint8_t *w, const uint16_t *sw, int64_t n, const gf_q8_act *qa, int64_t t0,
-        int nt, float out[2][MAX_NT][16])
+q4_pair(const uint8_t *w, const uint16_t *sw, int64_t n, const gf_q8_act *qa, int nt,
+        float out[2][GF_MAX_NT][16])
 {
     const int64_t nb = n / 32, gbytes = GF_Q4_GROUP * n / 2, gscales = GF_Q4_GROUP * nb;
     const __m512i low = _mm512_set1_epi8(0x0f);
-    __m512 f[2][PAIR_NT];
-    const int8_t *q[PAIR_NT];
+    __m512 f[2][GF_PAIR_NT];
+    const int8_t *q[GF_PAIR_NT];
     for (int t = 0; t < nt; t++) {
         f[0][t] = f[1][t] = _mm512_setzero_ps();
-        q[t] = qa->q + (t0 + t) * n;
+        q[t] = qa->q + t * n;
     }
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *wb = w + b * 256;
@@ -126,9 +131,9 @@ q4_pair(const uint8_t *w, const uint16_t *sw, int64_t n, const gf_q8_act *qa, in
                                  (nt > 1 ? Q4_PREFETCH_L2 : Q4_PREFETCH_L2_1) + pf,
                              _MM_HINT_T1);
             }
-        __m512i s0[2][PAIR_NT], s1[2][PAIR_NT];
+        __m512i s0[2][GF_PAIR_NT], s1[2][GF_PAIR_NT];
         for (int t = 0; t < nt; t++) {
-            const __m512i c = _mm512_set1_epi32(qa->corr[((t0 + t) * nb + b) * 8]);
+            const __m512i c = _mm512_set1_epi32(qa->corr[(t * nb + b) * 8]);
             s0[0][t] = s0[1][t] = _mm512_setzero_si512();
             s1[0][t] = s1[1][t] = c;
         }
@@ -152,7 +157,7 @@ q4_pair(const uint8_t *w, const uint16_t *sw, int64_t n, const gf_q8_act *qa, in
         const __m512 ws1 =
             _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(sw + gscales + b * 16)));
         for (int t = 0; t < nt; t++) {
-            const __m512 d = _mm512_set1_ps(qa->d[(t0 + t) * nb + b]);
+            const __m512 d = _mm512_set1_ps(qa->d[t * nb + b]);
             const __m512i i0 = _mm512_add_epi32(s0[0][t], _mm512_srai_epi32(s1[0][t], 4));
             const __m512i i1 = _mm512_add_epi32(s0[1][t], _mm512_srai_epi32(s1[1][t], 4));
             f[0][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(i0), _mm512_mul_ps(ws0, d), f[0][t]);
@@ -165,65 +170,23 @@ q4_pair(const uint8_t *w, const uint16_t *sw, int64_t n, const gf_q8_act *qa, in
     }
 }
 
-TARGET_VNNI static void q4_full_pair(const uint8_t *w, const uint16_t *sw, int64_t n,
-                                     const gf_q8_act *qa, int64_t t0, int nt,
-                                     float out[2][MAX_NT][16])
+TARGET_VNNI static void q4_any_pair(const void *w, const uint16_t *sw, int64_t n,
+                                    const gf_q8_act *qa, int nt, float out[2][GF_MAX_NT][16])
 {
     switch (nt) {
-    case 1: q4_pair(w, sw, n, qa, t0, 1, out); break;
-    case 2: q4_pair(w, sw, n, qa, t0, 2, out); break;
-    case 3: q4_pair(w, sw, n, qa, t0, 3, out); break;
-    default: q4_pair(w, sw, n, qa, t0, 4, out); break;
+    case 1: q4_pair(w, sw, n, qa, 1, out); break;
+    case 2: q4_pair(w, sw, n, qa, 2, out); break;
+    case 3: q4_pair(w, sw, n, qa, 3, out); break;
+    default: q4_pair(w, sw, n, qa, 4, out); break;
     }
 }
 
-/* Rows [r0, r1) of group g0 (h rows) from out[t] into y. */
-static inline __attribute__((always_inline)) TARGET_VNNI void
-store_group(float *y, int64_t rows, int64_t g0, int64_t h, int64_t r0, int64_t r1, int64_t t0,
-            int64_t nt, float out[MAX_NT][16])
-{
-    const int64_t lo = g0 < r0 ? r0 - g0 : 0, hi = g0 + h > r1 ? r1 - g0 : h;
-    const __mmask16 keep = (__mmask16)(tail_mask(hi) & ~tail_mask(lo));
-    for (int64_t t = 0; t < nt; t++)
-        _mm512_mask_storeu_ps(y + (t0 + t) * rows + g0, keep, _mm512_loadu_ps(out[t]));
-}
+_Static_assert(GF_Q4_GROUP == 16, "gf_rows_walk walks groups of 16 rows");
 
 TARGET_VNNI static void rows_q4(const gf_matrix *W, const gf_act *a, int64_t r0, int64_t r1,
                                 float *y)
 {
-    const int64_t n = W->cols, nb = n / 32;
-    float out[2][MAX_NT][16];
-    for (int64_t g0 = r0 - r0 % GF_Q4_GROUP; g0 < r1;) {
-        const int64_t h = gf_q4_group_rows(W->rows, g0);
-        const uint8_t *w = (const uint8_t *)W->data + g0 * (n / 2);
-        const uint16_t *sw = W->scales + g0 * nb;
-        if (a->n_tokens <= PAIR_NT && h == GF_Q4_GROUP && g0 + GF_Q4_GROUP < r1 &&
-            gf_q4_group_rows(W->rows, g0 + GF_Q4_GROUP) == GF_Q4_GROUP) {
-            q4_full_pair(w, sw, n, &a->q8, 0, (int)a->n_tokens, out);
-            store_group(y, W->rows, g0, h, r0, r1, 0, a->n_tokens, out[0]);
-            store_group(y, W->rows, g0 + GF_Q4_GROUP, h, r0, r1, 0, a->n_tokens, out[1]);
-            g0 += 2 * GF_Q4_GROUP;
-            continue;
-        }
-        for (int64_t t0 = 0; t0 < a->n_tokens; t0 += MAX_NT) {
-            const int64_t nt = a->n_tokens - t0 < MAX_NT ? a->n_tokens - t0 : MAX_NT;
-            if (h == GF_Q4_GROUP)
-                q4_full_group(w, sw, n, &a->q8, t0, (int)nt, out[0]);
-            else
-                switch (nt) {
-                case 1: q4_group(w, sw, n, h, &a->q8, t0, 1, out[0]); break;
-                case 2: q4_group(w, sw, n, h, &a->q8, t0, 2, out[0]); break;
-                case 3: q4_group(w, sw, n, h, &a->q8, t0, 3, out[0]); break;
-                case 4: q4_group(w, sw, n, h, &a->q8, t0, 4, out[0]); break;
-                case 5: q4_group(w, sw, n, h, &a->q8, t0, 5, out[0]); break;
-                case 6: q4_group(w, sw, n, h, &a->q8, t0, 6, out[0]); break;
-                case 7: q4_group(w, sw, n, h, &a->q8, t0, 7, out[0]); break;
-                default: q4_group(w, sw, n, h, &a->q8, t0, 8, out[0]); break;
-                }
-            store_group(y, W->rows, g0, h, r0, r1, t0, nt, out[0]);
-        }
-        g0 += GF_Q4_GROUP;
-    }
+    gf_rows_walk(W, a, r0, r1, y, W->cols / 2, q4_any_group, q4_any_pair);
 }
 
 /* ---- the weight quantizer: gf_q4_quantize_row (q4_format.c) bit for bit:
