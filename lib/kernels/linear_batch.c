@@ -35,8 +35,6 @@ static void gemm_pack_task(void *arg, int i, int n)
         gf_gemm_pack_x(&job->px, job->x, tb * GF_GEMM_NR, (tb + 1) * GF_GEMM_NR);
 }
 
-/* AMX: work items of whole 16-row groups, so they are counted inside each
- * matrix (a chunk never straddles two). */
 /* Claims the next work item from a shared counter: rows [*begin, *end) of
  * matrix *m, chunks of `chunk` rows counted in each matrix (never straddling
  * two).  0 when every item is taken. */
@@ -57,6 +55,8 @@ static int claim_chunk(atomic_llong *next, int n_mats, const gf_matrix *const *W
     return 1;
 }
 
+/* AMX: work items of whole 16-row groups, so they are counted inside each
+ * matrix (a chunk never straddles two). */
 static void amx_task(gemm_job *job, void *scratch)
 {
     int m;
