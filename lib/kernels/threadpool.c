@@ -32,6 +32,19 @@
 /* How long an idle worker spins before it sleeps: longer than the gap
  * between two linear layers of a forward pass, far shorter than a token. */
 #define GF_SPIN_NS 200000
+/* Lateness, in 1/65536ths: a run whose caller had to take a worker's
+ * index (the worker was awake, so descheduled) moves it a quarter of the
+ * way to 1, every other run 1/64 of the way to 0; above 1/8 the pool
+ * reports contention, so one late run makes it contended for ~45 runs.
+ * A run that comes after a pause longer than the spin and wakes a
+ * sleeping worker does not count: that lateness is the wake-up.  (A worker
+ * asleep after a short pause was descheduled while it spun: that counts.)
+ * Quiet, E4B q4 batch: 3 of 1750 attention calls saw contention; with one
+ * busy neighbour process on two cores the quarter-and-1/64 rule keeps it
+ * set (a 1/16 average both ways let 36 % of them through, and the batch
+ * lost 5-9 %). */
+#define LATE_ONE 65536
+#define LATE_CONTENDED (LATE_ONE / 8)
 
 struct gf_threadpool {
     int n;
@@ -44,6 +57,8 @@ struct gf_threadpool {
     atomic_int pending;   /* indices 1..n-1 of the current generation not done */
     atomic_int n_sleeping;
     atomic_int stop;
+    int late;            /* see LATE_ONE */
+    int64_t last_end_ns; /* when the last run returned */
     pthread_mutex_t mu;
     pthread_cond_t cv;
     void *scratch;
@@ -138,15 +153,17 @@ void gf_openblas_single_thread(void)
     pthread_once(&once, openblas_once);
 }
 
-/* Bumps the generation and wakes sleepers. */
-static void publish(gf_threadpool *p)
+/* Bumps the generation and wakes sleepers; 1 if there were any. */
+static int publish(gf_threadpool *p)
 {
     atomic_fetch_add(&p->generation, 1);
     if (atomic_load(&p->n_sleeping) > 0) {
         pthread_mutex_lock(&p->mu);
         pthread_cond_broadcast(&p->cv);
         pthread_mutex_unlock(&p->mu);
+        return 1;
     }
+    return 0;
 }
 
 static void stop_workers(gf_threadpool *p, int n_started)
@@ -244,17 +261,26 @@ void gf_threadpool_run(gf_threadpool *pool, gf_task_fn fn, void *arg)
     pool->arg = arg;
     atomic_store_explicit(&pool->pending, pool->n - 1, memory_order_relaxed);
     const unsigned long long g = atomic_load_explicit(&pool->generation, memory_order_relaxed) + 1;
-    publish(pool); /* seq_cst: also releases fn, arg and pending */
+    const int64_t start = now_ns();
+    const int woke = publish(pool); /* seq_cst: also releases fn, arg and pending */
     fn(arg, 0, pool->n);
+    int took = 0;
     for (int i = 1; i < pool->n; i++) /* indices whose worker has not come yet */
-        if (claim(pool, i, g))
+        if (claim(pool, i, g)) {
             run_index(pool, i);
+            took = 1;
+        }
+    if (took && !(woke && start - pool->last_end_ns > GF_SPIN_NS))
+        pool->late += (LATE_ONE - pool->late) / 4;
+    else
+        pool->late -= pool->late / 64;
     for (unsigned spins = 0; atomic_load_explicit(&pool->pending, memory_order_acquire) != 0;
          spins++) {
         cpu_relax();
         if (spins >= 1024) /* a worker is descheduled (more threads than cores?): let it run */
             sched_yield();
     }
+    pool->last_end_ns = now_ns();
 }
 
 void *gf_threadpool_scratch(gf_threadpool *pool, size_t bytes)
@@ -270,4 +296,9 @@ void *gf_threadpool_scratch(gf_threadpool *pool, size_t bytes)
     pool->scratch = fresh;
     pool->scratch_size = bytes;
     return fresh;
+}
+
+int gf_threadpool_contended(const gf_threadpool *pool)
+{
+    return pool && pool->n > 1 && pool->late > LATE_CONTENDED;
 }

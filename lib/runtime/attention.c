@@ -14,10 +14,18 @@
 #include "runtime/vec.h"
 
 /* Below this many multiply-adds (q·k and p·v; ~0.25 ms of work at the
- * ~16 GMAC/s one thread reaches) a layer runs on one thread: waking a
- * worker costs 0.1-0.5 ms when neighbours load the cores (E4B: one decode
- * row up to ~1000 keys, 4 batched rows up to ~250). */
+ * ~16 GMAC/s one thread reaches) a layer runs on one thread while other
+ * processes hold the cores (gf_threadpool_contended): a run can then wait
+ * 0.1-0.5 ms for a descheduled worker (E4B: one decode row up to ~1000
+ * keys, 4 batched rows up to ~250). */
 #define ATTEND_PARALLEL_MIN_MACS (1 << 22)
+/* On a quiet machine a worker starts within microseconds, and from this
+ * much work on the layer's keys and values (which come from memory: the
+ * weights streamed since evict them) two threads read them faster: E4B q4
+ * batch of 4 at depth 128 (2.3 M per layer) 31.7-32.2 -> 33.5-33.6 tok/s
+ * (with a busy neighbour 19.0-19.8 -> 20.0-20.5: contended, as before).
+ * One decode row (0.57 M there) stays on one thread up to ~250 keys. */
+#define ATTEND_PARALLEL_QUIET_MIN_MACS (1 << 20)
 /* Batches with fewer (row, KV head) pairs than this split positions across
  * the threads; the shared partials are sized for it. */
 #define SPLIT_MODE_PAIRS 8
@@ -254,7 +262,9 @@ int gf_attend(gf_threadpool *pool, const gf_hparams *hp, int layer, const gf_bat
         job.n_items = pairs;
     }
     int ran_pool = 0;
-    if (n_threads > 1 && job.n_items > 1 && macs >= ATTEND_PARALLEL_MIN_MACS) {
+    const int64_t min_macs = gf_threadpool_contended(pool) ? ATTEND_PARALLEL_MIN_MACS
+                                                           : ATTEND_PARALLEL_QUIET_MIN_MACS;
+    if (n_threads > 1 && job.n_items > 1 && macs >= min_macs) {
         gf_threadpool_run(pool, attend_task, &job);
         ran_pool = 1;
     } else {

@@ -1,7 +1,11 @@
 /* test_threadpool.c — every index runs exactly once per run, for pools of
  * 1..8 threads, over many back-to-back runs and across sleeps (workers that
- * went to sleep must be woken). */
+ * went to sleep must be woken); the contention signal follows whether the
+ * workers start their indices themselves. */
+#define _GNU_SOURCE /* sched_setaffinity */
 #include "reliability/rel_criterion.h" /* Criterion, or the stand-in under TSan */
+#include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <time.h>
 
@@ -140,5 +144,62 @@ Test(threadpool, scratch_grows_and_stays)
     cr_assert_null(gf_threadpool_scratch(pool, 4 << 20));
     gf_alloc_fail_after(-1);
     cr_assert_eq(gf_threadpool_scratch(pool, 1 << 20), b, "a failed growth keeps the old buffer");
+    gf_threadpool_free(pool);
+}
+
+/* Index 0 returns at once: on a pool whose threads share one CPU the
+ * caller takes index 1 before its worker gets the CPU. */
+static void nothing_task(void *arg, int i, int n)
+{
+    (void)arg;
+    (void)i;
+    (void)n;
+}
+
+/* Index 0 waits (yielding the CPU) until index 1 has started, so the worker
+ * runs its own index. */
+static void wait_for_worker_task(void *arg, int i, int n)
+{
+    (void)n;
+    atomic_int *started = arg;
+    if (i == 1)
+        atomic_store(started, 1);
+    else
+        while (!atomic_load(started))
+            sched_yield();
+}
+
+Test(threadpool, contention_follows_late_workers)
+{
+    cr_assert_eq(gf_threadpool_contended(NULL), 0);
+    gf_threadpool *one = gf_threadpool_new(1);
+    gf_threadpool_run(one, nothing_task, NULL);
+    cr_assert_eq(gf_threadpool_contended(one), 0, "one thread is never contended");
+    gf_threadpool_free(one);
+
+    /* Workers inherit the creating thread's CPU set: all on one CPU. */
+    cpu_set_t all, single;
+    cr_assert_eq(pthread_getaffinity_np(pthread_self(), sizeof all, &all), 0);
+    CPU_ZERO(&single);
+    CPU_SET(sched_getcpu() >= 0 ? sched_getcpu() : 0, &single);
+    cr_assert_eq(pthread_setaffinity_np(pthread_self(), sizeof single, &single), 0);
+    gf_threadpool *pool = gf_threadpool_new(2);
+    cr_assert_eq(pthread_setaffinity_np(pthread_self(), sizeof all, &all), 0);
+    cr_assert_not_null(pool);
+    cr_assert_eq(gf_threadpool_contended(pool), 0, "a new pool assumes a quiet machine");
+
+    for (int r = 0; r < 50; r++) {
+        atomic_int started = 0;
+        gf_threadpool_run(pool, wait_for_worker_task, &started);
+    }
+    cr_assert_eq(gf_threadpool_contended(pool), 0, "workers that start their own index");
+    for (int r = 0; r < 40; r++)
+        gf_threadpool_run(pool, nothing_task, NULL);
+    cr_assert_eq(gf_threadpool_contended(pool), 1, "the caller kept taking the worker's index");
+    for (int r = 0; r < 400; r++) {
+        atomic_int started = 0;
+        gf_threadpool_run(pool, wait_for_worker_task, &started);
+    }
+    cr_assert_eq(gf_threadpool_contended(pool), 0, "punctual runs clear it again");
     gf_threadpool_free(pool);
 }
