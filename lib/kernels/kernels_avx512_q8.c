@@ -2,6 +2,7 @@
  * quantizer, the weight quantizer and the VNNI row kernels (used only where
  * the CPU has AVX512-VNNI). */
 #if defined(__x86_64__) && !defined(GF_SIMD_DISABLED)
+#include <cpuid.h>
 #include <float.h>
 #include <immintrin.h>
 #include <math.h>
@@ -10,11 +11,19 @@
 #include "kernels/kernels.h"
 #include "kernels/kernels_avx512.h"
 
-/* With 2+ tokens a block takes longer to compute, and the 4 KB prefetch
- * into L1 alone left a 4-token product at ~1.2-1.8x the time of a 1-token
- * one from memory; a second prefetch 16 KB ahead into L2 brings it to
- * ~1.0x (2 threads, bench_kernels, docs/performance.md). */
+/* With 2+ tokens a block takes longer to compute, and on the AMD Zen 5 the
+ * 4 KB prefetch into L1 alone left a 4-token product at ~1.2-1.8x the time
+ * of a 1-token one from memory; a second prefetch 16 KB ahead into L2
+ * brought it to ~1.0x (2 threads, bench_kernels, docs/performance.md).  On
+ * the Intel Xeon the same second prefetch costs the pair kernel (2-4
+ * tokens, 2 KB into L1) 7-9 %: a 16384 x 2048 product for 4 tokens reads
+ * 26.3-27.5 GB/s with it, 28.4-30.1 without (4, 8, 16 KB into L2 alone or
+ * besides: 26.5-27.8), and E4B int8 batches of 4 run 21.2-21.3 -> 22.7
+ * tok/s; the group kernel (5-8 tokens) still gains from it (8 tokens:
+ * 23.1-23.8 GB/s with, 21.0-21.4 without).  So on Intel CPUs pairs leave
+ * it out (pair_l2_prefetch); the Zen 5 keeps what was measured there. */
 #define Q8_PREFETCH_L2 16384
+static int pair_l2_prefetch = 1;
 /* One token: a second prefetch 4 KB ahead into L2 keeps more lines in
  * flight than the L1 one alone.  It was measured ~3 % slower once with
  * bench_kernels rotating over 256 MB, which the 480 MB L3 of the Intel Xeon
@@ -160,9 +169,10 @@ q8_pair(const int8_t *w, const uint16_t *sw, int64_t n, const gf_q8_act *qa, int
         for (int64_t pf = 0; pf < 512; pf += 64)
             for (int g = 0; g < 2; g++) {
                 _mm_prefetch((const char *)wb + g * gbytes + Q8_PREFETCH + pf, _MM_HINT_T0);
-                _mm_prefetch((const char *)wb + g * gbytes +
-                                 (nt > 1 ? Q8_PREFETCH_L2 : Q8_PREFETCH_L2_1) + pf,
-                             _MM_HINT_T1);
+                if (nt == 1 || pair_l2_prefetch)
+                    _mm_prefetch((const char *)wb + g * gbytes +
+                                     (nt > 1 ? Q8_PREFETCH_L2 : Q8_PREFETCH_L2_1) + pf,
+                                 _MM_HINT_T1);
             }
         __m512i s0[2][GF_PAIR_NT], s1[2][GF_PAIR_NT];
         for (int t = 0; t < nt; t++) {
@@ -257,8 +267,17 @@ TARGET static void quantize_weights_q8(const float *x, int64_t n, int8_t *q, uin
     }
 }
 
+/* "GenuineIntel" in cpuid leaf 0 (ebx, edx, ecx). */
+static int is_intel(void)
+{
+    unsigned a, b, c, d;
+    return __get_cpuid(0, &a, &b, &c, &d) && b == 0x756e6547 && d == 0x49656e69 &&
+           c == 0x6c65746e;
+}
+
 void gf_kernels_fill_avx512_q8(gf_kernel_table *t, int has_vnni)
 {
+    pair_l2_prefetch = !is_intel();
     t->quantize_weights_q8 = quantize_weights_q8;
     t->quantize_q8 = quantize_q8;
     if (has_vnni)
