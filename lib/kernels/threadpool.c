@@ -39,10 +39,10 @@
  * A run that comes after a pause longer than the spin and wakes a
  * sleeping worker does not count: that lateness is the wake-up.  (A worker
  * asleep after a short pause was descheduled while it spun: that counts.)
- * Quiet, E4B q4 batch: 3 of 1750 attention calls saw contention; with one
- * busy neighbour process on two cores the quarter-and-1/64 rule keeps it
- * set (a 1/16 average both ways let 36 % of them through, and the batch
- * lost 5-9 %). */
+ * One E4B q4 bench, 1750 attention calls: quiet, 85 saw contention (the
+ * bandwidth probe between its steps is a real neighbour); with one busy
+ * neighbour process on two cores, 1731 (a 1/16 average both ways that
+ * also counted wake-ups let 36 % of them through; the batch lost 5-9 %). */
 #define LATE_ONE 65536
 #define LATE_CONTENDED (LATE_ONE / 8)
 

@@ -24,9 +24,10 @@ int gf_threadpool_size(const gf_threadpool *pool); /* 1 for NULL */
 /* pool may be NULL: fn(arg, 0, 1) on the calling thread. */
 void gf_threadpool_run(gf_threadpool *pool, gf_task_fn fn, void *arg);
 
-/* 1 when, over the last ~16 runs, the caller often finished its own index
- * before a worker had started its: other processes hold the cores, so a
- * run may wait for a descheduled worker.  Callers use it to keep work that
+/* 1 when recent runs found a worker descheduled (the caller finished its
+ * own index before an awake worker had started its; one such run sets it
+ * for ~45 runs, see LATE_ONE in threadpool.c): other processes hold the
+ * cores, so a run may wait for a worker.  Callers use it to keep work that
  * gains little from a second thread on one thread then.  0 for a NULL or
  * one-thread pool.  Only the thread that calls gf_threadpool_run() may
  * call this. */
