@@ -38,6 +38,29 @@ static inline __mmask16 tail_mask(int64_t left) { return (__mmask16)((1u << left
  * broadcast bytes then serve 32 rows. */
 #define GF_PAIR_NT 4
 
+/* fn(w, sw, n, h, qa, t0, NT, out) with NT the constant equal to nt (1 ..
+ * GF_MAX_NT), so that an always-inline group kernel unrolls its token loops;
+ * GF_PAIR_DISPATCH likewise for a pair kernel and 1 .. GF_PAIR_NT tokens. */
+#define GF_GROUP_DISPATCH(fn, w, sw, n, h, qa, t0, nt, out)                                       \
+    switch (nt) {                                                                                 \
+    case 1: fn(w, sw, n, h, qa, t0, 1, out); break;                                               \
+    case 2: fn(w, sw, n, h, qa, t0, 2, out); break;                                               \
+    case 3: fn(w, sw, n, h, qa, t0, 3, out); break;                                               \
+    case 4: fn(w, sw, n, h, qa, t0, 4, out); break;                                               \
+    case 5: fn(w, sw, n, h, qa, t0, 5, out); break;                                               \
+    case 6: fn(w, sw, n, h, qa, t0, 6, out); break;                                               \
+    case 7: fn(w, sw, n, h, qa, t0, 7, out); break;                                               \
+    default: fn(w, sw, n, h, qa, t0, 8, out); break;                                              \
+    }
+#define GF_PAIR_DISPATCH(fn, w, sw, n, qa, nt, out)                                               \
+    switch (nt) {                                                                                 \
+    case 1: fn(w, sw, n, qa, 1, out); break;                                                      \
+    case 2: fn(w, sw, n, qa, 2, out); break;                                                      \
+    case 3: fn(w, sw, n, qa, 3, out); break;                                                      \
+    default: fn(w, sw, n, qa, 4, out); break;                                                     \
+    }
+_Static_assert(GF_MAX_NT == 8 && GF_PAIR_NT == 4, "the dispatch switches list every count");
+
 /* Group of h <= 16 rows at w (scales sw), n columns: tokens [t0, t0 + nt)
  * of qa into out[t][row]. */
 typedef void (*gf_group_fn)(const void *w, const uint16_t *sw, int64_t n, int64_t h,

@@ -131,22 +131,10 @@ TARGET_VNNI static void q8_any_group(const void *wv, const uint16_t *sw, int64_t
                                      float out[GF_MAX_NT][16])
 {
     const int8_t *w = wv;
-#define TOKENS(H)                                                                                 \
-    switch (nt) {                                                                                 \
-    case 1: q8_group(w, sw, n, H, qa, t0, 1, out); break;                                         \
-    case 2: q8_group(w, sw, n, H, qa, t0, 2, out); break;                                         \
-    case 3: q8_group(w, sw, n, H, qa, t0, 3, out); break;                                         \
-    case 4: q8_group(w, sw, n, H, qa, t0, 4, out); break;                                         \
-    case 5: q8_group(w, sw, n, H, qa, t0, 5, out); break;                                         \
-    case 6: q8_group(w, sw, n, H, qa, t0, 6, out); break;                                         \
-    case 7: q8_group(w, sw, n, H, qa, t0, 7, out); break;                                         \
-    default: q8_group(w, sw, n, H, qa, t0, 8, out); break;                                        \
-    }
     if (h == GF_Q8_GROUP)
-        TOKENS(GF_Q8_GROUP)
+        GF_GROUP_DISPATCH(q8_group, w, sw, n, GF_Q8_GROUP, qa, t0, nt, out)
     else
-        TOKENS(h)
-#undef TOKENS
+        GF_GROUP_DISPATCH(q8_group, w, sw, n, h, qa, t0, nt, out)
 }
 
 /* Two full groups side by side for up to GF_PAIR_NT tokens, as Q4 does
@@ -216,12 +204,7 @@ q8_pair(const int8_t *w, const uint16_t *sw, int64_t n, const gf_q8_act *qa, int
 TARGET_VNNI static void q8_any_pair(const void *w, const uint16_t *sw, int64_t n,
                                     const gf_q8_act *qa, int nt, float out[2][GF_MAX_NT][16])
 {
-    switch (nt) {
-    case 1: q8_pair(w, sw, n, qa, 1, out); break;
-    case 2: q8_pair(w, sw, n, qa, 2, out); break;
-    case 3: q8_pair(w, sw, n, qa, 3, out); break;
-    default: q8_pair(w, sw, n, qa, 4, out); break;
-    }
+    GF_PAIR_DISPATCH(q8_pair, w, sw, n, qa, nt, out)
 }
 
 _Static_assert(GF_Q8_GROUP == 16, "gf_rows_walk walks groups of 16 rows");
