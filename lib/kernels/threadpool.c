@@ -261,8 +261,8 @@ void gf_threadpool_run(gf_threadpool *pool, gf_task_fn fn, void *arg)
     pool->arg = arg;
     atomic_store_explicit(&pool->pending, pool->n - 1, memory_order_relaxed);
     const unsigned long long g = atomic_load_explicit(&pool->generation, memory_order_relaxed) + 1;
-    const int64_t start = now_ns();
     const int woke = publish(pool); /* seq_cst: also releases fn, arg and pending */
+    const int64_t start = woke ? now_ns() : 0; /* the pause matters only to a wake-up */
     fn(arg, 0, pool->n);
     int took = 0;
     for (int i = 1; i < pool->n; i++) /* indices whose worker has not come yet */
